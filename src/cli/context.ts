@@ -1,0 +1,32 @@
+// What every command shares: global options and the random source.
+import type { Command } from "commander";
+import type { Random } from "../model/edit.js";
+import { cryptoRandom, seededRandom } from "../keys/random.js";
+import { warn } from "./output.js";
+
+export interface GlobalOptions {
+  dir: string;
+  json: boolean;
+  debug: boolean;
+  lockTimeout: number;
+}
+
+export function globals(cmd: Command): GlobalOptions {
+  const o = cmd.optsWithGlobals() as { dir?: string; json?: boolean; debug?: boolean; lockTimeout?: string };
+  return {
+    dir: o.dir ?? process.env.CIAB_DIR ?? process.cwd(),
+    json: Boolean(o.json),
+    debug: Boolean(o.debug),
+    lockTimeout: o.lockTimeout === undefined ? 10_000 : Number(o.lockTimeout),
+  };
+}
+
+/** The OS CSPRNG; CIAB_INSECURE_TEST_SEED makes keys and addresses reproducible for tests (never for real meshes). */
+export function randomSource(): Random {
+  const seed = process.env.CIAB_INSECURE_TEST_SEED;
+  if (seed) {
+    warn("CIAB_INSECURE_TEST_SEED is set: keys and addresses are predictable; never use them for a real mesh");
+    return seededRandom(seed);
+  }
+  return cryptoRandom();
+}

@@ -1,0 +1,47 @@
+// Entry point of the `ciab` (and `vwgen`) command: builds the command tree, runs it, maps errors to exit codes.
+import { Command, CommanderError } from "commander";
+import { registerMeshCommands } from "./mesh-commands.js";
+import { registerRenderCommands } from "./render-commands.js";
+import { reportError } from "./output.js";
+
+export function buildProgram(name = "ciab"): Command {
+  const program = new Command(name)
+    .description("Build and operate an encrypted WireGuard + VXLAN full mesh with BGP/OSPF between Linux hosts (vwgen-compatible)")
+    .version("0.1.0")
+    .option("-C, --dir <dir>", "directory that holds the mesh files (default: $CIAB_DIR or the current directory)")
+    .option("--json", "machine-readable output")
+    .option("--debug", "stack traces on errors")
+    .option("--lock-timeout <ms>", "how long to wait for another writer of the mesh file", "10000")
+    .enablePositionalOptions()
+    .showHelpAfterError()
+    .exitOverride();
+  registerMeshCommands(program);
+  registerRenderCommands(program);
+  for (const c of program.commands) c.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const name = /vwgen$/.test(argv[1] ?? "") ? "vwgen" : "ciab";
+  const program = buildProgram(name);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version are not errors; commander already printed its message for the rest
+      return e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help" ? 0 : 2;
+    }
+    const raw = argv.slice(2);
+    return reportError(e, { debug: raw.includes("--debug"), json: raw.includes("--json") });
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e) => {
+    process.exitCode = reportError(e, { debug: true, json: false });
+  },
+);

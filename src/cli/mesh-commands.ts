@@ -1,0 +1,185 @@
+// The vwgen-compatible commands: add, set, del, show, showconf, blacklist, zone, genkey, genpsk, pubkey.
+// Thin: parse arguments, call model/registry/render, print.
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { addNodes, applySet, blacklist, delNodes, ensureNetwork, repairEndpoints } from "../model/edit.js";
+import { CiabError, invalid, notFound } from "../model/errors.js";
+import type { Mesh } from "../model/mesh.js";
+import { genkey, genpsk, pubkey } from "../keys/x25519.js";
+import { loadMesh, meshRef, updateMesh } from "../registry/file.js";
+import { showJson, showText } from "../render/show.js";
+import { renderShowconf } from "../render/showconf.js";
+import { renderZones } from "../render/zone.js";
+import { type GlobalOptions, globals, randomSource } from "./context.js";
+import { json, out, warn } from "./output.js";
+
+export function findNode(mesh: Mesh, name: string) {
+  const node = mesh.nodes.find((n) => n.name === name);
+  if (!node) {
+    throw notFound(`network '${mesh.name}' has no node '${name}'`, { where: { node: name }, hint: `nodes: ${mesh.nodes.map((n) => n.name).join(", ") || "(none)"}` });
+  }
+  return node;
+}
+
+function readKeyFile(path: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (e) {
+    throw invalid(`private-key: '${path}' is neither a WireGuard key nor a readable key file`, { cause: e, hint: "give the base64 key or the path of a file that holds it" });
+  }
+}
+
+function edit(g: GlobalOptions, net: string, create: boolean, fn: Parameters<typeof updateMesh>[2]) {
+  const ref = meshRef(net, g.dir);
+  const res = updateMesh(ref, { create, lockTimeoutMs: g.lockTimeout }, (doc, existed) => {
+    fn(doc, existed);
+    repairEndpoints(doc);
+  });
+  for (const w of res.mesh.warnings) warn(w);
+  if (g.json) json({ ok: true, network: ref.name, file: ref.path, changed: res.changed });
+  return res;
+}
+
+export function registerMeshCommands(program: Command): void {
+  program
+    .command("add")
+    .description("create a network, and add nodes to it (vwgen add)")
+    .argument("<network>", "network name; the mesh file is <network>.conf")
+    .argument("[nodes...]", "node names")
+    .action((net: string, nodes: string[], _o, cmd: Command) => {
+      const g = globals(cmd);
+      const rnd = randomSource();
+      edit(g, net, true, (doc) => {
+        ensureNetwork(doc, rnd);
+        if (nodes.length) addNodes(doc, meshRef(net, g.dir).name, nodes, rnd);
+      });
+    });
+
+  program
+    .command("set")
+    .description("change network and node settings (vwgen set directives, plus ciab's)")
+    .argument("<network>")
+    .argument("<directives...>", "e.g. pool-ipv4 172.20.10.0/24 node node1 endpoint 198.51.100.7:51820 listen-port 51820")
+    .passThroughOptions()
+    .allowUnknownOption()
+    .action((net: string, args: string[], _o, cmd: Command) => {
+      const g = globals(cmd);
+      const env = { random: randomSource(), readKeyFile };
+      edit(g, net, false, (doc) => applySet(doc, meshRef(net, g.dir).name, args, env));
+    });
+
+  program
+    .command("del")
+    .description("delete nodes (and their blacklist entries, pre-shared keys, reflector roles)")
+    .argument("<network>")
+    .argument("<nodes...>")
+    .action((net: string, nodes: string[], _o, cmd: Command) => {
+      const g = globals(cmd);
+      edit(g, net, false, (doc) => delNodes(doc, meshRef(net, g.dir).name, nodes));
+    });
+
+  program
+    .command("blacklist")
+    .description("forbid (add) or allow again (del) direct peering between nodes")
+    .argument("<network>")
+    .argument("<operation>", "add | del")
+    .argument("<left>")
+    .argument("<right...>")
+    .action((net: string, op: string, left: string, rights: string[], _o, cmd: Command) => {
+      const g = globals(cmd);
+      edit(g, net, false, (doc) => blacklist(doc, meshRef(net, g.dir).name, op, left, rights));
+    });
+
+  program
+    .command("show")
+    .description("show the networks' settings and nodes")
+    .argument("<networks...>")
+    .option("--show-keys", "also print private keys")
+    .option("--color", "colour even when not a terminal")
+    .action((nets: string[], o: { showKeys?: boolean; color?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      const meshes = nets.map((n) => loadMesh(meshRef(n, g.dir)).mesh);
+      for (const m of meshes) for (const w of m.warnings) warn(w);
+      if (g.json) {
+        const docs = meshes.map((m) => showJson(m, Boolean(o.showKeys)));
+        json(docs.length === 1 ? docs[0] : docs);
+        return;
+      }
+      const color = Boolean(o.color) || (process.stdout.isTTY === true && !process.env.NO_COLOR);
+      for (const m of meshes) process.stdout.write(showText(m, { color, showKeys: Boolean(o.showKeys) }));
+    });
+
+  program
+    .command("showconf")
+    .description("print one node's WireGuard (wg-quick) file, vwgen layout")
+    .argument("<network>")
+    .argument("<node>")
+    .action((net: string, name: string, _o, cmd: Command) => {
+      const g = globals(cmd);
+      const { mesh } = loadMesh(meshRef(net, g.dir));
+      for (const w of mesh.warnings) warn(w);
+      process.stdout.write(renderShowconf(mesh, findNode(mesh, name)));
+    });
+
+  program
+    .command("zone")
+    .description("BIND zones for the overlay addresses: forward (default), or --reverse ipv4|ipv6, or all with --out")
+    .argument("<network>")
+    .argument("<domain>")
+    .option("--serial <n>", "SOA serial (default: the current unix time)")
+    .option("--ns <fqdn>", "name server for the NS records (default: the first node)")
+    .option("--reverse <family>", "print the reverse zone of pool-ipv4 (ipv4) or pool-ipv6 (ipv6)")
+    .option("--out <dir>", "write db.<zone> files for all zones into this directory")
+    .action((net: string, domain: string, o: { serial?: string; ns?: string; reverse?: string; out?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const { mesh } = loadMesh(meshRef(net, g.dir));
+      if (o.serial !== undefined && !/^\d+$/.test(o.serial)) throw invalid(`--serial '${o.serial}' must be a whole number`);
+      const serial = o.serial === undefined ? Math.floor(Date.now() / 1000) : Number(o.serial);
+      const z = renderZones(mesh, { domain, serial, ns: o.ns });
+      for (const w of z.warnings) warn(w);
+      if (o.reverse !== undefined && !["ipv4", "ipv6"].includes(o.reverse)) throw invalid(`--reverse '${o.reverse}' must be ipv4 or ipv6`);
+      if (o.out) {
+        const written: string[] = [];
+        for (const zone of [z.forward, z.reverse4, z.reverse6]) {
+          if (!zone) continue;
+          const file = join(o.out, `db.${zone.origin.replace(/\.$/, "")}`);
+          try {
+            writeFileSync(file, zone.text);
+          } catch (e) {
+            throw new CiabError("io", `cannot write ${file}`, { cause: e });
+          }
+          written.push(file);
+        }
+        if (g.json) json({ ok: true, files: written });
+        else out(written.join("\n"));
+        return;
+      }
+      const zone = o.reverse === "ipv4" ? z.reverse4 : o.reverse === "ipv6" ? z.reverse6 : z.forward;
+      if (!zone) throw invalid(`network '${mesh.name}' has no pool-${o.reverse}, so no reverse zone`);
+      process.stdout.write(zone.text);
+    });
+
+  program
+    .command("genkey")
+    .description("print a new private key (like wg genkey)")
+    .action(() => out(genkey(randomSource().bytes)));
+
+  program
+    .command("genpsk")
+    .description("print a new pre-shared key (like wg genpsk)")
+    .action(() => out(genpsk(randomSource().bytes)));
+
+  program
+    .command("pubkey")
+    .description("read a private key on stdin, print its public key (like wg pubkey)")
+    .action(() => {
+      let input = "";
+      try {
+        input = readFileSync(0, "utf8");
+      } catch (e) {
+        throw invalid("pubkey: cannot read the private key from standard input", { cause: e });
+      }
+      out(pubkey(input, "private key on standard input"));
+    });
+}

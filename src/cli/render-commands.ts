@@ -1,0 +1,90 @@
+// `ciab render`, `ciab graph`, `ciab key init`: from the mesh file to what hosts need.
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import { dotToSvg } from "../adapters/graphviz.js";
+import { writeBundle } from "../adapters/bundle-fs.js";
+import { CiabError } from "../model/errors.js";
+import { genkey, pubkey } from "../keys/x25519.js";
+import { loadMesh, meshRef } from "../registry/file.js";
+import { checkRenderable, renderBundle, sha256 } from "../render/bundle.js";
+import { renderDot } from "../render/dot.js";
+import { keyFilePath } from "../render/showconf.js";
+import { globals, randomSource } from "./context.js";
+import { findNode } from "./mesh-commands.js";
+import { json, out, warn } from "./output.js";
+
+export function registerRenderCommands(program: Command): void {
+  program
+    .command("render")
+    .description("render one self-contained bundle per node (WireGuard+VXLAN, FRR or BIRD, scripts, manifest)")
+    .argument("<network>")
+    .option("--out <dir>", "where the bundles go (one directory per node)", "bundles")
+    .option("--node <name>", "only this node")
+    .action((net: string, o: { out: string; node?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const { mesh, text } = loadMesh(meshRef(net, g.dir));
+      for (const w of mesh.warnings) warn(w);
+      checkRenderable(mesh);
+      const nodes = o.node ? [findNode(mesh, o.node)] : mesh.nodes;
+      const digest = sha256(text);
+      // Render everything before writing anything: a renderer that throws leaves no half-written output.
+      const bundles = nodes.map((n) => ({ node: n.name, files: renderBundle(mesh, n, digest) }));
+      const outDir = resolve(g.dir, o.out);
+      for (const b of bundles) writeBundle(join(outDir, b.node), b.files);
+      if (g.json) json({ ok: true, network: mesh.name, meshDigest: digest, bundles: bundles.map((b) => ({ node: b.node, dir: join(outDir, b.node), files: b.files.map((f) => f.path) })) });
+      else out(bundles.map((b) => `${join(outDir, b.node)}  (${b.files.length} files)`).join("\n"));
+    });
+
+  program
+    .command("graph")
+    .description("draw the mesh: DOT on stdout, or an SVG/DOT file with --out (SVG needs Graphviz)")
+    .argument("<network>")
+    .option("--out <file>", "write to FILE.svg or FILE.dot")
+    .action((net: string, o: { out?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const { mesh } = loadMesh(meshRef(net, g.dir));
+      const dot = renderDot(mesh);
+      if (!o.out) return void process.stdout.write(dot);
+      const content = o.out.endsWith(".svg") ? dotToSvg(dot) : dot;
+      try {
+        writeFileSync(o.out, content);
+      } catch (e) {
+        throw new CiabError("io", `cannot write ${o.out}`, { cause: e });
+      }
+      if (g.json) json({ ok: true, file: o.out });
+      else out(o.out);
+    });
+
+  const key = program.command("key").description("keys that stay on the host");
+  key
+    .command("init")
+    .description("on the host: create its private key file (0600) if missing and print the public key to register")
+    .argument("<network>")
+    .argument("<node>")
+    .option("--key-dir <dir>", "where the key file lives", "/etc/wireguard")
+    .action((net: string, node: string, o: { keyDir: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const path = o.keyDir === "/etc/wireguard" ? keyFilePath(net) : join(o.keyDir, `${net}.key`);
+      let created = false;
+      if (!existsSync(path)) {
+        mkdirSync(o.keyDir, { recursive: true, mode: 0o700 });
+        let fd: number;
+        try {
+          fd = openSync(path, "wx", 0o600);
+        } catch (e) {
+          throw new CiabError("io", `cannot create ${path}`, { cause: e });
+        }
+        writeSync(fd, `${genkey(randomSource().bytes)}\n`);
+        closeSync(fd);
+        created = true;
+      }
+      chmodSync(path, 0o600);
+      const pub = pubkey(readFileSync(path, "utf8"), `key file ${path}`);
+      if (g.json) json({ ok: true, network: net, node, keyFile: path, created, publicKey: pub });
+      else {
+        out(pub);
+        process.stderr.write(`${created ? "created" : "kept"} ${path} (0600). Register it on the machine that holds the mesh file:\n  ciab set ${net} node ${node} public-key ${pub}\n`);
+      }
+    });
+}

@@ -1,0 +1,101 @@
+// IP address and prefix arithmetic on bigints. Pure; no I/O.
+// Parsing is strict: a value that is not a well-formed address or prefix throws a CiabError naming it.
+import ipaddr from "ipaddr.js";
+import { invalid } from "../model/errors.js";
+
+export type Family = 4 | 6;
+
+export interface Prefix {
+  family: Family;
+  /** The address as written (host bits may be set, e.g. an interface address 10.0.0.5/24). */
+  addr: bigint;
+  len: number;
+}
+
+const BITS: Record<Family, number> = { 4: 32, 6: 128 };
+
+export const bits = (f: Family): number => BITS[f];
+
+export function parseAddr(text: string, what = "address"): { family: Family; addr: bigint } {
+  const t = text.trim();
+  if (ipaddr.IPv4.isValidFourPartDecimal(t)) {
+    const bytes = ipaddr.IPv4.parse(t).toByteArray();
+    return { family: 4, addr: bytesToBig(bytes) };
+  }
+  if (t.includes(":") && ipaddr.IPv6.isValid(t) && !t.includes("%")) {
+    const parsed = ipaddr.IPv6.parse(t);
+    if (parsed.isIPv4MappedAddress() && t.includes(".")) {
+      // keep as IPv6 even when written with an embedded dotted quad
+    }
+    return { family: 6, addr: bytesToBig(parsed.toByteArray()) };
+  }
+  throw invalid(`${what} '${text}' is not a valid IPv4 or IPv6 address`);
+}
+
+/** Parse "addr/len"; a missing /len means a host prefix. */
+export function parsePrefix(text: string, what = "prefix", requireLen = true): Prefix {
+  const t = text.trim();
+  const slash = t.indexOf("/");
+  if (slash < 0 && requireLen) throw invalid(`${what} '${text}' has no prefix length (expected address/length, e.g. 10.0.1.0/24)`);
+  const a = parseAddr(slash < 0 ? t : t.slice(0, slash), what);
+  const lenText = slash < 0 ? String(bits(a.family)) : t.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(lenText)) throw invalid(`${what} '${text}' has an invalid prefix length '${lenText}'`);
+  const len = Number(lenText);
+  if (len > bits(a.family)) throw invalid(`${what} '${text}': prefix length ${len} is longer than ${bits(a.family)} bits`);
+  return { family: a.family, addr: a.addr, len };
+}
+
+export function mask(f: Family, len: number): bigint {
+  const b = BigInt(bits(f));
+  return len === 0 ? 0n : ((1n << BigInt(len)) - 1n) << (b - BigInt(len));
+}
+
+export const hostmask = (f: Family, len: number): bigint => ((1n << BigInt(bits(f))) - 1n) ^ mask(f, len);
+
+export const network = (p: Prefix): Prefix => ({ family: p.family, addr: p.addr & mask(p.family, p.len), len: p.len });
+
+export const size = (p: Prefix): bigint => 1n << BigInt(bits(p.family) - p.len);
+
+export function contains(outer: Prefix, inner: Prefix): boolean {
+  return outer.family === inner.family && outer.len <= inner.len && (inner.addr & mask(outer.family, outer.len)) === (outer.addr & mask(outer.family, outer.len));
+}
+
+export function overlaps(a: Prefix, b: Prefix): boolean {
+  return contains(a, b) || contains(b, a);
+}
+
+export function formatAddr(family: Family, addr: bigint): string {
+  const n = family === 4 ? 4 : 16;
+  const bytes: number[] = [];
+  for (let i = n - 1; i >= 0; i--) bytes.push(Number((addr >> BigInt(i * 8)) & 0xffn));
+  return family === 4 ? bytes.join(".") : ipaddr.fromByteArray(bytes).toString();
+}
+
+export const formatPrefix = (p: Prefix): string => `${formatAddr(p.family, p.addr)}/${p.len}`;
+
+/** Canonical form of a network prefix (host bits cleared), as Python's ipaddress strict=False gives. */
+export const canonicalNetwork = (text: string, what?: string): string => formatPrefix(network(parsePrefix(text, what)));
+
+export function bytesToBig(bytes: ArrayLike<number>): bigint {
+  let v = 0n;
+  for (let i = 0; i < bytes.length; i++) v = (v << 8n) | BigInt(bytes[i] ?? 0);
+  return v;
+}
+
+/** Reverse-DNS name of an address (in-addr.arpa / ip6.arpa), without the trailing dot. */
+export function reversePointer(family: Family, addr: bigint): string {
+  if (family === 4) return `${formatAddr(4, addr).split(".").reverse().join(".")}.in-addr.arpa`;
+  const hex = addr.toString(16).padStart(32, "0");
+  return `${[...hex].reverse().join(".")}.ip6.arpa`;
+}
+
+/** The reverse zone that holds a prefix: the prefix widened to a label boundary (8 bits v4, 4 bits v6). */
+export function reverseZone(p: Prefix): string {
+  const step = p.family === 4 ? 8 : 4;
+  const len = Math.floor(p.len / step) * step;
+  const labels = len / step;
+  const full = reversePointer(p.family, p.addr).split(".");
+  const suffix = p.family === 4 ? 2 : 2; // "in-addr","arpa" | "ip6","arpa"
+  const total = full.length - suffix;
+  return full.slice(total - labels).join(".");
+}

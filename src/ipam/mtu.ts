@@ -1,0 +1,38 @@
+// MTU arithmetic for WireGuard under VXLAN. Pure; no I/O.
+// WireGuard adds 60 bytes over IPv4 (20 IP + 8 UDP + 32 WireGuard) and 80 over IPv6 (40 IP + 8 UDP + 32);
+// VXLAN adds 50 with IPv4 VTEPs (20 IP + 8 UDP + 8 VXLAN + 14 Ethernet). By default nothing may be fragmented,
+// because many clouds drop IP fragments (../shared/lab/FINDINGS.md §4).
+import type { Mesh, MeshNode } from "../model/mesh.js";
+import { pairKey } from "../model/mesh.js";
+
+export const WG_OVERHEAD = { 4: 60, 6: 80 } as const;
+export const VXLAN_OVERHEAD = 50;
+
+export interface MtuPlan {
+  /** WireGuard interface MTU of this node. */
+  wg: number;
+  /** VXLAN device MTU: the same on every node (one L2 segment; OSPF also refuses mismatched MTUs). */
+  vxlan: number;
+  /** What containers behind the node should use (routed through the VXLAN device). */
+  container: number;
+  /** Largest TCP MSS that fits (IPv4). */
+  mss4: number;
+}
+
+/** Worst-case WireGuard overhead of a node: IPv6 (or an unresolved host name) on any of its paths costs 80. */
+export function wgOverhead(mesh: Mesh, node: MeshNode): number {
+  const peers = mesh.nodes.filter((p) => p.name !== node.name && !mesh.blacklist.has(pairKey(p.name, node.name)));
+  const families = [node, ...peers].map((n) => n.endpoint?.family);
+  return families.some((f) => f === 6 || f === "dns") ? WG_OVERHEAD[6] : WG_OVERHEAD[4];
+}
+
+export function mtuPlan(mesh: Mesh, node: MeshNode): MtuPlan {
+  const net = mesh.network;
+  if (net.mtuMode === "fragment") {
+    // vwgen's behaviour on purpose: WireGuard packets larger than the path are fragmented by the sender.
+    return { wg: net.vxlanMTU + VXLAN_OVERHEAD, vxlan: net.vxlanMTU, container: net.vxlanMTU, mss4: net.vxlanMTU - 40 };
+  }
+  const wgOf = (n: MeshNode) => net.underlayMTU - wgOverhead(mesh, n);
+  const vxlan = Math.min(net.vxlanMTU, ...mesh.nodes.map((n) => wgOf(n) - VXLAN_OVERHEAD));
+  return { wg: wgOf(node), vxlan, container: vxlan, mss4: vxlan - 40 };
+}

@@ -1,0 +1,414 @@
+// Changes to a mesh document with vwgen's command semantics (add, set, del, blacklist), plus ciab's own keys.
+// Pure: randomness and key-file reading are parameters; the caller validates the result (meshFromDoc) and writes it.
+import { type RandInt, allocateIPv4, allocateListenPort, allocateVni, allocateVtep } from "../ipam/alloc.js";
+import { canonicalNetwork, formatAddr, parseAddr, parsePrefix } from "../ipam/ip.js";
+import { type RandomBytes, decodeKey, genkey, genpsk, pubkey } from "../keys/x25519.js";
+import { CiabError, conflict, invalid, notFound, usage } from "./errors.js";
+import { checkNodeName, pairKey, parseEndpoint } from "./mesh.js";
+import type { TomlTable, TomlValue } from "./toml.js";
+
+export interface Random {
+  int: RandInt;
+  bytes: RandomBytes;
+}
+
+export interface EditEnv {
+  random: Random;
+  /** Reads a key file for `private-key <path>` (vwgen's documented form). */
+  readKeyFile?: (path: string) => string;
+}
+
+const table = (doc: TomlTable, key: string): TomlTable => {
+  const v = doc[key];
+  if (v === undefined) {
+    const t: TomlTable = {};
+    doc[key] = t;
+    return t;
+  }
+  if (typeof v !== "object" || Array.isArray(v) || v instanceof Date) throw invalid(`[${key}] is not a table`);
+  return v as TomlTable;
+};
+
+const nodesOf = (doc: TomlTable): TomlTable => table(doc, "Node");
+
+function nodeOf(doc: TomlTable, net: string, name: string): TomlTable {
+  const n = nodesOf(doc)[name];
+  if (n === undefined) {
+    const known = Object.keys(nodesOf(doc)).sort();
+    throw notFound(`network '${net}' has no node '${name}'`, { where: { node: name }, hint: known.length ? `nodes: ${known.join(", ")}` : "add it with 'ciab add <net> <node>'" });
+  }
+  return n as TomlTable;
+}
+
+/** Create [Network] with vwgen's defaults (random pools and VNI) when the document has none. */
+export function ensureNetwork(doc: TomlTable, rnd: Random): boolean {
+  if (doc.Network !== undefined) return false;
+  const h = () => rnd.int(0x1000, 0xffff).toString(16);
+  doc.Network = {
+    AddressPoolIPv4: `192.168.${rnd.int(2, 255)}.0/24`,
+    AddressPoolIPv6: `${rnd.int(0xfd00, 0xfdff).toString(16)}:${h()}:${h()}::/80`,
+    VxlanID: allocateVni(rnd.int),
+    VxlanMTU: 1500,
+    VxlanPort: 4789,
+  };
+  if (doc.PeerBlacklist === undefined) doc.PeerBlacklist = { Blacklist: [] };
+  return true;
+}
+
+function usedSets(doc: TomlTable) {
+  const vteps = new Set<number>();
+  const v4 = new Set<string>();
+  for (const n of Object.values(nodesOf(doc)) as TomlTable[]) {
+    for (const a of (n.LinkLayerAddress as string[] | undefined) ?? []) vteps.add(Number(parsePrefix(a).addr));
+    for (const a of (n.Address as string[] | undefined) ?? []) {
+      const p = parsePrefix(a, "Address", false);
+      v4.add(formatAddr(p.family, p.addr));
+    }
+  }
+  return { vteps, v4 };
+}
+
+function newVtep(doc: TomlTable, rnd: Random): string {
+  return allocateVtep(usedSets(doc).vteps, rnd.int);
+}
+
+function newIPv4(doc: TomlTable, pool: string, rnd: Random): string {
+  const p = parsePrefix(pool, "AddressPoolIPv4");
+  const base = p.addr & ~((1n << BigInt(32 - p.len)) - 1n);
+  const used = new Set<number>();
+  for (const a of usedSets(doc).v4) {
+    if (a.includes(":")) continue;
+    const off = parseAddr(a).addr - base;
+    if (off >= 0n && off < 1n << BigInt(32 - p.len)) used.add(Number(off));
+  }
+  return allocateIPv4(p, used, rnd.int);
+}
+
+export function addNodes(doc: TomlTable, net: string, names: string[], rnd: Random): void {
+  const nodes = nodesOf(doc);
+  const seen = new Set<string>();
+  for (const name of names) {
+    checkNodeName(name);
+    if (nodes[name] !== undefined || seen.has(name)) throw conflict(`network '${net}' already has node '${name}'`, { where: { node: name } });
+    seen.add(name);
+  }
+  const network = table(doc, "Network");
+  for (const name of names) {
+    const vtep = newVtep(doc, rnd);
+    const pool4 = network.AddressPoolIPv4;
+    nodes[name] = {
+      Address: typeof pool4 === "string" ? [newIPv4(doc, pool4, rnd)] : [],
+      AllowedIPs: [`${vtep}/32`],
+      FwMark: 0,
+      LinkLayerAddress: [`${vtep}/16`],
+      ListenPort: allocateListenPort(rnd.int),
+      PersistentKeepalive: 0,
+      PostDown: [],
+      PostUp: [],
+      PreDown: [],
+      PreUp: [],
+      PrivateKey: genkey(rnd.bytes),
+      SaveConfig: false,
+      UPnP: false,
+    };
+  }
+  syncPsks(doc, rnd);
+}
+
+export function delNodes(doc: TomlTable, net: string, names: string[]): void {
+  for (const name of names) nodeOf(doc, net, name);
+  const nodes = nodesOf(doc);
+  const gone = new Set(names);
+  for (const name of names) delete nodes[name];
+  const bl = doc.PeerBlacklist as TomlTable | undefined;
+  if (bl && Array.isArray(bl.Blacklist)) {
+    bl.Blacklist = (bl.Blacklist as string[][]).filter((p) => !p.some((x) => gone.has(x)));
+  }
+  const psk = doc.PresharedKeys as TomlTable | undefined;
+  if (psk) for (const k of Object.keys(psk)) if (k.split(",").some((x) => gone.has(x))) delete psk[k];
+  const network = doc.Network as TomlTable | undefined;
+  if (network && Array.isArray(network.RouteReflectors)) {
+    const rr = (network.RouteReflectors as string[]).filter((x) => !gone.has(x));
+    if (rr.length !== (network.RouteReflectors as string[]).length) network.RouteReflectors = rr;
+  }
+}
+
+export function blacklist(doc: TomlTable, net: string, op: string, left: string, rights: string[]): void {
+  const add = op === "add" || (op.length > 0 && "add".startsWith(op));
+  const del = !add && op.length > 0 && "delete".startsWith(op);
+  if (!add && !del) throw usage(`invalid blacklist operation '${op}'`, "use 'add' or 'del'");
+  if (rights.length === 0) throw usage("blacklist needs a left node and at least one right node");
+  if (add) {
+    nodeOf(doc, net, left);
+    for (const r of rights) nodeOf(doc, net, r);
+  }
+  const bl = table(doc, "PeerBlacklist");
+  const pairs = new Map<string, string[]>();
+  for (const p of (bl.Blacklist as string[][] | undefined) ?? []) pairs.set(JSON.stringify(p), p);
+  for (const r of rights) {
+    if (r === left) throw invalid(`a node cannot be blacklisted with itself ('${r}')`);
+    for (const p of [
+      [left, r],
+      [r, left],
+    ]) {
+      if (add) pairs.set(JSON.stringify(p), p);
+      else pairs.delete(JSON.stringify(p));
+    }
+  }
+  // vwgen keeps the set sorted (both directions of each pair).
+  bl.Blacklist = [...pairs.values()].sort((a, b) => (a[0] === b[0] ? cmp(a[1], b[1]) : cmp(a[0], b[0])));
+}
+
+const cmp = (a = "", b = ""): number => (a < b ? -1 : a > b ? 1 : 0);
+
+/** With PresharedKeys on: one key per peering pair, created once and kept; keys of gone pairs are dropped. */
+export function syncPsks(doc: TomlTable, rnd: Random): void {
+  const network = doc.Network as TomlTable | undefined;
+  if (!network || network.PresharedKeys !== true) return;
+  const names = Object.keys(nodesOf(doc)).sort();
+  const psk = table(doc, "PresharedKeys");
+  for (let i = 0; i < names.length; i++) {
+    for (let j = i + 1; j < names.length; j++) {
+      const k = pairKey(names[i] as string, names[j] as string);
+      if (psk[k] === undefined) psk[k] = genpsk(rnd.bytes);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// `set`: vwgen's directives, then ciab's. Each takes the rest of argv and returns how many words it used.
+
+const num = (word: string, value: string | undefined, lo: number, hi: number, base0 = false): number => {
+  if (value === undefined) throw usage(`'${word}' needs a value`);
+  const t = value.trim();
+  const ok = base0 ? /^(0x[0-9a-f]+|0o[0-7]+|0b[01]+|\d+)$/i.test(t) : /^\d+$/.test(t);
+  const n = ok ? Number(t) : Number.NaN;
+  if (!Number.isSafeInteger(n)) throw invalid(`${word}: '${value}' is not an integer`, { where: { key: word, value } });
+  if (n < lo || n > hi) throw invalid(`${word}: ${n} is out of range ${lo}-${hi}`, { where: { key: word, value } });
+  return n;
+};
+
+const onOff = (word: string, value: string | undefined): boolean => {
+  const v = value?.toLowerCase();
+  if (v === "on" || v === "true" || v === "yes") return true;
+  if (v === "off" || v === "false" || v === "no") return false;
+  throw invalid(`${word}: '${value ?? ""}' must be on or off`, { where: { key: word, value } });
+};
+
+const list = (value: string): string[] =>
+  value.toLowerCase() === "none" || value.trim() === ""
+    ? []
+    : value
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
+
+const prefixes = (word: string, value: string, host: boolean): string[] =>
+  list(value).map((s) => {
+    try {
+      if (host) {
+        parsePrefix(s, word);
+        return s;
+      }
+      return canonicalNetwork(s, word);
+    } catch (e) {
+      throw invalid(`${word}: ${e instanceof Error ? e.message : e}`, { where: { key: word, value: s } });
+    }
+  });
+
+interface SetCtx {
+  doc: TomlTable;
+  net: string;
+  env: EditEnv;
+  node?: { name: string; t: TomlTable };
+}
+
+type Handler = (ctx: SetCtx, word: string, value: string | undefined) => void;
+
+function needNode(ctx: SetCtx, word: string): { name: string; t: TomlTable } {
+  if (!ctx.node) throw usage(`'${word}' must be used after a 'node <name>' directive`, "e.g. ciab set NET node node1 endpoint 198.51.100.7:51820");
+  return ctx.node;
+}
+
+const netKey =
+  (key: string, parse: (word: string, v: string | undefined) => TomlValue): Handler =>
+  (ctx, word, v) => {
+    table(ctx.doc, "Network")[key] = parse(word, v);
+  };
+
+const nodeKey =
+  (key: string, parse: (word: string, v: string | undefined, ctx: SetCtx) => TomlValue): Handler =>
+  (ctx, word, v) => {
+    needNode(ctx, word).t[key] = parse(word, v, ctx);
+  };
+
+const need = (word: string, v: string | undefined): string => {
+  if (v === undefined) throw usage(`'${word}' needs a value`);
+  return v;
+};
+
+const pool = (family: 4 | 6) => (word: string, v: string | undefined) => {
+  const [p] = prefixes(word, need(word, v), false);
+  if (!p || parsePrefix(p).family !== family) throw invalid(`${word}: '${v}' is not an IPv${family} prefix`, { where: { key: word, value: v } });
+  return p;
+};
+
+function setEndpoint(ctx: SetCtx, word: string, value: string | undefined): void {
+  const { t, name } = needNode(ctx, word);
+  const v = need(word, value).trim();
+  if (v === "") {
+    delete t.Endpoint;
+    return;
+  }
+  const port = typeof t.ListenPort === "number" && t.ListenPort > 0 ? t.ListenPort : undefined;
+  const withPort = (host: string) => {
+    if (port === undefined) throw invalid(`endpoint '${v}' of node '${name}' has no port and the node has no listen-port`, { where: { node: name, key: "endpoint", value: v }, hint: "write host:port" });
+    return `${host}:${port}`;
+  };
+  let text = v;
+  if (/^\[[^\]]+\]$/.test(v)) text = withPort(v);
+  else if ((v.match(/:/g) ?? []).length > 1 && !v.startsWith("[")) text = withPort(`[${v}]`);
+  else if (!v.includes(":")) text = withPort(v);
+  try {
+    t.Endpoint = parseEndpoint(text, "endpoint").text;
+  } catch (e) {
+    throw invalid(`node '${name}': ${e instanceof Error ? e.message : e}`, { where: { node: name, key: "endpoint", value: v }, hint: (e as CiabError).hint });
+  }
+}
+
+function setLinkLayer(ctx: SetCtx, word: string, value: string | undefined): void {
+  const { t, name } = needNode(ctx, word);
+  const v = need(word, value).trim();
+  const old = ((t.LinkLayerAddress as string[] | undefined) ?? [])[0]?.split("/")[0];
+  let addr: string;
+  if (v === "auto") {
+    if (old) t.LinkLayerAddress = []; // do not count our own old address as taken forever
+    addr = newVtep(ctx.doc, ctx.env.random);
+  } else {
+    const p = parsePrefix(v, `ll-addr of node '${name}'`, false);
+    if (p.family !== 4) throw invalid(`ll-addr: '${v}' is not an IPv4 link-local address`, { where: { node: name, key: "ll-addr", value: v } });
+    addr = formatAddr(4, p.addr);
+  }
+  t.LinkLayerAddress = [`${addr}/16`];
+  // The peers' AllowedIPs for this node carry its VTEP /32: keep them in step (vwgen wrote a separate key and forgot).
+  const allowed = ((t.AllowedIPs as string[] | undefined) ?? []).filter((a) => a !== `${old}/32`);
+  t.AllowedIPs = [`${addr}/32`, ...allowed];
+}
+
+function setPrivateKey(ctx: SetCtx, word: string, value: string | undefined): void {
+  const { t, name } = needNode(ctx, word);
+  const v = need(word, value).trim();
+  let key = v;
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(v)) {
+    if (!ctx.env.readKeyFile) throw invalid(`private-key of node '${name}' is not a valid key`);
+    key = ctx.env.readKeyFile(v).trim();
+  }
+  try {
+    pubkey(key, `private-key of node '${name}'`);
+  } catch (e) {
+    throw invalid(`private-key of node '${name}' is not a valid WireGuard key`, { where: { node: name, key: "private-key" }, hint: "generate one with 'ciab genkey'", cause: e });
+  }
+  t.PrivateKey = key;
+  delete t.PublicKey;
+}
+
+function setPublicKey(ctx: SetCtx, word: string, value: string | undefined): void {
+  const { t, name } = needNode(ctx, word);
+  const v = need(word, value).trim();
+  try {
+    decodeKey(v, `public-key of node '${name}'`);
+  } catch (e) {
+    throw invalid(`public-key of node '${name}' is not a valid WireGuard key`, { where: { node: name, key: "public-key", value: v }, cause: e });
+  }
+  // The host keeps its private key from now on: a private key in the file would be a second, conflicting secret.
+  if (typeof t.PrivateKey === "string" && pubkey(t.PrivateKey) !== v) delete t.PrivateKey;
+  t.PublicKey = v;
+}
+
+const DIRECTIVES: Record<string, { arity: 0 | 1; run: Handler }> = {
+  // vwgen, network level
+  "pool-ipv4": { arity: 1, run: netKey("AddressPoolIPv4", pool(4)) },
+  "pool-ipv6": { arity: 1, run: netKey("AddressPoolIPv6", pool(6)) },
+  "vxlan-id": { arity: 1, run: netKey("VxlanID", (w, v) => num(w, v, 1, 0xffffff)) },
+  "vxlan-mtu": { arity: 1, run: netKey("VxlanMTU", (w, v) => num(w, v, 576, 65535)) },
+  "vxlan-port": { arity: 1, run: netKey("VxlanPort", (w, v) => num(w, v, 1, 65535)) },
+  // vwgen, node level
+  addr: { arity: 1, run: nodeKey("Address", (w, v) => prefixes(w, need(w, v), true)) },
+  "allowed-ips": { arity: 1, run: nodeKey("AllowedIPs", (w, v) => prefixes(w, need(w, v), true)) },
+  endpoint: { arity: 1, run: setEndpoint },
+  fwmark: { arity: 1, run: nodeKey("FwMark", (w, v) => (v === "off" ? 0 : num(w, v, 0, 0xffffffff, true))) },
+  "ll-addr": { arity: 1, run: setLinkLayer },
+  "listen-port": { arity: 1, run: nodeKey("ListenPort", (w, v) => num(w, v, 1, 65535)) },
+  "persistent-keepalive": { arity: 1, run: nodeKey("PersistentKeepalive", (w, v) => (v === "off" ? 0 : num(w, v, 0, 65535))) },
+  "private-key": { arity: 1, run: setPrivateKey },
+  "save-config": { arity: 0, run: nodeKey("SaveConfig", () => true) },
+  "nosave-config": { arity: 0, run: nodeKey("SaveConfig", () => false) },
+  upnp: { arity: 0, run: nodeKey("UPnP", () => true) },
+  noupnp: { arity: 0, run: nodeKey("UPnP", () => false) },
+  // ciab, network level
+  routing: { arity: 1, run: netKey("Routing", (w, v) => oneOf(w, v, ["bgp", "ospf", "none"])) },
+  "routing-daemon": { arity: 1, run: netKey("RoutingDaemon", (w, v) => oneOf(w, v, ["frr", "bird"])) },
+  asn: { arity: 1, run: netKey("ASN", (w, v) => num(w, v, 1, 4294967294)) },
+  "route-reflectors": { arity: 1, run: netKey("RouteReflectors", (w, v) => list(need(w, v))) },
+  bfd: { arity: 1, run: netKey("BFD", onOff) },
+  "bfd-interval": { arity: 1, run: netKey("BFDInterval", (w, v) => num(w, v, 10, 60000)) },
+  "bfd-multiplier": { arity: 1, run: netKey("BFDMultiplier", (w, v) => num(w, v, 2, 255)) },
+  "bgp-keepalive": { arity: 1, run: netKey("BGPKeepalive", (w, v) => num(w, v, 1, 21845)) },
+  "bgp-hold": { arity: 1, run: netKey("BGPHold", (w, v) => num(w, v, 3, 65535)) },
+  "ospf-hello": { arity: 1, run: netKey("OSPFHello", (w, v) => num(w, v, 1, 65535)) },
+  "ospf-dead": { arity: 1, run: netKey("OSPFDead", (w, v) => num(w, v, 2, 65535)) },
+  "ospf-cost": { arity: 1, run: netKey("OSPFCost", (w, v) => num(w, v, 1, 65535)) },
+  "underlay-mtu": { arity: 1, run: netKey("UnderlayMTU", (w, v) => num(w, v, 1280, 65535)) },
+  "mtu-mode": { arity: 1, run: netKey("MTUMode", (w, v) => oneOf(w, v, ["auto", "fragment"])) },
+  psk: { arity: 1, run: netKey("PresharedKeys", onOff) },
+  "mss-clamp": { arity: 1, run: netKey("MSSClamp", onOff) },
+  // ciab, node level
+  subnets: { arity: 1, run: nodeKey("Subnets", (w, v) => prefixes(w, need(w, v), false)) },
+  "public-key": { arity: 1, run: setPublicKey },
+  "discover-lxd": { arity: 1, run: nodeKey("DiscoverLXD", onOff) },
+};
+
+export const SET_DIRECTIVES = Object.keys(DIRECTIVES);
+
+function oneOf(word: string, v: string | undefined, values: string[]): string {
+  if (v === undefined || !values.includes(v)) throw invalid(`${word}: '${v ?? ""}' must be one of ${values.join(", ")}`, { where: { key: word, value: v } });
+  return v;
+}
+
+/** Apply `set` directives in order (several `node <name>` blocks allowed, as in vwgen). */
+export function applySet(doc: TomlTable, net: string, args: string[], env: EditEnv): void {
+  if (args.length === 0) throw usage("nothing to set", "e.g. ciab set NET pool-ipv4 172.20.10.0/24 node node1 endpoint 198.51.100.7:51820");
+  const ctx: SetCtx = { doc, net, env };
+  let i = 0;
+  while (i < args.length) {
+    const word = args[i] as string;
+    if (word === "node") {
+      const name = args[i + 1];
+      if (name === undefined) throw usage("'node' needs a node name");
+      ctx.node = { name, t: nodeOf(doc, net, name) };
+      i += 2;
+      continue;
+    }
+    const d = DIRECTIVES[word];
+    if (!d) {
+      throw usage(`invalid directive '${word}'`, `valid directives: node, ${SET_DIRECTIVES.join(", ")}`);
+    }
+    if (d.arity === 1 && args[i + 1] === undefined) throw usage(`'${word}' needs a value`);
+    d.run(ctx, word, d.arity === 1 ? args[i + 1] : undefined);
+    i += 1 + d.arity;
+  }
+  syncPsks(doc, env.random);
+}
+
+/** Store vwgen's mangled IPv6 endpoints ("[[v6]:p]:q") in their repaired form once the file is written anyway. */
+export function repairEndpoints(doc: TomlTable): void {
+  for (const t of Object.values((doc.Node as Record<string, TomlTable> | undefined) ?? {})) {
+    if (typeof t.Endpoint !== "string") continue;
+    try {
+      const ep = parseEndpoint(t.Endpoint, "Endpoint");
+      if (ep.repaired) t.Endpoint = ep.text;
+    } catch {
+      /* validation reports it */
+    }
+  }
+}

@@ -1,0 +1,124 @@
+// TOML codec for the mesh file. Pure; no I/O.
+// Parsing uses smol-toml. Writing reproduces the layout of Python's `toml` 0.10.2 `dumps()` with sorted keys,
+// which is what vwgen writes, so a vwgen file that ciab loads and saves untouched stays byte-identical.
+import { parse, TomlError } from "smol-toml";
+import { CiabError } from "./errors.js";
+
+export type TomlValue = string | number | boolean | bigint | Date | TomlValue[] | TomlTable;
+export interface TomlTable {
+  [key: string]: TomlValue;
+}
+
+export function parseToml(text: string, file: string): TomlTable {
+  try {
+    return parse(text) as TomlTable;
+  } catch (e) {
+    if (e instanceof TomlError) {
+      const first = e.message.split("\n")[0] ?? e.message;
+      throw new CiabError("invalid", `${file}:${e.line}:${e.column}: malformed TOML: ${first}`, {
+        where: { file, line: e.line },
+        hint: "fix the syntax at that line (a truncated or hand-edited file?); ciab did not change it",
+      });
+    }
+    throw e;
+  }
+}
+
+const isTable = (v: unknown): v is TomlTable =>
+  typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
+
+const BARE_KEY = /^[A-Za-z0-9_-]+$/;
+const quoteKey = (k: string) => (BARE_KEY.test(k) ? k : dumpString(k));
+
+export function dumpString(s: string): string {
+  let out = "";
+  for (const ch of s) {
+    const c = ch.codePointAt(0) ?? 0;
+    if (ch === "\\") out += "\\\\";
+    else if (ch === '"') out += '\\"';
+    else if (ch === "\n") out += "\\n";
+    else if (ch === "\t") out += "\\t";
+    else if (ch === "\r") out += "\\r";
+    else if (ch === "\b") out += "\\b";
+    else if (ch === "\f") out += "\\f";
+    else if (c < 0x20 || c === 0x7f) out += `\\u${c.toString(16).padStart(4, "0")}`;
+    else out += ch;
+  }
+  return `"${out}"`;
+}
+
+function dumpValue(v: TomlValue): string {
+  if (typeof v === "string") return dumpString(v);
+  if (typeof v === "boolean") return v ? "true" : "false";
+  if (typeof v === "bigint") return v.toString();
+  if (typeof v === "number") {
+    if (Number.isInteger(v)) return String(v);
+    if (Number.isNaN(v)) return "nan";
+    if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
+    const s = String(v);
+    return /[.e]/.test(s) ? s : `${s}.0`;
+  }
+  if (v instanceof Date) return (v as Date & { toISOString(): string }).toISOString();
+  if (Array.isArray(v)) return `[${v.map((x) => ` ${dumpValue(x)},`).join("")}]`;
+  const entries = Object.keys(v)
+    .sort()
+    .map((k) => `${quoteKey(k)} = ${dumpValue(v[k] as TomlValue)}`);
+  return `{ ${entries.join(", ")} }`;
+}
+
+/** Values of one table (sorted keys), and its sub-tables for the next round. */
+function dumpSection(t: TomlTable): { text: string; subs: [string, TomlTable][] } {
+  let text = "";
+  const subs: [string, TomlTable][] = [];
+  for (const k of Object.keys(t).sort()) {
+    const v = t[k] as TomlValue;
+    if (isTable(v)) subs.push([quoteKey(k), v]);
+    else text += `${quoteKey(k)} = ${dumpValue(v)}\n`;
+  }
+  return { text, subs };
+}
+
+export function dumpToml(doc: TomlTable): string {
+  const top = dumpSection(doc);
+  let out = top.text;
+  let sections = top.subs;
+  while (sections.length > 0) {
+    const next: [string, TomlTable][] = [];
+    for (const [name, table] of sections) {
+      const { text, subs } = dumpSection(table);
+      if (text || subs.length === 0) {
+        if (out && out.slice(-2) !== "\n\n") out += "\n";
+        out += `[${name}]\n${text}`;
+      }
+      for (const [sub, t] of subs) next.push([`${name}.${sub}`, t]);
+    }
+    sections = next;
+  }
+  return out;
+}
+
+/**
+ * 1-based line of `key` inside table `[table]` (dotted, as written in the header), for error messages.
+ * Best effort: returns undefined when the key is not written on its own line.
+ */
+export function lineOf(text: string, table: string, key?: string): number | undefined {
+  const lines = text.split("\n");
+  const want = table.split(".").map((p) => p.replace(/^"|"$/g, ""));
+  let inTable = table === "";
+  let tableLine: number | undefined;
+  for (let i = 0; i < lines.length; i++) {
+    const line = (lines[i] ?? "").trim();
+    const header = /^\[([^[\]]+)\]/.exec(line);
+    if (header) {
+      const parts = (header[1] ?? "").split(".").map((p) => p.trim().replace(/^"|"$/g, ""));
+      inTable = parts.length === want.length && parts.every((p, j) => p === want[j]);
+      if (inTable) tableLine = i + 1;
+      continue;
+    }
+    if (inTable && key !== undefined) {
+      const m = /^("?)([^"=]+)\1\s*=/.exec(line);
+      if (m && (m[2] ?? "").trim() === key) return i + 1;
+    }
+  }
+  return tableLine;
+}

@@ -1,0 +1,214 @@
+// The bundle's scripts: bin/ciab-up, bin/ciab-down, bin/ciab-status (POSIX sh). They replace the seed's
+// wg-meshup / frr-start / bgp-restart family: idempotent, safe to re-run, and they need only iproute2,
+// wireguard-tools (wg, wg-quick; wireguard-go when the kernel has no module) and the routing daemon.
+// Pure: returns text; the values come from the same dataplane description as the WireGuard file.
+import type { Mesh, MeshNode } from "../model/mesh.js";
+import { dataplane } from "./dataplane.js";
+import { keyFilePath } from "./showconf.js";
+import { vxlanUpCommands } from "./wireguard.js";
+
+export interface ScriptOptions {
+  /** Which routing daemon files the bundle carries. */
+  routing: "frr" | "bird" | "none";
+  nft: boolean;
+}
+
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+function common(mesh: Mesh, node: MeshNode, name: string): string {
+  const dp = dataplane(mesh, node);
+  return `#!/bin/sh
+# ${name} for node ${node.name} of network ${mesh.name}; rendered by ciab-mesh, do not edit. Safe to re-run.
+set -eu
+B=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
+NET=${q(mesh.name)}
+WG=${q(dp.wgIf)}
+VX=${q(dp.vxlanIf)}
+say() { printf '%s: %s\\n' ${q(name)} "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+have() { command -v "$1" >/dev/null 2>&1; }
+need() { have "$1" || die "'$1' is missing; install $2"; }
+[ "$(id -u)" = 0 ] || die "run me as root (sudo $0)"
+has_systemd() { [ -d /run/systemd/system ] && have systemctl; }
+link_exists() { ip link show dev "$1" >/dev/null 2>&1; }
+`;
+}
+
+function frrStart(): string {
+  return `frr_running() {
+  if has_systemd; then systemctl is-active --quiet frr; else /usr/lib/frr/frrinit.sh status >/dev/null 2>&1; fi
+}
+install_frr() {
+  [ -x /usr/lib/frr/frrinit.sh ] || have vtysh || die "FRR is missing; install the 'frr' package"
+  mkdir -p /etc/frr
+  for f in frr.conf daemons; do
+    # Keep the host's own file once, so ciab-down can put it back.
+    if [ -f "/etc/frr/$f" ] && ! grep -q '^! ciab-mesh' "/etc/frr/$f" && [ ! -f "/etc/frr/$f.ciab-orig" ]; then
+      cp -p "/etc/frr/$f" "/etc/frr/$f.ciab-orig"
+    fi
+  done
+  restart=no
+  cmp -s "$B/frr/daemons" /etc/frr/daemons || restart=yes
+  changed=no
+  cmp -s "$B/frr/frr.conf" /etc/frr/frr.conf || changed=yes
+  cp "$B/frr/daemons" /etc/frr/daemons.ciab-new && mv /etc/frr/daemons.ciab-new /etc/frr/daemons
+  cp "$B/frr/frr.conf" /etc/frr/frr.conf.ciab-new && mv /etc/frr/frr.conf.ciab-new /etc/frr/frr.conf
+  if id frr >/dev/null 2>&1; then chown frr:frr /etc/frr /etc/frr/frr.conf /etc/frr/daemons; chmod 640 /etc/frr/frr.conf; fi
+  [ -f /etc/frr/vtysh.conf ] || : > /etc/frr/vtysh.conf
+  if ! frr_running; then
+    say "starting FRR"
+    if has_systemd; then systemctl enable --now frr >/dev/null 2>&1 || systemctl start frr; else /usr/lib/frr/frrinit.sh start >/dev/null; fi
+  elif [ "$restart" = yes ]; then
+    say "FRR daemons changed: restarting FRR"
+    if has_systemd; then systemctl restart frr; else /usr/lib/frr/frrinit.sh restart >/dev/null; fi
+  elif [ "$changed" = yes ]; then
+    say "reloading FRR configuration (sessions stay up)"
+    if [ -x /usr/lib/frr/frr-reload.py ]; then
+      /usr/lib/frr/frr-reload.py --reload /etc/frr/frr.conf >/dev/null || die "FRR refused the new configuration (see /var/log/frr)"
+    else
+      vtysh -f /etc/frr/frr.conf >/dev/null || die "FRR refused the new configuration"
+    fi
+  fi
+}
+`;
+}
+
+function birdStart(): string {
+  return `bird_running() { [ -S /run/bird/bird.ctl ] && birdc -s /run/bird/bird.ctl show status >/dev/null 2>&1; }
+install_bird() {
+  need bird "the 'bird2' package"; need birdc "the 'bird2' package"
+  bird -p -c "$B/bird/bird.conf" || die "BIRD refuses $B/bird/bird.conf"
+  mkdir -p /etc/bird /run/bird
+  if [ -f /etc/bird/bird.conf ] && ! grep -q '^# ciab-mesh' /etc/bird/bird.conf && [ ! -f /etc/bird/bird.conf.ciab-orig ]; then
+    cp -p /etc/bird/bird.conf /etc/bird/bird.conf.ciab-orig
+  fi
+  cp "$B/bird/bird.conf" /etc/bird/bird.conf.ciab-new && mv /etc/bird/bird.conf.ciab-new /etc/bird/bird.conf
+  if bird_running; then
+    say "reloading BIRD configuration"
+    birdc -s /run/bird/bird.ctl configure >/dev/null || die "BIRD refused the new configuration"
+  elif has_systemd; then
+    systemctl enable --now bird >/dev/null 2>&1 || systemctl restart bird
+  else
+    say "starting BIRD"
+    bird -c /etc/bird/bird.conf -s /run/bird/bird.ctl -P /run/bird/bird.pid
+  fi
+}
+`;
+}
+
+export function renderCiabUp(mesh: Mesh, node: MeshNode, opts: ScriptOptions): string {
+  const dp = dataplane(mesh, node);
+  const net = mesh.network;
+  const up = vxlanUpCommands(dp, net.vxlanId, net.vxlanPort, node.mac);
+  const flood = dp.flood.join(" ");
+  const macs = dp.unicast.map((u) => `${u.mac}=${u.vtep}`).join(" ");
+  const neigh = dp.neighbours.map((n) => `${n.ip}=${n.mac}`).join(" ");
+  return `${common(mesh, node, "ciab-up")}
+need ip "iproute2"; need bridge "iproute2"; need wg "wireguard-tools"; need wg-quick "wireguard-tools"
+need bash "bash (wg-quick is a bash script)"
+if [ ! -e /sys/module/wireguard ] && ! modprobe wireguard 2>/dev/null; then
+  # wg-quick falls back to the userspace implementation when the kernel has no WireGuard module.
+  need "\${WG_QUICK_USERSPACE_IMPLEMENTATION:-wireguard-go}" "wireguard-go (this kernel has no WireGuard module)"
+fi
+${opts.routing === "frr" ? frrStart() : ""}${opts.routing === "bird" ? birdStart() : ""}
+${node.privateKey ? "" : `[ -s ${keyFilePath(mesh.name)} ] || die "no private key at ${keyFilePath(mesh.name)}; create it on this host with 'ciab key init ${mesh.name} ${node.name}'"\n`}
+# Forwarding: containers' traffic is routed through this host.
+sysctl -q -w net.ipv4.ip_forward=1
+${net.poolIPv6 ? "sysctl -q -w net.ipv6.conf.all.forwarding=1\n" : ""}
+# 1. WireGuard: first time wg-quick up (its hooks create the VXLAN device); later only a peer sync (no session reset).
+mkdir -p /etc/wireguard && chmod 700 /etc/wireguard
+umask 077
+cp "$B/wireguard/$NET.conf" "/etc/wireguard/$NET.conf.ciab-new" && mv "/etc/wireguard/$NET.conf.ciab-new" "/etc/wireguard/$NET.conf"
+if link_exists "$WG"; then
+  tmp=$(mktemp)
+  wg-quick strip "$NET" > "$tmp" && wg syncconf "$WG" "$tmp" || { rm -f "$tmp"; die "wg syncconf failed"; }
+  rm -f "$tmp"
+  ip link set "$WG" mtu ${dp.mtu.wg}
+else
+  say "bringing up WireGuard interface $WG"
+  wg-quick up "$NET" || { wg-quick down "$NET" >/dev/null 2>&1 || true; die "wg-quick up $NET failed; run 'wg-quick up $NET' to see why"; }
+fi
+umask 022
+
+# 2. VXLAN: create it if missing (or if its VNI/port changed), otherwise converge entries without a flap.
+vx_ok() { ip -d link show dev "$VX" 2>/dev/null | grep -q "vxlan id ${net.vxlanId} .*dstport ${net.vxlanPort}"; }
+if ! vx_ok; then
+  ip link del "$VX" 2>/dev/null || true
+${up.map((c) => `  ${c}`).join("\n")}
+else
+  ip link set "$VX" mtu ${dp.mtu.vxlan}
+${dp.addresses.map((a) => `  ip address replace ${a} dev "$VX"`).join("\n") || "  :"}
+  want_flood=${q(flood)}
+  for d in $want_flood; do
+    bridge fdb show dev "$VX" | grep -q "^00:00:00:00:00:00 dst $d " || bridge fdb append 00:00:00:00:00:00 dev "$VX" dst "$d"
+  done
+  for d in $(bridge fdb show dev "$VX" | awk '$1=="00:00:00:00:00:00" && $2=="dst" {print $3}'); do
+    case " $want_flood " in *" $d "*) ;; *) bridge fdb del 00:00:00:00:00:00 dev "$VX" dst "$d" ;; esac
+  done
+  want_mac=${q(macs)}
+  for e in $want_mac; do bridge fdb replace "\${e%%=*}" dev "$VX" dst "\${e#*=}" self permanent; done
+  for m in $(bridge fdb show dev "$VX" | awk '$1!="00:00:00:00:00:00" && $2=="dst" {print $1}'); do
+    case " $want_mac " in *" $m="*) ;; *) bridge fdb del "$m" dev "$VX" self ;; esac
+  done
+  want_neigh=${q(neigh)}
+  for e in $want_neigh; do ip neigh replace "\${e%%=*}" lladdr "\${e#*=}" dev "$VX" nud permanent; done
+  for a in $(ip neigh show dev "$VX" nud permanent | awk '{print $1}'); do
+    case " $want_neigh " in *" $a="*) ;; *) ip neigh del "$a" dev "$VX" ;; esac
+  done
+  ip link set "$VX" up
+fi
+${opts.nft ? `
+# 3. TCP MSS clamping for routed container traffic (nftables), replaced as a whole table.
+if have nft; then nft -f "$B/nft/ciab.nft" || die "nft refused $B/nft/ciab.nft"; else say "warning: nft is missing: TCP MSS is not clamped (install nftables)"; fi
+` : ""}${opts.routing === "frr" ? "\n# 4. Routing: FRR\ninstall_frr\n" : ""}${opts.routing === "bird" ? "\n# 4. Routing: BIRD\ninstall_bird\n" : ""}
+say "node ${node.name} is up (WireGuard $WG, VXLAN $VX)"
+`;
+}
+
+export function renderCiabDown(mesh: Mesh, node: MeshNode, opts: ScriptOptions): string {
+  return `${common(mesh, node, "ciab-down")}
+# Removes what ciab-up created and nothing else; the host's private key file stays.
+if link_exists "$WG"; then wg-quick down "$NET" >/dev/null 2>&1 || ip link del "$WG" 2>/dev/null || true; fi
+ip link del "$VX" 2>/dev/null || true
+rm -f "/etc/wireguard/$NET.conf"
+${opts.nft ? `if have nft && nft list table inet ${nftTable(mesh)} >/dev/null 2>&1; then nft delete table inet ${nftTable(mesh)}; fi\n` : ""}${
+    opts.routing === "frr"
+      ? `if has_systemd; then systemctl stop frr 2>/dev/null || true; elif [ -x /usr/lib/frr/frrinit.sh ]; then /usr/lib/frr/frrinit.sh stop >/dev/null 2>&1 || true; fi
+for f in frr.conf daemons; do
+  if [ -f "/etc/frr/$f.ciab-orig" ]; then mv "/etc/frr/$f.ciab-orig" "/etc/frr/$f"; fi
+done
+`
+      : ""
+  }${
+    opts.routing === "bird"
+      ? `if [ -S /run/bird/bird.ctl ]; then birdc -s /run/bird/bird.ctl down >/dev/null 2>&1 || true; fi
+if [ -f /etc/bird/bird.conf.ciab-orig ]; then mv /etc/bird/bird.conf.ciab-orig /etc/bird/bird.conf; fi
+`
+      : ""
+  }say "node ${node.name} is down"
+`;
+}
+
+export function renderCiabStatus(mesh: Mesh, node: MeshNode, opts: ScriptOptions): string {
+  return `${common(mesh, node, "ciab-status")}
+rc=0
+if link_exists "$WG"; then echo "== WireGuard $WG"; wg show "$WG" | grep -v 'private key'; else echo "WireGuard interface $WG is missing"; rc=1; fi
+if link_exists "$VX"; then echo "== VXLAN $VX"; ip -br address show dev "$VX"; bridge fdb show dev "$VX" | grep -c dst | sed 's/^/forwarding entries: /'; else echo "VXLAN device $VX is missing"; rc=1; fi
+${
+  opts.routing === "frr"
+    ? `echo "== FRR"; vtysh -c 'show bgp summary' 2>/dev/null || vtysh -c 'show ip ospf neighbor' 2>/dev/null || { echo "FRR is not answering"; rc=1; }
+echo "== routes learned"; ip route show proto bgp; ip route show proto ospf
+`
+    : ""
+}${
+    opts.routing === "bird"
+      ? `echo "== BIRD"; birdc -s /run/bird/bird.ctl show protocols 2>/dev/null || { echo "BIRD is not answering"; rc=1; }
+echo "== routes learned"; ip route show proto bird
+`
+      : ""
+  }exit $rc
+`;
+}
+
+/** nftables table name: "ciab_" + network (≤ 14 bytes) stays well inside nft's limits. */
+export const nftTable = (mesh: Mesh): string => `ciab_${mesh.name.replace(/[^A-Za-z0-9_]/g, "_")}`;

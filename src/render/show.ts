@@ -1,0 +1,76 @@
+// `show`: the mesh as a readable listing in vwgen's layout, or as a JSON object. Pure; no I/O.
+// Private keys appear only when asked for (`showKeys`).
+import type { Mesh, MeshNode } from "../model/mesh.js";
+import { formatFwMark, isBlacklisted } from "./showconf.js";
+
+export interface ShowOptions {
+  color: boolean;
+  showKeys: boolean;
+}
+
+export function showJson(mesh: Mesh, showKeys: boolean) {
+  const n = mesh.network;
+  return {
+    network: mesh.name,
+    settings: { ...n },
+    nodes: mesh.nodes.map((node) => ({
+      name: node.name,
+      publicKey: node.publicKey,
+      ...(showKeys && node.privateKey ? { privateKey: node.privateKey } : {}),
+      keyOnHost: node.privateKey === undefined,
+      endpoint: node.endpoint?.text ?? null,
+      listenPort: node.listenPort,
+      address: node.address,
+      ipv6: node.ipv6 ?? null,
+      vtep: node.vtep,
+      mac: node.mac,
+      allowedIPs: node.allowedIPs,
+      linkLayerAddress: node.linkLayerAddress,
+      fwMark: node.fwMark,
+      persistentKeepalive: node.persistentKeepalive,
+      subnets: node.subnets,
+      discoverLXD: node.discoverLXD,
+      blacklist: peersOf(mesh, node, true),
+      whitelist: peersOf(mesh, node, false),
+    })),
+    warnings: mesh.warnings,
+  };
+}
+
+const peersOf = (mesh: Mesh, node: MeshNode, blacklisted: boolean) =>
+  mesh.nodes.filter((p) => p.name !== node.name && isBlacklisted(mesh, node.name, p.name) === blacklisted).map((p) => p.name);
+
+export function showText(mesh: Mesh, opts: ShowOptions): string {
+  const esc = (code: string) => (opts.color ? `\x1b[${code}m` : "");
+  const [B, N, G, Y] = [esc("1"), esc("0"), esc("32"), esc("33")];
+  const out: string[] = [];
+  const kv = (k: string, v: string | number) => out.push(`  ${B}${k}:${N} ${v}`);
+  const n = mesh.network;
+  out.push(`${B}network:${N} ${G}${mesh.name}${N}`);
+  kv("address pool ipv4", n.poolIPv4 ?? "");
+  kv("address pool ipv6", n.poolIPv6 ?? "");
+  kv("vxlan port", n.vxlanPort);
+  kv("vxlan mtu", n.vxlanMTU);
+  kv("vxlan id", n.vxlanId);
+  kv("routing", n.routing === "none" ? "none" : `${n.routing} (${n.routingDaemon})${n.routing === "bgp" ? `, AS ${n.asn}, reflectors: ${n.routeReflectors.join(", ") || "none (full mesh)"}` : ""}`);
+  out.push("");
+  for (const node of mesh.nodes) {
+    out.push(`${B}node:${N} ${Y}${node.name}${N}`);
+    kv("public key", node.publicKey);
+    kv("private key", node.privateKey === undefined ? "(on the host)" : opts.showKeys ? node.privateKey : "(hidden; --show-keys prints it)");
+    kv("public ip", node.endpoint?.text ?? "");
+    kv("listen port", node.listenPort);
+    kv("vtep address", [...node.address, ...(node.ipv6 ? [node.ipv6] : [])].join(", "));
+    kv("allowed ips", node.allowedIPs.join(", "));
+    kv("link-layer address", node.linkLayerAddress.join(", "));
+    if (node.fwMark !== 0) kv("fwmark", formatFwMark(node.fwMark));
+    if (node.persistentKeepalive !== 0) kv("persistent keepalive", `${node.persistentKeepalive} ${node.persistentKeepalive === 1 ? "second" : "seconds"}`);
+    if (node.saveConfig) kv("save config", "true");
+    if (node.upnp) kv("upnp", "true");
+    if (node.subnets.length) kv("subnets", node.subnets.join(", "));
+    kv("blacklist", peersOf(mesh, node, true).join(", "));
+    kv("whitelist", peersOf(mesh, node, false).join(", "));
+    out.push("");
+  }
+  return `${out.join("\n")}\n`;
+}

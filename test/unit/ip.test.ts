@@ -1,0 +1,50 @@
+import { describe, expect, it } from "vitest";
+import { canonicalNetwork, contains, formatAddr, overlaps, parseAddr, parsePrefix, reversePointer, reverseZone } from "../../src/ipam/ip.js";
+
+describe("prefix parsing", () => {
+  it.each([
+    ["10.0.1.5/24", "10.0.1.0/24"],
+    ["172.20.10.0/24", "172.20.10.0/24"],
+    ["2001:db8:42::1/64", "2001:db8:42::/64"],
+    ["fd42:0077:0000::/64", "fd42:77::/64"],
+    ["0.0.0.0/0", "0.0.0.0/0"],
+  ])("%s canonicalizes to %s", (input, want) => expect(canonicalNetwork(input)).toBe(want));
+
+  it.each([
+    ["10.0.0.300/24", /not a valid IPv4 or IPv6 address/],
+    ["10.0.0.0/33", /longer than 32 bits/],
+    ["10.0.0.0", /no prefix length/],
+    ["10.0.0.0/x", /invalid prefix length/],
+    ["2001:db8::/129", /longer than 128 bits/],
+    ["fe80::1%eth0/64", /not a valid/],
+    ["", /no prefix length/],
+  ])("%s is refused", (input, msg) => expect(() => parsePrefix(input)).toThrow(msg));
+});
+
+describe("containment and overlap", () => {
+  const p = (s: string) => parsePrefix(s);
+  it.each([
+    ["10.0.0.0/8", "10.1.0.0/16", true, true],
+    ["10.1.0.0/16", "10.0.0.0/8", false, true],
+    ["10.0.1.0/24", "10.0.2.0/24", false, false],
+    ["10.0.0.0/8", "2001:db8::/32", false, false],
+    ["2001:db8::/32", "2001:db8:1::/48", true, true],
+  ])("%s vs %s", (a, b, c, o) => {
+    expect(contains(p(a), p(b))).toBe(c);
+    expect(overlaps(p(a), p(b))).toBe(o);
+  });
+});
+
+describe("reverse DNS", () => {
+  it("names IPv4 and IPv6 pointers", () => {
+    expect(reversePointer(4, parseAddr("172.20.10.93").addr)).toBe("93.10.20.172.in-addr.arpa");
+    expect(reversePointer(6, parseAddr("2001:db8:42:0:42db:3c2e:1756:ad7e").addr)).toBe("e.7.d.a.6.5.7.1.e.2.c.3.b.d.2.4.0.0.0.0.2.4.0.0.8.b.d.0.1.0.0.2.ip6.arpa");
+  });
+  it.each([
+    ["172.20.10.0/24", "10.20.172.in-addr.arpa"],
+    ["10.77.0.0/20", "77.10.in-addr.arpa"],
+    ["2001:db8:42::/64", "0.0.0.0.2.4.0.0.8.b.d.0.1.0.0.2.ip6.arpa"],
+    ["fd00:1:2::/80", "0.0.0.0.0.0.0.0.2.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa"],
+  ])("zone of %s is %s", (prefix, zone) => expect(reverseZone(parsePrefix(prefix))).toBe(zone));
+  it("formats IPv6 compressed", () => expect(formatAddr(6, parseAddr("2001:0db8:0000:0000:0000:0000:0000:0001").addr)).toBe("2001:db8::1"));
+});
