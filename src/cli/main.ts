@@ -1,5 +1,6 @@
 // Entry point of the `ciab` (and `vwgen`) command: builds the command tree, runs it, maps errors to exit codes.
 import { Command, CommanderError } from "commander";
+import { registerLabCommands } from "./lab-commands.js";
 import { registerMeshCommands } from "./mesh-commands.js";
 import { registerRenderCommands } from "./render-commands.js";
 import { reportError } from "./output.js";
@@ -8,16 +9,22 @@ export function buildProgram(name = "ciab"): Command {
   const program = new Command(name)
     .description("Build and operate an encrypted WireGuard + VXLAN full mesh with BGP/OSPF between Linux hosts (vwgen-compatible)")
     .version("0.1.0")
-    .option("-C, --dir <dir>", "directory that holds the mesh files (default: $CIAB_DIR or the current directory)")
-    .option("--json", "machine-readable output")
-    .option("--debug", "stack traces on errors")
-    .option("--lock-timeout <ms>", "how long to wait for another writer of the mesh file", "10000")
     .enablePositionalOptions()
-    .showHelpAfterError()
-    .exitOverride();
+    .showHelpAfterError();
   registerMeshCommands(program);
   registerRenderCommands(program);
-  for (const c of program.commands) c.exitOverride();
+  registerLabCommands(program);
+  // The common options are accepted before and after the command name (`ciab --json show x`, `ciab show x --json`).
+  const common = (c: Command): void => {
+    const has = (flag: string) => c.options.some((o) => o.long === flag);
+    if (!has("--dir")) c.option("-C, --dir <dir>", "directory that holds the mesh files (default: $CIAB_DIR or the current directory)");
+    if (!has("--json")) c.option("--json", "machine-readable output");
+    if (!has("--debug")) c.option("--debug", "stack traces on errors");
+    if (!has("--lock-timeout")) c.option("--lock-timeout <ms>", "how long to wait for another writer of the mesh file");
+    c.exitOverride();
+    for (const sub of c.commands) common(sub);
+  };
+  common(program);
   return program;
 }
 

@@ -11,7 +11,7 @@ import { loadMesh, meshRef, updateMesh } from "../registry/file.js";
 import { showJson, showText } from "../render/show.js";
 import { renderShowconf } from "../render/showconf.js";
 import { renderZones } from "../render/zone.js";
-import { type GlobalOptions, globals, randomSource } from "./context.js";
+import { type GlobalOptions, globals, randomSource, splitFlags } from "./context.js";
 import { json, out, warn } from "./output.js";
 
 export function findNode(mesh: Mesh, name: string) {
@@ -63,8 +63,9 @@ export function registerMeshCommands(program: Command): void {
     .argument("<directives...>", "e.g. pool-ipv4 172.20.10.0/24 node node1 endpoint 198.51.100.7:51820 listen-port 51820")
     .passThroughOptions()
     .allowUnknownOption()
-    .action((net: string, args: string[], _o, cmd: Command) => {
-      const g = globals(cmd);
+    .action((net: string, words: string[], _o, cmd: Command) => {
+      const { args, flags } = splitFlags(words);
+      const g = { ...globals(cmd), ...(flags.includes("--json") ? { json: true } : {}) };
       const env = { random: randomSource(), readKeyFile };
       edit(g, net, false, (doc) => applySet(doc, meshRef(net, g.dir).name, args, env));
     });

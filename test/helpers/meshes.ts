@@ -1,9 +1,11 @@
 // Test meshes under test/fixtures/meshes (fake keys; see the README there), loaded through the real parser.
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Mesh, MeshNode } from "../../src/model/mesh.js";
 import { meshFromDoc } from "../../src/model/mesh.js";
 import { parseToml } from "../../src/model/toml.js";
+import { clamp } from "../../src/keys/x25519.js";
 import { ROOT } from "./env.js";
 
 export const MESH_DIR = join(ROOT, "test", "fixtures", "meshes");
@@ -22,4 +24,32 @@ export function node(mesh: Mesh, name: string): MeshNode {
   const n = mesh.nodes.find((x) => x.name === name);
   if (!n) throw new Error(`no node ${name} in ${mesh.name}`);
   return n;
+}
+
+/** A fake private key for tests: clamp(sha256("ciab-fixture:<label>")), as the fixture README describes. */
+export const fakeKey = (label: string): string => clamp(createHash("sha256").update(`ciab-fixture:${label}`).digest()).toString("base64");
+
+export interface MeshSpec {
+  nodes: string[];
+  network?: Record<string, string | number | boolean | string[]>;
+  blacklist?: [string, string][];
+  /** Subnets by node name (default: none). */
+  subnets?: Record<string, string[]>;
+  /** Nodes without an overlay Address. */
+  noAddress?: string[];
+}
+
+/** A small mesh from a spec: node i gets 172.20.0.(i+1)/24, VTEP 169.254.1.(i+1), a fake key. */
+export function buildMesh(name: string, spec: MeshSpec): Mesh {
+  const val = (v: string | number | boolean | string[]): string => (Array.isArray(v) ? `[${v.map((x) => JSON.stringify(x)).join(", ")}]` : JSON.stringify(v));
+  const net = { AddressPoolIPv4: "172.20.0.0/24", VxlanID: 42, ...spec.network };
+  const lines = ["[Network]", ...Object.entries(net).map(([k, v]) => `${k} = ${val(v)}`), "", "[PeerBlacklist]"];
+  lines.push(`Blacklist = [${(spec.blacklist ?? []).map((p) => val(p)).join(", ")}]`);
+  spec.nodes.forEach((n, i) => {
+    lines.push("", `[Node.${n}]`);
+    if (!spec.noAddress?.includes(n)) lines.push(`Address = ["172.20.0.${i + 1}/24"]`);
+    lines.push(`AllowedIPs = ["169.254.1.${i + 1}/32"]`, `LinkLayerAddress = ["169.254.1.${i + 1}/16"]`, `Endpoint = "198.51.100.${i + 1}:51820"`);
+    lines.push("ListenPort = 51820", `PrivateKey = "${fakeKey(`${name}/${n}`)}"`, `Subnets = ${val(spec.subnets?.[n] ?? [])}`);
+  });
+  return meshFromText(name, `${lines.join("\n")}\n`);
 }

@@ -1,0 +1,237 @@
+// `ciab lab test`: proves the running lab works. A reachability matrix (every container pings every other), then
+// named checks: routing sessions, routes learned from the routing daemon, no unicast flooding, the MTU boundary,
+// no IP fragments on the internet. Owns: what each check measures and how it decides. Must not: change the lab
+// (only pings and read-only queries), ping from the root namespace, or print (cli/ renders the report).
+// Adding a check: write a `Check` and add it to CHECKS; it gets the lab's state, mesh and runner.
+import { type Runner, tail } from "../adapters/exec.js";
+import { CiabError } from "../model/errors.js";
+import type { Mesh } from "../model/mesh.js";
+import { bgpNeighbors, isBlacklisted } from "../model/topology.js";
+import type { LabContainer } from "./containers.js";
+import { kernelProto, loadLabMesh, missingRoutes } from "./lab.js";
+import type { LabPlan } from "./plan.js";
+import { inNs, onNode } from "./private.js";
+import { LAB_ROOT, type LabState, labPaths, readState } from "./state.js";
+import { FRAG_COUNTER, NFT_TABLE } from "./topology.js";
+
+export type Status = "pass" | "fail" | "skip";
+
+export interface CheckResult {
+  name: string;
+  status: Status;
+  detail: string;
+}
+
+export interface PingResult {
+  from: string;
+  to: string;
+  address: string;
+  ok: boolean;
+  /** Round-trip time of the successful echo, ms. */
+  rttMs?: number;
+}
+
+export interface LabTestReport {
+  lab: string;
+  ok: boolean;
+  containers: string[];
+  matrix: PingResult[];
+  checks: CheckResult[];
+  seconds: number;
+}
+
+export interface CheckContext {
+  run: Runner;
+  state: LabState;
+  plan: LabPlan;
+  mesh: Mesh;
+  /** argv running `argv` on a node with its private mounts (vtysh, birdc, wg talk to that node's daemons). */
+  onNode(node: string, argv: string[]): string[];
+  sleep(ms: number): Promise<void>;
+}
+
+export type Check = (ctx: CheckContext) => Promise<CheckResult[]>;
+
+/** Run `fn` over items with at most `limit` at a time (2 vCPUs: 40 parallel pings would measure the scheduler). */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+const bare = (a: string) => a.split("/")[0] as string;
+const ofFamily = (c: LabContainer, f: 4 | 6) => c.addresses.filter((a) => a.includes(":") === (f === 6)).map(bare);
+
+/** ping from a container; resends every 0.2 s until one reply or 5 s (the first packet may wait for a handshake). */
+export function pingArgv(c: LabContainer, address: string, extra: string[] = []): string[] {
+  return [...c.exec, "ping", "-n", "-q", "-c", "1", "-i", "0.2", "-w", "5", ...extra, address];
+}
+
+const rtt = (out: string): number | undefined => {
+  const m = /= [\d.]+\/([\d.]+)\//.exec(out);
+  return m ? Number(m[1]) : undefined;
+};
+
+/** Every container pings every other container, on each address family both have. */
+export async function matrix(ctx: CheckContext): Promise<PingResult[]> {
+  const cs = ctx.state.containers;
+  const jobs = cs.flatMap((a) => cs.filter((b) => b !== a).flatMap((b) => ([4, 6] as const).flatMap((f) => (ofFamily(a, f).length ? ofFamily(b, f).slice(0, 1) : []).map((address) => ({ a, b, address })))));
+  return mapLimit(jobs, 4, async ({ a, b, address }) => {
+    const r = await ctx.run(pingArgv(a, address), { timeoutMs: 10_000 });
+    return { from: a.name, to: b.name, address, ok: r.code === 0, ...(r.code === 0 ? { rttMs: rtt(r.stdout) } : {}) };
+  });
+}
+
+const result = (name: string, ok: boolean, detail: string): CheckResult => ({ name, status: ok ? "pass" : "fail", detail });
+
+/** Every routing session of every node is up (BGP: every configured neighbor Established; OSPF: adjacencies Full). */
+export const sessions: Check = async (ctx) => {
+  const { routing, routingDaemon } = ctx.mesh.network;
+  if (routing === "none") return [{ name: "routing sessions", status: "skip", detail: "Routing = none" }];
+  return Promise.all(
+    ctx.mesh.nodes.map(async (node): Promise<CheckResult> => {
+      const name = `routing sessions on ${node.name}`;
+      if (routing === "bgp") {
+        const want = bgpNeighbors(ctx.mesh, node).length;
+        const r = await ctx.run(ctx.onNode(node.name, ["vtysh", "-c", "show bgp summary json"]), { timeoutMs: 15_000 });
+        if (r.code !== 0) return result(name, false, `vtysh failed (${r.code}): ${tail(r.stderr || r.stdout, 2)}`);
+        let summary: Record<string, { peers?: Record<string, { state?: string }> }>;
+        try {
+          summary = JSON.parse(r.stdout);
+        } catch {
+          return result(name, false, `vtysh did not answer JSON: ${tail(r.stdout, 2)}`);
+        }
+        // Each address family lists its sessions; the IPv4 family carries every neighbor.
+        const peers = Object.entries(summary.ipv4Unicast?.peers ?? {});
+        const up = peers.filter(([, p]) => p.state === "Established").length;
+        const down = peers.filter(([, p]) => p.state !== "Established").map(([ip, p]) => `${ip} ${p.state ?? "?"}`);
+        return result(name, up === want && down.length === 0, `BGP ${up}/${want} established${down.length ? `; not up: ${down.join(", ")}` : ""}`);
+      }
+      const argv = routingDaemon === "bird" ? ["birdc", "-s", "/run/bird/bird.ctl", "show", "ospf", "neighbors"] : ["vtysh", "-c", "show ip ospf neighbor"];
+      const r = await ctx.run(ctx.onNode(node.name, argv), { timeoutMs: 15_000 });
+      if (r.code !== 0) return result(name, false, `${argv[0]} failed (${r.code}): ${tail(r.stderr || r.stdout, 2)}`);
+      // On a broadcast segment only adjacencies with the DR/BDR become Full; others stay 2-Way (RFC 2328 §10.4).
+      const full = r.stdout.split("\n").filter((l) => /\bFull\b/.test(l)).length;
+      return result(name, full > 0, `OSPF ${full} full adjacenc${full === 1 ? "y" : "ies"}`);
+    }),
+  );
+};
+
+/** Every node has every other node's subnets in its kernel, installed by the routing daemon (proto bgp/bird). */
+export const routes: Check = async (ctx) => {
+  const proto = kernelProto(ctx.mesh);
+  if (!proto) return [{ name: "routes learned", status: "skip", detail: "Routing = none" }];
+  const missing = await missingRoutes(ctx.run, ctx.plan, ctx.mesh);
+  return [result("routes learned", missing.length === 0, missing.length ? missing.join("; ") : `every node has every other node's subnets (proto ${proto})`)];
+};
+
+/**
+ * No unicast flooding (FINDINGS §4): while container a pings container b, a third node's VXLAN device must see none
+ * of their frames. The capture on b's node is the control: it must see them, which also proves both captures ran.
+ */
+export const flood: Check = async (ctx) => {
+  const name = "no unicast flooding";
+  const cs = ctx.state.containers.filter((c) => ofFamily(c, 4).length);
+  const node = (n: string) => ctx.mesh.nodes.find((x) => x.name === n);
+  let pick: { a: LabContainer; b: LabContainer; third: string } | undefined;
+  for (const a of cs) {
+    for (const b of cs) {
+      const na = node(a.node);
+      const nb = node(b.node);
+      if (!na || !nb || a.node === b.node || isBlacklisted(ctx.mesh, na, nb)) continue;
+      const third = ctx.plan.nodes.find((n) => n.name !== a.node && n.name !== b.node);
+      if (third) pick = pick ?? { a, b, third: third.name };
+    }
+  }
+  if (!pick) return [{ name, status: "skip", detail: "needs containers on two peering nodes and a third node" }];
+  const { a, b, third } = pick;
+  const src = ofFamily(a, 4)[0] as string;
+  const dst = ofFamily(b, 4)[0] as string;
+  const vx = `v${ctx.mesh.name}`;
+  const nsOf = (n: string) => ctx.plan.nodes.find((x) => x.name === n)?.ns as string;
+  const capture = (ns: string) =>
+    ctx.run(inNs(ns, ["timeout", "-s", "INT", "5", "tcpdump", "-i", vx, "-nn", "-l", "-q", `icmp and host ${src} and host ${dst}`]), { timeoutMs: 15_000 });
+  const atThird = capture(nsOf(third));
+  const atDst = capture(nsOf(b.node));
+  await ctx.sleep(1500); // tcpdump needs a moment to open its socket
+  const ping = await ctx.run([...a.exec, "ping", "-n", "-q", "-c", "20", "-i", "0.05", "-w", "3", dst], { timeoutMs: 10_000 });
+  const [t, d] = await Promise.all([atThird, atDst]);
+  if (t.code === 127 || /not found/.test(t.stderr)) return [{ name, status: "skip", detail: "tcpdump is not installed" }];
+  const frames = (r: { stdout: string }) => r.stdout.split("\n").filter((l) => l.trim()).length;
+  const seenThird = frames(t);
+  const seenDst = frames(d);
+  const ok = ping.code === 0 && seenDst > 0 && seenThird === 0;
+  return [result(name, ok, `${a.name}->${b.name} ping ${ping.code === 0 ? "ok" : "FAILED"}; ${b.node} (destination) saw ${seenDst} frames, ${third} (uninvolved) saw ${seenThird}`)];
+};
+
+/**
+ * MTU boundary (FINDINGS §4): with DF set, a packet of exactly the container MTU crosses the mesh and one byte more
+ * is refused. Each container sends to the next one (a ring covers every node's path once).
+ */
+export const mtu: Check = async (ctx) => {
+  const cs = ctx.state.containers.filter((c) => ofFamily(c, 4).length);
+  if (cs.length < 2) return [{ name: "MTU boundary", status: "skip", detail: "needs two containers" }];
+  return mapLimit(cs, 4, async (a) => {
+    const b = cs[(cs.indexOf(a) + 1) % cs.length] as LabContainer;
+    const dst = ofFamily(b, 4)[0] as string;
+    const fits = await ctx.run(pingArgv(a, dst, ["-M", "do", "-s", String(a.mtu - 28)]), { timeoutMs: 10_000 });
+    const over = await ctx.run([...a.exec, "ping", "-n", "-q", "-c", "1", "-w", "2", "-M", "do", "-s", String(a.mtu - 27), dst], { timeoutMs: 10_000 });
+    return result(
+      `MTU boundary ${a.name}->${b.name}`,
+      fits.code === 0 && over.code !== 0,
+      `${a.mtu}-byte packets (ping -M do -s ${a.mtu - 28}) ${fits.code === 0 ? "pass" : "are LOST"}; ${a.mtu + 1} bytes ${over.code !== 0 ? "refused" : "PASS (the container MTU is wrong)"}`,
+    );
+  });
+};
+
+/** The internet dropped no IP fragments: no WireGuard packet was too big for the underlay. Runs last. */
+export const fragments: Check = async (ctx) => {
+  const r = await ctx.run(inNs(ctx.plan.inetNs, ["nft", "-j", "list", "counter", "inet", NFT_TABLE, FRAG_COUNTER]));
+  if (r.code !== 0) return [result("no IP fragments", false, `cannot read the counter: ${tail(r.stderr, 2)}`)];
+  const m = /"packets":\s*(\d+)/.exec(r.stdout);
+  const n = m ? Number(m[1]) : Number.NaN;
+  return [result("no IP fragments", n === 0, Number.isNaN(n) ? "counter not found" : `the internet dropped ${n} IP fragment(s)`)];
+};
+
+export const CHECKS: Check[] = [sessions, routes, flood, mtu, fragments];
+
+export async function labTest(name: string, deps: { run: Runner; root?: string; sleep?: (ms: number) => Promise<void>; now?: () => number }): Promise<LabTestReport> {
+  const root = deps.root ?? LAB_ROOT;
+  const now = deps.now ?? Date.now;
+  const t0 = now();
+  const state = readState(root, name);
+  if (state.phase !== "up" || !state.plan) {
+    throw new CiabError("invalid", `lab '${name}' is not up (phase: ${state.phase})`, { hint: `ciab lab down --name ${name}, then ciab lab up` });
+  }
+  const plan = state.plan;
+  const paths = labPaths(root, name);
+  const ctx: CheckContext = {
+    run: deps.run,
+    state,
+    plan,
+    mesh: loadLabMesh(state),
+    onNode: (node, argv) => {
+      const n = plan.nodes.find((x) => x.name === node);
+      if (!n) throw new CiabError("internal", `no node ${node}`);
+      return onNode(n.ns, paths.privateRoot(n.name), argv);
+    },
+    sleep: deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
+  };
+  const m = await matrix(ctx);
+  const good = m.filter((p) => p.ok).length;
+  const checks: CheckResult[] = [
+    m.length === 0
+      ? { name: "reachability matrix", status: "skip", detail: "fewer than two containers" }
+      : result("reachability matrix", good === m.length, `${good}/${m.length} container pairs reach each other`),
+  ];
+  for (const c of CHECKS) checks.push(...(await c(ctx)));
+  const ok = checks.every((c) => c.status !== "fail");
+  return { lab: name, ok, containers: state.containers.map((c) => c.name), matrix: m, checks, seconds: Math.round((now() - t0) / 100) / 10 };
+}

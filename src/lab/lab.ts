@@ -1,0 +1,535 @@
+// `ciab lab up/down/status/exec`: builds a mesh in network namespaces on this machine, applies every node's rendered
+// bundle with the bundle's own bin/ciab-up (the code users run), and tears it all down again.
+// Owns: the order of work, tracking of what was created (state.json, written as it goes), rollback after a failure
+// or an abort, and teardown by PID and namespace. Must not: touch the root namespace (all network commands are
+// namespaced, see topology.ts), use a mesh file's real endpoints (mesh.ts rewrites them), kill anything except the
+// processes inside this lab's own namespaces, or print (progress goes through a callback; cli/ prints).
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { writeBundle } from "../adapters/bundle-fs.js";
+import { runOk, type Runner, tail } from "../adapters/exec.js";
+import type { Random } from "../model/edit.js";
+import { CiabError, notFound, usage } from "../model/errors.js";
+import { type Mesh, meshFromDoc, type Routing } from "../model/mesh.js";
+import { ownedPrefixes } from "../model/topology.js";
+import { dumpToml, type TomlTable } from "../model/toml.js";
+import { loadMesh, meshRef } from "../registry/file.js";
+import { checkRenderable, renderBundle, sha256 } from "../render/bundle.js";
+import { type ContainerProvider, type LabContainer, netnsProvider, type ProviderContext, runSteps } from "./containers.js";
+import { labifyMesh, newLabMesh } from "./mesh.js";
+import { checkLabName, type LabPlan, type NodePlan, planLab, planNamespaces, type Underlay } from "./plan.js";
+import { inNs, onNode, PRIVATE_DIRS } from "./private.js";
+import {
+  createLabDir,
+  dropRegistry,
+  LAB_ROOT,
+  type LabPaths,
+  type LabState,
+  labPaths,
+  listLabs,
+  missingMountPoints,
+  readHostDirs,
+  readState,
+  recordHostDirs,
+  removeLabDir,
+  writeState,
+} from "./state.js";
+import { inetSteps, nodeSteps } from "./topology.js";
+
+export interface LabDeps {
+  run: Runner;
+  /** Where labs keep their state (default /run/ciab-lab). */
+  root?: string;
+  progress?: (msg: string) => void;
+  /** Containers: network namespaces by default; the `--lxd` provider plugs in here. */
+  provider?: ContainerProvider;
+  /** Aborting (Ctrl-C) stops the work; `labUp` then tears down what it built and throws. */
+  signal?: AbortSignal;
+  /** Test hook: runs after a node's bundle is written and before it is applied (e.g. to break it on purpose). */
+  beforeApply?: (node: string, bundleDir: string) => void | Promise<void>;
+  /** How long routing may take to converge (default 60 s). */
+  convergeMs?: number;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface LabUpOptions {
+  name: string;
+  /** Build a new mesh of this many nodes … */
+  nodes?: number;
+  /** … or adapt this mesh file (its endpoints are replaced by lab addresses). */
+  mesh?: string;
+  routing?: Routing;
+  reflectors?: number;
+  underlay?: Underlay;
+  /** tbf rate on the internet's links (tc syntax, e.g. 100mbit). */
+  rate?: string;
+  random: Random;
+}
+
+const APPLY_TIMEOUT_MS = 120_000;
+const DOWN_TIMEOUT_MS = 20_000;
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The kernel routing-table protocol of routes the mesh's routing daemon installs (`ip route show proto X`). */
+export function kernelProto(mesh: Pick<Mesh, "network">): string | undefined {
+  const { routing, routingDaemon } = mesh.network;
+  if (routing === "none") return undefined;
+  return routingDaemon === "bird" ? "bird" : routing;
+}
+
+/** Read the lab's mesh file back (validated), e.g. for checks. */
+export function loadLabMesh(state: LabState): Mesh {
+  return loadMesh(meshRef(state.meshFile)).mesh;
+}
+
+function abortError(signal: AbortSignal): CiabError {
+  const why = typeof signal.reason === "string" ? signal.reason : "interrupted";
+  return new CiabError("external", `lab up ${why}`);
+}
+
+/** Build the lab's mesh document and the validated mesh; no side effects. */
+export function labMesh(opts: LabUpOptions): { doc: TomlTable; mesh: Mesh; warnings: string[] } {
+  const underlay = opts.underlay ?? "4";
+  const common = { routing: opts.routing, reflectors: opts.reflectors, underlay };
+  let doc: TomlTable;
+  let net: string;
+  let warnings: string[] = [];
+  if (opts.mesh !== undefined) {
+    if (opts.nodes !== undefined) throw usage("give either --nodes or --mesh, not both");
+    const loaded = loadMesh(meshRef(opts.mesh));
+    net = loaded.mesh.name;
+    doc = loaded.doc;
+    warnings = labifyMesh(doc, net, common, opts.random);
+  } else {
+    net = opts.name;
+    doc = newLabMesh(net, opts.nodes ?? 3, common, opts.random);
+  }
+  const mesh = meshFromDoc(net, doc, { file: `(lab ${opts.name}) ${net}.conf` });
+  checkRenderable(mesh);
+  return { doc, mesh, warnings: [...warnings, ...mesh.warnings] };
+}
+
+/** Names of the namespaces that exist now. */
+async function existingNamespaces(run: Runner): Promise<Set<string>> {
+  const r = await runOk(run, ["ip", "netns", "list"]);
+  return new Set(r.stdout.split("\n").map((l) => l.split(" ")[0] as string).filter(Boolean));
+}
+
+class Builder {
+  readonly started: number;
+  readonly state: LabState;
+  readonly progress: (msg: string) => void;
+  readonly now: () => number;
+
+  constructor(
+    readonly deps: LabDeps,
+    readonly paths: LabPaths,
+    readonly plan: LabPlan,
+    readonly mesh: Mesh,
+    readonly provider: ContainerProvider,
+  ) {
+    this.now = deps.now ?? Date.now;
+    this.started = this.now();
+    const progress = deps.progress ?? (() => {});
+    this.progress = (msg) => progress(`[${((this.now() - this.started) / 1000).toFixed(1).padStart(5)}s] ${msg}`);
+    this.state = {
+      version: 1,
+      name: plan.name,
+      phase: "building",
+      builder: process.pid,
+      startedAt: new Date(this.started).toISOString(),
+      provider: provider.kind,
+      network: mesh.name,
+      meshFile: paths.mesh(mesh.name),
+      plan,
+      namespaces: [],
+      containers: [],
+      pids: {},
+    };
+  }
+
+  save(): void {
+    writeState(this.paths, this.state);
+  }
+
+  checkAbort(): void {
+    if (this.deps.signal?.aborted) throw abortError(this.deps.signal);
+  }
+
+  async addNamespace(ns: string): Promise<void> {
+    this.checkAbort();
+    await runOk(this.deps.run, ["ip", "netns", "add", ns], { signal: this.deps.signal });
+    await this.track(ns);
+  }
+
+  async track(ns: string): Promise<void> {
+    if (!this.state.namespaces.includes(ns)) this.state.namespaces.push(ns);
+    this.save();
+  }
+
+  providerContext(): ProviderContext {
+    return {
+      run: this.deps.run,
+      plan: this.plan,
+      track: (ns) => this.track(ns),
+      nodeDir: (node) => this.paths.nodeDir(node),
+      progress: this.progress,
+      signal: this.deps.signal,
+    };
+  }
+
+  /** Private /etc/frr, /run/wireguard … per node, owned as the daemons expect (FINDINGS §5 A). */
+  async privateDirs(): Promise<void> {
+    const byOwner = new Map<string, string[]>();
+    for (const n of this.plan.nodes) {
+      for (const d of PRIVATE_DIRS) {
+        const path = `${this.paths.privateRoot(n.name)}/${d.dir}`;
+        mkdirSync(path, { recursive: true, mode: d.mode });
+        chmodSync(path, d.mode);
+        if (d.owner !== "root") byOwner.set(d.owner, [...(byOwner.get(d.owner) ?? []), path]);
+      }
+    }
+    // A user that does not exist (FRR or BIRD not installed) is fine until a bundle needs that daemon.
+    for (const [owner, dirs] of byOwner) await this.deps.run(["chown", `${owner}:${owner}`, ...dirs]);
+  }
+
+  async hostMountPoints(): Promise<void> {
+    const missing = missingMountPoints();
+    if (missing.length === 0) return;
+    recordHostDirs(this.deps.root ?? LAB_ROOT, missing);
+    await runOk(this.deps.run, ["mkdir", "-p", ...missing]);
+  }
+
+  async network(): Promise<void> {
+    const { run, signal } = this.deps;
+    await this.addNamespace(this.plan.inetNs);
+    await runSteps(run, inetSteps(this.plan), signal);
+    this.progress(`internet ${this.plan.inetNs}: routes 198.18.0.0/15 and 2001:db8::/32, drops IP fragments${this.plan.rate ? `, rate ${this.plan.rate}` : ""}`);
+    const ctx = this.providerContext();
+    for (const n of this.plan.nodes) {
+      await this.addNamespace(n.ns);
+      await runSteps(run, nodeSteps(this.plan, n), signal);
+      this.checkAbort();
+      const made = await this.provider.up(ctx, n);
+      this.state.containers.push(...made);
+      this.save();
+      const cs = made.map((c) => `${c.name} ${c.addresses.join(" ")}`).join(", ");
+      this.progress(`node ${n.name} (${n.ns}): underlay ${[n.underlay.v4?.addr, n.underlay.v6?.addr].filter(Boolean).join(" ")}${cs ? `; container ${cs} mtu ${n.containerMTU}` : ""}`);
+    }
+  }
+
+  async bundles(meshText: string): Promise<void> {
+    const digest = sha256(meshText);
+    for (const node of this.mesh.nodes) {
+      const dir = this.paths.bundle(node.name);
+      writeBundle(dir, renderBundle(this.mesh, node, digest));
+      await this.deps.beforeApply?.(node.name, dir);
+    }
+  }
+
+  /** Every node runs its bundle's bin/ciab-up at once (as a fleet would), through the node wrapper. */
+  async apply(): Promise<void> {
+    this.checkAbort();
+    this.progress(`applying bundles (bin/ciab-up) on ${this.plan.nodes.map((n) => n.name).join(", ")}`);
+    const results = await Promise.all(
+      this.plan.nodes.map(async (n) => {
+        const t0 = this.now();
+        const r = await this.deps.run(onNode(n.ns, this.paths.privateRoot(n.name), ["sh", `${this.paths.bundle(n.name)}/bin/ciab-up`]), {
+          timeoutMs: APPLY_TIMEOUT_MS,
+          signal: this.deps.signal,
+        });
+        writeFileSync(this.paths.log(n.name, "ciab-up"), `${r.stdout}${r.stderr}`);
+        if (r.code === 0) this.progress(`node ${n.name}: ciab-up done in ${((this.now() - t0) / 1000).toFixed(1)} s`);
+        return { n, r };
+      }),
+    );
+    this.checkAbort();
+    const failed = results.filter((x) => x.r.code !== 0);
+    if (failed.length) {
+      const f = failed[0] as (typeof failed)[number];
+      const why = f.r.timedOut ? `timed out after ${APPLY_TIMEOUT_MS / 1000} s` : `exited with ${f.r.code}`;
+      throw new CiabError("external", `bin/ciab-up of node ${f.n.name} ${why}${failed.length > 1 ? ` (and on ${failed.length - 1} more node(s))` : ""}:\n${tail(`${f.r.stdout}${f.r.stderr}`)}`, {
+        hint: `the bundle is ${this.paths.bundle(f.n.name)}; its output is in ${this.paths.log(f.n.name, "ciab-up")}`,
+      });
+    }
+  }
+
+  /** Wait until every node's kernel has every other node's subnets from the routing daemon (not static routes). */
+  async converge(): Promise<void> {
+    const proto = kernelProto(this.mesh);
+    if (!proto) return;
+    const deadline = this.now() + (this.deps.convergeMs ?? 60_000);
+    const sleep = this.deps.sleep ?? defaultSleep;
+    for (;;) {
+      this.checkAbort();
+      const missing = await missingRoutes(this.deps.run, this.plan, this.mesh);
+      if (missing.length === 0) break;
+      if (this.now() >= deadline) {
+        throw new CiabError("external", `routing did not converge within ${(this.deps.convergeMs ?? 60_000) / 1000} s: ${missing.slice(0, 6).join("; ")}`, {
+          hint: `look at the daemons: ciab lab exec ${this.plan.nodes[0]?.name ?? "NODE"} --name ${this.plan.name} -- ${proto === "bird" ? "birdc show protocols" : "vtysh -c 'show bgp summary'"}`,
+        });
+      }
+      await sleep(250);
+    }
+    this.progress(`routing converged: every node has every other node's subnets (proto ${proto})`);
+  }
+
+  async recordPids(): Promise<void> {
+    for (const ns of this.state.namespaces) this.state.pids[ns] = await netnsPids(this.deps.run, ns);
+  }
+}
+
+/** "node: prefix (proto X)" for each subnet of another node missing from a node's kernel table. */
+export async function missingRoutes(run: Runner, plan: LabPlan, mesh: Mesh): Promise<string[]> {
+  const proto = kernelProto(mesh);
+  if (!proto) return [];
+  const missing: string[] = [];
+  for (const n of plan.nodes) {
+    for (const fam of [4, 6] as const) {
+      const want = mesh.nodes.filter((o) => o.name !== n.name).flatMap((o) => ownedPrefixes(o, fam));
+      if (want.length === 0) continue;
+      const have = await routesOf(run, n.ns, fam, proto);
+      for (const p of want) if (!have.has(p)) missing.push(`${n.name} lacks ${p} (proto ${proto})`);
+    }
+  }
+  return missing;
+}
+
+/** Destinations of a namespace's routes of one protocol (`ip -j route show proto X`). */
+export async function routesOf(run: Runner, ns: string, family: 4 | 6, proto: string): Promise<Set<string>> {
+  const r = await run(["ip", "-n", ns, "-j", `-${family}`, "route", "show", "proto", proto]);
+  if (r.code !== 0) return new Set();
+  try {
+    const routes = JSON.parse(r.stdout || "[]") as { dst: string }[];
+    return new Set(routes.map((x) => x.dst));
+  } catch {
+    return new Set();
+  }
+}
+
+export async function netnsPids(run: Runner, ns: string): Promise<number[]> {
+  const r = await run(["ip", "netns", "pids", ns]);
+  if (r.code !== 0) return [];
+  return r.stdout.split("\n").map(Number).filter((p) => Number.isInteger(p) && p > 0);
+}
+
+/**
+ * Build a lab and bring its mesh up. On any failure or abort, tears down everything it built, then throws.
+ * Returns the lab's state once routing has converged.
+ */
+export async function labUp(opts: LabUpOptions, deps: LabDeps): Promise<LabState> {
+  checkLabName(opts.name);
+  const root = deps.root ?? LAB_ROOT;
+  const provider = deps.provider ?? netnsProvider;
+  const { doc, mesh, warnings } = labMesh(opts);
+  const plan = planLab(opts.name, mesh, { underlay: opts.underlay ?? "4", rate: opts.rate });
+  for (const w of warnings) deps.progress?.(`warning: ${w}`);
+
+  // Namespaces this lab will create must not exist: teardown deletes them, and they might be someone else's.
+  const planned = [...planNamespaces(plan), ...plan.nodes.flatMap((n) => n.containers.map((c) => c.ns))];
+  const existing = await existingNamespaces(deps.run);
+  const taken = planned.filter((ns) => existing.has(ns));
+  if (taken.length) {
+    throw new CiabError("conflict", `network namespace(s) ${taken.join(", ")} already exist`, {
+      hint: listLabs(root).includes(opts.name) ? `lab '${opts.name}' exists: ciab lab down --name ${opts.name}` : "choose another --name (they are not from a lab ciab knows, so ciab leaves them alone)",
+    });
+  }
+
+  const paths = createLabDir(root, opts.name);
+  const b = new Builder(deps, paths, plan, mesh, provider);
+  const text = dumpToml(doc);
+  try {
+    b.save();
+    writeFileSync(paths.mesh(mesh.name), text, { mode: 0o600 });
+    b.progress(`lab ${plan.name}: network ${mesh.name}, ${plan.nodes.length} node(s), routing ${mesh.network.routing}${mesh.network.routing === "none" ? "" : `/${mesh.network.routingDaemon}`}, containers: ${provider.kind}`);
+    await b.hostMountPoints();
+    await b.privateDirs();
+    await b.network();
+    await b.bundles(text);
+    await b.apply();
+    await b.converge();
+    await b.recordPids();
+    b.state.phase = "up";
+    b.state.upSeconds = Math.round((b.now() - b.started) / 100) / 10;
+    b.save();
+    b.progress(`lab ${plan.name} is up: ${plan.nodes.length} node(s), ${b.state.containers.length} container(s)`);
+    return b.state;
+  } catch (e) {
+    b.progress(`failed: ${(e as Error).message.split("\n")[0]}; tearing down what was built`);
+    // The namespaces of the plan did not exist before this run, so any that exist now are ours even if tracking
+    // missed them (an abort between `ip netns add` and the state write).
+    const now = await existingNamespaces(deps.run).catch(() => new Set<string>());
+    for (const ns of planned) if (now.has(ns) && !b.state.namespaces.includes(ns)) b.state.namespaces.push(ns);
+    b.state.phase = "failed";
+    b.save();
+    const cleanup: LabDeps = { ...deps, signal: undefined };
+    try {
+      await labDown(opts.name, cleanup);
+    } catch (d) {
+      throw new CiabError("external", `${(e as Error).message}\nand the teardown failed too: ${(d as Error).message}`, {
+        cause: e,
+        hint: `run 'ciab lab down --name ${opts.name}' again`,
+      });
+    }
+    if (deps.signal?.aborted) throw abortError(deps.signal);
+    throw e;
+  }
+}
+
+/** Whether a process exists (signal 0 only checks; EPERM means it exists under another user). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+export interface DownReport {
+  name: string;
+  namespaces: string[];
+  killed: number;
+  warnings: string[];
+}
+
+async function killAll(run: Runner, namespaces: string[], sleep: (ms: number) => Promise<void>): Promise<number> {
+  const pidsNow = async () => (await Promise.all(namespaces.map((ns) => netnsPids(run, ns)))).flat();
+  let pids = await pidsNow();
+  const total = new Set(pids);
+  // CONT first: a SIGSTOPped daemon (fault injection) would otherwise keep SIGTERM pending forever.
+  for (const [sig, rounds] of [
+    ["TERM", 20],
+    ["KILL", 20],
+  ] as const) {
+    for (let i = 0; i < rounds && pids.length; i++) {
+      if (i % 5 === 0) {
+        await run(["kill", "-CONT", ...pids.map(String)]);
+        await run(["kill", `-${sig}`, ...pids.map(String)]);
+      }
+      await sleep(100);
+      pids = await pidsNow();
+      for (const p of pids) total.add(p);
+    }
+  }
+  if (pids.length) throw new CiabError("external", `processes ${pids.join(" ")} in the lab's namespaces survive SIGKILL`);
+  return total.size;
+}
+
+/** Tear a lab down: ciab-down on each node, the provider's down, every process in its namespaces, the namespaces, its files. */
+export async function labDown(name: string, deps: LabDeps): Promise<DownReport> {
+  const root = deps.root ?? LAB_ROOT;
+  const { run } = deps;
+  const state = readState(root, name);
+  if (state.phase === "building" && state.builder !== process.pid && processAlive(state.builder)) {
+    throw new CiabError("conflict", `lab '${name}' is being built by process ${state.builder}`, {
+      hint: `interrupt that 'ciab lab up' (Ctrl-C, or kill -INT ${state.builder}): it tears down what it built`,
+    });
+  }
+  const paths = labPaths(root, name);
+  const sleep = deps.sleep ?? defaultSleep;
+  const warnings: string[] = [];
+  const existing = await existingNamespaces(run);
+  const plan = state.plan;
+  const provider = deps.provider ?? netnsProvider;
+  if (plan) {
+    // The bundle's own ciab-down first (it is part of what users run), but its failure must not stop the teardown.
+    await Promise.all(
+      plan.nodes
+        .filter((n) => existing.has(n.ns) && state.namespaces.includes(n.ns))
+        .map(async (n) => {
+          const r = await run(onNode(n.ns, paths.privateRoot(n.name), ["sh", `${paths.bundle(n.name)}/bin/ciab-down`]), { timeoutMs: DOWN_TIMEOUT_MS });
+          if (state.phase === "up" && r.code !== 0) warnings.push(`node ${n.name}: ciab-down exited with ${r.code}: ${tail(r.stderr, 3)}`);
+        }),
+    );
+    if (provider.kind !== state.provider) warnings.push(`the lab's containers are '${state.provider}' but the '${provider.kind}' provider was given: its own clean-up did not run`);
+    else if (provider.down) {
+      const ctx: ProviderContext = { run, plan, track: async () => {}, nodeDir: paths.nodeDir, progress: deps.progress ?? (() => {}) };
+      for (const n of plan.nodes) {
+        await provider.down(ctx, n, state.containers.filter((c) => c.node === n.name)).catch((e: Error) => warnings.push(`node ${n.name}: ${e.message}`));
+      }
+    }
+  }
+  const ours = state.namespaces.filter((ns) => existing.has(ns));
+  const killed = await killAll(run, ours, sleep);
+  for (const ns of [...ours].reverse()) await runOk(run, ["ip", "netns", "del", ns]);
+  const left = await existingNamespaces(run);
+  const stuck = ours.filter((ns) => left.has(ns));
+  if (stuck.length) throw new CiabError("external", `namespaces ${stuck.join(", ")} could not be deleted`);
+  removeLabDir(root, name);
+  if (listLabs(root).length === 0) {
+    // The last lab removes the empty mount points labs created on this host (rmdir: never a non-empty one).
+    for (const d of readHostDirs(root)) await run(["rmdir", d]);
+    dropRegistry(root);
+  }
+  deps.progress?.(`lab ${name} is down: ${ours.length} namespace(s) deleted, ${killed} process(es) stopped`);
+  return { name, namespaces: ours, killed, warnings };
+}
+
+/** Which lab a command means: --name, else "ciab" if it exists, else the only lab there is. */
+export function resolveLabName(root: string, name: string | undefined): string {
+  if (name !== undefined) {
+    checkLabName(name);
+    return name;
+  }
+  const labs = listLabs(root);
+  if (labs.includes("ciab") || labs.length === 0) return "ciab";
+  if (labs.length === 1) return labs[0] as string;
+  throw usage(`there are ${labs.length} labs (${labs.join(", ")}): say which with --name`);
+}
+
+export interface ExecTarget {
+  /** What the target is, for messages. */
+  what: string;
+  argv: string[];
+}
+
+/** argv that runs `argv` on a node (with its private mounts), in a container (c1, NODE/c1), or in the internet. */
+export function execTarget(root: string, state: LabState, target: string, argv: string[]): ExecTarget {
+  const plan = state.plan;
+  if (!plan) throw new CiabError("invalid", `lab '${state.name}' has no plan in its state file`);
+  const paths = labPaths(root, state.name);
+  const node = plan.nodes.find((n) => n.name === target);
+  if (node) return { what: `node ${node.name}`, argv: onNode(node.ns, paths.privateRoot(node.name), argv) };
+  const [owner, cname] = target.includes("/") ? target.split("/", 2) : [undefined, target];
+  const c = state.containers.find((x) => x.name === cname && (owner === undefined || x.node === owner));
+  if (c) return { what: `container ${c.name} on ${c.node}`, argv: [...c.exec, ...argv] };
+  if (target === "inet") return { what: "the internet", argv: inNs(plan.inetNs, argv) };
+  throw notFound(`lab '${state.name}' has no node or container '${target}'`, {
+    hint: `nodes: ${plan.nodes.map((n) => n.name).join(", ")}; containers: ${state.containers.map((x) => `${x.name} (${x.node}/${x.name})`).join(", ") || "none"}; or 'inet'`,
+  });
+}
+
+export interface LabStatus {
+  name: string;
+  phase: LabState["phase"];
+  network: string;
+  startedAt: string;
+  upSeconds?: number;
+  provider: string;
+  namespaces: { name: string; exists: boolean; pids: number }[];
+  nodes: { name: string; ns: string; underlay: string[]; containers: { name: string; addresses: string[] }[] }[];
+}
+
+export async function labStatus(name: string, deps: Pick<LabDeps, "run" | "root">): Promise<LabStatus> {
+  const state = readState(deps.root ?? LAB_ROOT, name);
+  const existing = await existingNamespaces(deps.run);
+  const namespaces = await Promise.all(
+    state.namespaces.map(async (ns) => ({ name: ns, exists: existing.has(ns), pids: existing.has(ns) ? (await netnsPids(deps.run, ns)).length : 0 })),
+  );
+  return {
+    name: state.name,
+    phase: state.phase,
+    network: state.network,
+    startedAt: state.startedAt,
+    ...(state.upSeconds !== undefined ? { upSeconds: state.upSeconds } : {}),
+    provider: state.provider,
+    namespaces,
+    nodes: (state.plan?.nodes ?? []).map((n: NodePlan) => ({
+      name: n.name,
+      ns: n.ns,
+      underlay: [n.underlay.v4?.addr, n.underlay.v6?.addr].filter((a): a is string => a !== undefined),
+      containers: state.containers.filter((c: LabContainer) => c.node === n.name).map((c) => ({ name: c.name, addresses: c.addresses })),
+    })),
+  };
+}

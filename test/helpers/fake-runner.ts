@@ -1,0 +1,62 @@
+// A fake command runner for lab orchestration tests: records every argv and simulates just enough of a kernel
+// (the set of network namespaces, processes in them, routes a routing daemon installed) to drive labUp/labDown.
+import type { RunOptions, RunResult, Runner } from "../../src/adapters/exec.js";
+
+export type Reply = (argv: string[], opts?: RunOptions) => RunResult | undefined | Promise<RunResult | undefined>;
+
+export const ok = (stdout = ""): RunResult => ({ code: 0, stdout, stderr: "" });
+export const fail = (stderr = "failed", code = 1): RunResult => ({ code, stdout: "", stderr });
+
+export class FakeKernel {
+  calls: { argv: string[]; input?: string }[] = [];
+  namespaces = new Set<string>();
+  /** PIDs per namespace; `kill -TERM/-KILL` removes them. */
+  pids = new Map<string, number[]>();
+  /** Routes (destinations) the fake routing daemon installs in every node namespace. */
+  routes: string[] = [];
+  /** Tried in order before the built-in behaviour; return undefined to fall through. */
+  replies: Reply[] = [];
+
+  run: Runner = async (argv, opts) => {
+    this.calls.push({ argv, ...(opts?.input !== undefined ? { input: opts.input } : {}) });
+    for (const r of this.replies) {
+      const res = await r(argv, opts);
+      if (res) return res;
+    }
+    return this.builtin(argv);
+  };
+
+  private builtin(argv: string[]): RunResult {
+    const [a, b, c, d] = argv;
+    if (a === "ip" && b === "netns") {
+      if (c === "list") return ok([...this.namespaces].map((n) => `${n} (id: 0)`).join("\n"));
+      if (c === "add") {
+        if (this.namespaces.has(d as string)) return fail(`Cannot create namespace file "/run/netns/${d}": File exists`);
+        this.namespaces.add(d as string);
+        return ok();
+      }
+      if (c === "del") {
+        this.namespaces.delete(d as string);
+        this.pids.delete(d as string);
+        return ok();
+      }
+      if (c === "pids") return ok((this.pids.get(d as string) ?? []).join("\n"));
+    }
+    if (a === "kill") {
+      const sig = b;
+      const targets = argv.slice(2).map(Number);
+      if (sig === "-TERM" || sig === "-KILL") for (const [ns, list] of this.pids) this.pids.set(ns, list.filter((p) => !targets.includes(p)));
+      return ok();
+    }
+    if (a === "ip" && b === "-n" && argv.includes("-j") && argv.includes("route")) {
+      const v6 = argv.includes("-6");
+      return ok(JSON.stringify(this.routes.filter((r) => r.includes(":") === v6).map((dst) => ({ dst }))));
+    }
+    return ok();
+  }
+
+  /** Commands whose argv contains all of the given words, in order of calls. */
+  find(...words: string[]): string[][] {
+    return this.calls.map((c) => c.argv).filter((argv) => words.every((w) => argv.includes(w)));
+  }
+}
