@@ -54,7 +54,8 @@ async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Prom
 }
 
 function printReport(r: LabTestReport): void {
-  const names = r.containers;
+  for (const c of r.containers) out(`${c.name}: container on node ${c.node}, ${c.addresses.join(" ")}`);
+  const names = r.containers.map((c) => c.name);
   const w = Math.max(4, ...names.map((n) => n.length)) + 2;
   const cell = (from: string, to: string) => {
     if (from === to) return "-";

@@ -45,10 +45,13 @@ export function parsePrefix(text: string, what = "prefix", requireLen = true): P
   return { family: a.family, addr: a.addr, len };
 }
 
-export function mask(f: Family, len: number): bigint {
-  const b = BigInt(bits(f));
-  return len === 0 ? 0n : ((1n << BigInt(len)) - 1n) << (b - BigInt(len));
+const MASKS: Record<Family, bigint[]> = { 4: [], 6: [] };
+for (const f of [4, 6] as Family[]) {
+  const b = BigInt(BITS[f]);
+  for (let len = 0; len <= BITS[f]; len++) MASKS[f].push(len === 0 ? 0n : ((1n << BigInt(len)) - 1n) << (b - BigInt(len)));
 }
+
+export const mask = (f: Family, len: number): bigint => MASKS[f][len] as bigint;
 
 export const hostmask = (f: Family, len: number): bigint => ((1n << BigInt(bits(f))) - 1n) ^ mask(f, len);
 

@@ -32,7 +32,24 @@ export function mtuPlan(mesh: Mesh, node: MeshNode): MtuPlan {
     // vwgen's behaviour on purpose: WireGuard packets larger than the path are fragmented by the sender.
     return { wg: net.vxlanMTU + VXLAN_OVERHEAD, vxlan: net.vxlanMTU, container: net.vxlanMTU, mss4: net.vxlanMTU - 40 };
   }
-  const wgOf = (n: MeshNode) => net.underlayMTU - wgOverhead(mesh, n);
-  const vxlan = Math.min(net.vxlanMTU, ...mesh.nodes.map((n) => wgOf(n) - VXLAN_OVERHEAD));
-  return { wg: wgOf(node), vxlan, container: vxlan, mss4: vxlan - 40 };
+  const vxlan = meshVxlanMtu(mesh);
+  return { wg: net.underlayMTU - wgOverhead(mesh, node), vxlan, container: vxlan, mss4: vxlan - 40 };
+}
+
+// The mesh-wide VXLAN MTU needs every node's paths: compute it once per (immutable) mesh, not once per node.
+const vxlanCache = new WeakMap<Mesh, number>();
+
+function meshVxlanMtu(mesh: Mesh): number {
+  let v = vxlanCache.get(mesh);
+  if (v === undefined) {
+    const net = mesh.network;
+    // Only IPv6/host-name endpoints raise the overhead, so the worst node is any node that has one on a path.
+    let worst: number = WG_OVERHEAD[4];
+    if (mesh.nodes.some((n) => n.endpoint?.family === 6 || n.endpoint?.family === "dns")) {
+      worst = Math.max(...mesh.nodes.map((n) => wgOverhead(mesh, n)));
+    }
+    v = Math.min(net.vxlanMTU, net.underlayMTU - worst - VXLAN_OVERHEAD);
+    vxlanCache.set(mesh, v);
+  }
+  return v;
 }

@@ -34,7 +34,7 @@ export interface PingResult {
 export interface LabTestReport {
   lab: string;
   ok: boolean;
-  containers: string[];
+  containers: { name: string; node: string; addresses: string[] }[];
   matrix: PingResult[];
   checks: CheckResult[];
   seconds: number;
@@ -176,17 +176,22 @@ export const flood: Check = async (ctx) => {
  * is refused. Each container sends to the next one (a ring covers every node's path once).
  */
 export const mtu: Check = async (ctx) => {
-  const cs = ctx.state.containers.filter((c) => ofFamily(c, 4).length);
+  const cs = ctx.state.containers;
   if (cs.length < 2) return [{ name: "MTU boundary", status: "skip", detail: "needs two containers" }];
   return mapLimit(cs, 4, async (a) => {
     const b = cs[(cs.indexOf(a) + 1) % cs.length] as LabContainer;
-    const dst = ofFamily(b, 4)[0] as string;
-    const fits = await ctx.run(pingArgv(a, dst, ["-M", "do", "-s", String(a.mtu - 28)]), { timeoutMs: 10_000 });
-    const over = await ctx.run([...a.exec, "ping", "-n", "-q", "-c", "1", "-w", "2", "-M", "do", "-s", String(a.mtu - 27), dst], { timeoutMs: 10_000 });
+    const name = `MTU boundary ${a.name}->${b.name}`;
+    // IPv4 when both have it, else IPv6; ICMP echo headers: 20+8 (IPv4) or 40+8 (IPv6) bytes.
+    const f = ([4, 6] as const).find((x) => ofFamily(a, x).length && ofFamily(b, x).length);
+    if (!f) return { name, status: "skip", detail: "no address family in common" };
+    const dst = ofFamily(b, f)[0] as string;
+    const size = a.mtu - (f === 4 ? 28 : 48);
+    const fits = await ctx.run(pingArgv(a, dst, ["-M", "do", "-s", String(size)]), { timeoutMs: 10_000 });
+    const over = await ctx.run([...a.exec, "ping", "-n", "-q", "-c", "1", "-w", "2", "-M", "do", "-s", String(size + 1), dst], { timeoutMs: 10_000 });
     return result(
-      `MTU boundary ${a.name}->${b.name}`,
+      name,
       fits.code === 0 && over.code !== 0,
-      `${a.mtu}-byte packets (ping -M do -s ${a.mtu - 28}) ${fits.code === 0 ? "pass" : "are LOST"}; ${a.mtu + 1} bytes ${over.code !== 0 ? "refused" : "PASS (the container MTU is wrong)"}`,
+      `${a.mtu}-byte IPv${f} packets (ping -M do -s ${size}) ${fits.code === 0 ? "pass" : "are LOST"}; ${a.mtu + 1} bytes ${over.code !== 0 ? "refused" : "PASS (the container MTU is wrong)"}`,
     );
   });
 };
@@ -233,5 +238,5 @@ export async function labTest(name: string, deps: { run: Runner; root?: string; 
   ];
   for (const c of CHECKS) checks.push(...(await c(ctx)));
   const ok = checks.every((c) => c.status !== "fail");
-  return { lab: name, ok, containers: state.containers.map((c) => c.name), matrix: m, checks, seconds: Math.round((now() - t0) / 100) / 10 };
+  return { lab: name, ok, containers: state.containers.map((c) => ({ name: c.name, node: c.node, addresses: c.addresses })), matrix: m, checks, seconds: Math.round((now() - t0) / 100) / 10 };
 }

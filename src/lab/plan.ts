@@ -1,7 +1,7 @@
 // The lab's layout as data: lab names, namespace names, the emulated internet's address plan, each node's underlay
 // and container addresses. Pure; no I/O. Everything the lab creates is named here, so naming rules (unique per lab,
 // no collision between two labs, ≤ 15-byte interface names) live in one place and are unit-tested.
-import { formatAddr, network, parsePrefix, size, type Family } from "../ipam/ip.js";
+import { type Family, formatAddr, network, overlaps, parsePrefix, size } from "../ipam/ip.js";
 import { mtuPlan } from "../ipam/mtu.js";
 import { CiabError, usage } from "../model/errors.js";
 import type { Mesh, MeshNode } from "../model/mesh.js";
@@ -61,7 +61,7 @@ export function nodeUnderlay(index: number, underlay: Underlay): NodeUnderlay {
 export const endpointText = (u: NodeUnderlay, port: number): string => (u.endpointFamily === 6 ? `[${u.endpointHost}]:${port}` : `${u.endpointHost}:${port}`);
 
 export interface ContainerPlan {
-  /** Lab-wide name: c1, c2, … in node order (what `ciab lab exec c1 -- …` takes). */
+  /** Lab-wide name: c<i> for node i (what `ciab lab exec c1 -- …` takes). */
   name: string;
   node: string;
   ns: string;
@@ -133,15 +133,34 @@ function containerOf(lab: string, node: MeshNode, index: number): ContainerPlan 
   };
 }
 
+/**
+ * The mesh's own prefixes (pools, overlay addresses, subnets) must not overlap the lab's underlay: a node would
+ * then have two routes to one address and the lab would test something else than the mesh.
+ */
+function checkNoOverlap(mesh: Mesh, nodes: NodePlan[]): void {
+  const underlay = nodes.flatMap((n) => [n.underlay.v4?.addr, n.underlay.v6?.addr]).filter((a): a is string => a !== undefined).map((a) => network(parsePrefix(a)));
+  const own = [
+    ...[mesh.network.poolIPv4, mesh.network.poolIPv6].filter((p): p is string => p !== undefined).map((p) => ({ what: "the network's address pool", p })),
+    ...mesh.nodes.flatMap((n) => [...n.subnets, ...n.address].map((p) => ({ what: `node ${n.name}'s ${n.subnets.includes(p) ? "subnet" : "address"}`, p }))),
+  ];
+  for (const { what, p } of own) {
+    const hit = underlay.find((u) => overlaps(u, parsePrefix(p)));
+    if (hit) {
+      throw new CiabError("invalid", `${what} ${p} overlaps the lab's underlay ${formatAddr(hit.family, hit.addr)}/${hit.len}`, {
+        hint: `the lab's internet uses ${LAB_V4} and ${LAB_V6} (198.18.<node>.0/24, 2001:db8:0:<node>::/64); move the mesh's prefixes out of those`,
+      });
+    }
+  }
+}
+
 /** Lay the lab out for a (validated, lab-rewritten) mesh. */
 export function planLab(lab: string, mesh: Mesh, opts: { underlay: Underlay; rate?: string }): LabPlan {
   checkLabName(lab);
   if (mesh.nodes.length > MAX_NODES) throw new CiabError("invalid", `the lab has room for ${MAX_NODES} nodes; the mesh has ${mesh.nodes.length}`);
-  let c = 0;
   const nodes = mesh.nodes.map((node, i): NodePlan => {
     const index = i + 1;
-    const container = containerOf(lab, node, c + 1);
-    if (container) c++;
+    // The container of node i is c<i>, in namespace <lab>-c<i> beside <lab>-n<i>.
+    const container = containerOf(lab, node, index);
     return {
       name: node.name,
       index,
@@ -154,6 +173,7 @@ export function planLab(lab: string, mesh: Mesh, opts: { underlay: Underlay; rat
       containerMTU: mtuPlan(mesh, node).container,
     };
   });
+  checkNoOverlap(mesh, nodes);
   return { name: lab, network: mesh.name, underlay: opts.underlay, inetNs: inetNs(lab), ...(opts.rate ? { rate: opts.rate } : {}), nodes };
 }
 

@@ -1,7 +1,6 @@
 // A lab's state on disk: one directory per lab under /run/ciab-lab/<name>/ (tmpfs: a reboot forgets labs, as it
 // forgets their namespaces) holding the mesh file, the bundles, each node's private directories and state.json
-// (namespaces, containers, PIDs). Owns: the layout, reading and writing state.json, and the registry of host mount
-// points labs had to create. Must not: run commands or delete anything outside a lab directory it identified by
+// (namespaces, containers, PIDs). Owns: the layout, reading and writing state.json. Must not: run commands or delete anything outside a lab directory it identified by
 // its state.json (lab.ts decides what to tear down; this module only knows where things are).
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
@@ -9,7 +8,6 @@ import { writeAtomic } from "../registry/file.js";
 import { CiabError, conflict, notFound } from "../model/errors.js";
 import type { LabContainer } from "./containers.js";
 import type { LabPlan } from "./plan.js";
-import { PRIVATE_DIRS } from "./private.js";
 
 export const LAB_ROOT = "/run/ciab-lab";
 
@@ -36,11 +34,13 @@ export interface LabState {
 }
 
 export interface LabPaths {
+  /** The directory of all labs (/run/ciab-lab). */
+  root: string;
   dir: string;
   state: string;
   mesh(net: string): string;
   nodeDir(node: string): string;
-  /** The node's private directories (bind-mounted over /etc/frr, /run/wireguard …). */
+  /** The node's private directories (bind-mounted over /run, /var/log, /etc/frr …, see private.ts). */
   privateRoot(node: string): string;
   bundle(node: string): string;
   /** Output of the node's ciab-up and ciab-down. */
@@ -51,6 +51,7 @@ export function labPaths(root: string, lab: string): LabPaths {
   const dir = join(root, lab);
   const nodeDir = (node: string) => join(dir, "nodes", node);
   return {
+    root,
     dir,
     state: join(dir, "state.json"),
     mesh: (net) => join(dir, `${net}.conf`),
@@ -117,35 +118,11 @@ export function removeLabDir(root: string, lab: string): void {
   rmSync(p.dir, { recursive: true, force: true });
 }
 
-// --- host mount points --------------------------------------------------------------------------------------------
-// A bind mount needs an existing directory to mount over. /run/wireguard, /run/bird and /var/log/frr may not exist
-// on this host; the labs create them (empty) and remember that, and the last lab to go removes them again.
-
-const registry = (root: string) => join(root, "host-dirs.json");
-
-/** Default paths that do not exist yet (they need creating before nodes can mount over them). */
-export const missingMountPoints = (exists: (p: string) => boolean = existsSync): string[] => PRIVATE_DIRS.map((d) => d.path).filter((p) => !exists(p));
-
-export function recordHostDirs(root: string, created: string[]): void {
-  if (created.length === 0) return;
-  const all = [...new Set([...readHostDirs(root), ...created])].sort();
-  writeAtomic(registry(root), `${JSON.stringify(all)}\n`, false);
-}
-
-export function readHostDirs(root: string): string[] {
-  try {
-    return JSON.parse(readFileSync(registry(root), "utf8")) as string[];
-  } catch {
-    return [];
-  }
-}
-
-/** Forget the registry and the lab root itself, once no lab is left. */
-export function dropRegistry(root: string): void {
-  rmSync(registry(root), { force: true });
+/** Remove the directory of all labs once the last lab is gone (rmdir: never when another lab is being built). */
+export function removeRootIfEmpty(root: string): void {
   try {
     rmdirSync(root);
   } catch {
-    /* not empty: another lab is being built */
+    /* not empty, or already gone */
   }
 }

@@ -1,7 +1,7 @@
 // Changes to a mesh document with vwgen's command semantics (add, set, del, blacklist), plus ciab's own keys.
 // Pure: randomness and key-file reading are parameters; the caller validates the result (meshFromDoc) and writes it.
 import { type RandInt, allocateIPv4, allocateListenPort, allocateVni, allocateVtep } from "../ipam/alloc.js";
-import { canonicalNetwork, formatAddr, parseAddr, parsePrefix } from "../ipam/ip.js";
+import { canonicalNetwork, formatAddr, mask, parseAddr, parsePrefix } from "../ipam/ip.js";
 import { type RandomBytes, decodeKey, genkey, genpsk, pubkey } from "../keys/x25519.js";
 import { CiabError, conflict, invalid, notFound, usage } from "./errors.js";
 import { checkNodeName, pairKey, parseEndpoint } from "./mesh.js";
@@ -55,33 +55,37 @@ export function ensureNetwork(doc: TomlTable, rnd: Random): boolean {
   return true;
 }
 
+/** What allocation must avoid: VTEPs and IPv4 overlay addresses in use (as numbers). */
 function usedSets(doc: TomlTable) {
   const vteps = new Set<number>();
-  const v4 = new Set<string>();
+  const v4 = new Set<number>();
   for (const n of Object.values(nodesOf(doc)) as TomlTable[]) {
     for (const a of (n.LinkLayerAddress as string[] | undefined) ?? []) vteps.add(Number(parsePrefix(a).addr));
     for (const a of (n.Address as string[] | undefined) ?? []) {
       const p = parsePrefix(a, "Address", false);
-      v4.add(formatAddr(p.family, p.addr));
+      if (p.family === 4) v4.add(Number(p.addr));
     }
   }
   return { vteps, v4 };
 }
 
-function newVtep(doc: TomlTable, rnd: Random): string {
-  return allocateVtep(usedSets(doc).vteps, rnd.int);
+type Used = ReturnType<typeof usedSets>;
+
+function newVtep(used: Used, rnd: Random): string {
+  const vtep = allocateVtep(used.vteps, rnd.int);
+  used.vteps.add(Number(parseAddr(vtep).addr));
+  return vtep;
 }
 
-function newIPv4(doc: TomlTable, pool: string, rnd: Random): string {
+function newIPv4(used: Used, pool: string, rnd: Random): string {
   const p = parsePrefix(pool, "AddressPoolIPv4");
-  const base = p.addr & ~((1n << BigInt(32 - p.len)) - 1n);
-  const used = new Set<number>();
-  for (const a of usedSets(doc).v4) {
-    if (a.includes(":")) continue;
-    const off = parseAddr(a).addr - base;
-    if (off >= 0n && off < 1n << BigInt(32 - p.len)) used.add(Number(off));
-  }
-  return allocateIPv4(p, used, rnd.int);
+  const base = Number(p.addr & mask(4, p.len));
+  const span = 2 ** (32 - p.len);
+  const offsets = new Set<number>();
+  for (const a of used.v4) if (a >= base && a < base + span) offsets.add(a - base);
+  const addr = allocateIPv4(p, offsets, rnd.int);
+  used.v4.add(Number(parseAddr(addr.split("/")[0] as string).addr));
+  return addr;
 }
 
 export function addNodes(doc: TomlTable, net: string, names: string[], rnd: Random): void {
@@ -93,11 +97,12 @@ export function addNodes(doc: TomlTable, net: string, names: string[], rnd: Rand
     seen.add(name);
   }
   const network = table(doc, "Network");
+  const used = usedSets(doc);
   for (const name of names) {
-    const vtep = newVtep(doc, rnd);
+    const vtep = newVtep(used, rnd);
     const pool4 = network.AddressPoolIPv4;
     nodes[name] = {
-      Address: typeof pool4 === "string" ? [newIPv4(doc, pool4, rnd)] : [],
+      Address: typeof pool4 === "string" ? [newIPv4(used, pool4, rnd)] : [],
       AllowedIPs: [`${vtep}/32`],
       FwMark: 0,
       LinkLayerAddress: [`${vtep}/16`],
@@ -282,8 +287,7 @@ function setLinkLayer(ctx: SetCtx, word: string, value: string | undefined): voi
   const old = ((t.LinkLayerAddress as string[] | undefined) ?? [])[0]?.split("/")[0];
   let addr: string;
   if (v === "auto") {
-    if (old) t.LinkLayerAddress = []; // do not count our own old address as taken forever
-    addr = newVtep(ctx.doc, ctx.env.random);
+    addr = newVtep(usedSets(ctx.doc), ctx.env.random);
   } else {
     const p = parsePrefix(v, `ll-addr of node '${name}'`, false);
     if (p.family !== 4) throw invalid(`ll-addr: '${v}' is not an IPv4 link-local address`, { where: { node: name, key: "ll-addr", value: v } });

@@ -3,7 +3,7 @@
 // kept there); this view is rebuilt from it after every change and must validate before anything is written.
 import { isMetadataRange, isVtepRange } from "../ipam/alloc.js";
 import { ipv6FromPublicKey, macFromPublicKey } from "../ipam/derive.js";
-import { contains, formatAddr, overlaps, parseAddr, parsePrefix, type Prefix } from "../ipam/ip.js";
+import { contains, formatAddr, mask, overlaps, parseAddr, parsePrefix, type Prefix } from "../ipam/ip.js";
 import { decodeKey, pubkey } from "../keys/x25519.js";
 import { CiabError } from "./errors.js";
 import { lineOf, type TomlTable, type TomlValue } from "./toml.js";
@@ -475,11 +475,21 @@ function checkUnique(ctx: Ctx, nodes: MeshNode[], pool4: Prefix | undefined, poo
           throw fieldError(ctx, `Node.${n.name}`, "Subnets", `${s} overlaps the overlay pool ${formatAddr(pool.family, pool.addr)}/${pool.len}`, "container subnets must be outside pool-ipv4/pool-ipv6");
         }
       }
-      const other = subnets.find((o) => overlaps(o.p, p));
-      if (other) {
-        throw fieldError(ctx, `Node.${n.name}`, "Subnets", `${s} overlaps ${other.text} of node '${other.node}'`, "each host must own distinct subnets");
-      }
       subnets.push({ p, node: n.name, text: s });
     }
+  }
+  // Overlap check in O(n log n): sorted by start address, a prefix can only overlap a neighbour that contains it.
+  const start = (x: Prefix) => x.addr & mask(x.family, x.len);
+  const sorted = [...subnets].sort((a, b) => a.p.family - b.p.family || (start(a.p) < start(b.p) ? -1 : start(a.p) > start(b.p) ? 1 : a.p.len - b.p.len));
+  const open: typeof subnets = [];
+  for (const s of sorted) {
+    while (open.length && !overlaps(open[open.length - 1]!.p, s.p)) open.pop();
+    const other = open[open.length - 1];
+    if (other) {
+      // Report it on the node that comes later in the file, naming the earlier one.
+      const [early, late] = nodes.findIndex((n) => n.name === other.node) <= nodes.findIndex((n) => n.name === s.node) ? [other, s] : [s, other];
+      throw fieldError(ctx, `Node.${late.node}`, "Subnets", `${late.text} overlaps ${early.text} of node '${early.node}'`, "each host must own distinct subnets");
+    }
+    open.push(s);
   }
 }

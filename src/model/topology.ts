@@ -74,6 +74,9 @@ export const prefixOwners = (mesh: Mesh, node: MeshNode, family: Family): MeshNo
 /** Whether any node owns a prefix of this family. */
 export const meshHasFamily = (mesh: Mesh, family: Family): boolean => mesh.nodes.some((n) => ownedPrefixes(n, family).length > 0);
 
+/** The families the routing runs: IPv4 always (router ids, sessions), IPv6 when any node owns an IPv6 subnet. */
+export const routedFamilies = (mesh: Mesh): Family[] => (meshHasFamily(mesh, 6) ? [4, 6] : [4]);
+
 /** Address without its length ("2001:db8::1/64" -> "2001:db8::1"). */
 export const hostPart = (a: string): string => a.split("/")[0] as string;
 
@@ -89,16 +92,24 @@ export function checkRouting(mesh: Mesh): void {
   }
   for (const n of mesh.nodes) {
     if (!n.overlayIPv4) {
-      throw new CiabError("invalid", `node '${n.name}': [Node.${n.name}] Address has no IPv4 overlay address, which ${routing.toUpperCase()} needs as router-id`, {
-        hint: "set pool-ipv4 and give the node an address from it",
-        where: { table: `Node.${n.name}`, key: "Address", node: n.name },
-      });
+      throw new CiabError(
+        "invalid",
+        `node '${n.name}': [Node.${n.name}] Address has no IPv4 overlay address, which ${routing.toUpperCase()} needs as router-id`,
+        {
+          hint: "set pool-ipv4 and give the node an address from it",
+          where: { table: `Node.${n.name}`, key: "Address", node: n.name },
+        },
+      );
     }
     if (routing === "bgp" && !n.ipv6 && ownedPrefixes(n, 6).length > 0) {
-      throw new CiabError("invalid", `node '${n.name}': [Node.${n.name}] Subnets has IPv6 prefixes but the network has no AddressPoolIPv6 for the IPv6 BGP sessions`, {
-        hint: "set pool-ipv6 on the network (e.g. a /64 of your own) so every node gets an overlay IPv6 address",
-        where: { table: `Node.${n.name}`, key: "Subnets", node: n.name },
-      });
+      throw new CiabError(
+        "invalid",
+        `node '${n.name}': [Node.${n.name}] Subnets has IPv6 prefixes but the network has no AddressPoolIPv6 for the IPv6 BGP sessions`,
+        {
+          hint: "set pool-ipv6 on the network (e.g. a /64 of your own) so every node gets an overlay IPv6 address",
+          where: { table: `Node.${n.name}`, key: "Subnets", node: n.name },
+        },
+      );
     }
   }
   if (routing === "bgp") checkBlacklist(mesh);
@@ -106,10 +117,14 @@ export function checkRouting(mesh: Mesh): void {
   if (routing === "ospf" && pair) {
     const [a] = pair.split(",");
     // OSPF treats the VXLAN segment as one broadcast network (RFC 2328 §2.1.1): every router must hear every other.
-    throw new CiabError("invalid", `node '${a}': [PeerBlacklist] Blacklist pair ${pair} splits the OSPF broadcast segment; OSPF needs every node to reach every other`, {
-      hint: 'remove the pair from [PeerBlacklist] Blacklist, or use Routing = "bgp" with RouteReflectors (a blacklisted pair then talks through a relay)',
-      where: { table: "PeerBlacklist", key: "Blacklist", node: a },
-    });
+    throw new CiabError(
+      "invalid",
+      `node '${a}': [PeerBlacklist] Blacklist pair ${pair} splits the OSPF broadcast segment; OSPF needs every node to reach every other`,
+      {
+        hint: 'remove the pair from [PeerBlacklist] Blacklist, or use Routing = "bgp" with RouteReflectors (a blacklisted pair then talks through a relay)',
+        where: { table: "PeerBlacklist", key: "Blacklist", node: a },
+      },
+    );
   }
 }
 
@@ -121,16 +136,24 @@ function checkBlacklist(mesh: Mesh): void {
     const rr = [a, b].find((x) => rrs.includes(x));
     if (rr) {
       const other = rr === a ? b : a;
-      throw new CiabError("invalid", `node '${rr}' is a route reflector ([Network] RouteReflectors) but is blacklisted with '${other}' ([PeerBlacklist] Blacklist); a reflector must reach every node`, {
-        hint: `remove the pair ${pair} from [PeerBlacklist] Blacklist, or choose another node in [Network] RouteReflectors`,
-        where: { table: "PeerBlacklist", key: "Blacklist", node: rr },
-      });
+      throw new CiabError(
+        "invalid",
+        `node '${rr}' is a route reflector ([Network] RouteReflectors) but is blacklisted with '${other}' ([PeerBlacklist] Blacklist); a reflector must reach every node`,
+        {
+          hint: `remove the pair ${pair} from [PeerBlacklist] Blacklist, or choose another node in [Network] RouteReflectors`,
+          where: { table: "PeerBlacklist", key: "Blacklist", node: rr },
+        },
+      );
     }
     if (rrs.length === 0) {
-      throw new CiabError("invalid", `node '${a}' is blacklisted with '${b}' ([PeerBlacklist] Blacklist) but [Network] RouteReflectors is empty; in a full iBGP mesh they would never learn each other's subnets`, {
-        hint: `set [Network] RouteReflectors to a node that both '${a}' and '${b}' can reach; it also relays their traffic`,
-        where: { table: "Network", key: "RouteReflectors", node: a },
-      });
+      throw new CiabError(
+        "invalid",
+        `node '${a}' is blacklisted with '${b}' ([PeerBlacklist] Blacklist) but [Network] RouteReflectors is empty; in a full iBGP mesh they would never learn each other's subnets`,
+        {
+          hint: `set [Network] RouteReflectors to a node that both '${a}' and '${b}' can reach; it also relays their traffic`,
+          where: { table: "Network", key: "RouteReflectors", node: a },
+        },
+      );
     }
   }
 }

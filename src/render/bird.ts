@@ -3,7 +3,7 @@
 // only prefixes their owner announces. Pure: (mesh, node) -> text; no I/O. Verified with `bird -p -c` (BIRD 2.0.12).
 import type { Family } from "../ipam/ip.js";
 import type { Mesh, MeshNode } from "../model/mesh.js";
-import { checkRouting, meshHasFamily, ownedPrefixes, prefixOwners, vxlanDev } from "../model/topology.js";
+import { checkRouting, ownedPrefixes, prefixOwners, routedFamilies, vxlanDev } from "../model/topology.js";
 
 const OSPF_SOURCES = "[ RTS_OSPF, RTS_OSPF_IA, RTS_OSPF_EXT1, RTS_OSPF_EXT2 ]";
 /** A BIRD prefix set matching the prefixes and anything more specific ("+" suffix). */
@@ -15,7 +15,7 @@ export function renderBird(mesh: Mesh, node: MeshNode): string {
   const net = mesh.network;
   if (net.routing !== "ospf" || net.routingDaemon !== "bird") return "";
   const dev = vxlanDev(mesh);
-  const fams: Family[] = meshHasFamily(mesh, 6) ? [4, 6] : [4];
+  const fams = routedFamilies(mesh);
   const out: string[] = [
     `# BIRD 2 configuration of node ${node.name} in mesh ${mesh.name}, rendered by ciab: edit the mesh file, not this.`,
     "log syslog { info, remote, warning, error, auth, fatal, bug };",
@@ -32,11 +32,7 @@ export function renderBird(mesh: Mesh, node: MeshNode): string {
   ];
   out.push("", "# Install the routes OSPF learnt in the kernel (they show as `proto bird`); learn nothing from it.");
   for (const f of fams) {
-    out.push(
-      `protocol kernel kernel${f} {`,
-      `  ipv${f} { import none; export where source ~ ${OSPF_SOURCES}; };`,
-      "}",
-    );
+    out.push(`protocol kernel kernel${f} {`, `  ipv${f} { import none; export where source ~ ${OSPF_SOURCES}; };`, "}");
   }
   for (const f of fams) out.push("", ...filters(mesh, node, f));
   if (net.bfd) {

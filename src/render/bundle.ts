@@ -8,7 +8,7 @@ import { checkDeployable, dataplane } from "./dataplane.js";
 import { renderFrr } from "./frr.js";
 import { renderNft } from "./nft.js";
 import { renderCiabDown, renderCiabStatus, renderCiabUp, type ScriptOptions } from "./scripts.js";
-import { renderWireguard } from "./wireguard.js";
+import { renderVxlanFdb, renderVxlanIp, renderWireguard } from "./wireguard.js";
 
 export interface BundleFile {
   /** Relative to the bundle directory. */
@@ -29,7 +29,12 @@ export function renderBundle(mesh: Mesh, node: MeshNode, meshDigest: string): Bu
   const net = mesh.network;
   const routing: ScriptOptions["routing"] = net.routing === "none" ? "none" : net.routingDaemon;
   const opts: ScriptOptions = { routing, nft: net.mssClamp };
-  const files: BundleFile[] = [{ path: `wireguard/${mesh.name}.conf`, content: renderWireguard(mesh, node), mode: 0o600 }];
+  const dp = dataplane(mesh, node);
+  const files: BundleFile[] = [
+    { path: `wireguard/${mesh.name}.conf`, content: renderWireguard(mesh, node), mode: 0o600 },
+    { path: `wireguard/${mesh.name}.vxlan-ip`, content: renderVxlanIp(dp), mode: 0o644 },
+    { path: `wireguard/${mesh.name}.vxlan-fdb`, content: renderVxlanFdb(dp), mode: 0o644 },
+  ];
   if (routing === "frr") {
     const frr = renderFrr(mesh, node);
     files.push({ path: "frr/frr.conf", content: frr.frrConf, mode: 0o640 }, { path: "frr/daemons", content: frr.daemons, mode: 0o644 });
@@ -42,7 +47,6 @@ export function renderBundle(mesh: Mesh, node: MeshNode, meshDigest: string): Bu
     { path: "bin/ciab-status", content: renderCiabStatus(mesh, node, opts), mode: 0o755 },
     { path: `systemd/ciab-mesh@.service`, content: renderUnit(), mode: 0o644 },
   );
-  const dp = dataplane(mesh, node);
   const manifest = {
     ciab: 1,
     network: mesh.name,

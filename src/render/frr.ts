@@ -12,9 +12,9 @@ import {
   checkRouting,
   hostPart,
   isReflector,
-  meshHasFamily,
   ownedPrefixes,
   prefixOwners,
+  routedFamilies,
   vxlanDev,
 } from "../model/topology.js";
 
@@ -28,9 +28,7 @@ export interface FrrFiles {
 /** Log target. /var/log/frr exists (owned by frr) on a Debian/Ubuntu host and logrotate.d/frr rotates *.log there. */
 export const FRR_LOG_FILE = "/var/log/frr/frr.log";
 const BFD_PROFILE = "ciab";
-// The daemons of FRR 8.4's stock /etc/frr/daemons, in its order, and its options lines verbatim (-A binds the
-// telnet vty to loopback only).
-const DAEMONS = ["bgpd", "ospfd", "ospf6d", "ripd", "ripngd", "isisd", "pimd", "pim6d", "ldpd", "nhrpd", "eigrpd", "babeld", "sharpd", "pbrd", "bfdd", "fabricd", "vrrpd", "pathd"];
+// The options lines of FRR 8.4's stock /etc/frr/daemons, verbatim (-A binds each daemon's telnet vty to loopback).
 const OPTIONS = [
   'zebra_options="  -A 127.0.0.1 -s 90000000"',
   'bgpd_options="   -A 127.0.0.1"',
@@ -53,17 +51,15 @@ const OPTIONS = [
   'vrrpd_options="  -A 127.0.0.1"',
   'pathd_options="  -A 127.0.0.1"',
 ];
+/** The daemon switches of the stock file, in its order: every daemon but zebra and staticd, which always run. */
+const DAEMONS = OPTIONS.map((o) => o.slice(0, o.indexOf("_"))).filter((d) => d !== "zebra" && d !== "staticd");
 
-const FAMILIES: Family[] = [4, 6];
 const ip = (f: Family): string => (f === 4 ? "ip" : "ipv6");
 const afi = (f: Family): string => (f === 4 ? "ipv4" : "ipv6");
 /** The node's overlay address of a family, without length: the BGP peer address and next hop. */
 const overlay = (n: MeshNode, f: Family): string => (f === 4 ? (n.overlayIPv4 as string) : hostPart(n.ipv6 as string));
 const ownList = (n: MeshNode, f: Family): string => `CIAB-OWN${f}-${n.name}`;
 const nhList = (n: MeshNode): string => `CIAB-NH4-${n.name}`;
-
-/** Families the node routes: IPv4 always; IPv6 when any node owns an IPv6 subnet (and, for BGP, pool-ipv6 exists). */
-const families = (mesh: Mesh): Family[] => FAMILIES.filter((f) => f === 4 || meshHasFamily(mesh, 6));
 
 /**
  * Render frr.conf and daemons for a node. When FRR has nothing to do (Routing = "none", or OSPF run by BIRD) both
@@ -74,19 +70,22 @@ export function renderFrr(mesh: Mesh, node: MeshNode): FrrFiles {
   checkRouting(mesh);
   const { routing, routingDaemon, bfd } = mesh.network;
   if (routing === "none" || (routing === "ospf" && routingDaemon !== "frr")) return { frrConf: "", daemons: "" };
-  const fams = families(mesh);
+  const fams = routedFamilies(mesh);
   const body = routing === "bgp" ? bgp(mesh, node, fams) : ospf(mesh, node, fams);
   const frrConf = [
     `! FRR configuration of node ${node.name} in mesh ${mesh.name}, rendered by ciab: edit the mesh file, not this.`,
     "frr defaults traditional",
     `hostname ${node.name}`,
-    // Level debugging lets the one debug below through: bgpd logs each route the inbound policy denies
+    // With BGP, level debugging lets the one debug below through: bgpd logs each route the inbound policy denies
     // ("rcvd UPDATE about P -- DENIED due to: route-map"). Nothing else logs at that level unless enabled.
-    `log file ${FRR_LOG_FILE} debugging`,
+    `log file ${FRR_LOG_FILE} ${routing === "bgp" ? "debugging" : "informational"}`,
     ...(routing === "bgp" ? ["debug bgp updates in"] : []),
     "!",
     // BGP announces the node's own subnets with `network`; OSPF redistributes them through its own prefix-list.
-    ...prefixLists(mesh.nodes.filter((n) => routing === "ospf" || n.name !== node.name), fams),
+    ...prefixLists(
+      mesh.nodes.filter((n) => routing === "ospf" || n.name !== node.name),
+      fams,
+    ),
     ...body,
     ...(bfd ? bfdProfile(mesh) : []),
     "end",
@@ -158,7 +157,8 @@ function bgp(mesh: Mesh, node: MeshNode, fams: Family[]): string[] {
         ` neighbor ${a} update-source ${dev}`,
         // FRR retries a failed connection only every 120 s by default.
         ` neighbor ${a} timers connect 5`,
-        ...(net.bfd ? [` neighbor ${a} bfd profile ${BFD_PROFILE}`] : []),
+        // Both lines, as `show running-config` prints them, so a running config diffs cleanly against this file.
+        ...(net.bfd ? [` neighbor ${a} bfd`, ` neighbor ${a} bfd profile ${BFD_PROFILE}`] : []),
       );
     }
   }
@@ -203,7 +203,12 @@ function ospf(mesh: Mesh, node: MeshNode, fams: Family[]): string[] {
     });
     out.push(`route-map ${map} deny 65535`, " description everything else, including the overlay network itself (connected)", "!");
     if (ownedPrefixes(node, f).length > 0) {
-      out.push(`route-map CIAB-OSPF-OUT${f} permit 10`, ` description own subnets of ${node.name}`, ` match ${ip(f)} address prefix-list ${ownList(node, f)}`, "!");
+      out.push(
+        `route-map CIAB-OSPF-OUT${f} permit 10`,
+        ` description own subnets of ${node.name}`,
+        ` match ${ip(f)} address prefix-list ${ownList(node, f)}`,
+        "!",
+      );
     }
     out.push(`${ip(f)} protocol ${f === 4 ? "ospf" : "ospf6"} route-map ${map}`, "!");
   }

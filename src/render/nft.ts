@@ -32,7 +32,7 @@ export function renderNft(mesh: Mesh, node: MeshNode): string {
     "\t\ttype filter hook forward priority mangle; policy accept;",
     "\t\t# SYN and SYN-ACK of forwarded connections into or out of the overlay: MSS = MTU of the route to the",
     "\t\t# destination minus the IP and TCP headers. The kernel only ever lowers the MSS option, never raises it",
-    "\t\t# (nft_exthdr, Linux >= 4.14: \"increase can cause connection to stall\").",
+    '\t\t# (nft_exthdr, Linux >= 4.14: "increase can cause connection to stall").',
     `\t\toifname "${dev}" tcp flags syn tcp option maxseg size set rt mtu`,
     `\t\tiifname "${dev}" tcp flags syn tcp option maxseg size set rt mtu`,
     "\t}",

@@ -5,7 +5,7 @@
 import type { Mesh, MeshNode } from "../model/mesh.js";
 import { dataplane } from "./dataplane.js";
 import { keyFilePath } from "./showconf.js";
-import { vxlanUpCommands } from "./wireguard.js";
+import { vxlanCreate, vxlanFiles, vxlanSysctl } from "./wireguard.js";
 
 export interface ScriptOptions {
   /** Which routing daemon files the bundle carries. */
@@ -19,8 +19,10 @@ function common(mesh: Mesh, node: MeshNode, name: string): string {
   const dp = dataplane(mesh, node);
   return `#!/bin/sh
 # ${name} for node ${node.name} of network ${mesh.name}; rendered by ciab-mesh, do not edit. Safe to re-run.
+# The prelude is shared by ciab-up/down/status, so not every script uses every helper:
+# shellcheck disable=SC2034,SC2317
 set -eu
-B=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
+B=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)
 NET=${q(mesh.name)}
 WG=${q(dp.wgIf)}
 VX=${q(dp.vxlanIf)}
@@ -96,16 +98,26 @@ install_bird() {
 `;
 }
 
+// Converging the VXLAN forwarding table on a re-run, in one pass: desired entries (the bundle's fdb batch file,
+// first input) against what the kernel has (`bridge fdb show`, second input); prints bridge batch commands.
+const FDB_DIFF = `FNR==NR { if ($3=="00:00:00:00:00:00") wf[$7]=1; else wu[$3]=$7; next }
+$1=="00:00:00:00:00:00" && $2=="dst" { hf[$3]=1; if (!($3 in wf)) print "fdb del 00:00:00:00:00:00 dev " vx " dst " $3; next }
+$2=="dst" && !($1 in wu) { print "fdb del " $1 " dev " vx " self" }
+END { for (d in wf) if (!(d in hf)) print "fdb append 00:00:00:00:00:00 dev " vx " dst " d
+      for (m in wu) print "fdb replace " m " dev " vx " dst " wu[m] " self permanent" }`;
+
+// Stale static neighbours and addresses: in the kernel, not in the bundle's ip batch file.
+const IP_DIFF = `FNR==NR { if ($1=="neigh") wn[$3]=1; if ($1=="address") wa[$3]=1; next }
+$1=="neigh" && !($2 in wn) { print "neigh del " $2 " dev " vx }
+$1=="addr" && !($2 in wa) && $2 !~ /^fe80:/ { print "address del " $2 " dev " vx }`;
+
 export function renderCiabUp(mesh: Mesh, node: MeshNode, opts: ScriptOptions): string {
   const dp = dataplane(mesh, node);
   const net = mesh.network;
-  const up = vxlanUpCommands(dp, net.vxlanId, net.vxlanPort, node.mac);
-  const flood = dp.flood.join(" ");
-  const macs = dp.unicast.map((u) => `${u.mac}=${u.vtep}`).join(" ");
-  const neigh = dp.neighbours.map((n) => `${n.ip}=${n.mac}`).join(" ");
+  const files = vxlanFiles(mesh.name);
   return `${common(mesh, node, "ciab-up")}
 need ip "iproute2"; need bridge "iproute2"; need wg "wireguard-tools"; need wg-quick "wireguard-tools"
-need bash "bash (wg-quick is a bash script)"
+need bash "bash (wg-quick is a bash script)"; need awk "awk"
 if [ ! -e /sys/module/wireguard ] && ! modprobe wireguard 2>/dev/null; then
   # wg-quick falls back to the userspace implementation when the kernel has no WireGuard module.
   need "\${WG_QUICK_USERSPACE_IMPLEMENTATION:-wireguard-go}" "wireguard-go (this kernel has no WireGuard module)"
@@ -115,52 +127,52 @@ ${node.privateKey ? "" : `[ -s ${keyFilePath(mesh.name)} ] || die "no private ke
 # Forwarding: containers' traffic is routed through this host.
 sysctl -q -w net.ipv4.ip_forward=1
 ${net.poolIPv6 ? "sysctl -q -w net.ipv6.conf.all.forwarding=1\n" : ""}
-# 1. WireGuard: first time wg-quick up (its hooks create the VXLAN device); later only a peer sync (no session reset).
+# 1. Files beside the WireGuard configuration (the wg-quick hooks read the VXLAN batch files from there).
 mkdir -p /etc/wireguard && chmod 700 /etc/wireguard
 umask 077
-cp "$B/wireguard/$NET.conf" "/etc/wireguard/$NET.conf.ciab-new" && mv "/etc/wireguard/$NET.conf.ciab-new" "/etc/wireguard/$NET.conf"
+for f in "$NET.conf" "$NET.vxlan-ip" "$NET.vxlan-fdb"; do
+  src="$B/wireguard/$f"
+  cp "$src" "/etc/wireguard/$f.ciab-new" && mv "/etc/wireguard/$f.ciab-new" "/etc/wireguard/$f"
+done
+umask 022
+
+# 2. WireGuard: the first time wg-quick up (its hooks create the VXLAN device); later only a peer sync, which
+#    keeps the existing sessions (no handshake, no restart).
 if link_exists "$WG"; then
   tmp=$(mktemp)
-  wg-quick strip "$NET" > "$tmp" && wg syncconf "$WG" "$tmp" || { rm -f "$tmp"; die "wg syncconf failed"; }
+  if ! { wg-quick strip "$NET" > "$tmp" && wg syncconf "$WG" "$tmp"; }; then rm -f "$tmp"; die "wg syncconf $WG failed"; fi
   rm -f "$tmp"
   ip link set "$WG" mtu ${dp.mtu.wg}
 else
   say "bringing up WireGuard interface $WG"
-  wg-quick up "$NET" || { wg-quick down "$NET" >/dev/null 2>&1 || true; die "wg-quick up $NET failed; run 'wg-quick up $NET' to see why"; }
+  wg-quick up "$NET" || { wg-quick down "$NET" >/dev/null 2>&1 || true; die "wg-quick up $NET failed (see above)"; }
 fi
-umask 022
 
-# 2. VXLAN: create it if missing (or if its VNI/port changed), otherwise converge entries without a flap.
-vx_ok() { ip -d link show dev "$VX" 2>/dev/null | grep -q "vxlan id ${net.vxlanId} .*dstport ${net.vxlanPort}"; }
-if ! vx_ok; then
+# 3. VXLAN: recreated only if missing or its VNI/port changed; otherwise its entries converge without a flap.
+if ! ip -d link show dev "$VX" 2>/dev/null | grep -q "vxlan id ${net.vxlanId} .*dstport ${net.vxlanPort}"; then
   ip link del "$VX" 2>/dev/null || true
-${up.map((c) => `  ${c}`).join("\n")}
+  ${vxlanCreate(dp, net.vxlanId, net.vxlanPort, node.mac)}
+  ${vxlanSysctl(dp)}
+  ip -batch ${files.ip}
+  bridge -batch ${files.fdb}
 else
-  ip link set "$VX" mtu ${dp.mtu.vxlan}
-${dp.addresses.map((a) => `  ip address replace ${a} dev "$VX"`).join("\n") || "  :"}
-  want_flood=${q(flood)}
-  for d in $want_flood; do
-    bridge fdb show dev "$VX" | grep -q "^00:00:00:00:00:00 dst $d " || bridge fdb append 00:00:00:00:00:00 dev "$VX" dst "$d"
-  done
-  for d in $(bridge fdb show dev "$VX" | awk '$1=="00:00:00:00:00:00" && $2=="dst" {print $3}'); do
-    case " $want_flood " in *" $d "*) ;; *) bridge fdb del 00:00:00:00:00:00 dev "$VX" dst "$d" ;; esac
-  done
-  want_mac=${q(macs)}
-  for e in $want_mac; do bridge fdb replace "\${e%%=*}" dev "$VX" dst "\${e#*=}" self permanent; done
-  for m in $(bridge fdb show dev "$VX" | awk '$1!="00:00:00:00:00:00" && $2=="dst" {print $1}'); do
-    case " $want_mac " in *" $m="*) ;; *) bridge fdb del "$m" dev "$VX" self ;; esac
-  done
-  want_neigh=${q(neigh)}
-  for e in $want_neigh; do ip neigh replace "\${e%%=*}" lladdr "\${e#*=}" dev "$VX" nud permanent; done
-  for a in $(ip neigh show dev "$VX" nud permanent | awk '{print $1}'); do
-    case " $want_neigh " in *" $a="*) ;; *) ip neigh del "$a" dev "$VX" ;; esac
-  done
-  ip link set "$VX" up
+  ip -batch ${files.ip}
+  tmp=$(mktemp)
+  { ip neigh show dev "$VX" nud permanent | sed 's/^/neigh /'; ip -o address show dev "$VX" | awk '{print "addr", $4}'; } \
+    | awk -v vx="$VX" '${IP_DIFF}' ${files.ip} - > "$tmp"
+  [ ! -s "$tmp" ] || ip -batch "$tmp"
+  bridge fdb show dev "$VX" | awk -v vx="$VX" '${FDB_DIFF}' ${files.fdb} - > "$tmp"
+  [ ! -s "$tmp" ] || bridge -batch "$tmp"
+  rm -f "$tmp"
 fi
-${opts.nft ? `
-# 3. TCP MSS clamping for routed container traffic (nftables), replaced as a whole table.
+${
+  opts.nft
+    ? `
+# 4. TCP MSS clamping for routed container traffic (nftables), replaced as a whole table.
 if have nft; then nft -f "$B/nft/ciab.nft" || die "nft refused $B/nft/ciab.nft"; else say "warning: nft is missing: TCP MSS is not clamped (install nftables)"; fi
-` : ""}${opts.routing === "frr" ? "\n# 4. Routing: FRR\ninstall_frr\n" : ""}${opts.routing === "bird" ? "\n# 4. Routing: BIRD\ninstall_bird\n" : ""}
+`
+    : ""
+}${opts.routing === "frr" ? "\n# 5. Routing: FRR\ninstall_frr\n" : ""}${opts.routing === "bird" ? "\n# 5. Routing: BIRD\ninstall_bird\n" : ""}
 say "node ${node.name} is up (WireGuard $WG, VXLAN $VX)"
 `;
 }
@@ -170,7 +182,7 @@ export function renderCiabDown(mesh: Mesh, node: MeshNode, opts: ScriptOptions):
 # Removes what ciab-up created and nothing else; the host's private key file stays.
 if link_exists "$WG"; then wg-quick down "$NET" >/dev/null 2>&1 || ip link del "$WG" 2>/dev/null || true; fi
 ip link del "$VX" 2>/dev/null || true
-rm -f "/etc/wireguard/$NET.conf"
+rm -f "/etc/wireguard/$NET.conf" "/etc/wireguard/$NET.vxlan-ip" "/etc/wireguard/$NET.vxlan-fdb"
 ${opts.nft ? `if have nft && nft list table inet ${nftTable(mesh)} >/dev/null 2>&1; then nft delete table inet ${nftTable(mesh)}; fi\n` : ""}${
     opts.routing === "frr"
       ? `if has_systemd; then systemctl stop frr 2>/dev/null || true; elif [ -x /usr/lib/frr/frrinit.sh ]; then /usr/lib/frr/frrinit.sh stop >/dev/null 2>&1 || true; fi

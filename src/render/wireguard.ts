@@ -1,25 +1,42 @@
 // The bundle's WireGuard file: a wg-quick(8) file in vwgen's layout that brings up the VXLAN overlay on its own
-// (`wg-quick up` works standalone), plus what vwgen lacks: pre-shared keys, known-unicast FDB entries, static
+// (with the two batch files beside it), plus what vwgen lacks: pre-shared keys, known-unicast FDB entries, static
 // neighbours, a no-fragmentation MTU, and no ethtool/`via` dependency. Pure; no I/O.
 import { type Mesh, type MeshNode, pairKey } from "../model/mesh.js";
 import { type Dataplane, dataplane } from "./dataplane.js";
 import { formatFwMark, keyFilePath } from "./showconf.js";
 
-/** Commands that create the VXLAN device and its state; `%i` is the WireGuard interface (wg-quick expands it). */
-export function vxlanUpCommands(dp: Dataplane, vni: number, port: number, mac: string): string[] {
+/** Where ciab-up installs the VXLAN batch files next to the WireGuard file. */
+export const vxlanFiles = (net: string) => ({ ip: `/etc/wireguard/${net}.vxlan-ip`, fdb: `/etc/wireguard/${net}.vxlan-fdb` });
+
+/** The command that creates the VXLAN device. */
+export function vxlanCreate(dp: Dataplane, vni: number, port: number, mac: string): string {
+  // No `dev`: the kernel would delete the VXLAN device whenever the WireGuard interface goes away
+  // (a userspace daemon restart), see FINDINGS §4. `nolearning`: the FDB below is authoritative.
+  return `ip link add ${dp.vxlanIf} address ${mac} mtu ${dp.mtu.vxlan} type vxlan id ${vni} dstport ${port} ttl 1 noudpcsum nolearning`;
+}
+
+/** ICMP redirects would tell a node to skip the transit node of a blacklisted pair. */
+export const vxlanSysctl = (dp: Dataplane): string =>
+  `sysctl -q -w net.ipv4.conf.${dp.vxlanIf}.accept_redirects=0 net.ipv4.conf.${dp.vxlanIf}.send_redirects=0 net.ipv6.conf.${dp.vxlanIf}.accept_redirects=0`;
+
+/**
+ * `ip -batch` file: addresses, link up, static neighbours. Every line is idempotent (replace), so the same file
+ * creates the state and converges it on a re-run. One process instead of thousands in a large mesh.
+ */
+export function renderVxlanIp(dp: Dataplane): string {
   const v = dp.vxlanIf;
   return [
-    // No `dev`: the kernel would delete the VXLAN device whenever the WireGuard interface goes away
-    // (a userspace daemon restart), see FINDINGS §4. `nolearning`: the FDB below is authoritative.
-    `ip link add ${v} address ${mac} mtu ${dp.mtu.vxlan} type vxlan id ${vni} dstport ${port} ttl 1 noudpcsum nolearning`,
-    // ICMP redirects would tell a node to skip the transit node of a blacklisted pair.
-    `sysctl -q -w net.ipv4.conf.${v}.accept_redirects=0 net.ipv4.conf.${v}.send_redirects=0 net.ipv6.conf.${v}.accept_redirects=0`,
-    ...dp.addresses.map((a) => `ip address add ${a} dev ${v}`),
-    ...dp.flood.map((vtep) => `bridge fdb append 00:00:00:00:00:00 dev ${v} dst ${vtep}`),
-    ...dp.unicast.map((u) => `bridge fdb append ${u.mac} dev ${v} dst ${u.vtep} self permanent`),
-    ...dp.neighbours.map((n) => `ip neigh replace ${n.ip} lladdr ${n.mac} dev ${v} nud permanent`),
-    `ip link set ${v} up`,
-  ];
+    ...dp.addresses.map((a) => `address replace ${a} dev ${v}`),
+    `link set ${v} mtu ${dp.mtu.vxlan} up`,
+    ...dp.neighbours.map((n) => `neigh replace ${n.ip} lladdr ${n.mac} dev ${v} nud permanent`),
+    "",
+  ].join("\n");
+}
+
+/** `bridge -batch` file: one flood entry per peer VTEP, and each peer's MAC at its VTEP (known unicast). */
+export function renderVxlanFdb(dp: Dataplane): string {
+  const v = dp.vxlanIf;
+  return [...dp.flood.map((vtep) => `fdb append 00:00:00:00:00:00 dev ${v} dst ${vtep}`), ...dp.unicast.map((u) => `fdb replace ${u.mac} dev ${v} dst ${u.vtep} self permanent`), ""].join("\n");
 }
 
 export function renderWireguard(mesh: Mesh, node: MeshNode): string {
@@ -42,8 +59,13 @@ export function renderWireguard(mesh: Mesh, node: MeshNode): string {
   if (node.upnp && node.listenPort !== 0) line(`PreUp = upnpc -r ${node.listenPort} udp &`);
   if (!node.privateKey) line(`PostUp = wg set %i private-key ${keyFilePath(mesh.name)}`);
   // The VXLAN device is created after the WireGuard address exists, so its VTEP route is there from the start.
+  // Its addresses, neighbours and FDB come from the batch files ciab-up installs beside this file.
+  const files = vxlanFiles(mesh.name);
   line(`PostUp = ip link del ${dp.vxlanIf} 2>/dev/null || true`);
-  for (const c of vxlanUpCommands(dp, net.vxlanId, net.vxlanPort, node.mac)) line(`PostUp = ${c}`);
+  line(`PostUp = ${vxlanCreate(dp, net.vxlanId, net.vxlanPort, node.mac)}`);
+  line(`PostUp = ${vxlanSysctl(dp)}`);
+  line(`PostUp = ip -batch ${files.ip}`);
+  line(`PostUp = bridge -batch ${files.fdb}`);
   for (const s of node.postUp) line(`PostUp = ${s}`);
   for (const s of node.preDown) line(`PreDown = ${s}`);
   line(`PreDown = ip link set ${dp.vxlanIf} down || true`);

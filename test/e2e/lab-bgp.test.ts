@@ -40,7 +40,11 @@ describe.skipIf(!labReady())("ciab lab: 3 nodes, BGP, one reflector (CLI)", () =
     const failed = report.checks.filter((c) => c.status === "fail");
     expect(failed, JSON.stringify(failed, null, 2)).toEqual([]);
     expect(r.code).toBe(0);
-    expect(report.containers).toEqual(["c1", "c2", "c3"]);
+    expect(report.containers.map((c) => [c.name, c.node, c.addresses])).toEqual([
+      ["c1", "n1", ["10.0.1.2/24"]],
+      ["c2", "n2", ["10.0.2.2/24"]],
+      ["c3", "n3", ["10.0.3.2/24"]],
+    ]);
     expect(report.matrix).toHaveLength(6);
     expect(report.matrix.every((p) => p.ok)).toBe(true);
     const names = report.checks.map((c) => `${c.name}:${c.status}`);

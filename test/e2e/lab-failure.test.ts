@@ -1,12 +1,13 @@
 // End to end, real daemons: a failure in the middle of `lab up` leaves nothing behind, and two labs with
 // different names run side by side. Skips unless root with wireguard-go and FRR.
-import { appendFileSync } from "node:fs";
+import { appendFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { spawnRunner } from "../../src/adapters/exec.js";
 import { cryptoRandom } from "../../src/keys/random.js";
 import { labTest } from "../../src/lab/checks.js";
 import { labUp, netnsPids } from "../../src/lab/lab.js";
+import type { LabState } from "../../src/lab/state.js";
 import { CiabError } from "../../src/model/errors.js";
 import { deps, expectNothingLeft, labReady, type RunningLab, startLab, stopLab, uniqueLab } from "../helpers/lab.js";
 
@@ -33,13 +34,15 @@ describe.skipIf(!labReady())("ciab lab: failure midway", () => {
     await expectNothingLeft(name, seen);
   }, 180_000);
 
-  it("a corrupt frr.conf: lab up fails (by ciab-up or by routing that never converges), nothing is left", async () => {
+  it("a corrupt frr.conf: lab up fails (ciab-up, or routing that never converges), nothing is left", async () => {
     const name = uniqueLab("ec");
     const beforeApply = (node: string, dir: string) => {
-      if (node === "n3") appendFileSync(join(dir, "frr", "frr.conf"), "\nrouter bgp 64512\n neighbor this-is-not-an-address remote-as 1\n");
+      if (node === "n3") writeFileSync(join(dir, "frr", "frr.conf"), "this is not an FRR configuration\n");
     };
-    const err = await labUp({ name, nodes: 3, random: cryptoRandom() }, deps({ beforeApply, convergeMs: 20_000 })).catch((e: unknown) => e);
+    const err = await labUp({ name, nodes: 3, random: cryptoRandom() }, deps({ beforeApply, convergeMs: 15_000 })).catch((e: unknown) => e);
+    if (!(err instanceof Error)) await stopLab({ name, state: err as LabState, pids: new Set() }); // never leave a lab behind
     expect(err).toBeInstanceOf(CiabError);
+    expect((err as Error).message).toMatch(/node n3|n\d lacks 10\.0\.3\.0\/24/);
     await expectNothingLeft(name);
   }, 180_000);
 });

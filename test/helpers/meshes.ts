@@ -2,10 +2,10 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { clamp } from "../../src/keys/x25519.js";
 import type { Mesh, MeshNode } from "../../src/model/mesh.js";
 import { meshFromDoc } from "../../src/model/mesh.js";
 import { parseToml } from "../../src/model/toml.js";
-import { clamp } from "../../src/keys/x25519.js";
 import { ROOT } from "./env.js";
 
 export const MESH_DIR = join(ROOT, "test", "fixtures", "meshes");

@@ -72,14 +72,11 @@ describe.skipIf(!ready)("LXD in a network namespace (real daemon)", () => {
 
   it("the container has its address, the bridge MTU, and pings the bridge gateway", async () => {
     if (!node) throw new Error("no node");
-    const addr = await node.exec(["ip", "addr", "show", "dev", "eth0"]);
-    expect(addr.code).toBe(0);
-    expect(addr.stdout).toContain("inet 10.0.1.10/24");
-    expect((await node.exec(["cat", "/sys/class/net/eth0/mtu"])).stdout.trim()).toBe("1370");
-    expect((await node.exec(["ip", "route"])).stdout).toContain("default via 10.0.1.1");
-    const ping = await node.exec(["ping", "-c", "2", "-W", "2", "10.0.1.1"]);
-    expect(ping.stdout).toContain("2 packets received");
-    expect(ping.code).toBe(0);
+    // whole results in the assertions, so a failure shows the command's stderr
+    expect(await node.exec(["ip", "addr", "show", "dev", "eth0"])).toMatchObject({ code: 0, stdout: expect.stringContaining("inet 10.0.1.10/24") });
+    expect(await node.exec(["cat", "/sys/class/net/eth0/mtu"])).toMatchObject({ code: 0, stdout: "1370\n" });
+    expect(await node.exec(["ip", "route"])).toMatchObject({ code: 0, stdout: expect.stringContaining("default via 10.0.1.1") });
+    expect(await node.exec(["ping", "-c", "2", "-W", "2", "10.0.1.1"])).toMatchObject({ code: 0, stdout: expect.stringContaining("2 packets received") });
   });
 
   it("picks up a bridge created after start, and announces it as a lifecycle event", async () => {

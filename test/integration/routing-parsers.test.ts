@@ -117,7 +117,10 @@ describe.skipIf(!haveFrr)("FRR checks every rendered frr.conf (vtysh --dryrun an
   const ospf = frrNodes.find((o) => o.mesh === "ospf3-frr" && o.node === "f1");
 
   it("rejects a misspelt command (vtysh)", () => {
-    const conf = (rr3?.files["frr.conf"] as string).replace("  neighbor 172.20.10.2 activate", "  neighbor 172.20.10.2 activate\n  neighbor 172.20.10.2 route-reflector-clint");
+    const conf = (rr3?.files["frr.conf"] as string).replace(
+      "  neighbor 172.20.10.2 activate",
+      "  neighbor 172.20.10.2 activate\n  neighbor 172.20.10.2 route-reflector-clint",
+    );
     const r = checkFrr(conf, ["zebra", "bgpd"]);
     expect(r.vtyshClean).toBe(false);
     expect(r.problems.join("\n")).toContain("route-reflector-clint");

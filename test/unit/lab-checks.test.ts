@@ -151,6 +151,15 @@ describe("mtu", () => {
     expect(k.find("-M", "do", "1362")).toHaveLength(3);
   });
 
+  it("IPv6 when the pair has no IPv4 in common: 48 bytes of headers", async () => {
+    const k = new FakeKernel();
+    const ctx = context(k, { nodes: 2 });
+    ctx.state.containers = ctx.state.containers.map((c, i) => ({ ...c, addresses: [`2001:db8:400${i + 1}::2/64`] }));
+    const r = await mtu(ctx);
+    expect(r[0]).toMatchObject({ status: "pass", detail: "1390-byte IPv6 packets (ping -M do -s 1342) pass; 1391 bytes refused" });
+    expect(k.find("1342", "2001:db8:4002::2")).toHaveLength(1);
+  });
+
   it("fails when an oversized packet gets through (container MTU too large) or a full-size one is lost", async () => {
     const k = new FakeKernel();
     k.replies.push((argv) => (argv[3] === "t1-c1" && argv.includes("1362") ? fail("", 1) : undefined));

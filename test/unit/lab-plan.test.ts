@@ -182,7 +182,16 @@ describe("planLab", () => {
     const doc = newLabMesh("t1", 3, { underlay: "4" }, rnd());
     delete ((doc.Node as Record<string, Record<string, unknown>>).n2 as Record<string, unknown>).Subnets;
     const p = planLab("t1", meshFromDoc("t1", doc, { file: "t1.conf" }), { underlay: "4" });
-    expect(p.nodes.map((n) => n.containers.map((c) => c.name))).toEqual([["c1"], [], ["c2"]]);
+    expect(p.nodes.map((n) => n.containers.map((c) => [c.name, c.ns]))).toEqual([[["c1", "t1-c1"]], [], [["c3", "t1-c3"]]]);
+  });
+
+  it.each([
+    ["subnets", "10.0.1.0/24", "198.18.2.0/23", /node n1's subnet 198.18.2.0\/23 overlaps the lab's underlay 198.18.2.0\/24/],
+    ["subnets", "10.0.1.0/24", "2001:db8::/48", /overlaps the lab's underlay 2001:db8:0:1::\/64/],
+  ])("a mesh prefix inside the lab's underlay is refused (%s %s -> %s)", (key, _from, to, msg) => {
+    const doc = newLabMesh("t1", 2, { underlay: "dual" }, rnd());
+    (((doc.Node as Record<string, Record<string, unknown>>).n1 as Record<string, unknown>)[key === "subnets" ? "Subnets" : key] = [to]);
+    expect(() => planLab("t1", meshFromDoc("t1", doc, { file: "t1.conf" }), { underlay: "dual" })).toThrow(msg);
   });
 });
 
