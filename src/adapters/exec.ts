@@ -44,6 +44,9 @@ export const spawnRunner: Runner = (argv, opts = {}) =>
     }
     const child = spawn(cmd, args, {
       stdio: opts.inherit ? "inherit" : ["pipe", "pipe", "pipe"],
+      // Own process group unless interactive: a terminal's Ctrl-C then reaches only ciab, which decides (abort,
+      // then clean up with commands that a second Ctrl-C must not kill). An interactive program needs the terminal.
+      detached: !opts.inherit,
       ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
     });
     const out: Buffer[] = [];

@@ -3,7 +3,7 @@
 // VXLAN adds 50 with IPv4 VTEPs (20 IP + 8 UDP + 8 VXLAN + 14 Ethernet). By default nothing may be fragmented,
 // because many clouds drop IP fragments (../shared/lab/FINDINGS.md §4).
 import type { Mesh, MeshNode } from "../model/mesh.js";
-import { pairKey } from "../model/mesh.js";
+import { wgPeers } from "../model/topology.js";
 
 export const WG_OVERHEAD = { 4: 60, 6: 80 } as const;
 export const VXLAN_OVERHEAD = 50;
@@ -21,8 +21,7 @@ export interface MtuPlan {
 
 /** Worst-case WireGuard overhead of a node: IPv6 (or an unresolved host name) on any of its paths costs 80. */
 export function wgOverhead(mesh: Mesh, node: MeshNode): number {
-  const peers = mesh.nodes.filter((p) => p.name !== node.name && !mesh.blacklist.has(pairKey(p.name, node.name)));
-  const families = [node, ...peers].map((n) => n.endpoint?.family);
+  const families = [node, ...wgPeers(mesh, node)].map((n) => n.endpoint?.family);
   return families.some((f) => f === 6 || f === "dns") ? WG_OVERHEAD[6] : WG_OVERHEAD[4];
 }
 

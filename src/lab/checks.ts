@@ -225,7 +225,7 @@ export async function labTest(name: string, deps: { run: Runner; root?: string; 
     onNode: (node, argv) => {
       const n = plan.nodes.find((x) => x.name === node);
       if (!n) throw new CiabError("internal", `no node ${node}`);
-      return onNode(n.ns, paths.privateRoot(n.name), argv);
+      return onNode(n.ns, paths.privateRoot(n.name), paths.root, argv);
     },
     sleep: deps.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms))),
   };

@@ -5,6 +5,7 @@
 // namespaced, see topology.ts), use a mesh file's real endpoints (mesh.ts rewrites them), kill anything except the
 // processes inside this lab's own namespaces, or print (progress goes through a callback; cli/ prints).
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { writeBundle } from "../adapters/bundle-fs.js";
 import { runOk, type Runner, tail } from "../adapters/exec.js";
 import type { Random } from "../model/edit.js";
@@ -17,22 +18,8 @@ import { checkRenderable, renderBundle, sha256 } from "../render/bundle.js";
 import { type ContainerProvider, type LabContainer, netnsProvider, type ProviderContext, runSteps } from "./containers.js";
 import { labifyMesh, newLabMesh } from "./mesh.js";
 import { checkLabName, type LabPlan, type NodePlan, planLab, planNamespaces, type Underlay } from "./plan.js";
-import { inNs, onNode, PRIVATE_DIRS } from "./private.js";
-import {
-  createLabDir,
-  dropRegistry,
-  LAB_ROOT,
-  type LabPaths,
-  type LabState,
-  labPaths,
-  listLabs,
-  missingMountPoints,
-  readHostDirs,
-  readState,
-  recordHostDirs,
-  removeLabDir,
-  writeState,
-} from "./state.js";
+import { inNs, onNode, PRIVATE_DIRS, runSubdir } from "./private.js";
+import { createLabDir, LAB_ROOT, type LabPaths, type LabState, labPaths, listLabs, readState, removeLabDir, removeRootIfEmpty, writeState } from "./state.js";
 import { inetSteps, nodeSteps } from "./topology.js";
 
 export interface LabDeps {
@@ -178,26 +165,23 @@ class Builder {
     };
   }
 
-  /** Private /etc/frr, /run/wireguard … per node, owned as the daemons expect (FINDINGS §5 A). */
+  /** Each node's private /run, /var/log, /etc/frr …, owned as the daemons expect (FINDINGS §5 A). */
   async privateDirs(): Promise<void> {
     const byOwner = new Map<string, string[]>();
+    const inRun = runSubdir(this.paths.root);
     for (const n of this.plan.nodes) {
+      const root = this.paths.privateRoot(n.name);
       for (const d of PRIVATE_DIRS) {
-        const path = `${this.paths.privateRoot(n.name)}/${d.dir}`;
+        const path = join(root, d.dir);
         mkdirSync(path, { recursive: true, mode: d.mode });
         chmodSync(path, d.mode);
         if (d.owner !== "root") byOwner.set(d.owner, [...(byOwner.get(d.owner) ?? []), path]);
       }
+      // the mount point where the lab root reappears inside the node's private /run
+      if (inRun) mkdirSync(join(root, "run", inRun), { recursive: true });
     }
     // A user that does not exist (FRR or BIRD not installed) is fine until a bundle needs that daemon.
     for (const [owner, dirs] of byOwner) await this.deps.run(["chown", `${owner}:${owner}`, ...dirs]);
-  }
-
-  async hostMountPoints(): Promise<void> {
-    const missing = missingMountPoints();
-    if (missing.length === 0) return;
-    recordHostDirs(this.deps.root ?? LAB_ROOT, missing);
-    await runOk(this.deps.run, ["mkdir", "-p", ...missing]);
   }
 
   async network(): Promise<void> {
@@ -234,7 +218,7 @@ class Builder {
     const results = await Promise.all(
       this.plan.nodes.map(async (n) => {
         const t0 = this.now();
-        const r = await this.deps.run(onNode(n.ns, this.paths.privateRoot(n.name), ["sh", `${this.paths.bundle(n.name)}/bin/ciab-up`]), {
+        const r = await this.deps.run(onNode(n.ns, this.paths.privateRoot(n.name), this.paths.root, ["sh", `${this.paths.bundle(n.name)}/bin/ciab-up`]), {
           timeoutMs: APPLY_TIMEOUT_MS,
           signal: this.deps.signal,
         });
@@ -342,7 +326,6 @@ export async function labUp(opts: LabUpOptions, deps: LabDeps): Promise<LabState
     b.save();
     writeFileSync(paths.mesh(mesh.name), text, { mode: 0o600 });
     b.progress(`lab ${plan.name}: network ${mesh.name}, ${plan.nodes.length} node(s), routing ${mesh.network.routing}${mesh.network.routing === "none" ? "" : `/${mesh.network.routingDaemon}`}, containers: ${provider.kind}`);
-    await b.hostMountPoints();
     await b.privateDirs();
     await b.network();
     await b.bundles(text);
@@ -438,7 +421,7 @@ export async function labDown(name: string, deps: LabDeps): Promise<DownReport> 
       plan.nodes
         .filter((n) => existing.has(n.ns) && state.namespaces.includes(n.ns))
         .map(async (n) => {
-          const r = await run(onNode(n.ns, paths.privateRoot(n.name), ["sh", `${paths.bundle(n.name)}/bin/ciab-down`]), { timeoutMs: DOWN_TIMEOUT_MS });
+          const r = await run(onNode(n.ns, paths.privateRoot(n.name), paths.root, ["sh", `${paths.bundle(n.name)}/bin/ciab-down`]), { timeoutMs: DOWN_TIMEOUT_MS });
           if (state.phase === "up" && r.code !== 0) warnings.push(`node ${n.name}: ciab-down exited with ${r.code}: ${tail(r.stderr, 3)}`);
         }),
     );
@@ -457,11 +440,7 @@ export async function labDown(name: string, deps: LabDeps): Promise<DownReport> 
   const stuck = ours.filter((ns) => left.has(ns));
   if (stuck.length) throw new CiabError("external", `namespaces ${stuck.join(", ")} could not be deleted`);
   removeLabDir(root, name);
-  if (listLabs(root).length === 0) {
-    // The last lab removes the empty mount points labs created on this host (rmdir: never a non-empty one).
-    for (const d of readHostDirs(root)) await run(["rmdir", d]);
-    dropRegistry(root);
-  }
+  removeRootIfEmpty(root);
   deps.progress?.(`lab ${name} is down: ${ours.length} namespace(s) deleted, ${killed} process(es) stopped`);
   return { name, namespaces: ours, killed, warnings };
 }
@@ -490,7 +469,7 @@ export function execTarget(root: string, state: LabState, target: string, argv: 
   if (!plan) throw new CiabError("invalid", `lab '${state.name}' has no plan in its state file`);
   const paths = labPaths(root, state.name);
   const node = plan.nodes.find((n) => n.name === target);
-  if (node) return { what: `node ${node.name}`, argv: onNode(node.ns, paths.privateRoot(node.name), argv) };
+  if (node) return { what: `node ${node.name}`, argv: onNode(node.ns, paths.privateRoot(node.name), paths.root, argv) };
   const [owner, cname] = target.includes("/") ? target.split("/", 2) : [undefined, target];
   const c = state.containers.find((x) => x.name === cname && (owner === undefined || x.node === owner));
   if (c) return { what: `container ${c.name} on ${c.node}`, argv: [...c.exec, ...argv] };

@@ -1,7 +1,7 @@
 // A lab's state on disk: one directory per lab under /run/ciab-lab/<name>/ (tmpfs: a reboot forgets labs, as it
 // forgets their namespaces) holding the mesh file, the bundles, each node's private directories and state.json
-// (namespaces, containers, PIDs). Owns: the layout, reading and writing state.json. Must not: run commands or delete anything outside a lab directory it identified by
-// its state.json (lab.ts decides what to tear down; this module only knows where things are).
+// (namespaces, containers, PIDs). Owns: the layout, reading and writing state.json. Must not: run commands, or
+// delete anything outside a lab directory it identified by its state.json (lab.ts decides what to tear down).
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { writeAtomic } from "../registry/file.js";

@@ -49,6 +49,7 @@ export function renderBird(mesh: Mesh, node: MeshNode): string {
       "",
       // OSPF runs on the VXLAN device only: its all-zero FDB entries replicate the multicast hellos to every peer.
       // Over the WireGuard device hellos would be dropped (224.0.0.5 is in no peer's AllowedIPs; FINDINGS §8).
+      // VXLAN MTUs may differ per node; BIRD only logs an MTU mismatch in ExStart (ospf/dbdes.c), unlike ospfd.
       `protocol ospf v${f === 4 ? 2 : 3} ospf${f} {`,
       // keep filtered: routes the import filter rejects stay visible in `birdc show route filtered`.
       `  ipv${f} { import keep filtered on; import filter ciab_ospf_in${f}; export filter ciab_ospf_out${f}; };`,

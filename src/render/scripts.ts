@@ -4,6 +4,7 @@
 // Pure: returns text; the values come from the same dataplane description as the WireGuard file.
 import type { Mesh, MeshNode } from "../model/mesh.js";
 import { dataplane } from "./dataplane.js";
+import { nftTable } from "./nft.js";
 import { keyFilePath } from "./showconf.js";
 import { vxlanCreate, vxlanFiles, vxlanSysctl } from "./wireguard.js";
 
@@ -56,7 +57,8 @@ install_frr() {
   cp "$B/frr/daemons" /etc/frr/daemons.ciab-new && mv /etc/frr/daemons.ciab-new /etc/frr/daemons
   cp "$B/frr/frr.conf" /etc/frr/frr.conf.ciab-new && mv /etc/frr/frr.conf.ciab-new /etc/frr/frr.conf
   if id frr >/dev/null 2>&1; then chown frr:frr /etc/frr /etc/frr/frr.conf /etc/frr/daemons; chmod 640 /etc/frr/frr.conf; fi
-  [ -f /etc/frr/vtysh.conf ] || : > /etc/frr/vtysh.conf
+  # One integrated frr.conf for all daemons (vtysh warns and misbehaves without this).
+  [ -f /etc/frr/vtysh.conf ] || echo "service integrated-vtysh-config" > /etc/frr/vtysh.conf
   if ! frr_running; then
     say "starting FRR"
     if has_systemd; then systemctl enable --now frr >/dev/null 2>&1 || systemctl start frr; else /usr/lib/frr/frrinit.sh start >/dev/null; fi
@@ -126,7 +128,7 @@ ${opts.routing === "frr" ? frrStart() : ""}${opts.routing === "bird" ? birdStart
 ${node.privateKey ? "" : `[ -s ${keyFilePath(mesh.name)} ] || die "no private key at ${keyFilePath(mesh.name)}; create it on this host with 'ciab key init ${mesh.name} ${node.name}'"\n`}
 # Forwarding: containers' traffic is routed through this host.
 sysctl -q -w net.ipv4.ip_forward=1
-${net.poolIPv6 ? "sysctl -q -w net.ipv6.conf.all.forwarding=1\n" : ""}
+${routesIPv6(mesh) ? "sysctl -q -w net.ipv6.conf.all.forwarding=1\n" : ""}
 # 1. Files beside the WireGuard configuration (the wg-quick hooks read the VXLAN batch files from there).
 mkdir -p /etc/wireguard && chmod 700 /etc/wireguard
 umask 077
@@ -222,5 +224,6 @@ echo "== routes learned"; ip route show proto bird
 `;
 }
 
-/** nftables table name: "ciab_" + network (≤ 14 bytes) stays well inside nft's limits. */
-export const nftTable = (mesh: Mesh): string => `ciab_${mesh.name.replace(/[^A-Za-z0-9_]/g, "_")}`;
+/** IPv6 forwarding is needed for an IPv6 overlay pool or any IPv6 container subnet (OSPFv3 needs no pool). */
+const routesIPv6 = (mesh: Mesh): boolean => Boolean(mesh.network.poolIPv6) || mesh.nodes.some((n) => n.subnets.some((s) => s.includes(":")));
+

@@ -1,7 +1,8 @@
 // `show`: the mesh as a readable listing in vwgen's layout, or as a JSON object. Pure; no I/O.
 // Private keys appear only when asked for (`showKeys`).
 import type { Mesh, MeshNode } from "../model/mesh.js";
-import { formatFwMark, isBlacklisted } from "./showconf.js";
+import { isBlacklisted } from "../model/topology.js";
+import { formatFwMark } from "./showconf.js";
 
 export interface ShowOptions {
   color: boolean;
@@ -38,7 +39,7 @@ export function showJson(mesh: Mesh, showKeys: boolean) {
 }
 
 const peersOf = (mesh: Mesh, node: MeshNode, blacklisted: boolean) =>
-  mesh.nodes.filter((p) => p.name !== node.name && isBlacklisted(mesh, node.name, p.name) === blacklisted).map((p) => p.name);
+  mesh.nodes.filter((p) => p.name !== node.name && isBlacklisted(mesh, node, p) === blacklisted).map((p) => p.name);
 
 export function showText(mesh: Mesh, opts: ShowOptions): string {
   const esc = (code: string) => (opts.color ? `\x1b[${code}m` : "");

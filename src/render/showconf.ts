@@ -1,11 +1,10 @@
 // `showconf`: the wg-quick file of one node in vwgen's exact layout, with vwgen's defects fixed
 // (see README "Differences from vwgen"). Pure; no I/O.
-import { type Mesh, type MeshNode, pairKey } from "../model/mesh.js";
+import type { Mesh, MeshNode } from "../model/mesh.js";
+import { isBlacklisted } from "../model/topology.js";
 
 /** Where a node keeps its private key when the mesh file holds only its public key (`ciab key init`). */
 export const keyFilePath = (net: string): string => `/etc/wireguard/${net}.key`;
-
-export const isBlacklisted = (mesh: Mesh, a: string, b: string): boolean => mesh.blacklist.has(pairKey(a, b));
 
 /** fwmark as wg(8) reads it: hex with 0x (vwgen printed bare hex, which wg reads as another number or rejects). */
 export const formatFwMark = (mark: number): string => `0x${mark.toString(16)}`;
@@ -36,7 +35,7 @@ export function renderShowconf(mesh: Mesh, node: MeshNode): string {
   if (!node.privateKey) line(`PostUp = wg set %i private-key ${keyFilePath(mesh.name)}`);
   const peers = mesh.nodes.filter((p) => p.name !== node.name);
   for (const p of peers) {
-    const c = isBlacklisted(mesh, node.name, p.name) ? "#" : "";
+    const c = isBlacklisted(mesh, node, p) ? "#" : "";
     for (const a of p.linkLayerAddress) line(`${c}PostUp = bridge fdb append 00:00:00:00:00:00 dev v%i dst ${a.split("/")[0]} via %i`);
   }
   line("PostUp = ip link set v%i up");
@@ -47,7 +46,7 @@ export function renderShowconf(mesh: Mesh, node: MeshNode): string {
   for (const s of node.postDown) line(`PostDown = ${s}`);
   line();
   for (const p of peers) {
-    const c = isBlacklisted(mesh, node.name, p.name) ? "#" : "";
+    const c = isBlacklisted(mesh, node, p) ? "#" : "";
     line(`${c}# Peer node ${p.name}`);
     line(`${c}[Peer]`);
     line(`${c}PublicKey = ${p.publicKey}`);

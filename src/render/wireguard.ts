@@ -16,8 +16,9 @@ export function vxlanCreate(dp: Dataplane, vni: number, port: number, mac: strin
 }
 
 /** ICMP redirects would tell a node to skip the transit node of a blacklisted pair. */
+// Slash-separated keys: an interface name may contain dots, which the dotted sysctl form would split.
 export const vxlanSysctl = (dp: Dataplane): string =>
-  `sysctl -q -w net.ipv4.conf.${dp.vxlanIf}.accept_redirects=0 net.ipv4.conf.${dp.vxlanIf}.send_redirects=0 net.ipv6.conf.${dp.vxlanIf}.accept_redirects=0`;
+  `sysctl -q -w net/ipv4/conf/${dp.vxlanIf}/accept_redirects=0 net/ipv4/conf/${dp.vxlanIf}/send_redirects=0 net/ipv6/conf/${dp.vxlanIf}/accept_redirects=0`;
 
 /**
  * `ip -batch` file: addresses, link up, static neighbours. Every line is idempotent (replace), so the same file

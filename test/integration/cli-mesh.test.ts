@@ -4,7 +4,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ciab, digest, tempDir, withFiles } from "../helpers/cli.js";
-import { CLI, FIXTURES, ROOT } from "../helpers/env.js";
+import { CLI, FIXTURES, ROOT, hasTool } from "../helpers/env.js";
 
 const BASIC = join(FIXTURES, "basic3", "ciabmesh.conf");
 
@@ -91,5 +91,17 @@ describe("mesh file", () => {
     expect(b[1]).toBe(c[1]); // b-c
     expect(new Set([...a, ...b, ...c]).size).toBe(3);
     expect(statSync(join(dir, "out", "a", "wireguard", "p.conf")).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe.skipIf(!hasTool("dot"))("graph", () => {
+  it("draws the mesh as SVG with Graphviz, blacklisted pairs dashed", () => {
+    const dir = withFiles(join(FIXTURES, "blacklist4", "lab.conf"));
+    const r = ciab(["graph", "lab", "--out", "mesh.svg"], { cwd: dir });
+    expect(r.code).toBe(0);
+    const svg = readFileSync(join(dir, "mesh.svg"), "utf8");
+    expect(svg).toMatch(/<svg/);
+    expect(svg).toContain("blacklisted");
+    expect(ciab(["graph", "lab"], { cwd: dir }).stdout).toMatch(/^graph "lab" \{/);
   });
 });

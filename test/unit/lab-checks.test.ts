@@ -153,6 +153,7 @@ describe("mtu", () => {
 
   it("IPv6 when the pair has no IPv4 in common: 48 bytes of headers", async () => {
     const k = new FakeKernel();
+    k.replies.push((argv) => (argv.includes("1343") ? fail("ping: local error: message too long, mtu: 1390", 1) : undefined));
     const ctx = context(k, { nodes: 2 });
     ctx.state.containers = ctx.state.containers.map((c, i) => ({ ...c, addresses: [`2001:db8:400${i + 1}::2/64`] }));
     const r = await mtu(ctx);

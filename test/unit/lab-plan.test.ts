@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { seededRandom } from "../../src/keys/random.js";
 import { labifyMesh, newLabMesh } from "../../src/lab/mesh.js";
 import { checkLabName, endpointText, hostAddress, nodeUnderlay, planLab, planNamespaces } from "../../src/lab/plan.js";
-import { PRIVATE_DIRS, onNode } from "../../src/lab/private.js";
+import { onNode, PRIVATE_ETC, runSubdir } from "../../src/lab/private.js";
 import { CiabError } from "../../src/model/errors.js";
 import { meshFromDoc } from "../../src/model/mesh.js";
 import { dumpToml, parseToml } from "../../src/model/toml.js";
@@ -196,12 +196,23 @@ describe("planLab", () => {
 });
 
 describe("node wrapper", () => {
-  it("mounts every private directory over its default path, then execs the command", () => {
-    const argv = onNode("t1-n1", "/run/ciab-lab/t1/nodes/n1/root", ["wg", "show"]);
+  it("gives the node its own /run (with the lab root bound back in), /var/log and /etc dirs, then execs the command", () => {
+    const argv = onNode("t1-n1", "/run/ciab-lab/t1/nodes/n1/root", "/run/ciab-lab", ["wg", "show"]);
     expect(argv.slice(0, 4)).toEqual(["ip", "netns", "exec", "t1-n1"]);
-    expect(argv.slice(-3)).toEqual(["/run/ciab-lab/t1/nodes/n1/root", "wg", "show"]);
+    expect(argv.slice(-5)).toEqual(["/run/ciab-lab/t1/nodes/n1/root", "/run/ciab-lab", "ciab-lab", "wg", "show"]);
     const script = argv[6] as string;
-    for (const d of PRIVATE_DIRS) expect(script).toContain(`mount --bind "$r/${d.dir}" ${d.path}`);
+    expect(script).toContain('mount --bind "$l" "$r/run/$k"');
+    expect(script).toContain('mount --rbind "$r/run" /run');
+    expect(script).toContain('mount --bind "$r/var-log" /var/log');
+    for (const e of PRIVATE_ETC) expect(script).toContain(`[ ! -d /etc/${e} ] || mount --bind "$r/etc-${e}" /etc/${e}`);
     expect(script).toMatch(/exec "\$@"$/);
+  });
+
+  it.each([
+    ["/run/ciab-lab", "ciab-lab"],
+    ["/run/x/y", "x/y"],
+    ["/tmp/labs", ""],
+  ])("lab root %s reappears at /run/%s inside the node", (root, sub) => {
+    expect(runSubdir(root)).toBe(sub);
   });
 });

@@ -46,6 +46,7 @@ class FakeHost implements LxdNodeHost {
     if (opts?.env) this.envs.push(opts.env);
     const reply = this.replies.find(([p]) => line.startsWith(p));
     if (reply) return reply[1](opts);
+    if (line.startsWith("lxc query /1.0/instances/")) return { code: 0, stdout: '{"pid": 5000, "status": "Running"}\n', stderr: "" };
     if (line.startsWith("lxd shutdown") && this.exitOnShutdown) this.exit();
     if (line.startsWith("umount -l ")) {
       const point = cmd[2] ?? "";
@@ -117,14 +118,17 @@ describe("startLxdNode", () => {
       "lxc profile device add default root disk path=/ pool=default",
       "lxc image import /img/busybox.tar.gz --alias ciab-busybox",
       "lxc launch ciab-busybox c-n1",
-      "lxc exec c-n1 -- /bin/sh -c set -e; ip link set lo up; ip link set eth0 up; ip addr add 10.0.1.10/24 dev eth0; ip route add default via 10.0.1.1 dev eth0",
+      "lxc query /1.0/instances/c-n1/state",
+      "nsenter -t 5000 -a -r -w -- /bin/sh -c set -e; ip link set lo up; ip link set eth0 up; ip addr add 10.0.1.10/24 dev eth0; ip route add default via 10.0.1.1 dev eth0",
     ]);
     // every daemon and client command sees this node's LXD_DIR and LXD_CONF, never the defaults
-    for (const env of host.envs) expect(env).toEqual({ LXD_DIR: join(dir, "lxd"), LXD_CONF: join(dir, "lxc-conf") });
+    for (const env of host.envs.slice(0, -1)) expect(env).toEqual({ LXD_DIR: join(dir, "lxd"), LXD_CONF: join(dir, "lxc-conf") });
+    expect(host.envs.at(-1)?.PATH).toMatch(/\/bin/);
     expect(node).toMatchObject({
       containerName: "c-n1",
       containerAddress: "10.0.1.10",
       daemonPid: DAEMON,
+      containerPid: 5000,
       lxdDir: join(dir, "lxd"),
       socket: join(dir, "lxd", "unix.socket"),
       bridge: "lxdbr0",
@@ -135,7 +139,7 @@ describe("startLxdNode", () => {
     host.calls = [];
     await node.exec(["ping", "-c", "1", "10.0.1.1"]);
     await node.addBridge("lxdbr1", { "ipv4.address": "10.0.2.1/24" });
-    expect(host.calls).toEqual(["lxc exec c-n1 -- ping -c 1 10.0.1.1", "lxc network create lxdbr1 ipv4.address=10.0.2.1/24"]);
+    expect(host.calls).toEqual(["nsenter -t 5000 -a -r -w -- ping -c 1 10.0.1.1", "lxc network create lxdbr1 ipv4.address=10.0.2.1/24"]);
 
     host.calls = [];
     await node.stop();
@@ -151,7 +155,7 @@ describe("startLxdNode", () => {
     expect(host.calls).toContain("lxc network create br-c ipv6.address=fd00:1::1/64 ipv6.nat=false ipv4.address=none");
     expect(host.calls).toContain("lxc profile set default security.privileged true");
     expect(host.calls.at(-1)).toBe(
-      "lxc exec web -- /bin/sh -c set -e; ip link set lo up; ip link set eth0 up; ip addr add fd00:1::a/64 dev eth0; ip -6 route add default via fd00:1::1 dev eth0",
+      "nsenter -t 5000 -a -r -w -- /bin/sh -c set -e; ip link set lo up; ip link set eth0 up; ip addr add fd00:1::a/64 dev eth0; ip -6 route add default via fd00:1::1 dev eth0",
     );
     await node.stop();
   });
@@ -188,6 +192,14 @@ describe("startLxdNode", () => {
     // the daemon is gone, so no lxc/lxd command is sent to it during clean-up
     expect(host.calls.filter((c) => c.startsWith("lxc") || c.startsWith("lxd shutdown"))).toEqual([]);
     expect(existsSync(join(stateDir, "lxd-n1"))).toBe(false);
+  });
+
+  it("a container without an init PID is an error, and is cleaned up", async () => {
+    const host = new FakeHost();
+    host.replies.push(["lxc query", () => ({ code: 0, stdout: '{"pid": 0, "status": "Stopped"}', stderr: "" })]);
+    const e = await failure(startLxdNode(base(host)));
+    expect(e.message).toMatch(/c-n1 has no init PID \(state: \{"pid": 0, "status": "Stopped"\}\)/);
+    expect(host.calls.slice(-2)).toEqual(["lxc delete --force c-n1", "lxd shutdown --timeout 20"]);
   });
 
   it("waitready failing is reported with its message", async () => {
