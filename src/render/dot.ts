@@ -8,8 +8,9 @@ export function renderDot(mesh: Mesh): string {
   const rr = new Set(mesh.network.routeReflectors);
   const out = [`graph ${id(mesh.name)} {`, '  graph [layout=circo, fontname="Helvetica"];', '  node [shape=box, style=rounded, fontname="Helvetica"];'];
   for (const n of mesh.nodes) {
-    const label = [n.name, n.overlayIPv4 ?? "", n.endpoint?.text ?? "(no endpoint)", ...n.subnets].filter(Boolean).join("\\n");
-    out.push(`  ${id(n.name)} [label=${id(label)}${rr.has(n.name) ? ", penwidth=3" : ""}];`);
+    const lines = [n.name, n.overlayIPv4 ?? "", n.endpoint?.text ?? "(no endpoint)", ...n.subnets].filter(Boolean);
+    const label = `"${lines.map((l) => l.replace(/["\\]/g, "\\$&")).join("\\n")}"`; // \n: DOT's line break
+    out.push(`  ${id(n.name)} [label=${label}${rr.has(n.name) ? ", penwidth=3" : ""}];`);
   }
   for (let i = 0; i < mesh.nodes.length; i++) {
     for (let j = i + 1; j < mesh.nodes.length; j++) {
