@@ -60,10 +60,13 @@ export const spawnRunner: Runner = (argv, opts = {}) =>
     child.stderr?.on("data", collect(err));
     let timedOut = false;
     let done = false;
-    const timer = opts.timeoutMs === undefined ? undefined : setTimeout(() => {
-      timedOut = true;
-      child.kill("SIGKILL");
-    }, opts.timeoutMs);
+    const timer =
+      opts.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill("SIGKILL");
+          }, opts.timeoutMs);
     const onAbort = () => child.kill("SIGKILL");
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     const finish = (code: number, spawnError?: string) => {

@@ -2,13 +2,13 @@
 // print; Ctrl-C during `lab up` aborts the work, and lab/ tears down what was built before the error is reported.
 import type { Command } from "commander";
 import { spawnRunner } from "../adapters/exec.js";
-import { CiabError, usage } from "../model/errors.js";
-import type { Routing } from "../model/mesh.js";
 import { type LabTestReport, labTest } from "../lab/checks.js";
 import { type ContainerProvider, netnsProvider } from "../lab/containers.js";
 import { execTarget, labDown, labStatus, labUp, resolveLabName } from "../lab/lab.js";
 import { DEFAULT_LAB, UNDERLAYS, type Underlay } from "../lab/plan.js";
 import { LAB_ROOT, readState } from "../lab/state.js";
+import { CiabError, usage } from "../model/errors.js";
+import type { Routing } from "../model/mesh.js";
 import { randomSource } from "./context.js";
 import { json, out, progress } from "./output.js";
 
@@ -91,29 +91,41 @@ export function registerLabCommands(program: Command): void {
     .option("--rate <rate>", "shape the internet's links with tbf, e.g. 100mbit")
     .option("--lxd", "containers are real LXD containers (one LXD daemon per node)")
     .option("--json", "print the lab's state as JSON")
-    .action(async (o: { name: string; nodes?: string; mesh?: string; routing?: string; reflectors?: string; underlay: string; rate?: string; lxd?: boolean; json?: boolean }) => {
-      needRoot();
-      if (o.routing !== undefined && !["bgp", "ospf", "none"].includes(o.routing)) throw usage(`--routing '${o.routing}' must be bgp, ospf or none`);
-      if (!UNDERLAYS.includes(o.underlay as Underlay)) throw usage(`--underlay '${o.underlay}' must be 4, 6 or dual`);
-      if (o.rate !== undefined && !/^\d+(\.\d+)?[kmg]?(bit|bps)$/i.test(o.rate)) throw usage(`--rate '${o.rate}' is not a tc rate`, "e.g. 100mbit");
-      const state = await interruptible((signal) =>
-        labUp(
-          {
-            name: o.name,
-            nodes: int("--nodes", o.nodes),
-            mesh: o.mesh,
-            routing: o.routing as Routing | undefined,
-            reflectors: int("--reflectors", o.reflectors),
-            underlay: o.underlay as Underlay,
-            rate: o.rate,
-            random: randomSource(),
-          },
-          { run: spawnRunner, root: root(), progress, provider: provider(o.lxd ? "lxd" : "netns"), signal },
-        ),
-      );
-      if (o.json) json(state);
-      else out(`lab ${state.name} is up in ${state.upSeconds} s. Next: ciab lab test${state.name === DEFAULT_LAB ? "" : ` --name ${state.name}`}`);
-    });
+    .action(
+      async (o: {
+        name: string;
+        nodes?: string;
+        mesh?: string;
+        routing?: string;
+        reflectors?: string;
+        underlay: string;
+        rate?: string;
+        lxd?: boolean;
+        json?: boolean;
+      }) => {
+        needRoot();
+        if (o.routing !== undefined && !["bgp", "ospf", "none"].includes(o.routing)) throw usage(`--routing '${o.routing}' must be bgp, ospf or none`);
+        if (!UNDERLAYS.includes(o.underlay as Underlay)) throw usage(`--underlay '${o.underlay}' must be 4, 6 or dual`);
+        if (o.rate !== undefined && !/^\d+(\.\d+)?[kmg]?(bit|bps)$/i.test(o.rate)) throw usage(`--rate '${o.rate}' is not a tc rate`, "e.g. 100mbit");
+        const state = await interruptible((signal) =>
+          labUp(
+            {
+              name: o.name,
+              nodes: int("--nodes", o.nodes),
+              mesh: o.mesh,
+              routing: o.routing as Routing | undefined,
+              reflectors: int("--reflectors", o.reflectors),
+              underlay: o.underlay as Underlay,
+              rate: o.rate,
+              random: randomSource(),
+            },
+            { run: spawnRunner, root: root(), progress, provider: provider(o.lxd ? "lxd" : "netns"), signal },
+          ),
+        );
+        if (o.json) json(state);
+        else out(`lab ${state.name} is up in ${state.upSeconds} s. Next: ciab lab test${state.name === DEFAULT_LAB ? "" : ` --name ${state.name}`}`);
+      },
+    );
 
   lab
     .command("test")
@@ -160,12 +172,18 @@ export function registerLabCommands(program: Command): void {
         json(s);
         return;
       }
-      out(`lab ${s.name}: ${s.phase}${s.upSeconds !== undefined ? ` (up in ${s.upSeconds} s)` : ""}, network ${s.network}, containers: ${s.provider}, since ${s.startedAt}`);
+      out(
+        `lab ${s.name}: ${s.phase}${s.upSeconds !== undefined ? ` (up in ${s.upSeconds} s)` : ""}, network ${s.network}, containers: ${s.provider}, since ${s.startedAt}`,
+      );
       for (const n of s.nodes) {
-        out(`  ${n.name.padEnd(10)} ${n.ns.padEnd(14)} ${n.underlay.join(" ").padEnd(36)} ${n.containers.map((c) => `${c.name} ${c.addresses.join(" ")}`).join(", ")}`);
+        out(
+          `  ${n.name.padEnd(10)} ${n.ns.padEnd(14)} ${n.underlay.join(" ").padEnd(36)} ${n.containers.map((c) => `${c.name} ${c.addresses.join(" ")}`).join(", ")}`,
+        );
       }
       const missing = s.namespaces.filter((n) => !n.exists).map((n) => n.name);
-      out(`  namespaces: ${s.namespaces.length}${missing.length ? ` (MISSING: ${missing.join(", ")})` : ""}; processes: ${s.namespaces.reduce((a, n) => a + n.pids, 0)}`);
+      out(
+        `  namespaces: ${s.namespaces.length}${missing.length ? ` (MISSING: ${missing.join(", ")})` : ""}; processes: ${s.namespaces.reduce((a, n) => a + n.pids, 0)}`,
+      );
     });
 
   lab

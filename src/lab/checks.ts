@@ -82,7 +82,11 @@ const rtt = (out: string): number | undefined => {
 /** Every container pings every other container, on each address family both have. */
 export async function matrix(ctx: CheckContext): Promise<PingResult[]> {
   const cs = ctx.state.containers;
-  const jobs = cs.flatMap((a) => cs.filter((b) => b !== a).flatMap((b) => ([4, 6] as const).flatMap((f) => (ofFamily(a, f).length ? ofFamily(b, f).slice(0, 1) : []).map((address) => ({ a, b, address })))));
+  const jobs = cs.flatMap((a) =>
+    cs
+      .filter((b) => b !== a)
+      .flatMap((b) => ([4, 6] as const).flatMap((f) => (ofFamily(a, f).length ? ofFamily(b, f).slice(0, 1) : []).map((address) => ({ a, b, address })))),
+  );
   return mapLimit(jobs, 4, async ({ a, b, address }) => {
     const r = await ctx.run(pingArgv(a, address), { timeoutMs: 10_000 });
     return { from: a.name, to: b.name, address, ok: r.code === 0, ...(r.code === 0 ? { rttMs: rtt(r.stdout) } : {}) };
@@ -168,7 +172,13 @@ export const flood: Check = async (ctx) => {
   const seenThird = frames(t);
   const seenDst = frames(d);
   const ok = ping.code === 0 && seenDst > 0 && seenThird === 0;
-  return [result(name, ok, `${a.name}->${b.name} ping ${ping.code === 0 ? "ok" : "FAILED"}; ${b.node} (destination) saw ${seenDst} frames, ${third} (uninvolved) saw ${seenThird}`)];
+  return [
+    result(
+      name,
+      ok,
+      `${a.name}->${b.name} ping ${ping.code === 0 ? "ok" : "FAILED"}; ${b.node} (destination) saw ${seenDst} frames, ${third} (uninvolved) saw ${seenThird}`,
+    ),
+  ];
 };
 
 /**
@@ -207,7 +217,10 @@ export const fragments: Check = async (ctx) => {
 
 export const CHECKS: Check[] = [sessions, routes, flood, mtu, fragments];
 
-export async function labTest(name: string, deps: { run: Runner; root?: string; sleep?: (ms: number) => Promise<void>; now?: () => number }): Promise<LabTestReport> {
+export async function labTest(
+  name: string,
+  deps: { run: Runner; root?: string; sleep?: (ms: number) => Promise<void>; now?: () => number },
+): Promise<LabTestReport> {
   const root = deps.root ?? LAB_ROOT;
   const now = deps.now ?? Date.now;
   const t0 = now();
@@ -238,5 +251,12 @@ export async function labTest(name: string, deps: { run: Runner; root?: string; 
   ];
   for (const c of CHECKS) checks.push(...(await c(ctx)));
   const ok = checks.every((c) => c.status !== "fail");
-  return { lab: name, ok, containers: state.containers.map((c) => ({ name: c.name, node: c.node, addresses: c.addresses })), matrix: m, checks, seconds: Math.round((now() - t0) / 100) / 10 };
+  return {
+    lab: name,
+    ok,
+    containers: state.containers.map((c) => ({ name: c.name, node: c.node, addresses: c.addresses })),
+    matrix: m,
+    checks,
+    seconds: Math.round((now() - t0) / 100) / 10,
+  };
 }

@@ -3,7 +3,7 @@
 // tracking them first-thing (teardown deletes what is tracked), touch the root namespace, or kill processes (the
 // lab kills what runs in its namespaces). The `--lxd` provider (lxd-node.ts, a real LXD daemon per node) plugs in
 // here: it returns the same LabContainer records, so checks and `ciab lab exec` work with either.
-import { runOk, type Runner } from "../adapters/exec.js";
+import { type Runner, runOk } from "../adapters/exec.js";
 import type { LabPlan, NodePlan } from "./plan.js";
 import { inNs } from "./private.js";
 import { bridgeSteps, type Step } from "./topology.js";

@@ -7,12 +7,12 @@
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeBundle } from "../adapters/bundle-fs.js";
-import { runOk, type Runner, tail } from "../adapters/exec.js";
+import { type Runner, runOk, tail } from "../adapters/exec.js";
 import type { Random } from "../model/edit.js";
 import { CiabError, notFound, usage } from "../model/errors.js";
 import { type Mesh, meshFromDoc, type Routing } from "../model/mesh.js";
-import { ownedPrefixes } from "../model/topology.js";
 import { dumpToml, type TomlTable } from "../model/toml.js";
+import { ownedPrefixes } from "../model/topology.js";
 import { loadMesh, meshRef } from "../registry/file.js";
 import { checkRenderable, renderBundle, sha256 } from "../render/bundle.js";
 import { type ContainerProvider, type LabContainer, netnsProvider, type ProviderContext, runSteps } from "./containers.js";
@@ -99,7 +99,12 @@ export function labMesh(opts: LabUpOptions): { doc: TomlTable; mesh: Mesh; warni
 /** Names of the namespaces that exist now. */
 async function existingNamespaces(run: Runner): Promise<Set<string>> {
   const r = await runOk(run, ["ip", "netns", "list"]);
-  return new Set(r.stdout.split("\n").map((l) => l.split(" ")[0] as string).filter(Boolean));
+  return new Set(
+    r.stdout
+      .split("\n")
+      .map((l) => l.split(" ")[0] as string)
+      .filter(Boolean),
+  );
 }
 
 class Builder {
@@ -188,7 +193,9 @@ class Builder {
     const { run, signal } = this.deps;
     await this.addNamespace(this.plan.inetNs);
     await runSteps(run, inetSteps(this.plan), signal);
-    this.progress(`internet ${this.plan.inetNs}: routes 198.18.0.0/15 and 2001:db8::/32, drops IP fragments${this.plan.rate ? `, rate ${this.plan.rate}` : ""}`);
+    this.progress(
+      `internet ${this.plan.inetNs}: routes 198.18.0.0/15 and 2001:db8::/32, drops IP fragments${this.plan.rate ? `, rate ${this.plan.rate}` : ""}`,
+    );
     const ctx = this.providerContext();
     for (const n of this.plan.nodes) {
       await this.addNamespace(n.ns);
@@ -198,7 +205,9 @@ class Builder {
       this.state.containers.push(...made);
       this.save();
       const cs = made.map((c) => `${c.name} ${c.addresses.join(" ")}`).join(", ");
-      this.progress(`node ${n.name} (${n.ns}): underlay ${[n.underlay.v4?.addr, n.underlay.v6?.addr].filter(Boolean).join(" ")}${cs ? `; container ${cs} mtu ${n.containerMTU}` : ""}`);
+      this.progress(
+        `node ${n.name} (${n.ns}): underlay ${[n.underlay.v4?.addr, n.underlay.v6?.addr].filter(Boolean).join(" ")}${cs ? `; container ${cs} mtu ${n.containerMTU}` : ""}`,
+      );
     }
   }
 
@@ -232,9 +241,13 @@ class Builder {
     if (failed.length) {
       const f = failed[0] as (typeof failed)[number];
       const why = f.r.timedOut ? `timed out after ${APPLY_TIMEOUT_MS / 1000} s` : `exited with ${f.r.code}`;
-      throw new CiabError("external", `bin/ciab-up of node ${f.n.name} ${why}${failed.length > 1 ? ` (and on ${failed.length - 1} more node(s))` : ""}:\n${tail(`${f.r.stdout}${f.r.stderr}`)}`, {
-        hint: `the bundle is ${this.paths.bundle(f.n.name)}; its output is in ${this.paths.log(f.n.name, "ciab-up")}`,
-      });
+      throw new CiabError(
+        "external",
+        `bin/ciab-up of node ${f.n.name} ${why}${failed.length > 1 ? ` (and on ${failed.length - 1} more node(s))` : ""}:\n${tail(`${f.r.stdout}${f.r.stderr}`)}`,
+        {
+          hint: `the bundle is ${this.paths.bundle(f.n.name)}; its output is in ${this.paths.log(f.n.name, "ciab-up")}`,
+        },
+      );
     }
   }
 
@@ -294,7 +307,10 @@ export async function routesOf(run: Runner, ns: string, family: 4 | 6, proto: st
 export async function netnsPids(run: Runner, ns: string): Promise<number[]> {
   const r = await run(["ip", "netns", "pids", ns]);
   if (r.code !== 0) return [];
-  return r.stdout.split("\n").map(Number).filter((p) => Number.isInteger(p) && p > 0);
+  return r.stdout
+    .split("\n")
+    .map(Number)
+    .filter((p) => Number.isInteger(p) && p > 0);
 }
 
 /**
@@ -315,7 +331,9 @@ export async function labUp(opts: LabUpOptions, deps: LabDeps): Promise<LabState
   const taken = planned.filter((ns) => existing.has(ns));
   if (taken.length) {
     throw new CiabError("conflict", `network namespace(s) ${taken.join(", ")} already exist`, {
-      hint: listLabs(root).includes(opts.name) ? `lab '${opts.name}' exists: ciab lab down --name ${opts.name}` : "choose another --name (they are not from a lab ciab knows, so ciab leaves them alone)",
+      hint: listLabs(root).includes(opts.name)
+        ? `lab '${opts.name}' exists: ciab lab down --name ${opts.name}`
+        : "choose another --name (they are not from a lab ciab knows, so ciab leaves them alone)",
     });
   }
 
@@ -325,7 +343,9 @@ export async function labUp(opts: LabUpOptions, deps: LabDeps): Promise<LabState
   try {
     b.save();
     writeFileSync(paths.mesh(mesh.name), text, { mode: 0o600 });
-    b.progress(`lab ${plan.name}: network ${mesh.name}, ${plan.nodes.length} node(s), routing ${mesh.network.routing}${mesh.network.routing === "none" ? "" : `/${mesh.network.routingDaemon}`}, containers: ${provider.kind}`);
+    b.progress(
+      `lab ${plan.name}: network ${mesh.name}, ${plan.nodes.length} node(s), routing ${mesh.network.routing}${mesh.network.routing === "none" ? "" : `/${mesh.network.routingDaemon}`}, containers: ${provider.kind}`,
+    );
     await b.privateDirs();
     await b.network();
     await b.bundles(text);
@@ -356,16 +376,6 @@ export async function labUp(opts: LabUpOptions, deps: LabDeps): Promise<LabState
     }
     if (deps.signal?.aborted) throw abortError(deps.signal);
     throw e;
-  }
-}
-
-/** Whether a process exists (signal 0 only checks; EPERM means it exists under another user). */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 
@@ -404,7 +414,8 @@ export async function labDown(name: string, deps: LabDeps): Promise<DownReport> 
   const root = deps.root ?? LAB_ROOT;
   const { run } = deps;
   const state = readState(root, name);
-  if (state.phase === "building" && state.builder !== process.pid && processAlive(state.builder)) {
+  // kill -0 only asks whether the process exists
+  if (state.phase === "building" && state.builder !== process.pid && (await run(["kill", "-0", String(state.builder)])).code === 0) {
     throw new CiabError("conflict", `lab '${name}' is being built by process ${state.builder}`, {
       hint: `interrupt that 'ciab lab up' (Ctrl-C, or kill -INT ${state.builder}): it tears down what it built`,
     });
@@ -421,15 +432,24 @@ export async function labDown(name: string, deps: LabDeps): Promise<DownReport> 
       plan.nodes
         .filter((n) => existing.has(n.ns) && state.namespaces.includes(n.ns))
         .map(async (n) => {
-          const r = await run(onNode(n.ns, paths.privateRoot(n.name), paths.root, ["sh", `${paths.bundle(n.name)}/bin/ciab-down`]), { timeoutMs: DOWN_TIMEOUT_MS });
+          const r = await run(onNode(n.ns, paths.privateRoot(n.name), paths.root, ["sh", `${paths.bundle(n.name)}/bin/ciab-down`]), {
+            timeoutMs: DOWN_TIMEOUT_MS,
+          });
           if (state.phase === "up" && r.code !== 0) warnings.push(`node ${n.name}: ciab-down exited with ${r.code}: ${tail(r.stderr, 3)}`);
         }),
     );
-    if (provider.kind !== state.provider) warnings.push(`the lab's containers are '${state.provider}' but the '${provider.kind}' provider was given: its own clean-up did not run`);
+    if (provider.kind !== state.provider)
+      warnings.push(`the lab's containers are '${state.provider}' but the '${provider.kind}' provider was given: its own clean-up did not run`);
     else if (provider.down) {
       const ctx: ProviderContext = { run, plan, track: async () => {}, nodeDir: paths.nodeDir, progress: deps.progress ?? (() => {}) };
       for (const n of plan.nodes) {
-        await provider.down(ctx, n, state.containers.filter((c) => c.node === n.name)).catch((e: Error) => warnings.push(`node ${n.name}: ${e.message}`));
+        await provider
+          .down(
+            ctx,
+            n,
+            state.containers.filter((c) => c.node === n.name),
+          )
+          .catch((e: Error) => warnings.push(`node ${n.name}: ${e.message}`));
       }
     }
   }

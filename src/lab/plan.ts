@@ -52,9 +52,7 @@ export function nodeUnderlay(index: number, underlay: Underlay): NodeUnderlay {
   const v4 = underlay === "6" ? undefined : { addr: `198.18.${index}.1/24`, gateway: `198.18.${index}.254` };
   const hex = index.toString(16);
   const v6 = underlay === "4" ? undefined : { addr: `2001:db8:0:${hex}::1/64`, gateway: `2001:db8:0:${hex}::fe` };
-  return v4
-    ? { v4, v6, endpointHost: `198.18.${index}.1`, endpointFamily: 4 }
-    : { v6, endpointHost: `2001:db8:0:${hex}::1`, endpointFamily: 6 };
+  return v4 ? { v4, v6, endpointHost: `198.18.${index}.1`, endpointFamily: 4 } : { v6, endpointHost: `2001:db8:0:${hex}::1`, endpointFamily: 6 };
 }
 
 /** "host:port" for wg(8): IPv6 in brackets. */
@@ -119,7 +117,11 @@ const bare = (a: string): string => a.split("/")[0] as string;
 function containerOf(lab: string, node: MeshNode, index: number): ContainerPlan | undefined {
   const addresses = node.subnets.map((s) => hostAddress(s, 2)).filter((a): a is string => a !== undefined);
   if (addresses.length === 0) return undefined;
-  const gw = (f: Family) => node.subnets.filter((s) => parsePrefix(s).family === f).map((s) => hostAddress(s, 1)).find(Boolean);
+  const gw = (f: Family) =>
+    node.subnets
+      .filter((s) => parsePrefix(s).family === f)
+      .map((s) => hostAddress(s, 1))
+      .find(Boolean);
   const g4 = gw(4);
   const g6 = gw(6);
   return {
@@ -138,7 +140,10 @@ function containerOf(lab: string, node: MeshNode, index: number): ContainerPlan 
  * then have two routes to one address and the lab would test something else than the mesh.
  */
 function checkNoOverlap(mesh: Mesh, nodes: NodePlan[]): void {
-  const underlay = nodes.flatMap((n) => [n.underlay.v4?.addr, n.underlay.v6?.addr]).filter((a): a is string => a !== undefined).map((a) => network(parsePrefix(a)));
+  const underlay = nodes
+    .flatMap((n) => [n.underlay.v4?.addr, n.underlay.v6?.addr])
+    .filter((a): a is string => a !== undefined)
+    .map((a) => network(parsePrefix(a)));
   const own = [
     ...[mesh.network.poolIPv4, mesh.network.poolIPv6].filter((p): p is string => p !== undefined).map((p) => ({ what: "the network's address pool", p })),
     ...mesh.nodes.flatMap((n) => [...n.subnets, ...n.address].map((p) => ({ what: `node ${n.name}'s ${n.subnets.includes(p) ? "subnet" : "address"}`, p }))),

@@ -4,8 +4,8 @@
 // delete anything outside a lab directory it identified by its state.json (lab.ts decides what to tear down).
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { writeAtomic } from "../registry/file.js";
 import { CiabError, conflict, notFound } from "../model/errors.js";
+import { writeAtomic } from "../registry/file.js";
 import type { LabContainer } from "./containers.js";
 import type { LabPlan } from "./plan.js";
 

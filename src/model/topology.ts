@@ -58,13 +58,19 @@ export function blacklistTransits(mesh: Mesh, node: MeshNode): [MeshNode, MeshNo
   return mesh.nodes.filter((p) => p.name !== node.name && isBlacklisted(mesh, node, p)).map((p) => [p, transitFor(mesh, node, p)]);
 }
 
+// Meshes are immutable once built, so per-node derivations are computed once (a 1000-node render asks for every
+// node's prefixes from every other node).
+const owned = new WeakMap<MeshNode, Record<Family, string[]>>();
+
 /** A node's Subnets of one family, canonical (host bits cleared) and sorted numerically. */
 export function ownedPrefixes(node: MeshNode, family: Family): string[] {
-  return node.subnets
-    .map((s) => network(parsePrefix(s)))
-    .filter((p) => p.family === family)
-    .sort((x, y) => (x.addr === y.addr ? x.len - y.len : x.addr < y.addr ? -1 : 1))
-    .map(formatPrefix);
+  let o = owned.get(node);
+  if (!o) {
+    const all = node.subnets.map((s) => network(parsePrefix(s))).sort((x, y) => (x.addr === y.addr ? x.len - y.len : x.addr < y.addr ? -1 : 1));
+    o = { 4: all.filter((p) => p.family === 4).map(formatPrefix), 6: all.filter((p) => p.family === 6).map(formatPrefix) };
+    owned.set(node, o);
+  }
+  return o[family];
 }
 
 /** The other nodes that own prefixes of a family: whose routes `node` may accept. Sorted by name. */

@@ -22,8 +22,26 @@ export interface Dataplane {
 
 
 const bare = (a: string) => a.split("/")[0] as string;
+const hosts = new WeakMap<MeshNode, string[]>();
+/** A node's overlay addresses without lengths (IPv4 and the derived IPv6). */
+const overlayHosts = (n: MeshNode): string[] => {
+  let h = hosts.get(n);
+  if (!h) hosts.set(n, (h = [...n.address.map(bare), ...(n.ipv6 ? [bare(n.ipv6)] : [])]));
+  return h;
+};
+
+// Several renderers of one bundle need the same dataplane; meshes are immutable, so compute it once per node.
+const cache = new WeakMap<MeshNode, Dataplane>();
 
 export function dataplane(mesh: Mesh, node: MeshNode): Dataplane {
+  const hit = cache.get(node);
+  if (hit) return hit;
+  const dp = computeDataplane(mesh, node);
+  cache.set(node, dp);
+  return dp;
+}
+
+function computeDataplane(mesh: Mesh, node: MeshNode): Dataplane {
   const peers = wgPeers(mesh, node);
   return {
     wgIf: mesh.name,
@@ -33,7 +51,7 @@ export function dataplane(mesh: Mesh, node: MeshNode): Dataplane {
     addresses: [...node.address, ...(node.ipv6 ? [node.ipv6] : [])],
     flood: peers.map((p) => p.vtep),
     unicast: peers.map((p) => ({ mac: p.mac, vtep: p.vtep })),
-    neighbours: peers.flatMap((p) => [...p.address.map(bare), ...(p.ipv6 ? [bare(p.ipv6)] : [])].map((ip) => ({ ip, mac: p.mac }))),
+    neighbours: peers.flatMap((p) => overlayHosts(p).map((ip) => ({ ip, mac: p.mac }))),
   };
 }
 

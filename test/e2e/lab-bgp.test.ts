@@ -13,7 +13,10 @@ const ciab = (args: string[], timeout = 180_000) => {
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 };
 const pidsOf = (name: string) => {
-  const nss = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout.split("\n").map((l) => l.split(" ")[0] as string).filter((n) => n.startsWith(`${name}-`));
+  const nss = spawnSync("ip", ["netns", "list"], { encoding: "utf8" })
+    .stdout.split("\n")
+    .map((l) => l.split(" ")[0] as string)
+    .filter((n) => n.startsWith(`${name}-`));
   return nss.flatMap((ns) => spawnSync("ip", ["netns", "pids", ns], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).map(Number));
 };
 

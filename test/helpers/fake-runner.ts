@@ -1,6 +1,6 @@
 // A fake command runner for lab orchestration tests: records every argv and simulates just enough of a kernel
 // (the set of network namespaces, processes in them, routes a routing daemon installed) to drive labUp/labDown.
-import type { RunOptions, RunResult, Runner } from "../../src/adapters/exec.js";
+import type { Runner, RunOptions, RunResult } from "../../src/adapters/exec.js";
 
 export type Reply = (argv: string[], opts?: RunOptions) => RunResult | undefined | Promise<RunResult | undefined>;
 
@@ -12,6 +12,8 @@ export class FakeKernel {
   namespaces = new Set<string>();
   /** PIDs per namespace; `kill -TERM/-KILL` removes them. */
   pids = new Map<string, number[]>();
+  /** Processes outside the lab that exist (answers `kill -0`). */
+  alive = new Set<number>();
   /** Routes (destinations) the fake routing daemon installs in every node namespace. */
   routes: string[] = [];
   /** Tried in order before the built-in behaviour; return undefined to fall through. */
@@ -44,8 +46,14 @@ export class FakeKernel {
     }
     if (a === "kill") {
       const sig = b;
+      if (sig === "-0") return this.alive.has(Number(c)) ? ok() : fail("No such process");
       const targets = argv.slice(2).map(Number);
-      if (sig === "-TERM" || sig === "-KILL") for (const [ns, list] of this.pids) this.pids.set(ns, list.filter((p) => !targets.includes(p)));
+      if (sig === "-TERM" || sig === "-KILL")
+        for (const [ns, list] of this.pids)
+          this.pids.set(
+            ns,
+            list.filter((p) => !targets.includes(p)),
+          );
       return ok();
     }
     if (a === "ip" && b === "-n" && argv.includes("-j") && argv.includes("route")) {

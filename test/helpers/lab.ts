@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { expect } from "vitest";
 import { spawnRunner } from "../../src/adapters/exec.js";
 import { cryptoRandom } from "../../src/keys/random.js";
-import { type LabDeps, labDown, labUp, type LabUpOptions, netnsPids } from "../../src/lab/lab.js";
+import { type LabDeps, type LabUpOptions, labDown, labUp, netnsPids } from "../../src/lab/lab.js";
 import { LAB_ROOT, type LabState } from "../../src/lab/state.js";
 import { hasTool, isRoot } from "./env.js";
 

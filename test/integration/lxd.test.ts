@@ -75,7 +75,7 @@ describe.skipIf(!ready)("LXD in a network namespace (real daemon)", () => {
     // whole results in the assertions, so a failure shows the command's stderr
     // exec runs inside the container: its hostname, its PID namespace, its (unprivileged, shifted) user namespace
     expect(await node.exec(["hostname"])).toMatchObject({ code: 0, stdout: "c-n1\n" });
-    expect(await node.exec(["cat", "/proc/1/cmdline"])).toMatchObject({ code: 0, stdout: "init\0" });
+    expect(await node.exec(["cat", "/proc/1/comm"])).toMatchObject({ code: 0, stdout: "init\n" });
     expect((await node.exec(["cat", "/proc/self/uid_map"])).stdout).toMatch(/^\s*0\s+[1-9]\d*\s+\d+/);
     expect(await node.exec(["ip", "addr", "show", "dev", "eth0"])).toMatchObject({ code: 0, stdout: expect.stringContaining("inet 10.0.1.10/24") });
     expect(await node.exec(["cat", "/sys/class/net/eth0/mtu"])).toMatchObject({ code: 0, stdout: "1370\n" });

@@ -2,12 +2,12 @@
 // BIRD 2.0.12, nftables 1.0.6 and tcpdump 4.99 in a running lab). No root, no real commands.
 import { describe, expect, it } from "vitest";
 import type { RunResult } from "../../src/adapters/exec.js";
+import { seededRandom } from "../../src/keys/random.js";
 import { type CheckContext, flood, fragments, mapLimit, matrix, mtu, sessions } from "../../src/lab/checks.js";
 import type { LabContainer } from "../../src/lab/containers.js";
+import { newLabMesh } from "../../src/lab/mesh.js";
 import { planLab } from "../../src/lab/plan.js";
 import type { LabState } from "../../src/lab/state.js";
-import { newLabMesh } from "../../src/lab/mesh.js";
-import { seededRandom } from "../../src/keys/random.js";
 import { type Mesh, meshFromDoc } from "../../src/model/mesh.js";
 import { FakeKernel, fail, ok } from "../helpers/fake-runner.js";
 
@@ -30,7 +30,9 @@ Router ID   \tPri\t     State     \tDTime\tInterface  Router IP
 `;
 
 const NFT_COUNTER = (n: number) =>
-  JSON.stringify({ nftables: [{ metainfo: { version: "1.0.6" } }, { counter: { family: "inet", name: "frags", table: "ciab_lab", handle: 2, packets: n, bytes: n * 1400 } }] });
+  JSON.stringify({
+    nftables: [{ metainfo: { version: "1.0.6" } }, { counter: { family: "inet", name: "frags", table: "ciab_lab", handle: 2, packets: n, bytes: n * 1400 } }],
+  });
 
 function context(k: FakeKernel, o: { nodes?: number; routing?: "bgp" | "ospf" } = {}): CheckContext {
   const n = o.nodes ?? 3;
@@ -89,7 +91,9 @@ describe("sessions", () => {
 
   it("OSPF (BIRD): a Full adjacency per node; 2-Way with DROthers is normal on a broadcast segment", async () => {
     const k = new FakeKernel();
-    k.replies.push((argv) => (argv.includes("birdc") ? ok(argv[1] === "n3" ? "BIRD 2.0.12 ready.\nospf4:\nRouter ID\tPri\tState\n" : BIRD_NEIGHBORS) : undefined));
+    k.replies.push((argv) =>
+      argv.includes("birdc") ? ok(argv[1] === "n3" ? "BIRD 2.0.12 ready.\nospf4:\nRouter ID\tPri\tState\n" : BIRD_NEIGHBORS) : undefined,
+    );
     const r = await sessions(context(k, { routing: "ospf" }));
     expect(r.map((x) => [x.status, x.detail])).toEqual([
       ["pass", "OSPF 1 full adjacency"],
@@ -100,11 +104,13 @@ describe("sessions", () => {
 });
 
 describe("flood", () => {
-  const captures = (third: number, dst: number) => (argv: string[]): RunResult | undefined => {
-    if (!argv.includes("tcpdump")) return undefined;
-    const lines = (n: number) => Array.from({ length: n }, (_, i) => `04:20:0${i} IP 10.0.1.2 > 10.0.2.2: ICMP echo request`).join("\n");
-    return ok(argv[3] === "t1-n3" ? lines(third) : lines(dst));
-  };
+  const captures =
+    (third: number, dst: number) =>
+    (argv: string[]): RunResult | undefined => {
+      if (!argv.includes("tcpdump")) return undefined;
+      const lines = (n: number) => Array.from({ length: n }, (_, i) => `04:20:0${i} IP 10.0.1.2 > 10.0.2.2: ICMP echo request`).join("\n");
+      return ok(argv[3] === "t1-n3" ? lines(third) : lines(dst));
+    };
 
   it("passes when the uninvolved node sees none of the pair's frames and the destination sees them", async () => {
     const k = new FakeKernel();
@@ -133,7 +139,9 @@ describe("flood", () => {
 
   it("skips when tcpdump is missing", async () => {
     const k = new FakeKernel();
-    k.replies.push((argv) => (argv.includes("tcpdump") ? { code: 127, stdout: "", stderr: "timeout: failed to run command 'tcpdump': No such file or directory" } : undefined));
+    k.replies.push((argv) =>
+      argv.includes("tcpdump") ? { code: 127, stdout: "", stderr: "timeout: failed to run command 'tcpdump': No such file or directory" } : undefined,
+    );
     expect((await flood(context(k)))[0]?.status).toBe("skip");
   });
 });
@@ -141,7 +149,9 @@ describe("flood", () => {
 describe("mtu", () => {
   it("MTU-28 with DF passes, MTU-27 is refused, for each container to the next", async () => {
     const k = new FakeKernel();
-    k.replies.push((argv) => (argv.includes("-s") && argv[argv.indexOf("-s") + 1] === "1363" ? fail("ping: local error: message too long, mtu=1390", 1) : undefined));
+    k.replies.push((argv) =>
+      argv.includes("-s") && argv[argv.indexOf("-s") + 1] === "1363" ? fail("ping: local error: message too long, mtu=1390", 1) : undefined,
+    );
     const r = await mtu(context(k));
     expect(r.map((x) => [x.name, x.status])).toEqual([
       ["MTU boundary c1->c2", "pass"],

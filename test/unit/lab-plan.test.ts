@@ -7,7 +7,7 @@ import { onNode, PRIVATE_ETC, runSubdir } from "../../src/lab/private.js";
 import { CiabError } from "../../src/model/errors.js";
 import { meshFromDoc } from "../../src/model/mesh.js";
 import { dumpToml, parseToml } from "../../src/model/toml.js";
-import { fixtureText, FIXTURE_MESHES } from "../helpers/meshes.js";
+import { FIXTURE_MESHES, fixtureText } from "../helpers/meshes.js";
 
 const rnd = () => seededRandom("lab-plan");
 const labMesh = (net: string, n: number, opts: Parameters<typeof newLabMesh>[2] = { underlay: "4" }) =>
@@ -190,7 +190,7 @@ describe("planLab", () => {
     ["subnets", "10.0.1.0/24", "2001:db8::/48", /overlaps the lab's underlay 2001:db8:0:1::\/64/],
   ])("a mesh prefix inside the lab's underlay is refused (%s %s -> %s)", (key, _from, to, msg) => {
     const doc = newLabMesh("t1", 2, { underlay: "dual" }, rnd());
-    (((doc.Node as Record<string, Record<string, unknown>>).n1 as Record<string, unknown>)[key === "subnets" ? "Subnets" : key] = [to]);
+    ((doc.Node as Record<string, Record<string, unknown>>).n1 as Record<string, unknown>)[key === "subnets" ? "Subnets" : key] = [to];
     expect(() => planLab("t1", meshFromDoc("t1", doc, { file: "t1.conf" }), { underlay: "dual" })).toThrow(msg);
   });
 });

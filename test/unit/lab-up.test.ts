@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { seededRandom } from "../../src/keys/random.js";
-import { execTarget, labDown, labStatus, labUp, type LabDeps, type LabUpOptions, resolveLabName } from "../../src/lab/lab.js";
+import { execTarget, type LabDeps, type LabUpOptions, labDown, labStatus, labUp, resolveLabName } from "../../src/lab/lab.js";
 import { labPaths, readState, writeState } from "../../src/lab/state.js";
 import { INET_NFT } from "../../src/lab/topology.js";
 import { CiabError } from "../../src/model/errors.js";
@@ -31,11 +31,7 @@ const isCiabUp = (argv: string[]) => (argv.at(-1) ?? "").endsWith("/bin/ciab-up"
  */
 function assertNamespaced(argv: string[]): void {
   const [a, b] = argv;
-  const ok =
-    (a === "ip" && b === "netns") ||
-    (a === "ip" && b === "-n") ||
-    (a === "tc" && b === "-n") ||
-    ["kill", "chown"].includes(a as string);
+  const ok = (a === "ip" && b === "netns") || (a === "ip" && b === "-n") || (a === "tc" && b === "-n") || ["kill", "chown"].includes(a as string);
   expect(ok, argv.join(" ")).toBe(true);
   expect(argv.join(" ")).not.toContain("192.0.2.");
 }
@@ -124,7 +120,10 @@ describe("failures midway leave nothing behind", () => {
   it("routing that never converges: a clear error after the deadline, then teardown", async () => {
     k.routes = ["10.0.1.0/24"];
     let t = 0;
-    const err = await labUp(opts(), deps({ convergeMs: 1000, now: () => t, sleep: async (ms) => void (t += ms) })).catch((e: unknown) => e);
+    const sleep = async (ms: number) => {
+      t += ms;
+    };
+    const err = await labUp(opts(), deps({ convergeMs: 1000, now: () => t, sleep })).catch((e: unknown) => e);
     expect((err as Error).message).toMatch(/did not converge within 1 s: n1 lacks 10.0.2.0\/24 \(proto bgp\)/);
     expect([...k.namespaces]).toEqual([]);
   });
@@ -191,9 +190,10 @@ describe("lab down", () => {
   it("refuses to tear down a lab another live process is still building", async () => {
     await labUp(opts(), deps());
     const s = readState(root, "t1");
-    writeState(labPaths(root, "t1"), { ...s, phase: "building", builder: process.ppid });
+    writeState(labPaths(root, "t1"), { ...s, phase: "building", builder: 4711 });
+    k.alive.add(4711);
     await expect(labDown("t1", deps())).rejects.toMatchObject({ code: "conflict" });
-    writeState(labPaths(root, "t1"), { ...s, phase: "building", builder: 2 ** 22 + 1 }); // no such PID: a dead builder
+    k.alive.delete(4711); // the builder died (SIGKILL): its lab can be torn down
     await labDown("t1", deps());
     expect([...k.namespaces]).toEqual([]);
   });
