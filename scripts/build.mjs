@@ -1,9 +1,8 @@
-// Bundles the CLI into dist/ciab.mjs (one file: fast start-up, no TypeScript at run time).
+// Bundles the CLI into dist/ciab.mjs (one file: fast start-up, no TypeScript at run time), and the library API
+// into dist/index.mjs (benchmarks and scripts).
 import { build } from "esbuild";
 
-await build({
-  entryPoints: ["src/cli/main.ts"],
-  outfile: "dist/ciab.mjs",
+const common = {
   bundle: true,
   platform: "node",
   format: "esm",
@@ -11,4 +10,9 @@ await build({
   sourcemap: "linked",
   logLevel: "warning",
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
-});
+};
+
+await Promise.all([
+  build({ ...common, entryPoints: ["src/cli/main.ts"], outfile: "dist/ciab.mjs" }),
+  build({ ...common, entryPoints: ["src/index.ts"], outfile: "dist/index.mjs" }),
+]);

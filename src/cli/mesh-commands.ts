@@ -98,17 +98,19 @@ export function registerMeshCommands(program: Command): void {
     .argument("<networks...>")
     .option("--show-keys", "also print private keys")
     .option("--color", "colour even when not a terminal")
-    .action((nets: string[], o: { showKeys?: boolean; color?: boolean }, cmd: Command) => {
+    .option("--node <name>", "only this node")
+    .action((nets: string[], o: { showKeys?: boolean; color?: boolean; node?: string }, cmd: Command) => {
       const g = globals(cmd);
       const meshes = nets.map((n) => loadMesh(meshRef(n, g.dir)).mesh);
+      if (o.node) for (const m of meshes) findNode(m, o.node);
       for (const m of meshes) for (const w of m.warnings) warn(w);
       if (g.json) {
-        const docs = meshes.map((m) => showJson(m, Boolean(o.showKeys)));
+        const docs = meshes.map((m) => showJson(m, { showKeys: Boolean(o.showKeys), only: o.node }));
         json(docs.length === 1 ? docs[0] : docs);
         return;
       }
       const color = Boolean(o.color) || (process.stdout.isTTY === true && !process.env.NO_COLOR);
-      for (const m of meshes) process.stdout.write(showText(m, { color, showKeys: Boolean(o.showKeys) }));
+      for (const m of meshes) process.stdout.write(showText(m, { color, showKeys: Boolean(o.showKeys), only: o.node }));
     });
 
   program

@@ -333,7 +333,7 @@ export function mountsUnder(mountinfo: string, dir: string): string[] {
  * node's LXD_DIR: "dnsmasq … --dhcp-leasefile=<LXD_DIR>/…", "[lxc monitor] <LXD_DIR>/containers c1", "lxd forkexec …")
  * and every descendant of those (container init and what runs in the container). Zombies are already dead and left out.
  */
-export function nodeProcesses(procs: ProcInfo[], daemonPid: number, lxdDir: string): ProcInfo[] {
+export function nodeProcesses(procs: ProcInfo[], daemonPid: number | undefined, lxdDir: string): ProcInfo[] {
   const dir = `${resolve(lxdDir)}/`;
   const ours = (p: ProcInfo) => {
     if (p.pid === daemonPid) return true;
@@ -582,9 +582,11 @@ async function waitFor(host: LxdNodeHost, cond: () => boolean, ms: number): Prom
 async function stopNode(c: StopContext): Promise<void> {
   const { host } = c;
   const problems: string[] = [];
+  // Once the daemon has exited (and been reaped) its PID may belong to someone else: match it only while it runs.
+  const daemonPid = () => (c.isExited() ? undefined : c.daemon.pid);
   // The tree while the daemon is still the parent: once it is gone its children are re-parented and only the
   // LXD_DIR in their command lines would identify them.
-  const before = nodeProcesses(host.processes(), c.daemon.pid, c.lxdDir);
+  const before = nodeProcesses(host.processes(), daemonPid(), c.lxdDir);
 
   if (!c.isExited()) {
     await host.run(["lxc", "delete", "--force", c.containerName], { env: c.env, timeoutMs: 30_000 });
@@ -602,7 +604,7 @@ async function stopNode(c: StopContext): Promise<void> {
   const targets = new Map<number, ProcInfo>();
   // From the old snapshot only processes that are still the same process (same start time), so a reused PID is safe.
   for (const p of before) if (alive.get(p.pid)?.start === p.start) targets.set(p.pid, p);
-  for (const p of nodeProcesses(now, c.daemon.pid, c.lxdDir)) targets.set(p.pid, p);
+  for (const p of nodeProcesses(now, daemonPid(), c.lxdDir)) targets.set(p.pid, p);
   if (targets.size > 0) {
     c.log(`${c.where}: killing leftover processes ${[...targets.keys()].join(" ")}`);
     for (const pid of targets.keys()) host.kill(pid, "SIGKILL");

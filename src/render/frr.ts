@@ -11,6 +11,7 @@ import {
   blacklistTransits,
   checkRouting,
   hostPart,
+  isBlacklisted,
   isReflector,
   ownedPrefixes,
   prefixOwners,
@@ -83,7 +84,7 @@ export function renderFrr(mesh: Mesh, node: MeshNode): FrrFiles {
     "!",
     // BGP announces the node's own subnets with `network`; OSPF redistributes them through its own prefix-list.
     ...prefixLists(
-      mesh.nodes.filter((n) => routing === "ospf" || n.name !== node.name),
+      mesh.nodes.filter((n) => (routing === "ospf" ? true : n.name !== node.name && checksOwner(mesh, node, n))),
       fams,
     ),
     ...body,
@@ -106,11 +107,22 @@ function prefixLists(owners: MeshNode[], fams: Family[]): string[] {
   return out.length ? ["! Prefix ownership: the Subnets the mesh file gives each node.", ...out, "!"] : [];
 }
 
+/**
+ * Whether `node` checks the ownership of `owner`'s routes itself. Reflectors and full-mesh nodes check everyone.
+ * A reflector client hears routes only from the reflectors, which have already checked them, so it keeps
+ * entries only for its blacklisted partners (to relay their traffic): its policy stays O(1) instead of O(nodes),
+ * which keeps a 1000-node mesh's configs small and route-map evaluation cheap.
+ */
+function checksOwner(mesh: Mesh, node: MeshNode, owner: MeshNode): boolean {
+  return mesh.network.routeReflectors.length === 0 || isReflector(mesh, node) || isBlacklisted(mesh, node, owner);
+}
+
 function bgp(mesh: Mesh, node: MeshNode, fams: Family[]): string[] {
   const net = mesh.network;
   const dev = vxlanDev(mesh);
   const neighbors = bgpNeighbors(mesh, node);
   const transit = new Map(blacklistTransits(mesh, node).map(([p, t]) => [p.name, t]));
+  const client = net.routeReflectors.length > 0 && !isReflector(mesh, node);
   const out: string[] = [];
 
   out.push(
@@ -118,10 +130,11 @@ function bgp(mesh: Mesh, node: MeshNode, fams: Family[]): string[] {
     "! address is its next hop. Reflected routes keep the originator's next hop (RFC 4456 §10), so the check holds",
     "! through reflectors. The rest hits the final deny: it is logged (DENIED due to: route-map) and listed by",
     "! 'show bgp <ipv4|ipv6> unicast neighbors <peer> filtered-routes' (soft-reconfiguration inbound keeps it).",
+    ...(client ? ["! As a reflector client this node hears only the reflectors, which enforce that policy for everyone."] : []),
   );
   for (const f of fams) {
     const map = `CIAB-BGP-IN${f}`;
-    prefixOwners(mesh, node, f).forEach((owner, i) => {
+    prefixOwners(mesh, node, f).filter((owner) => checksOwner(mesh, node, owner)).forEach((owner, i) => {
       const via = transit.get(owner.name);
       out.push(
         `route-map ${map} permit ${10 * (i + 1)}`,
@@ -134,7 +147,8 @@ function bgp(mesh: Mesh, node: MeshNode, fams: Family[]): string[] {
         "!",
       );
     });
-    out.push(`route-map ${map} deny 65535`, " description everything else: not the sender's own subnet", "!");
+    if (client) out.push(`route-map ${map} permit 65535`, " description the rest, as the reflectors checked it", "!");
+    else out.push(`route-map ${map} deny 65535`, " description everything else: not the sender's own subnet", "!");
   }
 
   out.push(

@@ -5,16 +5,20 @@ import { isBlacklisted } from "../model/topology.js";
 import { formatFwMark } from "./showconf.js";
 
 export interface ShowOptions {
-  color: boolean;
+  color?: boolean;
   showKeys: boolean;
+  /** Only this node (its peers are still computed from the whole mesh). */
+  only?: string;
 }
 
-export function showJson(mesh: Mesh, showKeys: boolean) {
+const selected = (mesh: Mesh, only?: string) => (only === undefined ? mesh.nodes : mesh.nodes.filter((n) => n.name === only));
+
+export function showJson(mesh: Mesh, { showKeys, only }: ShowOptions) {
   const n = mesh.network;
   return {
     network: mesh.name,
     settings: { ...n },
-    nodes: mesh.nodes.map((node) => ({
+    nodes: selected(mesh, only).map((node) => ({
       name: node.name,
       publicKey: node.publicKey,
       ...(showKeys && node.privateKey ? { privateKey: node.privateKey } : {}),
@@ -55,7 +59,7 @@ export function showText(mesh: Mesh, opts: ShowOptions): string {
   kv("vxlan id", n.vxlanId);
   kv("routing", n.routing === "none" ? "none" : `${n.routing} (${n.routingDaemon})${n.routing === "bgp" ? `, AS ${n.asn}, reflectors: ${n.routeReflectors.join(", ") || "none (full mesh)"}` : ""}`);
   out.push("");
-  for (const node of mesh.nodes) {
+  for (const node of selected(mesh, opts.only)) {
     out.push(`${B}node:${N} ${Y}${node.name}${N}`);
     kv("public key", node.publicKey);
     kv("private key", node.privateKey === undefined ? "(on the host)" : opts.showKeys ? node.privateKey : "(hidden; --show-keys prints it)");

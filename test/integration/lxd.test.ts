@@ -27,6 +27,7 @@ describe.skipIf(!ready)("LXD in a network namespace (real daemon)", () => {
   let node2: LxdNode | undefined;
   const varLibBefore = ready ? varLibLxd() : [];
   const rootTablesBefore = ready ? rootNftTables() : "";
+  const rootLinksBefore = ready ? ip("-br", "link") : "";
 
   beforeAll(() => {
     // mkdtemp makes a 0700 directory, as a lab's state directory would be.
@@ -171,9 +172,11 @@ describe.skipIf(!ready)("LXD in a network namespace (real daemon)", () => {
     expect(existsSync(join(stateDir, "lxd-nons"))).toBe(false);
   });
 
-  it("the namespaces are removed by the test", () => {
+  it("the namespaces are removed by the test; the root namespace's links and nft tables are as before", () => {
     for (const ns of [NS, NS2]) ip("netns", "del", ns);
     expect(netnsList()).not.toContain(NS);
     expect(netnsList()).not.toContain(NS2);
+    expect(ip("-br", "link")).toBe(rootLinksBefore);
+    expect(rootNftTables()).toBe(rootTablesBefore);
   });
 });

@@ -299,6 +299,18 @@ describe("stop", () => {
     expect(host.procs.map((x) => x.pid)).toEqual([800, 900, 950]);
   });
 
+  it("a daemon that already exited: its PID, now someone else's, is left alone", async () => {
+    const host = new FakeHost();
+    const node = await startLxdNode(base(host));
+    host.daemonDies();
+    await Promise.resolve();
+    host.procs = [{ pid: DAEMON, ppid: 1, state: "S", start: "99", cmdline: "sshd: someone" }];
+    host.calls = [];
+    await node.stop();
+    expect(host.kills).toEqual([]);
+    expect(host.calls).toEqual([]); // no lxc/lxd commands to a daemon that is gone
+  });
+
   it("unmounts what is mounted under the node directory, deepest first, then removes it", async () => {
     const host = new FakeHost();
     const node = await startLxdNode(base(host));
