@@ -32,7 +32,7 @@ export const INET_NFT = `table inet ${NFT_TABLE} {
 
 const exec = (ns: string, ...argv: string[]): Argv => ["ip", "netns", "exec", ns, ...argv];
 const ipn = (ns: string, ...args: string[]): Argv => ["ip", "-n", ns, ...args];
-export const sysctl = (ns: string, ...settings: string[]): Argv => exec(ns, "sysctl", "-q", "-w", ...settings);
+const sysctl = (ns: string, ...settings: string[]): Argv => exec(ns, "sysctl", "-q", "-w", ...settings);
 
 /** The internet namespace: a router with forwarding on and the fragment-drop rule. */
 export function inetSteps(p: LabPlan): Step[] {

@@ -93,8 +93,11 @@ export const NETWORK_DEFAULTS = {
   routing: "bgp" as Routing,
   asn: 64512,
   bfd: true,
-  bfdIntervalMs: 300,
+  // 250 ms x 3 detects a silent peer in 0.75 s, so a cut link or a dead WireGuard daemon is withdrawn within 1 s
+  // including BGP's propagation through a reflector (FRR's own default, 300 x 3, lands just above 1 s).
+  bfdIntervalMs: 250,
   bfdMultiplier: 3,
+  // FRR's 60/180 keep a dead host's routes for 3 minutes; BFD does not see a hung bgpd, the hold timer does.
   bgpKeepalive: 3,
   bgpHold: 9,
   ospfHello: 1,

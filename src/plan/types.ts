@@ -11,6 +11,17 @@ export interface Command {
   input?: string;
   /** The input holds a secret (a private or pre-shared key): never print, log or return it. */
   secret?: boolean;
+  /** A short form for people when argv is a long `sh -c` script ("install /etc/frr/frr.conf 0640"). */
+  display?: string;
+}
+
+/** The WireGuard implementation's commands (adapters/wireguard.ts): pure, so the planner stays pure. */
+export interface WgBackendCommands {
+  kind: WgBackendKind;
+  /** Create the interface (down, unconfigured). */
+  create(ifname: string): Command[];
+  /** Remove the interface (and, for the userspace backend, its daemon). */
+  destroy(ifname: string): Command[];
 }
 
 // ---------------------------------------------------------------------------------------------------- observed

@@ -7,7 +7,7 @@ import { renderBird } from "./bird.js";
 import { checkDeployable, dataplane } from "./dataplane.js";
 import { renderFrr } from "./frr.js";
 import { renderNft } from "./nft.js";
-import { renderCiabDown, renderCiabStatus, renderCiabUp, type ScriptOptions } from "./scripts.js";
+import { renderCiabDown, renderCiabStatus, renderCiabUp, routesIPv6, type ScriptOptions } from "./scripts.js";
 import { renderVxlanFdb, renderVxlanIp, renderWireguard } from "./wireguard.js";
 
 export interface BundleFile {
@@ -55,6 +55,9 @@ export function renderBundle(mesh: Mesh, node: MeshNode, meshDigest: string): Bu
     routing: net.routing === "none" ? "none" : `${net.routing}/${net.routingDaemon}`,
     mtu: dp.mtu,
     privateKey: node.privateKey ? "in wireguard file" : "on the host (/etc/wireguard/<net>.key)",
+    // What `ciab up --bundle` needs beyond the files: the key the host must have, the prefixes it owns (LXD bridges
+    // inside them are announced with DiscoverLXD), and whether it forwards IPv6.
+    host: { publicKey: node.publicKey, subnets: node.subnets, discoverLXD: node.discoverLXD, ipv6Forwarding: routesIPv6(mesh) },
     files: files.map((f) => ({ path: f.path, mode: `0${f.mode.toString(8)}`, sha256: sha256(f.content) })),
   };
   files.push({ path: "manifest.json", content: `${JSON.stringify(manifest, null, 2)}\n`, mode: 0o644 });

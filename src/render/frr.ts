@@ -67,12 +67,20 @@ const nhList = (n: MeshNode): string => `CIAB-NH4-${n.name}`;
  * texts are empty and no file should be written. Throws CiabError "invalid" for meshes the routing cannot serve
  * (see checkRouting).
  */
-export function renderFrr(mesh: Mesh, node: MeshNode): FrrFiles {
+export interface FrrOptions {
+  /**
+   * With BGP, the prefixes the node announces (`network` lines) instead of its Subnets: the LXD bridges found inside
+   * them (DiscoverLXD). Peers' filters still accept anything inside the node's Subnets, so ownership is unchanged.
+   */
+  announce?: string[];
+}
+
+export function renderFrr(mesh: Mesh, node: MeshNode, opts: FrrOptions = {}): FrrFiles {
   checkRouting(mesh);
   const { routing, routingDaemon, bfd } = mesh.network;
   if (routing === "none" || (routing === "ospf" && routingDaemon !== "frr")) return { frrConf: "", daemons: "" };
   const fams = routedFamilies(mesh);
-  const body = routing === "bgp" ? bgp(mesh, node, fams) : ospf(mesh, node, fams);
+  const body = routing === "bgp" ? bgp(mesh, node, fams, opts.announce) : ospf(mesh, node, fams);
   const frrConf = [
     `! FRR configuration of node ${node.name} in mesh ${mesh.name}, rendered by ciab: edit the mesh file, not this.`,
     "frr defaults traditional",
@@ -117,7 +125,7 @@ function checksOwner(mesh: Mesh, node: MeshNode, owner: MeshNode): boolean {
   return mesh.network.routeReflectors.length === 0 || isReflector(mesh, node) || isBlacklisted(mesh, node, owner);
 }
 
-function bgp(mesh: Mesh, node: MeshNode, fams: Family[]): string[] {
+function bgp(mesh: Mesh, node: MeshNode, fams: Family[], announce?: string[]): string[] {
   const net = mesh.network;
   const dev = vxlanDev(mesh);
   const neighbors = bgpNeighbors(mesh, node);
@@ -178,7 +186,8 @@ function bgp(mesh: Mesh, node: MeshNode, fams: Family[]): string[] {
   }
   for (const f of fams) {
     out.push(" !", ` address-family ${afi(f)} unicast`);
-    for (const p of ownedPrefixes(node, f)) out.push(`  network ${p}`);
+    // Canonical and sorted like the Subnets, so an announcement equal to the Subnets renders the same file.
+    for (const p of ownedPrefixes(announce ? { ...node, subnets: announce } : node, f)) out.push(`  network ${p}`);
     for (const { node: p, rrClient } of neighbors) {
       const a = overlay(p, f);
       out.push(

@@ -225,5 +225,5 @@ echo "== routes learned"; ip route show proto bird
 }
 
 /** IPv6 forwarding is needed for an IPv6 overlay pool or any IPv6 container subnet (OSPFv3 needs no pool). */
-const routesIPv6 = (mesh: Mesh): boolean => Boolean(mesh.network.poolIPv6) || mesh.nodes.some((n) => n.subnets.some((s) => s.includes(":")));
+export const routesIPv6 = (mesh: Mesh): boolean => Boolean(mesh.network.poolIPv6) || mesh.nodes.some((n) => n.subnets.some((s) => s.includes(":")));
 

@@ -101,15 +101,23 @@ describe.skipIf(!labReady())("ciab lab: Ctrl-C during lab up", () => {
     const name = uniqueLab("ei");
     // its own process group, like a foreground job: a terminal's Ctrl-C signals the whole group
     const child = spawn(process.execPath, [CLI, "lab", "up", "--name", name, "--nodes", "2"], { stdio: ["ignore", "pipe", "pipe"], detached: true });
-    const ctrlC = () => process.kill(-(child.pid as number), "SIGINT");
+    const ctrlC = () => {
+      try {
+        process.kill(-(child.pid as number), "SIGINT");
+      } catch {
+        /* the group is already gone */
+      }
+    };
     let stderr = "";
     let seen: number[] = [];
     const exited = new Promise<number>((resolve) => child.on("exit", (code) => resolve(code ?? -1)));
+    let armed = false;
     await new Promise<void>((resolve) => {
       child.stderr.on("data", (b: Buffer) => {
         stderr += b.toString();
         // interrupt once the daemons are being started: the worst moment
-        if (stderr.includes("applying bundles")) {
+        if (!armed && stderr.includes("applying bundles")) {
+          armed = true;
           setTimeout(() => {
             seen = pidsOf(name);
             ctrlC();

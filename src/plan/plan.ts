@@ -1,0 +1,418 @@
+// The planner: desired host state against observed host state, giving the actions that take one to the other, in
+// order, each with the exact commands and a reason a person can read. Pure; no I/O, no clock (the observation
+// carries its time). Equal states give no action at all, so a second `ciab up` does nothing.
+// Principles (squat/kilo's reconciler): diff before writing; change only what differs; never restart what can be
+// changed in place. WireGuard peers change through one `wg syncconf` (sessions of unchanged peers survive); a VXLAN
+// device is recreated only when its VNI, port or learning mode differ (the kernel cannot change those in place);
+// routing configuration goes through the daemon's reload path, after its own checker accepted it.
+import { createHash } from "node:crypto";
+import { formatAddr, parseAddr } from "../ipam/ip.js";
+import { CiabError } from "../model/errors.js";
+import { commitStaged, installFile, stageConfig, syncconfCommand } from "./commands.js";
+import type {
+  Action,
+  Command,
+  DesiredFile,
+  DesiredHost,
+  ObservedAddress,
+  ObservedFdb,
+  ObservedHost,
+  ObservedWgPeer,
+  WgBackendCommands,
+} from "./types.js";
+
+export interface PlanOptions {
+  /** How to create a WireGuard interface here (adapters/wireguard.ts); needed only when it is missing. */
+  backend?: WgBackendCommands;
+  /**
+   * A peer whose current endpoint differs from the configured one but that completed a handshake this recently
+   * (seconds) has roamed (NAT rebinding, a moved host): keep it rather than point it back. Default 180 s
+   * (REJECT_AFTER_TIME: a session older than that is dead anyway).
+   */
+  roamGraceSeconds?: number;
+}
+
+export const FRR_INIT = "/usr/lib/frr/frrinit.sh";
+export const FRR_RELOAD = "/usr/lib/frr/frr-reload.py";
+export const FRR_CONF = "/etc/frr/frr.conf";
+export const FRR_DAEMONS = "/etc/frr/daemons";
+export const VTYSH_CONF = "/etc/frr/vtysh.conf";
+export const BIRD_CONF = "/etc/bird/bird.conf";
+export const BIRD_CTL = "/run/bird/bird.ctl";
+export const BIRD_PID = "/run/bird/bird.pid";
+const ZERO_MAC = "00:00:00:00:00:00";
+
+const act = (kind: Action["kind"], subject: string, reason: string, ...commands: Command[]): Action => ({ kind, subject, reason, commands });
+const cmd = (...argv: string[]): Command => ({ argv });
+const isLinkLocal6 = (cidr: string): boolean => /^fe80:/i.test(cidr);
+
+/** An address in one canonical form (IPv6 compressed, lower case), so `ip`'s output and the mesh's compare. */
+const normIp = (a: string): string => {
+  try {
+    const p = parseAddr(a);
+    return formatAddr(p.family, p.addr);
+  } catch {
+    return a.toLowerCase();
+  }
+};
+/** Addresses compare by address and length (host bits kept: "10.0.0.1/24"). */
+const normCidr = (c: string): string => {
+  const [a, len] = c.split("/");
+  return len === undefined ? normIp(a as string) : `${normIp(a as string)}/${len}`;
+};
+
+/** Shorten a key for messages (never a private key: only public keys reach here). */
+const shortKey = (k: string): string => `${k.slice(0, 8)}…`;
+
+export function plan(d: DesiredHost, o: ObservedHost, opts: PlanOptions = {}): Action[] {
+  const out: Action[] = [];
+  sysctls(d, o, out);
+  files(d.files, o, out);
+  wireguard(d, o, opts, out);
+  vxlan(d, o, out);
+  nft(d, o, out);
+  routing(d, o, out);
+  return out;
+}
+
+function sysctls(d: DesiredHost, o: ObservedHost, out: Action[]): void {
+  for (const { key, value } of d.sysctls) {
+    const have = o.sysctls[key];
+    if (have?.trim() !== value) out.push(act("sysctl", key, `${key.replace(/\//g, ".")} ${have === undefined ? "is missing" : `${have.trim()} != ${value}`}`, cmd("sysctl", "-q", "-w", `${key}=${value}`)));
+  }
+}
+
+function fileDiff(f: DesiredFile, o: ObservedHost): string | undefined {
+  const have = o.files[f.path];
+  if (!have) return `${f.path} missing`;
+  if (f.ifMissing) return undefined;
+  if (have.sha256 !== sha256Hex(f.content)) return `${f.path} differs${have.text !== undefined && !f.secret ? ` (${lineDiff(have.text, f.content)})` : ""}`;
+  if (have.mode !== f.mode) return `${f.path} mode 0${have.mode.toString(8)} != 0${f.mode.toString(8)}`;
+  return undefined;
+}
+
+function files(list: DesiredFile[], o: ObservedHost, out: Action[]): void {
+  for (const f of list) {
+    const why = fileDiff(f, o);
+    if (why) out.push(act("file", f.path, why, installFile(f)));
+  }
+}
+
+/** "+3 -1 lines": what changes, for messages. */
+export function lineDiff(before: string, after: string): string {
+  const count = (t: string) => {
+    const m = new Map<string, number>();
+    for (const l of t.split("\n")) m.set(l, (m.get(l) ?? 0) + 1);
+    return m;
+  };
+  const a = count(before);
+  const b = count(after);
+  let added = 0;
+  let removed = 0;
+  for (const [l, n] of b) added += Math.max(0, n - (a.get(l) ?? 0));
+  for (const [l, n] of a) removed += Math.max(0, n - (b.get(l) ?? 0));
+  return `+${added} -${removed} lines`;
+}
+
+/** Lines of `before` that `after` no longer has (a reload without frr-reload.py would keep them active). */
+export function removedLines(before: string, after: string): string[] {
+  const keep = new Set(after.split("\n").map((l) => l.trim()));
+  return before
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "" && l !== "!" && !l.startsWith("!") && !keep.has(l));
+}
+
+// -------------------------------------------------------------------------------------------------- WireGuard
+
+function peerDiffs(d: DesiredHost, observed: ObservedWgPeer[], now: number, grace: number): string[] {
+  const reasons: string[] = [];
+  const have = new Map(observed.map((p) => [p.publicKey, p]));
+  const want = new Set(d.wireguard.peers.map((p) => p.publicKey));
+  for (const p of d.wireguard.peers) {
+    const h = have.get(p.publicKey);
+    if (!h) {
+      reasons.push(`peer ${p.name} missing`);
+      continue;
+    }
+    const allowed = [...p.allowedIPs].map(normCidr).sort().join(",");
+    const hAllowed = [...h.allowedIPs].map(normCidr).sort().join(",");
+    if (allowed !== hAllowed) reasons.push(`peer ${p.name} allowed-ips ${hAllowed || "(none)"} != ${allowed}`);
+    if (p.endpoint && h.endpoint !== p.endpoint && isLiteral(p.endpoint)) {
+      const age = h.latestHandshake > 0 ? now - h.latestHandshake : Number.POSITIVE_INFINITY;
+      // A fresh handshake from another address means the peer roamed; pointing it back would break it.
+      if (!(h.endpoint && age <= grace)) reasons.push(`peer ${p.name} endpoint ${h.endpoint ?? "(none)"} != ${p.endpoint}`);
+    }
+    if (p.endpoint && !h.endpoint && !isLiteral(p.endpoint)) reasons.push(`peer ${p.name} endpoint (none) != ${p.endpoint}`);
+    if (h.keepalive !== p.keepalive) reasons.push(`peer ${p.name} persistent-keepalive ${h.keepalive || "off"} != ${p.keepalive || "off"}`);
+    if (Boolean(p.presharedKey) !== h.presharedKey) reasons.push(`peer ${p.name} pre-shared key ${p.presharedKey ? "missing" : "set but not wanted"}`);
+    else if (p.presharedKey && h.pskSha256 !== undefined && h.pskSha256 !== sha256Hex(p.presharedKey)) reasons.push(`peer ${p.name} pre-shared key differs`);
+  }
+  for (const h of observed) if (!want.has(h.publicKey)) reasons.push(`peer ${shortKey(h.publicKey)} stale (not a node of the mesh)`);
+  return reasons;
+}
+
+/** An endpoint with an IP literal (a host name resolves to an address wg shows instead, so it cannot compare). */
+const isLiteral = (ep: string): boolean => /^\[[0-9a-fA-F:.]+\]:\d+$/.test(ep) || /^\d+\.\d+\.\d+\.\d+:\d+$/.test(ep);
+
+function wireguard(d: DesiredHost, o: ObservedHost, opts: PlanOptions, out: Action[]): void {
+  const wg = d.wireguard;
+  const link = o.links.find((l) => l.name === wg.ifname);
+  const created = !link;
+  if (link && !o.wireguard) {
+    throw new CiabError("conflict", `interface ${wg.ifname} exists (${link.kind || "no kind"}) but is not a WireGuard interface`, {
+      hint: `ciab leaves interfaces it did not create alone; rename or remove ${wg.ifname}, or use another network name`,
+    });
+  }
+  if (created) {
+    const backend = opts.backend;
+    if (!backend) {
+      throw new CiabError("notFound", `cannot create WireGuard interface ${wg.ifname}: the kernel has no WireGuard module and wireguard-go is not installed`, {
+        hint: "install wireguard-go (apt-get install wireguard-go), or a kernel with WireGuard (Linux >= 5.6)",
+      });
+    }
+    out.push(act("wg-create", wg.ifname, `WireGuard interface ${wg.ifname} missing (${backend.kind} implementation)`, ...backend.create(wg.ifname)));
+  }
+  const reasons: string[] = [];
+  const obs = o.wireguard;
+  if (created || !obs) {
+    reasons.push(`new interface: listen-port ${wg.listenPort}, ${wg.peers.length} peer(s)`);
+  } else {
+    if (wg.publicKey !== undefined && obs.publicKey !== wg.publicKey) reasons.push(obs.publicKey ? "private key differs (public key changed)" : "private key not set");
+    if (wg.publicKey === undefined && obs.publicKey === undefined) reasons.push("private key not set");
+    if (obs.listenPort !== wg.listenPort) reasons.push(`listen-port ${obs.listenPort} != ${wg.listenPort}`);
+    if (obs.fwMark !== wg.fwMark) reasons.push(`fwmark ${obs.fwMark || "off"} != ${wg.fwMark || "off"}`);
+    reasons.push(...peerDiffs(d, obs.peers, o.now, opts.roamGraceSeconds ?? 180));
+  }
+  if (reasons.length) out.push(act("wg-sync", wg.ifname, reasons.join("; "), syncconfCommand(wg, `${wg.peers.length} peer(s)`)));
+
+  if (!created && link && link.mtu !== wg.mtu) out.push(act("link", wg.ifname, `${wg.ifname} mtu ${link.mtu} != ${wg.mtu}`, cmd("ip", "link", "set", "dev", wg.ifname, "mtu", String(wg.mtu))));
+  if (created) out.push(act("link", wg.ifname, `new ${wg.ifname}: mtu ${wg.mtu}`, cmd("ip", "link", "set", "dev", wg.ifname, "mtu", String(wg.mtu))));
+  addresses(wg.ifname, wg.addresses, created ? [] : o.addresses, out);
+  if (created || !link?.up) out.push(act("link", wg.ifname, `${wg.ifname} is down`, cmd("ip", "link", "set", "dev", wg.ifname, "up")));
+}
+
+function addresses(dev: string, want: string[], observed: ObservedAddress[], out: Action[]): void {
+  const have = new Set(observed.filter((a) => a.dev === dev).map((a) => normCidr(a.cidr)));
+  const wanted = new Set(want.map(normCidr));
+  for (const a of want) if (!have.has(normCidr(a))) out.push(act("address", dev, `address ${a} missing on ${dev}`, cmd("ip", "address", "replace", a, "dev", dev)));
+  for (const a of observed) {
+    // IPv6 link-local addresses are the kernel's own (one per interface), not the mesh's.
+    if (a.dev === dev && !wanted.has(normCidr(a.cidr)) && !isLinkLocal6(a.cidr)) {
+      out.push(act("address", dev, `address ${a.cidr} on ${dev} stale (not in the mesh)`, cmd("ip", "address", "del", a.cidr, "dev", dev)));
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------------ VXLAN
+
+function vxlan(d: DesiredHost, o: ObservedHost, out: Action[]): void {
+  const vx = d.vxlan;
+  const link = o.links.find((l) => l.name === vx.ifname);
+  let fresh = !link;
+  if (link && link.kind !== "vxlan") {
+    throw new CiabError("conflict", `interface ${vx.ifname} exists (${link.kind || "no kind"}) but is not a VXLAN device`, {
+      hint: `ciab leaves interfaces it did not create alone; rename or remove ${vx.ifname}, or use another network name`,
+    });
+  }
+  if (!link) {
+    out.push(act("vxlan-create", vx.ifname, `VXLAN device ${vx.ifname} missing`, cmd(...vx.create)));
+  } else {
+    const why: string[] = [];
+    const info = link.vxlan;
+    if (!info) why.push("its VXLAN parameters are unreadable");
+    else {
+      if (info.id !== vx.vni) why.push(`vni ${info.id} != ${vx.vni}`);
+      if (info.port !== vx.port) why.push(`port ${info.port} != ${vx.port}`);
+      if (info.learning) why.push("learning is on (ciab's FDB is authoritative: nolearning)");
+      if (info.local) why.push(`bound to local ${info.local}`);
+    }
+    if (why.length) {
+      // The kernel cannot change a VXLAN device's VNI or port in place: delete and create, which drops its
+      // addresses, neighbours and forwarding entries; they are all re-added below.
+      out.push(act("vxlan-create", vx.ifname, `VXLAN ${vx.ifname} ${why.join(", ")}: recreate (addresses, neighbours and FDB are re-added)`, cmd("ip", "link", "del", "dev", vx.ifname), cmd(...vx.create)));
+      fresh = true;
+    } else {
+      if (link.mtu !== vx.mtu) out.push(act("link", vx.ifname, `vxlan mtu ${link.mtu} != ${vx.mtu}`, cmd("ip", "link", "set", "dev", vx.ifname, "mtu", String(vx.mtu))));
+      if (link.mac && link.mac.toLowerCase() !== vx.mac.toLowerCase()) out.push(act("link", vx.ifname, `vxlan mac ${link.mac} != ${vx.mac}`, cmd("ip", "link", "set", "dev", vx.ifname, "address", vx.mac)));
+    }
+  }
+  // ICMP redirects would tell a node to skip the relay of a blacklisted pair (render/wireguard.ts).
+  for (const { key, value } of vxlanSysctls(vx.ifname)) {
+    const have = fresh ? undefined : o.sysctls[key];
+    if (have?.trim() !== value) out.push(act("sysctl", key, `${key.replace(/\//g, ".")} ${fresh ? "on the new device" : have === undefined ? "is missing" : `${have.trim()} != ${value}`}`, cmd("sysctl", "-q", "-w", `${key}=${value}`)));
+  }
+  addresses(vx.ifname, vx.addresses, fresh ? [] : o.addresses, out);
+  if (fresh || !link?.up) out.push(act("link", vx.ifname, `${vx.ifname} is down`, cmd("ip", "link", "set", "dev", vx.ifname, "up")));
+  neighbours(d, fresh ? [] : o.neighbours.filter((n) => n.dev === vx.ifname), out);
+  fdb(d, fresh ? [] : o.fdb.filter((f) => f.dev === vx.ifname && !f.master), out);
+}
+
+/** The VXLAN device's sysctls (slash form: an interface name may contain dots). */
+export const vxlanSysctls = (dev: string): { key: string; value: string }[] => [
+  { key: `net/ipv4/conf/${dev}/accept_redirects`, value: "0" },
+  { key: `net/ipv4/conf/${dev}/send_redirects`, value: "0" },
+  { key: `net/ipv6/conf/${dev}/accept_redirects`, value: "0" },
+];
+
+function neighbours(d: DesiredHost, observed: ObservedHost["neighbours"], out: Action[]): void {
+  const dev = d.vxlan.ifname;
+  const perm = new Map(observed.filter((n) => n.states.includes("PERMANENT")).map((n) => [normIp(n.ip), n]));
+  const want = new Map(d.vxlan.neighbours.map((n) => [normIp(n.ip), n]));
+  for (const n of d.vxlan.neighbours) {
+    const h = perm.get(normIp(n.ip));
+    if (h?.mac?.toLowerCase() === n.mac.toLowerCase()) continue;
+    const why = h ? `neighbour ${n.ip} lladdr ${h.mac ?? "(none)"} != ${n.mac}` : `neighbour ${n.ip} lladdr ${n.mac} missing`;
+    out.push(act("neighbour", dev, why, cmd("ip", "neigh", "replace", n.ip, "lladdr", n.mac, "dev", dev, "nud", "permanent")));
+  }
+  for (const [ip, h] of perm) {
+    if (!want.has(ip)) out.push(act("neighbour", dev, `neighbour ${h.ip} lladdr ${h.mac ?? "(none)"} stale (no such peer address)`, cmd("ip", "neigh", "del", h.ip, "dev", dev)));
+  }
+}
+
+function fdb(d: DesiredHost, observed: ObservedFdb[], out: Action[]): void {
+  const dev = d.vxlan.ifname;
+  const withDst = observed.filter((f) => f.dst !== undefined);
+  const floodHave = new Set(withDst.filter((f) => f.mac === ZERO_MAC).map((f) => f.dst as string));
+  const floodWant = new Set(d.vxlan.flood);
+  const uniHave = new Map(withDst.filter((f) => f.mac !== ZERO_MAC).map((f) => [f.mac.toLowerCase(), f.dst as string]));
+  const uniWant = new Map(d.vxlan.unicast.map((u) => [u.mac.toLowerCase(), u.vtep]));
+  const vteps = new Set([...d.vxlan.flood, ...d.vxlan.unicast.map((u) => u.vtep)]);
+  const staleWhy = (dst: string) => (vteps.has(dst) ? "stale" : `stale (no peer has VTEP ${dst}: node removed)`);
+  for (const dst of [...floodHave].sort()) {
+    if (!floodWant.has(dst)) out.push(act("fdb", dev, `fdb ${ZERO_MAC} dst ${dst} ${staleWhy(dst)}`, cmd("bridge", "fdb", "del", ZERO_MAC, "dev", dev, "dst", dst)));
+  }
+  for (const [mac, dst] of uniHave) {
+    if (!uniWant.has(mac)) out.push(act("fdb", dev, `fdb ${mac} dst ${dst} ${staleWhy(dst)}`, cmd("bridge", "fdb", "del", mac, "dev", dev, "dst", dst, "self")));
+  }
+  for (const dst of d.vxlan.flood) {
+    if (!floodHave.has(dst)) out.push(act("fdb", dev, `fdb ${ZERO_MAC} dst ${dst} missing (flood to the peer's VTEP)`, cmd("bridge", "fdb", "append", ZERO_MAC, "dev", dev, "dst", dst)));
+  }
+  for (const u of d.vxlan.unicast) {
+    const h = uniHave.get(u.mac.toLowerCase());
+    if (h === u.vtep) continue;
+    const why = h ? `fdb ${u.mac} dst ${h} != ${u.vtep}` : `fdb ${u.mac} dst ${u.vtep} missing (known unicast)`;
+    out.push(act("fdb", dev, why, cmd("bridge", "fdb", "replace", u.mac, "dev", dev, "dst", u.vtep, "self", "permanent")));
+  }
+}
+
+// ------------------------------------------------------------------------------------------------------- nft
+
+/** Statements of an nft text, comparable between the rendered file and `nft list table`'s canonical form. */
+export function nftStatements(text: string, table: string): string[] {
+  return text
+    .split("\n")
+    .map((l) => l.replace(/#.*$/, "").trim().replace(/\s+/g, " "))
+    .filter((l) => l !== "" && l !== `table inet ${table} {}` && l !== `delete table inet ${table}`);
+}
+
+function nft(d: DesiredHost, o: ObservedHost, out: Action[]): void {
+  if (!d.nft) return;
+  if (o.nftTable === null) return; // nft is missing: a warning (agent), as the bundle's ciab-up does
+  const { table, content } = d.nft;
+  const why =
+    o.nftTable === undefined
+      ? `nft table inet ${table} missing (TCP MSS clamping)`
+      : nftStatements(o.nftTable, table).join("\n") !== nftStatements(content, table).join("\n")
+        ? `nft table inet ${table} differs`
+        : undefined;
+  if (why) out.push(act("nft", `inet ${table}`, why, { argv: ["nft", "-f", "/dev/stdin"], input: content, display: `nft -f /dev/stdin < (table inet ${table}, replaced in one transaction)` }));
+}
+
+// --------------------------------------------------------------------------------------------------- routing
+
+function routing(d: DesiredHost, o: ObservedHost, out: Action[]): void {
+  const r = d.routing;
+  if (r.daemon === "frr") frr(r.frrConf, r.daemons, o, out);
+  if (r.daemon === "bird") bird(r.birdConf, o, out);
+}
+
+export const frrFiles = (frrConf: string, daemons: string): DesiredFile[] => [
+  { path: FRR_CONF, content: frrConf, mode: 0o640, owner: "frr", backup: true },
+  { path: FRR_DAEMONS, content: daemons, mode: 0o644, owner: "frr", backup: true },
+  // One integrated frr.conf for all daemons (vtysh misbehaves without it); the host's own vtysh.conf stays.
+  { path: VTYSH_CONF, content: "service integrated-vtysh-config\n", mode: 0o644, ifMissing: true },
+];
+
+function frr(frrConf: string, daemons: string, o: ObservedHost, out: Action[]): void {
+  const f = o.frr;
+  if (!f?.installed) {
+    throw new CiabError("notFound", "FRR is not installed (no /usr/lib/frr/frrinit.sh)", { hint: "apt-get install --no-install-recommends frr frr-pythontools" });
+  }
+  const [conf, dmn, vtysh] = frrFiles(frrConf, daemons) as [DesiredFile, DesiredFile, DesiredFile];
+  const confWhy = fileDiff(conf, o);
+  const daemonsWhy = fileDiff(dmn, o);
+  const vtyshWhy = fileDiff(vtysh, o);
+  if (vtyshWhy) out.push(act("file", vtysh.path, vtyshWhy, installFile(vtysh)));
+  const staged = `${FRR_CONF}.ciab-new`;
+  if (!f.running) {
+    // frrinit.sh start loads /etc/frr/frr.conf itself (vtysh -b): install first (checked), then start.
+    const cmds: Command[] = [];
+    if (confWhy) cmds.push(stageConfig(staged, "frr", frrConf), commitStaged(staged, FRR_CONF));
+    if (daemonsWhy) cmds.push(installFile(dmn));
+    cmds.push(f.systemd ? cmd("systemctl", "start", "frr") : cmd(FRR_INIT, "start"));
+    out.push(act("frr-start", "frr", ["FRR is not running", confWhy, daemonsWhy].filter(Boolean).join("; "), ...cmds));
+    return;
+  }
+  if (daemonsWhy) {
+    // A changed daemons file (e.g. BFD switched on) needs watchfrr to start or stop daemons. `frrinit.sh reload`
+    // restarts only watchfrr, starts newly enabled daemons and applies frr.conf as deltas: bgpd keeps running.
+    const cmds: Command[] = [];
+    if (confWhy) cmds.push(stageConfig(staged, "frr", frrConf), commitStaged(staged, FRR_CONF));
+    cmds.push(installFile(dmn));
+    if (f.reloadScript) cmds.push(f.systemd ? cmd("systemctl", "reload", "frr") : cmd(FRR_INIT, "reload"));
+    else cmds.push(f.systemd ? cmd("systemctl", "restart", "frr") : cmd(FRR_INIT, "restart"));
+    const how = f.reloadScript ? "reload (watchfrr restarts, bgpd keeps its sessions)" : "RESTART: no frr-reload.py (install frr-pythontools), sessions reset";
+    out.push(act("frr-reload", "frr", `${[daemonsWhy, confWhy].filter(Boolean).join("; ")}: ${how}`, ...cmds));
+    return;
+  }
+  if (confWhy) {
+    const before = o.files[FRR_CONF]?.text;
+    const cmds: Command[] = [stageConfig(staged, "frr", frrConf)];
+    let how: string;
+    if (f.reloadScript) {
+      // frr-reload.py diffs the running configuration against the file and applies only the deltas
+      // (`no neighbor …` for a removed node): sessions that did not change stay up.
+      cmds.push(cmd(FRR_RELOAD, "--reload", staged));
+      how = "frr-reload.py applies the deltas";
+    } else {
+      // vtysh -f only adds: lines the new file no longer has stay active until FRR restarts.
+      cmds.push(cmd("vtysh", "-f", staged));
+      const gone = before === undefined ? [] : removedLines(before, frrConf);
+      how = gone.length ? `vtysh -f (no frr-reload.py: ${gone.length} removed line(s) stay active until FRR restarts; install frr-pythontools)` : "vtysh -f";
+    }
+    cmds.push(commitStaged(staged, FRR_CONF));
+    out.push(act("frr-reload", "frr", `${confWhy}: ${how}`, ...cmds));
+  }
+}
+
+function bird(birdConf: string, o: ObservedHost, out: Action[]): void {
+  const b = o.bird;
+  if (!b?.installed) throw new CiabError("notFound", "BIRD is not installed (no bird/birdc)", { hint: "apt-get install --no-install-recommends bird2" });
+  const conf: DesiredFile = { path: BIRD_CONF, content: birdConf, mode: 0o640, owner: "bird", backup: true };
+  const why = fileDiff(conf, o);
+  const staged = `${BIRD_CONF}.ciab-new`;
+  if (!b.running) {
+    const cmds: Command[] = [];
+    if (why) cmds.push(stageConfig(staged, "bird", birdConf), commitStaged(staged, BIRD_CONF));
+    cmds.push(b.systemd ? cmd("systemctl", "start", "bird") : { argv: ["sh", "-c", 'mkdir -p /run/bird && exec bird -c "$1" -s "$2" -P "$3"', "ciab-bird", BIRD_CONF, BIRD_CTL, BIRD_PID], display: `bird -c ${BIRD_CONF} -s ${BIRD_CTL} -P ${BIRD_PID}` });
+    out.push(act("bird-start", "bird", ["BIRD is not running", why].filter(Boolean).join("; "), ...cmds));
+    return;
+  }
+  if (why) {
+    // `birdc configure` re-reads the file and restarts only the protocols whose configuration changed.
+    out.push(
+      act(
+        "bird-reload",
+        "bird",
+        `${why}: birdc configure`,
+        stageConfig(staged, "bird", birdConf),
+        commitStaged(staged, BIRD_CONF),
+        { argv: ["sh", "-c", 'out=$(birdc -s "$1" configure 2>&1); echo "$out"; case $out in *Reconfigur*) exit 0;; esac; exit 1', "ciab-birdc", BIRD_CTL], display: `birdc -s ${BIRD_CTL} configure` },
+      ),
+    );
+  }
+}
+
+/** Files and pre-shared keys compare by SHA-256 (node:crypto is pure computation: allowed in plan/). */
+export const sha256Hex = (text: string): string => createHash("sha256").update(text).digest("hex");
