@@ -43,6 +43,8 @@ function frrStart(): string {
 }
 install_frr() {
   [ -x /usr/lib/frr/frrinit.sh ] || have vtysh || die "FRR is missing; install the 'frr' package"
+  # FRR applies whatever lines it understands and ignores the rest: refuse a broken file before touching anything.
+  vtysh --dryrun -f "$B/frr/frr.conf" >/dev/null 2>&1 || die "FRR refuses $B/frr/frr.conf (check it with: vtysh --dryrun -f $B/frr/frr.conf)"
   mkdir -p /etc/frr
   for f in frr.conf daemons; do
     # Keep the host's own file once, so ciab-down can put it back.

@@ -1,0 +1,62 @@
+// The host fixtures (test/fixtures/host): real outputs captured on node n1/n2 of a 3-node lab (BGP, reflector n1),
+// the lab's mesh with public keys only, and helpers that build the planner's observed and desired states from them.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseBgpSummary } from "../../src/adapters/frr.js";
+import { parseAddresses, parseFdb, parseLinks, parseNeighbours } from "../../src/adapters/iproute2.js";
+import { parseWgDump } from "../../src/adapters/wireguard.js";
+import { seededRandom } from "../../src/keys/random.js";
+import { type Random } from "../../src/model/edit.js";
+import { type Mesh, meshFromDoc } from "../../src/model/mesh.js";
+import { parseToml, type TomlTable } from "../../src/model/toml.js";
+import { desiredFromBundle, type DesiredOptions } from "../../src/plan/bundle.js";
+import { frrFiles, sha256Hex, vxlanSysctls } from "../../src/plan/plan.js";
+import type { DesiredHost, ObservedHost } from "../../src/plan/types.js";
+import { renderBundle } from "../../src/render/bundle.js";
+import { ROOT } from "./env.js";
+
+export const HOST_FIXTURES = join(ROOT, "test", "fixtures", "host");
+/** The lab network the fixtures come from (interfaces upc3194 and vupc3194). */
+export const NET = "upc3194";
+export const fx = (file: string): string => readFileSync(join(HOST_FIXTURES, file), "utf8");
+
+export const meshText = (): string => fx(`${NET}.conf`);
+export const meshDoc = (): TomlTable => parseToml(meshText(), `${NET}.conf`);
+export const meshOf = (doc: TomlTable): Mesh => meshFromDoc(NET, doc, { file: `${NET}.conf` });
+export const random = (): Random => seededRandom("host-fixtures");
+
+/** The desired state of a node, through the same path as `ciab up NET NODE` (render in memory, load as a bundle). */
+export function desiredOf(mesh: Mesh, node: string, opts: DesiredOptions = {}): DesiredHost {
+  const n = mesh.nodes.find((x) => x.name === node);
+  if (!n) throw new Error(`no node ${node}`);
+  return desiredFromBundle("(memory)", new Map(renderBundle(mesh, n, "digest").map((f) => [f.path, f.content])), opts);
+}
+
+/**
+ * What node `node` (n1 or n2) of the lab looked like, from the captured outputs. Files, sysctls and FRR's state
+ * were not captured: they are taken as equal to `installed` (what ciab-up installed there).
+ */
+export function observedOf(node: "n1" | "n2", installed: DesiredHost, now = 1795408300): ObservedHost {
+  const files: ObservedHost["files"] = {};
+  for (const f of installed.files) files[f.path] = { sha256: sha256Hex(f.content), mode: f.mode, ...(f.secret ? {} : { text: f.content }) };
+  if (installed.routing.daemon === "frr") {
+    for (const f of frrFiles(installed.routing.frrConf, installed.routing.daemons)) files[f.path] = { sha256: sha256Hex(f.content), mode: f.mode, text: f.content };
+  }
+  const sysctls: Record<string, string> = {};
+  for (const s of [...installed.sysctls, ...vxlanSysctls(installed.vxlan.ifname)]) sysctls[s.key] = `${s.value}\n`;
+  return {
+    now,
+    links: parseLinks(fx(`${node}.ip-link.json`)),
+    addresses: parseAddresses(fx(`${node}.ip-addr.json`)),
+    neighbours: parseNeighbours(fx(`${node}.ip-neigh.json`)),
+    fdb: parseFdb(fx(`${node}.bridge-fdb.json`)),
+    wireguard: parseWgDump(fx(`${node}.wg-dump.txt`), NET),
+    wgBackend: "userspace",
+    sysctls,
+    files,
+    nftTable: fx(`${node}.nft-table.txt`),
+    frr: { installed: true, running: true, reloadScript: true, systemd: false },
+  };
+}
+
+export { parseBgpSummary };
