@@ -1,8 +1,8 @@
 // What every command shares: global options and the random source.
 import type { Command } from "commander";
+import { cryptoRandom, seededRandom } from "../keys/random.js";
 import type { Random } from "../model/edit.js";
 import { usage } from "../model/errors.js";
-import { cryptoRandom, seededRandom } from "../keys/random.js";
 import { warn } from "./output.js";
 
 export interface GlobalOptions {

@@ -3,10 +3,10 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { genkey, genpsk, pubkey } from "../keys/x25519.js";
 import { addNodes, applySet, blacklist, delNodes, ensureNetwork, repairEndpoints } from "../model/edit.js";
 import { CiabError, invalid, notFound } from "../model/errors.js";
 import type { Mesh } from "../model/mesh.js";
-import { genkey, genpsk, pubkey } from "../keys/x25519.js";
 import { loadMesh, meshRef, updateMesh } from "../registry/file.js";
 import { showJson, showText } from "../render/show.js";
 import { renderShowconf } from "../render/showconf.js";
@@ -17,7 +17,10 @@ import { json, out, warn } from "./output.js";
 export function findNode(mesh: Mesh, name: string) {
   const node = mesh.nodes.find((n) => n.name === name);
   if (!node) {
-    throw notFound(`network '${mesh.name}' has no node '${name}'`, { where: { node: name }, hint: `nodes: ${mesh.nodes.map((n) => n.name).join(", ") || "(none)"}` });
+    throw notFound(`network '${mesh.name}' has no node '${name}'`, {
+      where: { node: name },
+      hint: `nodes: ${mesh.nodes.map((n) => n.name).join(", ") || "(none)"}`,
+    });
   }
   return node;
 }
@@ -26,7 +29,10 @@ function readKeyFile(path: string): string {
   try {
     return readFileSync(path, "utf8");
   } catch (e) {
-    throw invalid(`private-key: '${path}' is neither a WireGuard key nor a readable key file`, { cause: e, hint: "give the base64 key or the path of a file that holds it" });
+    throw invalid(`private-key: '${path}' is neither a WireGuard key nor a readable key file`, {
+      cause: e,
+      hint: "give the base64 key or the path of a file that holds it",
+    });
   }
 }
 

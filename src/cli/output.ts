@@ -6,7 +6,8 @@ export const out = (text: string): void => {
   process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
 };
 
-export const json = (value: unknown): void => out(JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v instanceof Set ? [...v] : v instanceof Map ? Object.fromEntries(v) : v), 2));
+export const json = (value: unknown): void =>
+  out(JSON.stringify(value, (_k, v) => (typeof v === "bigint" ? v.toString() : v instanceof Set ? [...v] : v instanceof Map ? Object.fromEntries(v) : v), 2));
 
 export const warn = (text: string): void => {
   process.stderr.write(`ciab: warning: ${text}\n`);

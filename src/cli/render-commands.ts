@@ -2,10 +2,10 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { dotToSvg } from "../adapters/graphviz.js";
 import { writeBundle } from "../adapters/bundle-fs.js";
-import { CiabError } from "../model/errors.js";
+import { dotToSvg } from "../adapters/graphviz.js";
 import { genkey, pubkey } from "../keys/x25519.js";
+import { CiabError } from "../model/errors.js";
 import { loadMesh, meshRef } from "../registry/file.js";
 import { checkRenderable, renderBundle, sha256 } from "../render/bundle.js";
 import { renderDot } from "../render/dot.js";
@@ -32,7 +32,13 @@ export function registerRenderCommands(program: Command): void {
       const bundles = nodes.map((n) => ({ node: n.name, files: renderBundle(mesh, n, digest) }));
       const outDir = resolve(g.dir, o.out);
       for (const b of bundles) writeBundle(join(outDir, b.node), b.files);
-      if (g.json) json({ ok: true, network: mesh.name, meshDigest: digest, bundles: bundles.map((b) => ({ node: b.node, dir: join(outDir, b.node), files: b.files.map((f) => f.path) })) });
+      if (g.json)
+        json({
+          ok: true,
+          network: mesh.name,
+          meshDigest: digest,
+          bundles: bundles.map((b) => ({ node: b.node, dir: join(outDir, b.node), files: b.files.map((f) => f.path) })),
+        });
       else out(bundles.map((b) => `${join(outDir, b.node)}  (${b.files.length} files)`).join("\n"));
     });
 
@@ -84,7 +90,9 @@ export function registerRenderCommands(program: Command): void {
       if (g.json) json({ ok: true, network: net, node, keyFile: path, created, publicKey: pub });
       else {
         out(pub);
-        process.stderr.write(`${created ? "created" : "kept"} ${path} (0600). Register it on the machine that holds the mesh file:\n  ciab set ${net} node ${node} public-key ${pub}\n`);
+        process.stderr.write(
+          `${created ? "created" : "kept"} ${path} (0600). Register it on the machine that holds the mesh file:\n  ciab set ${net} node ${node} public-key ${pub}\n`,
+        );
       }
     });
 }

@@ -60,7 +60,9 @@ export const network = (p: Prefix): Prefix => ({ family: p.family, addr: p.addr 
 export const size = (p: Prefix): bigint => 1n << BigInt(bits(p.family) - p.len);
 
 export function contains(outer: Prefix, inner: Prefix): boolean {
-  return outer.family === inner.family && outer.len <= inner.len && (inner.addr & mask(outer.family, outer.len)) === (outer.addr & mask(outer.family, outer.len));
+  return (
+    outer.family === inner.family && outer.len <= inner.len && (inner.addr & mask(outer.family, outer.len)) === (outer.addr & mask(outer.family, outer.len))
+  );
 }
 
 export function overlaps(a: Prefix, b: Prefix): boolean {

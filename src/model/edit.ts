@@ -1,9 +1,9 @@
 // Changes to a mesh document with vwgen's command semantics (add, set, del, blacklist), plus ciab's own keys.
 // Pure: randomness and key-file reading are parameters; the caller validates the result (meshFromDoc) and writes it.
-import { type RandInt, allocateIPv4, allocateListenPort, allocateVni, allocateVtep } from "../ipam/alloc.js";
+import { allocateIPv4, allocateListenPort, allocateVni, allocateVtep, type RandInt } from "../ipam/alloc.js";
 import { canonicalNetwork, formatAddr, mask, parseAddr, parsePrefix } from "../ipam/ip.js";
-import { type RandomBytes, decodeKey, genkey, genpsk, pubkey } from "../keys/x25519.js";
-import { CiabError, conflict, invalid, notFound, usage } from "./errors.js";
+import { decodeKey, genkey, genpsk, pubkey, type RandomBytes } from "../keys/x25519.js";
+import { type CiabError, conflict, invalid, notFound, usage } from "./errors.js";
 import { checkNodeName, pairKey, parseEndpoint } from "./mesh.js";
 import type { TomlTable, TomlValue } from "./toml.js";
 
@@ -35,7 +35,10 @@ function nodeOf(doc: TomlTable, net: string, name: string): TomlTable {
   const n = nodesOf(doc)[name];
   if (n === undefined) {
     const known = Object.keys(nodesOf(doc)).sort();
-    throw notFound(`network '${net}' has no node '${name}'`, { where: { node: name }, hint: known.length ? `nodes: ${known.join(", ")}` : "add it with 'ciab add <net> <node>'" });
+    throw notFound(`network '${net}' has no node '${name}'`, {
+      where: { node: name },
+      hint: known.length ? `nodes: ${known.join(", ")}` : "add it with 'ciab add <net> <node>'",
+    });
   }
   return n as TomlTable;
 }
@@ -267,7 +270,11 @@ function setEndpoint(ctx: SetCtx, word: string, value: string | undefined): void
   }
   const port = typeof t.ListenPort === "number" && t.ListenPort > 0 ? t.ListenPort : undefined;
   const withPort = (host: string) => {
-    if (port === undefined) throw invalid(`endpoint '${v}' of node '${name}' has no port and the node has no listen-port`, { where: { node: name, key: "endpoint", value: v }, hint: "write host:port" });
+    if (port === undefined)
+      throw invalid(`endpoint '${v}' of node '${name}' has no port and the node has no listen-port`, {
+        where: { node: name, key: "endpoint", value: v },
+        hint: "write host:port",
+      });
     return `${host}:${port}`;
   };
   let text = v;
@@ -310,7 +317,11 @@ function setPrivateKey(ctx: SetCtx, word: string, value: string | undefined): vo
   try {
     pubkey(key, `private-key of node '${name}'`);
   } catch (e) {
-    throw invalid(`private-key of node '${name}' is not a valid WireGuard key`, { where: { node: name, key: "private-key" }, hint: "generate one with 'ciab genkey'", cause: e });
+    throw invalid(`private-key of node '${name}' is not a valid WireGuard key`, {
+      where: { node: name, key: "private-key" },
+      hint: "generate one with 'ciab genkey'",
+      cause: e,
+    });
   }
   t.PrivateKey = key;
   delete t.PublicKey;

@@ -3,7 +3,7 @@
 // kept there); this view is rebuilt from it after every change and must validate before anything is written.
 import { isMetadataRange, isVtepRange } from "../ipam/alloc.js";
 import { ipv6FromPublicKey, macFromPublicKey } from "../ipam/derive.js";
-import { contains, formatAddr, mask, overlaps, parseAddr, parsePrefix, type Prefix } from "../ipam/ip.js";
+import { contains, formatAddr, mask, overlaps, type Prefix, parseAddr, parsePrefix } from "../ipam/ip.js";
 import { decodeKey, pubkey } from "../keys/x25519.js";
 import { CiabError } from "./errors.js";
 import { lineOf, type TomlTable, type TomlValue } from "./toml.js";
@@ -180,7 +180,8 @@ function fieldError(ctx: Ctx, table: string, key: string | undefined, message: s
   return new CiabError("invalid", `${at}: ${field}: ${message}`, { hint, where: { file: ctx.file, line, table, key, node } });
 }
 
-const describe = (v: unknown): string => (typeof v === "string" ? JSON.stringify(v) : Array.isArray(v) ? "an array" : typeof v === "object" ? "a table" : String(v));
+const describe = (v: unknown): string =>
+  typeof v === "string" ? JSON.stringify(v) : Array.isArray(v) ? "an array" : typeof v === "object" ? "a table" : String(v);
 
 class TableReader {
   constructor(
@@ -320,7 +321,11 @@ function readNode(ctx: Ctx, name: string, t: TomlTable, pool6?: Prefix): MeshNod
     }
     publicKey = publicKey.trim();
   } else {
-    throw r.fail(undefined, "has neither PrivateKey nor PublicKey", `run 'ciab set <net> node ${name} private-key <key>' or register the host's key with 'public-key'`);
+    throw r.fail(
+      undefined,
+      "has neither PrivateKey nor PublicKey",
+      `run 'ciab set <net> node ${name} private-key <key>' or register the host's key with 'public-key'`,
+    );
   }
 
   const address = r.strings("Address");
@@ -333,7 +338,11 @@ function readNode(ctx: Ctx, name: string, t: TomlTable, pool6?: Prefix): MeshNod
   if (!vtepP) throw r.fail("LinkLayerAddress", "is empty: the node has no VTEP address", `run 'ciab set <net> node ${name} ll-addr auto'`);
   const vtepNum = Number(vtepP.addr);
   if (isMetadataRange(vtepNum)) {
-    throw r.fail("LinkLayerAddress", `${ll[0]} is in 169.254.169.0/24, the cloud metadata range`, `pick another with 'ciab set <net> node ${name} ll-addr auto'`);
+    throw r.fail(
+      "LinkLayerAddress",
+      `${ll[0]} is in 169.254.169.0/24, the cloud metadata range`,
+      `pick another with 'ciab set <net> node ${name} ll-addr auto'`,
+    );
   }
   if (!isVtepRange(vtepNum)) {
     throw r.fail("LinkLayerAddress", `${ll[0]} is outside the link-local VTEP range 169.254.1.0-169.254.254.255`, `use 'll-addr auto'`);
@@ -425,7 +434,7 @@ export function meshFromDoc(name: string, doc: TomlTable, ctx: Ctx): Mesh {
   const pskT = asTable(ctx, doc.PresharedKeys, "", "PresharedKeys") ?? {};
   for (const [k, v] of Object.entries(pskT)) {
     const [a, b] = k.split(",");
-    if (typeof v !== "string" || !a || !b) throw fieldError(ctx, "PresharedKeys", k, "must be \"nodeA,nodeB\" = \"<key>\"");
+    if (typeof v !== "string" || !a || !b) throw fieldError(ctx, "PresharedKeys", k, 'must be "nodeA,nodeB" = "<key>"');
     try {
       decodeKey(v);
     } catch {
@@ -435,17 +444,25 @@ export function meshFromDoc(name: string, doc: TomlTable, ctx: Ctx): Mesh {
   }
 
   for (const rr of network.routeReflectors) {
-    if (!names.has(rr)) throw fieldError(ctx, "Network", "RouteReflectors", `'${rr}' is not a node of this network`, `nodes: ${[...names].join(", ") || "(none)"}`);
+    if (!names.has(rr))
+      throw fieldError(ctx, "Network", "RouteReflectors", `'${rr}' is not a node of this network`, `nodes: ${[...names].join(", ") || "(none)"}`);
   }
   if (network.routing !== "none") {
     for (const n of nodes) {
       if (!n.overlayIPv4 && network.routing === "bgp") {
-        throw fieldError(ctx, `Node.${n.name}`, "Address", "has no IPv4 overlay address, which BGP needs as router-id and peer address", "set pool-ipv4 and re-add the node, or 'addr'");
+        throw fieldError(
+          ctx,
+          `Node.${n.name}`,
+          "Address",
+          "has no IPv4 overlay address, which BGP needs as router-id and peer address",
+          "set pool-ipv4 and re-add the node, or 'addr'",
+        );
       }
     }
   }
   for (const n of nodes) {
-    if (n.endpoint?.repaired) warnings.push(`node ${n.name}: Endpoint "${n.endpoint.text}" repaired from vwgen's mangled IPv6 form; 'ciab set' will store the repaired value`);
+    if (n.endpoint?.repaired)
+      warnings.push(`node ${n.name}: Endpoint "${n.endpoint.text}" repaired from vwgen's mangled IPv6 form; 'ciab set' will store the repaired value`);
   }
   return { name, network, nodes, blacklist, psk, warnings };
 }
@@ -456,7 +473,15 @@ function checkUnique(ctx: Ctx, nodes: MeshNode[], pool4: Prefix | undefined, poo
     const k = `${kind}:${value}`;
     const other = seen.get(k);
     if (other !== undefined) {
-      throw fieldError(ctx, `Node.${node}`, key, `${kind} ${value} is also used by node '${other}'`, kind === "MAC" || kind === "IPv6" || kind === "public key" ? `give node '${node}' a new key ('ciab set <net> node ${node} private-key <new key>')` : "each node needs its own address");
+      throw fieldError(
+        ctx,
+        `Node.${node}`,
+        key,
+        `${kind} ${value} is also used by node '${other}'`,
+        kind === "MAC" || kind === "IPv6" || kind === "public key"
+          ? `give node '${node}' a new key ('ciab set <net> node ${node} private-key <new key>')`
+          : "each node needs its own address",
+      );
     }
     seen.set(k, node);
   };
@@ -469,13 +494,20 @@ function checkUnique(ctx: Ctx, nodes: MeshNode[], pool4: Prefix | undefined, poo
     for (const a of n.address) {
       const p = parsePrefix(a);
       claim("address", formatAddr(p.family, p.addr), n.name, "Address");
-      if (p.family === 4 && pool4 && !contains(pool4, { ...p, len: 32 })) warnings.push(`node ${n.name}: Address ${a} is outside pool-ipv4 ${formatAddr(4, pool4.addr)}/${pool4.len}`);
+      if (p.family === 4 && pool4 && !contains(pool4, { ...p, len: 32 }))
+        warnings.push(`node ${n.name}: Address ${a} is outside pool-ipv4 ${formatAddr(4, pool4.addr)}/${pool4.len}`);
     }
     for (const s of n.subnets) {
       const p = parsePrefix(s);
       for (const pool of [pool4, pool6]) {
         if (pool && overlaps(pool, p)) {
-          throw fieldError(ctx, `Node.${n.name}`, "Subnets", `${s} overlaps the overlay pool ${formatAddr(pool.family, pool.addr)}/${pool.len}`, "container subnets must be outside pool-ipv4/pool-ipv6");
+          throw fieldError(
+            ctx,
+            `Node.${n.name}`,
+            "Subnets",
+            `${s} overlaps the overlay pool ${formatAddr(pool.family, pool.addr)}/${pool.len}`,
+            "container subnets must be outside pool-ipv4/pool-ipv6",
+          );
         }
       }
       subnets.push({ p, node: n.name, text: s });
@@ -491,7 +523,13 @@ function checkUnique(ctx: Ctx, nodes: MeshNode[], pool4: Prefix | undefined, poo
     if (other) {
       // Report it on the node that comes later in the file, naming the earlier one.
       const [early, late] = nodes.findIndex((n) => n.name === other.node) <= nodes.findIndex((n) => n.name === s.node) ? [other, s] : [s, other];
-      throw fieldError(ctx, `Node.${late.node}`, "Subnets", `${late.text} overlaps ${early.text} of node '${early.node}'`, "each host must own distinct subnets");
+      throw fieldError(
+        ctx,
+        `Node.${late.node}`,
+        "Subnets",
+        `${late.text} overlaps ${early.text} of node '${early.node}'`,
+        "each host must own distinct subnets",
+      );
     }
     open.push(s);
   }

@@ -24,8 +24,7 @@ export function parseToml(text: string, file: string): TomlTable {
   }
 }
 
-const isTable = (v: unknown): v is TomlTable =>
-  typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
+const isTable = (v: unknown): v is TomlTable => typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof Date);
 
 const BARE_KEY = /^[A-Za-z0-9_-]+$/;
 const quoteKey = (k: string) => (BARE_KEY.test(k) ? k : dumpString(k));

@@ -4,7 +4,7 @@
 import { closeSync, constants, fchownSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { CiabError, notFound } from "../model/errors.js";
-import { type Mesh, checkNetworkName, meshFromDoc } from "../model/mesh.js";
+import { checkNetworkName, type Mesh, meshFromDoc } from "../model/mesh.js";
 import { dumpToml, parseToml, type TomlTable } from "../model/toml.js";
 
 export interface MeshRef {
@@ -42,7 +42,10 @@ export function readText(ref: MeshRef): string | undefined {
 export function loadMesh(ref: MeshRef): Loaded {
   const text = readText(ref);
   if (text === undefined) {
-    throw notFound(`unable to find mesh file '${ref.path}' for network '${ref.name}'`, { where: { file: ref.path }, hint: `create it with 'ciab add ${ref.name}', or run ciab in the directory that holds it` });
+    throw notFound(`unable to find mesh file '${ref.path}' for network '${ref.name}'`, {
+      where: { file: ref.path },
+      hint: `create it with 'ciab add ${ref.name}', or run ciab in the directory that holds it`,
+    });
   }
   const doc = parseToml(text, ref.path);
   return { text, doc, mesh: meshFromDoc(ref.name, doc, { file: ref.path, text }) };

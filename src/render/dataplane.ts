@@ -1,6 +1,6 @@
 // The desired data plane of one node: WireGuard peers, the VXLAN device, its forwarding entries and addresses.
 // One source for both the wg-quick file's hooks and ciab-up's re-run reconciliation. Pure; no I/O.
-import { mtuPlan, type MtuPlan } from "../ipam/mtu.js";
+import { type MtuPlan, mtuPlan } from "../ipam/mtu.js";
 import { CiabError } from "../model/errors.js";
 import type { Mesh, MeshNode } from "../model/mesh.js";
 import { wgPeers } from "../model/topology.js";
@@ -20,13 +20,15 @@ export interface Dataplane {
   neighbours: { ip: string; mac: string }[];
 }
 
-
 const bare = (a: string) => a.split("/")[0] as string;
 const hosts = new WeakMap<MeshNode, string[]>();
 /** A node's overlay addresses without lengths (IPv4 and the derived IPv6). */
 const overlayHosts = (n: MeshNode): string[] => {
   let h = hosts.get(n);
-  if (!h) hosts.set(n, (h = [...n.address.map(bare), ...(n.ipv6 ? [bare(n.ipv6)] : [])]));
+  if (!h) {
+    h = [...n.address.map(bare), ...(n.ipv6 ? [bare(n.ipv6)] : [])];
+    hosts.set(n, h);
+  }
   return h;
 };
 
@@ -57,15 +59,26 @@ function computeDataplane(mesh: Mesh, node: MeshNode): Dataplane {
 
 /** Checks that only matter once a mesh is deployed (showconf stays as lenient as vwgen). */
 export function checkDeployable(mesh: Mesh): void {
-  const fail = (node: string, key: string, message: string, hint: string) => new CiabError("invalid", `node '${node}': ${key}: ${message}`, { hint, where: { node, key } });
+  const fail = (node: string, key: string, message: string, hint: string) =>
+    new CiabError("invalid", `node '${node}': ${key}: ${message}`, { hint, where: { node, key } });
   for (const n of mesh.nodes) {
     if (!n.endpoint && n.persistentKeepalive === 0) {
-      throw fail(n.name, "Endpoint", "has no endpoint and no persistent-keepalive, so no peer can ever reach it", `give it an endpoint ('ciab set ${mesh.name} node ${n.name} endpoint HOST:PORT') or, behind NAT, 'persistent-keepalive 25'`);
+      throw fail(
+        n.name,
+        "Endpoint",
+        "has no endpoint and no persistent-keepalive, so no peer can ever reach it",
+        `give it an endpoint ('ciab set ${mesh.name} node ${n.name} endpoint HOST:PORT') or, behind NAT, 'persistent-keepalive 25'`,
+      );
     }
     if (n.listenPort === 0 && n.endpoint) throw fail(n.name, "ListenPort", "is 0 but the node has an endpoint", `set 'listen-port' to the endpoint's port`);
     for (const p of wgPeers(mesh, n)) {
       if (p.name > n.name && !n.endpoint && !p.endpoint) {
-        throw fail(n.name, "Endpoint", `neither '${n.name}' nor its peer '${p.name}' has an endpoint: they can never handshake`, `give one of them an endpoint, or 'ciab blacklist ${mesh.name} add ${n.name} ${p.name}'`);
+        throw fail(
+          n.name,
+          "Endpoint",
+          `neither '${n.name}' nor its peer '${p.name}' has an endpoint: they can never handshake`,
+          `give one of them an endpoint, or 'ciab blacklist ${mesh.name} add ${n.name} ${p.name}'`,
+        );
       }
     }
   }

@@ -57,7 +57,12 @@ export function showText(mesh: Mesh, opts: ShowOptions): string {
   kv("vxlan port", n.vxlanPort);
   kv("vxlan mtu", n.vxlanMTU);
   kv("vxlan id", n.vxlanId);
-  kv("routing", n.routing === "none" ? "none" : `${n.routing} (${n.routingDaemon})${n.routing === "bgp" ? `, AS ${n.asn}, reflectors: ${n.routeReflectors.join(", ") || "none (full mesh)"}` : ""}`);
+  kv(
+    "routing",
+    n.routing === "none"
+      ? "none"
+      : `${n.routing} (${n.routingDaemon})${n.routing === "bgp" ? `, AS ${n.asn}, reflectors: ${n.routeReflectors.join(", ") || "none (full mesh)"}` : ""}`,
+  );
   out.push("");
   for (const node of selected(mesh, opts.only)) {
     out.push(`${B}node:${N} ${Y}${node.name}${N}`);

@@ -37,7 +37,11 @@ export function renderVxlanIp(dp: Dataplane): string {
 /** `bridge -batch` file: one flood entry per peer VTEP, and each peer's MAC at its VTEP (known unicast). */
 export function renderVxlanFdb(dp: Dataplane): string {
   const v = dp.vxlanIf;
-  return [...dp.flood.map((vtep) => `fdb append 00:00:00:00:00:00 dev ${v} dst ${vtep}`), ...dp.unicast.map((u) => `fdb replace ${u.mac} dev ${v} dst ${u.vtep} self permanent`), ""].join("\n");
+  return [
+    ...dp.flood.map((vtep) => `fdb append 00:00:00:00:00:00 dev ${v} dst ${vtep}`),
+    ...dp.unicast.map((u) => `fdb replace ${u.mac} dev ${v} dst ${u.vtep} self permanent`),
+    "",
+  ].join("\n");
 }
 
 export function renderWireguard(mesh: Mesh, node: MeshNode): string {

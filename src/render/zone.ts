@@ -2,7 +2,7 @@
 // with SOA and NS so `named-checkzone` accepts them (vwgen mixed PTRs into the forward zone and had no NS).
 // Pure: the serial is a parameter.
 import { domainToASCII } from "node:url";
-import { parsePrefix, reversePointer, reverseZone, contains, formatAddr, type Prefix } from "../ipam/ip.js";
+import { contains, formatAddr, type Prefix, parsePrefix, reversePointer, reverseZone } from "../ipam/ip.js";
 import { invalid } from "../model/errors.js";
 import type { Mesh } from "../model/mesh.js";
 
@@ -59,7 +59,10 @@ export function renderZones(mesh: Mesh, opts: ZoneOptions): Zones {
       const p = parsePrefix(text, "address", false);
       const addr = formatAddr(p.family, p.addr);
       (p.family === 4 ? a : aaaa).push(`${pad(fqdn, 32)}300     IN      ${p.family === 4 ? "A   " : "AAAA"}    ${addr}`);
-      (p.family === 4 ? ptr4 : ptr6).push({ addr: p.addr, line: `${pad(`${reversePointer(p.family, p.addr)}.`, p.family === 4 ? 32 : 80)}300     IN      PTR     ${fqdn}` });
+      (p.family === 4 ? ptr4 : ptr6).push({
+        addr: p.addr,
+        line: `${pad(`${reversePointer(p.family, p.addr)}.`, p.family === 4 ? 32 : 80)}300     IN      PTR     ${fqdn}`,
+      });
     }
   }
   const forward = { origin: domain, text: [...header(mesh, domain, opts.serial, domain, ns), ...a, ...aaaa, ""].join("\n") };

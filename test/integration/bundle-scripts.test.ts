@@ -10,7 +10,11 @@ import { FIXTURE_MESHES, loadFixture } from "../helpers/meshes.js";
 
 const scripts = FIXTURE_MESHES.flatMap((name) => {
   const mesh = loadFixture(name);
-  return mesh.nodes.flatMap((n) => renderBundle(mesh, n, "test").filter((f) => f.path.startsWith("bin/")).map((f) => ({ id: `${name}/${n.name}/${f.path}`, content: f.content })));
+  return mesh.nodes.flatMap((n) =>
+    renderBundle(mesh, n, "test")
+      .filter((f) => f.path.startsWith("bin/"))
+      .map((f) => ({ id: `${name}/${n.name}/${f.path}`, content: f.content })),
+  );
 });
 
 describe("bundle scripts", () => {

@@ -1,7 +1,7 @@
 // Bad input through the real CLI: every case names what is wrong, exits with the documented code, and leaves the
 // mesh file byte-identical.
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { EXIT } from "../../src/model/errors.js";
@@ -27,14 +27,29 @@ const set = (...a: string[]) => ["set", "ciabmesh", ...a];
 
 const CASES: Case[] = [
   // CIDRs and pools
-  { name: "bad IPv4 pool", args: set("pool-ipv4", "10.0.0.300/24"), code: invalid, message: /pool-ipv4: .*'10\.0\.0\.300' is not a valid IPv4 or IPv6 address/ },
+  {
+    name: "bad IPv4 pool",
+    args: set("pool-ipv4", "10.0.0.300/24"),
+    code: invalid,
+    message: /pool-ipv4: .*'10\.0\.0\.300' is not a valid IPv4 or IPv6 address/,
+  },
   { name: "prefix too long", args: set("pool-ipv4", "10.0.0.0/33"), code: invalid, message: /prefix length 33 is longer than 32 bits/ },
   { name: "IPv6 prefix as IPv4 pool", args: set("pool-ipv4", "2001:db8::/64"), code: invalid, message: /pool-ipv4: '2001:db8::\/64' is not an IPv4 prefix/ },
   { name: "IPv4 prefix as IPv6 pool", args: set("pool-ipv6", "10.0.0.0/24"), code: invalid, message: /pool-ipv6: '10\.0\.0\.0\/24' is not an IPv6 prefix/ },
   { name: "pool too small", args: set("pool-ipv4", "10.0.0.0/31"), code: invalid, message: /AddressPoolIPv4: pool 10\.0\.0\.0\/31 is too small/ },
   { name: "address without length", args: set("node", "node1", "addr", "10.0.0.1"), code: invalid, message: /addr: .*'10\.0\.0\.1' has no prefix length/ },
-  { name: "subnets overlapping between nodes", args: set("node", "node1", "subnets", "10.0.1.0/24", "node", "node2", "subnets", "10.0.1.128/25"), code: invalid, message: /\[Node\.node2\] Subnets: 10\.0\.1\.128\/25 overlaps 10\.0\.1\.0\/24 of node 'node1'/ },
-  { name: "subnet overlapping the pool", args: set("node", "node1", "subnets", "172.20.10.0/25"), code: invalid, message: /\[Node\.node1\] Subnets: 172\.20\.10\.0\/25 overlaps the overlay pool 172\.20\.10\.0\/24/ },
+  {
+    name: "subnets overlapping between nodes",
+    args: set("node", "node1", "subnets", "10.0.1.0/24", "node", "node2", "subnets", "10.0.1.128/25"),
+    code: invalid,
+    message: /\[Node\.node2\] Subnets: 10\.0\.1\.128\/25 overlaps 10\.0\.1\.0\/24 of node 'node1'/,
+  },
+  {
+    name: "subnet overlapping the pool",
+    args: set("node", "node1", "subnets", "172.20.10.0/25"),
+    code: invalid,
+    message: /\[Node\.node1\] Subnets: 172\.20\.10\.0\/25 overlaps the overlay pool 172\.20\.10\.0\/24/,
+  },
   { name: "bad subnet", args: set("node", "node1", "subnets", "10.0.1.0/24,bogus"), code: invalid, message: /subnets: .*'bogus'/ },
   // numbers and ranges
   { name: "VNI zero", args: set("vxlan-id", "0"), code: invalid, message: /vxlan-id: 0 is out of range 1-16777215/ },
@@ -43,7 +58,12 @@ const CASES: Case[] = [
   { name: "VXLAN port out of range", args: set("vxlan-port", "70000"), code: invalid, message: /vxlan-port: 70000 is out of range 1-65535/ },
   { name: "listen port zero", args: set("node", "node1", "listen-port", "0"), code: invalid, message: /listen-port: 0 is out of range 1-65535/ },
   { name: "listen port too large", args: set("node", "node1", "listen-port", "65536"), code: invalid, message: /listen-port: 65536 is out of range/ },
-  { name: "negative keepalive", args: set("node", "node1", "persistent-keepalive", "-1"), code: invalid, message: /persistent-keepalive: '-1' is not an integer/ },
+  {
+    name: "negative keepalive",
+    args: set("node", "node1", "persistent-keepalive", "-1"),
+    code: invalid,
+    message: /persistent-keepalive: '-1' is not an integer/,
+  },
   { name: "bad fwmark", args: set("node", "node1", "fwmark", "0xZZ"), code: invalid, message: /fwmark: '0xZZ' is not an integer/ },
   { name: "VXLAN MTU too small", args: set("vxlan-mtu", "100"), code: invalid, message: /vxlan-mtu: 100 is out of range 576-65535/ },
   { name: "underlay MTU too small", args: set("underlay-mtu", "1000"), code: invalid, message: /underlay-mtu: 1000 is out of range 1280-65535/ },
@@ -53,15 +73,45 @@ const CASES: Case[] = [
   { name: "unknown routing", args: set("routing", "rip"), code: invalid, message: /routing: 'rip' must be one of bgp, ospf, none/ },
   { name: "unknown MTU mode", args: set("mtu-mode", "jumbo"), code: invalid, message: /mtu-mode: 'jumbo' must be one of auto, fragment/ },
   { name: "on/off expected", args: set("bfd", "maybe"), code: invalid, message: /bfd: 'maybe' must be on or off/ },
-  { name: "reflector that is not a node", args: set("route-reflectors", "node9"), code: invalid, message: /RouteReflectors: 'node9' is not a node of this network/ },
+  {
+    name: "reflector that is not a node",
+    args: set("route-reflectors", "node9"),
+    code: invalid,
+    message: /RouteReflectors: 'node9' is not a node of this network/,
+  },
   // endpoints
-  { name: "endpoint port out of range", args: set("node", "node1", "endpoint", "198.51.100.1:99999"), code: invalid, message: /endpoint '198\.51\.100\.1:99999' is invalid: port 99999 is out of range/ },
+  {
+    name: "endpoint port out of range",
+    args: set("node", "node1", "endpoint", "198.51.100.1:99999"),
+    code: invalid,
+    message: /endpoint '198\.51\.100\.1:99999' is invalid: port 99999 is out of range/,
+  },
   { name: "endpoint unclosed bracket", args: set("node", "node1", "endpoint", "[2001:db8::1:51820"), code: invalid, message: /endpoint .* is invalid/ },
-  { name: "endpoint bad host", args: set("node", "node1", "endpoint", "bad_host!:80"), code: invalid, message: /'bad_host!' is neither an IP address nor a host name/ },
+  {
+    name: "endpoint bad host",
+    args: set("node", "node1", "endpoint", "bad_host!:80"),
+    code: invalid,
+    message: /'bad_host!' is neither an IP address nor a host name/,
+  },
   // keys
-  { name: "invalid private key", args: set("node", "node1", "private-key", "notakey"), code: invalid, message: /private-key: 'notakey' is neither a WireGuard key nor a readable key file/ },
-  { name: "invalid public key", args: set("node", "node1", "public-key", "AAAA"), code: invalid, message: /public-key of node 'node1' is not a valid WireGuard key/ },
-  { name: "same key on two nodes", args: set("node", "node2", "private-key", KEY), code: invalid, message: /\[Node\.node2\] PrivateKey: public key .* is also used by node 'node1'/ },
+  {
+    name: "invalid private key",
+    args: set("node", "node1", "private-key", "notakey"),
+    code: invalid,
+    message: /private-key: 'notakey' is neither a WireGuard key nor a readable key file/,
+  },
+  {
+    name: "invalid public key",
+    args: set("node", "node1", "public-key", "AAAA"),
+    code: invalid,
+    message: /public-key of node 'node1' is not a valid WireGuard key/,
+  },
+  {
+    name: "same key on two nodes",
+    args: set("node", "node2", "private-key", KEY),
+    code: invalid,
+    message: /\[Node\.node2\] PrivateKey: public key .* is also used by node 'node1'/,
+  },
   // names and directives
   { name: "unknown node", args: set("node", "node9", "endpoint", "198.51.100.1:1"), code: notFound, message: /network 'ciabmesh' has no node 'node9'/ },
   { name: "node directive missing", args: set("endpoint", "198.51.100.1:1"), code: usage, message: /'endpoint' must be used after a 'node <name>' directive/ },
@@ -72,7 +122,12 @@ const CASES: Case[] = [
   { name: "same new node twice", args: ["add", "ciabmesh", "n4", "n4"], code: conflict, message: /already has node 'n4'/ },
   { name: "invalid node name", args: ["add", "ciabmesh", "bad name"], code: invalid, message: /node name 'bad name' is invalid/ },
   { name: "node name too long", args: ["add", "ciabmesh", "n".repeat(64)], code: invalid, message: /node name 'n{64}' is invalid/ },
-  { name: "network name too long for an interface", args: ["add", "averyveryverylongnet", "n1"], code: invalid, message: /network name 'averyveryverylongnet' is not usable as an interface name/ },
+  {
+    name: "network name too long for an interface",
+    args: ["add", "averyveryverylongnet", "n1"],
+    code: invalid,
+    message: /network name 'averyveryverylongnet' is not usable as an interface name/,
+  },
   { name: "delete unknown node", args: ["del", "ciabmesh", "node9"], code: notFound, message: /has no node 'node9'/ },
   { name: "showconf of unknown node", args: ["showconf", "ciabmesh", "node9"], code: notFound, message: /has no node 'node9'.*|nodes: node1, node2, node3/ },
   { name: "missing mesh file", args: ["showconf", "nosuchnet", "node1"], code: notFound, message: /unable to find mesh file '.*nosuchnet\.conf'/ },
@@ -81,18 +136,77 @@ const CASES: Case[] = [
   { name: "blacklist with itself", args: ["blacklist", "ciabmesh", "add", "node1", "node1"], code: invalid, message: /cannot be blacklisted with itself/ },
   { name: "unknown command", args: ["frobnicate"], code: usage, message: /unknown command 'frobnicate'/ },
   { name: "zone with bad domain", args: ["zone", "ciabmesh", "bad domain!"], code: invalid, message: /zone domain 'bad domain!' is not a valid DNS name/ },
-  { name: "zone with bad serial", args: ["zone", "ciabmesh", "mesh.example.com", "--serial", "x1"], code: invalid, message: /--serial 'x1' must be a whole number/ },
-  { name: "garbage on pubkey's stdin", args: ["pubkey"], input: "hello\n", code: invalid, message: /private key on standard input is not a valid WireGuard key/ },
+  {
+    name: "zone with bad serial",
+    args: ["zone", "ciabmesh", "mesh.example.com", "--serial", "x1"],
+    code: invalid,
+    message: /--serial 'x1' must be a whole number/,
+  },
+  {
+    name: "garbage on pubkey's stdin",
+    args: ["pubkey"],
+    input: "hello\n",
+    code: invalid,
+    message: /private key on standard input is not a valid WireGuard key/,
+  },
   // broken files
-  { name: "truncated TOML", args: ["show", "ciabmesh"], file: (t) => t.slice(0, t.indexOf("PrivateKey") + 16), code: invalid, message: /ciabmesh\.conf:\d+:\d+: malformed TOML/ },
-  { name: "wrong type in [Network]", args: ["show", "ciabmesh"], file: (t) => t.replace("VxlanID = 1363491", 'VxlanID = "abc"'), code: invalid, message: /ciabmesh\.conf:4: \[Network\] VxlanID: must be an integer from 1 to 16777215, got "abc"/ },
-  { name: "wrong type in a node", args: ["showconf", "ciabmesh", "node1"], file: (t) => t.replace('Address = [ "172.20.10.93/24",]', 'Address = "172.20.10.93/24"'), code: invalid, message: /ciabmesh\.conf:12: \[Node\.node1\] Address: must be an array of strings, got "172\.20\.10\.93\/24"/ },
-  { name: "bad private key in file", args: ["show", "ciabmesh"], file: (t) => t.replace(KEY, "short="), code: invalid, message: /\[Node\.node1\] PrivateKey: is not a valid WireGuard key/ },
-  { name: "VTEP in the metadata range", args: ["showconf", "ciabmesh", "node2"], file: (t) => t.replaceAll("169.254.142.131", "169.254.169.10"), code: invalid, message: /\[Node\.node2\] LinkLayerAddress: 169\.254\.169\.10\/16 is in 169\.254\.169\.0\/24, the cloud metadata range/ },
-  { name: "duplicate overlay address in file", args: ["show", "ciabmesh"], file: (t) => t.replace("172.20.10.178/24", "172.20.10.93/24"), code: invalid, message: /\[Node\.node2\] Address: address 172\.20\.10\.93 is also used by node 'node1'/ },
-  { name: "duplicate VTEP in file", args: ["show", "ciabmesh"], file: (t) => t.replaceAll("169.254.142.131", "169.254.187.149"), code: invalid, message: /VTEP 169\.254\.187\.149 is also used by node 'node1'/ },
+  {
+    name: "truncated TOML",
+    args: ["show", "ciabmesh"],
+    file: (t) => t.slice(0, t.indexOf("PrivateKey") + 16),
+    code: invalid,
+    message: /ciabmesh\.conf:\d+:\d+: malformed TOML/,
+  },
+  {
+    name: "wrong type in [Network]",
+    args: ["show", "ciabmesh"],
+    file: (t) => t.replace("VxlanID = 1363491", 'VxlanID = "abc"'),
+    code: invalid,
+    message: /ciabmesh\.conf:4: \[Network\] VxlanID: must be an integer from 1 to 16777215, got "abc"/,
+  },
+  {
+    name: "wrong type in a node",
+    args: ["showconf", "ciabmesh", "node1"],
+    file: (t) => t.replace('Address = [ "172.20.10.93/24",]', 'Address = "172.20.10.93/24"'),
+    code: invalid,
+    message: /ciabmesh\.conf:12: \[Node\.node1\] Address: must be an array of strings, got "172\.20\.10\.93\/24"/,
+  },
+  {
+    name: "bad private key in file",
+    args: ["show", "ciabmesh"],
+    file: (t) => t.replace(KEY, "short="),
+    code: invalid,
+    message: /\[Node\.node1\] PrivateKey: is not a valid WireGuard key/,
+  },
+  {
+    name: "VTEP in the metadata range",
+    args: ["showconf", "ciabmesh", "node2"],
+    file: (t) => t.replaceAll("169.254.142.131", "169.254.169.10"),
+    code: invalid,
+    message: /\[Node\.node2\] LinkLayerAddress: 169\.254\.169\.10\/16 is in 169\.254\.169\.0\/24, the cloud metadata range/,
+  },
+  {
+    name: "duplicate overlay address in file",
+    args: ["show", "ciabmesh"],
+    file: (t) => t.replace("172.20.10.178/24", "172.20.10.93/24"),
+    code: invalid,
+    message: /\[Node\.node2\] Address: address 172\.20\.10\.93 is also used by node 'node1'/,
+  },
+  {
+    name: "duplicate VTEP in file",
+    args: ["show", "ciabmesh"],
+    file: (t) => t.replaceAll("169.254.142.131", "169.254.187.149"),
+    code: invalid,
+    message: /VTEP 169\.254\.187\.149 is also used by node 'node1'/,
+  },
   { name: "missing [Network]", args: ["show", "ciabmesh"], file: (t) => t.replace(/\[Network\][^[]*/, ""), code: invalid, message: /\[Network\]: is missing/ },
-  { name: "node table is not a table", args: ["show", "ciabmesh"], file: (t) => t.replace(/\[Node\.node3\][\s\S]*$/, "[Node]\nnode4 = 1\n"), code: invalid, message: /ciabmesh\.conf:\d+: \[Node\] node4: must be a table \[Node\.node4\], got 1/ },
+  {
+    name: "node table is not a table",
+    args: ["show", "ciabmesh"],
+    file: (t) => t.replace(/\[Node\.node3\][\s\S]*$/, "[Node]\nnode4 = 1\n"),
+    code: invalid,
+    message: /ciabmesh\.conf:\d+: \[Node\] node4: must be a table \[Node\.node4\], got 1/,
+  },
 ];
 
 describe("bad input: message, exit code, file unchanged", () => {

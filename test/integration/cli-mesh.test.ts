@@ -4,7 +4,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ciab, digest, tempDir, withFiles } from "../helpers/cli.js";
-import { CLI, FIXTURES, ROOT, hasTool } from "../helpers/env.js";
+import { CLI, FIXTURES, hasTool, ROOT } from "../helpers/env.js";
 
 const BASIC = join(FIXTURES, "basic3", "ciabmesh.conf");
 
@@ -48,7 +48,12 @@ describe("mesh file", () => {
     const dir = withFiles(BASIC);
     const shown = JSON.parse(ciab(["show", "ciabmesh", "--json"], { cwd: dir }).stdout);
     expect(shown.nodes).toHaveLength(3);
-    expect(shown.nodes[0]).toMatchObject({ name: "node1", publicKey: "63Ii0Vbwcp4YQ+twKiXE7io2AgLbnSHSQts8LhdWrX4=", mac: "3e:2e:17:56:ad:7e", vtep: "169.254.187.149" });
+    expect(shown.nodes[0]).toMatchObject({
+      name: "node1",
+      publicKey: "63Ii0Vbwcp4YQ+twKiXE7io2AgLbnSHSQts8LhdWrX4=",
+      mac: "3e:2e:17:56:ad:7e",
+      vtep: "169.254.187.149",
+    });
     expect(JSON.stringify(shown)).not.toContain("8IAwa1Q70d1sjnefunzxYCB2mh3c3f8jcUQnJdKKEEM=");
     expect(ciab(["show", "ciabmesh"], { cwd: dir }).stdout).not.toContain("8IAwa1Q70d1sjnefunzxYCB2mh3c3f8jcUQnJdKKEEM=");
     expect(ciab(["show", "ciabmesh", "--show-keys"], { cwd: dir }).stdout).toContain("8IAwa1Q70d1sjnefunzxYCB2mh3c3f8jcUQnJdKKEEM=");
@@ -67,7 +72,10 @@ describe("mesh file", () => {
     expect(init.code).toBe(0);
     const { publicKey, keyFile } = JSON.parse(init.stdout);
     expect(statSync(keyFile).mode & 0o777).toBe(0o600);
-    expect(JSON.parse(ciab(["key", "init", "ciabmesh", "node2", "--key-dir", keys, "--json"], { cwd: dir }).stdout)).toMatchObject({ created: false, publicKey });
+    expect(JSON.parse(ciab(["key", "init", "ciabmesh", "node2", "--key-dir", keys, "--json"], { cwd: dir }).stdout)).toMatchObject({
+      created: false,
+      publicKey,
+    });
     expect(ciab(["set", "ciabmesh", "node", "node2", "public-key", publicKey], { cwd: dir }).code).toBe(0);
     const conf = readFileSync(join(dir, "ciabmesh.conf"), "utf8");
     expect(conf).not.toContain("qMqhUxGu+Xo5EBxjlEQjdotj+6m95RmTyeGRLIVbAXQ=");
@@ -81,7 +89,29 @@ describe("mesh file", () => {
     const dir = tempDir();
     const env = { CIAB_INSECURE_TEST_SEED: "psk" };
     expect(ciab(["add", "p", "a", "b", "c"], { cwd: dir, env }).code).toBe(0);
-    expect(ciab(["set", "p", "psk", "on", "node", "a", "endpoint", "198.51.100.1:1", "node", "b", "endpoint", "198.51.100.2:1", "node", "c", "endpoint", "198.51.100.3:1"], { cwd: dir, env }).code).toBe(0);
+    expect(
+      ciab(
+        [
+          "set",
+          "p",
+          "psk",
+          "on",
+          "node",
+          "a",
+          "endpoint",
+          "198.51.100.1:1",
+          "node",
+          "b",
+          "endpoint",
+          "198.51.100.2:1",
+          "node",
+          "c",
+          "endpoint",
+          "198.51.100.3:1",
+        ],
+        { cwd: dir, env },
+      ).code,
+    ).toBe(0);
     expect(ciab(["render", "p", "--out", "out"], { cwd: dir }).code).toBe(0);
     const psks = (n: string) => [...readFileSync(join(dir, "out", n, "wireguard", "p.conf"), "utf8").matchAll(/PresharedKey = (\S+)/g)].map((m) => m[1]);
     const [a, b, c] = [psks("a"), psks("b"), psks("c")];

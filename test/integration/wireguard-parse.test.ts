@@ -3,13 +3,13 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { meshFromDoc, type Mesh } from "../../src/model/mesh.js";
+import { type Mesh, meshFromDoc } from "../../src/model/mesh.js";
 import { parseToml } from "../../src/model/toml.js";
 import { checkRenderable } from "../../src/render/bundle.js";
 import { renderShowconf } from "../../src/render/showconf.js";
 import { renderWireguard } from "../../src/render/wireguard.js";
 import { tempDir } from "../helpers/cli.js";
-import { FIXTURES, ROOT, hasTool, isRoot } from "../helpers/env.js";
+import { FIXTURES, hasTool, isRoot, ROOT } from "../helpers/env.js";
 import { withNetns } from "../helpers/netns.js";
 
 const ready = isRoot && hasTool("wireguard-go") && hasTool("wg-quick");
@@ -25,14 +25,19 @@ function loadIntoWireguardGo(conf: string, ifname: string) {
   const file = join(dir, `${ifname}.conf`);
   writeFileSync(file, conf, { mode: 0o600 });
   return withNetns("wg", (ns) =>
-    ns.sh(`wireguard-go ${ifname} >/dev/null 2>&1 && wg-quick strip "${file}" > "${dir}/stripped" && WG_ENDPOINT_RESOLUTION_RETRIES=0 wg setconf ${ifname} "${dir}/stripped" && wg showconf ${ifname}`),
+    ns.sh(
+      `wireguard-go ${ifname} >/dev/null 2>&1 && wg-quick strip "${file}" > "${dir}/stripped" && WG_ENDPOINT_RESOLUTION_RETRIES=0 wg setconf ${ifname} "${dir}/stripped" && wg showconf ${ifname}`,
+    ),
   );
 }
 
 const MESHES = [
   { path: join(FIXTURES, "basic3", "ciabmesh.conf"), name: "ciabmesh" },
   { path: join(FIXTURES, "blacklist4", "lab.conf"), name: "lab" },
-  ...["rr3", "rr5-blacklist", "ospf4-bird", "dualstack"].map((m) => ({ path: join(ROOT, "test", "fixtures", "meshes", `${m}.conf`), name: m.replace(/-.*/, "") })),
+  ...["rr3", "rr5-blacklist", "ospf4-bird", "dualstack"].map((m) => ({
+    path: join(ROOT, "test", "fixtures", "meshes", `${m}.conf`),
+    name: m.replace(/-.*/, ""),
+  })),
 ];
 
 describe.skipIf(!ready)("WireGuard files load into wireguard-go", () => {

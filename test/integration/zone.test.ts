@@ -1,6 +1,6 @@
 // Zones from `ciab zone` pass BIND's named-checkzone: forward and reverse zones apart, SOA and NS present.
 import { execFileSync, spawnSync } from "node:child_process";
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ciab, tempDir, withFiles } from "../helpers/cli.js";

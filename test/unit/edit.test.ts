@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { isMetadataRange } from "../../src/ipam/alloc.js";
 import { parseAddr } from "../../src/ipam/ip.js";
 import { seededRandom } from "../../src/keys/random.js";
-import { type Random, addNodes, applySet, blacklist, delNodes, ensureNetwork, repairEndpoints } from "../../src/model/edit.js";
+import { addNodes, applySet, blacklist, delNodes, ensureNetwork, type Random, repairEndpoints } from "../../src/model/edit.js";
 import { meshFromDoc } from "../../src/model/mesh.js";
 import type { TomlTable } from "../../src/model/toml.js";
 
@@ -122,9 +122,17 @@ describe("blacklist and del", () => {
   it("stores both directions, sorted, like vwgen", () => {
     const doc = fresh(["a", "b", "c", "d"]);
     blacklist(doc, "m", "add", "c", ["a", "d"]);
-    expect((doc.PeerBlacklist as TomlTable).Blacklist).toEqual([["a", "c"], ["c", "a"], ["c", "d"], ["d", "c"]]);
+    expect((doc.PeerBlacklist as TomlTable).Blacklist).toEqual([
+      ["a", "c"],
+      ["c", "a"],
+      ["c", "d"],
+      ["d", "c"],
+    ]);
     blacklist(doc, "m", "del", "a", ["c"]);
-    expect((doc.PeerBlacklist as TomlTable).Blacklist).toEqual([["c", "d"], ["d", "c"]]);
+    expect((doc.PeerBlacklist as TomlTable).Blacklist).toEqual([
+      ["c", "d"],
+      ["d", "c"],
+    ]);
     expect([...mesh(doc).blacklist]).toEqual(["c,d"]);
   });
   it("del removes the node's pairs and reflector role", () => {

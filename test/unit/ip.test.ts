@@ -38,7 +38,9 @@ describe("containment and overlap", () => {
 describe("reverse DNS", () => {
   it("names IPv4 and IPv6 pointers", () => {
     expect(reversePointer(4, parseAddr("172.20.10.93").addr)).toBe("93.10.20.172.in-addr.arpa");
-    expect(reversePointer(6, parseAddr("2001:db8:42:0:42db:3c2e:1756:ad7e").addr)).toBe("e.7.d.a.6.5.7.1.e.2.c.3.b.d.2.4.0.0.0.0.2.4.0.0.8.b.d.0.1.0.0.2.ip6.arpa");
+    expect(reversePointer(6, parseAddr("2001:db8:42:0:42db:3c2e:1756:ad7e").addr)).toBe(
+      "e.7.d.a.6.5.7.1.e.2.c.3.b.d.2.4.0.0.0.0.2.4.0.0.8.b.d.0.1.0.0.2.ip6.arpa",
+    );
   });
   it.each([
     ["172.20.10.0/24", "10.20.172.in-addr.arpa"],

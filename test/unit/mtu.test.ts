@@ -10,7 +10,12 @@ function plan(set: string[], node = "a", pairs: [string, string][] = []) {
   const random = seededRandom("mtu");
   ensureNetwork(doc, random);
   addNodes(doc, "m", ["a", "b", "c"], random);
-  applySet(doc, "m", ["node", "a", "endpoint", "198.51.100.1:1", "node", "b", "endpoint", "198.51.100.2:1", "node", "c", "endpoint", "198.51.100.3:1", ...set], { random });
+  applySet(
+    doc,
+    "m",
+    ["node", "a", "endpoint", "198.51.100.1:1", "node", "b", "endpoint", "198.51.100.2:1", "node", "c", "endpoint", "198.51.100.3:1", ...set],
+    { random },
+  );
   for (const [l, r] of pairs) blacklist(doc, "m", "add", l, [r]);
   const mesh = meshFromDoc("m", doc, { file: "m.conf" });
   return mtuPlan(mesh, mesh.nodes.find((n) => n.name === node)!);

@@ -1,5 +1,5 @@
 // model/, ipam/, render/ and plan/ do no I/O (DESIGN §3): they import no file, process or network module.
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "../helpers/env.js";

@@ -1,0 +1,161 @@
+// Parsers of real host outputs (test/fixtures/host, captured in a lab node), each defensive: garbage is a CiabError
+// "external" naming the command. Also the bundle loader, the LXD announcement choice, and renderFrr's announce option.
+import { describe, expect, it } from "vitest";
+import { parseBirdOspfNeighbors, parseBirdProtocols } from "../../src/adapters/bird.js";
+import { parseBgpSummary, parseOspfNeighborsJson } from "../../src/adapters/frr.js";
+import { parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes } from "../../src/adapters/iproute2.js";
+import { parseWgDump } from "../../src/adapters/wireguard.js";
+import { CiabError } from "../../src/model/errors.js";
+import { announceInFrr, chooseAnnouncements, desiredFromBundle } from "../../src/plan/bundle.js";
+import { nftStatements } from "../../src/plan/plan.js";
+import { renderBundle } from "../../src/render/bundle.js";
+import { renderFrr } from "../../src/render/frr.js";
+import { desiredOf, fx, meshDoc, meshOf, NET } from "../helpers/host.js";
+import { FIXTURE_MESHES, loadFixture } from "../helpers/meshes.js";
+
+const external = (f: () => unknown, command: RegExp) => {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(CiabError);
+    expect((e as CiabError).code).toBe("external");
+    expect((e as CiabError).message).toMatch(command);
+    return;
+  }
+  throw new Error("did not throw");
+};
+
+describe("iproute2 parsers (ip -j, bridge -j)", () => {
+  it("links: kinds, MTU, VXLAN parameters, wireguard-go's tun", () => {
+    const links = parseLinks(fx("n1.ip-link.json"));
+    expect(links.map((l) => [l.name, l.kind, l.mtu, l.up])).toEqual([
+      ["lo", "", 65536, true],
+      ["eth0", "veth", 1500, true],
+      ["br0", "bridge", 1390, true],
+      ["vc1", "veth", 1390, true],
+      [NET, "tun", 1440, true],
+      [`v${NET}`, "vxlan", 1390, true],
+    ]);
+    expect(links.find((l) => l.kind === "vxlan")!.vxlan).toEqual({ id: 884812, port: 4789, learning: false });
+  });
+  it("addresses, neighbours, fdb, routes", () => {
+    expect(parseAddresses(fx("n1.ip-addr.json")).filter((a) => a.dev === `v${NET}`).map((a) => a.cidr)).toEqual(["192.168.105.34/24", "fd61:3d97:c13b::a1f9:beae:4c46/80", "fe80::a0f9:beff:feae:4c46/64"]);
+    expect(parseNeighbours(fx("n1.ip-neigh.json")).filter((n) => n.states.includes("PERMANENT"))).toHaveLength(4);
+    const fdb = parseFdb(fx("n1.bridge-fdb.json")).filter((f) => f.dev === `v${NET}`);
+    expect(fdb.map((f) => `${f.mac} ${f.dst}`)).toEqual([
+      "06:5a:90:02:15:0c 169.254.33.119",
+      "f6:fe:ec:81:8e:49 169.254.245.218",
+      "00:00:00:00:00:00 169.254.245.218",
+      "00:00:00:00:00:00 169.254.33.119",
+    ]);
+    expect(parseRoutes(fx("n1-ospf.ip-route-bird.json")).map((r) => `${r.dst} via ${r.gateway}`)).toEqual(["10.0.2.0/24 via 192.168.71.252", "10.0.3.0/24 via 192.168.71.100"]);
+    // filtered by device: iproute2 leaves the device out of each entry
+    expect(parseNeighbours('[{"dst":"10.9.9.9","lladdr":"02:00:00:00:00:01","state":["PERMANENT"]}]', "ip -j neigh show dev vx1", "vx1")[0]!.dev).toBe("vx1");
+  });
+  it.each([
+    ["not JSON", "Cannot find device", /'ip -j -d link show' printed output that is not JSON/],
+    ["an object", '{"ifname":"x"}', /JSON that is not a list/],
+    ["an item without ifname", '[{"mtu":1}]', /without a string "ifname"/],
+    ["a vxlan without id", '[{"ifname":"v","mtu":1,"linkinfo":{"info_kind":"vxlan","info_data":{}}}]', /vxlan v without a numeric id/],
+  ])("links: %s is an external error", (_n, text, why) => external(() => parseLinks(text), why));
+  it("empty output is an empty list", () => expect(parseFdb("")).toEqual([]));
+});
+
+describe("wg show dump", () => {
+  it("keeps the public key, drops the private key, reads peers", () => {
+    const wg = parseWgDump(fx("n1.wg-dump.txt"), NET);
+    expect(JSON.stringify(wg)).not.toContain("private key");
+    expect(wg).toMatchObject({ ifname: NET, publicKey: "47vkhCkJhAUNBaoDZxVWjl1egd2JIQHRfjmh+b6uTEY=", listenPort: 51820, fwMark: 0 });
+    expect(wg.peers[0]).toEqual({ publicKey: "u5eMuhW6++73VqBDoCDqeR6cFYC7GXZRkBH1/uyBjkk=", presharedKey: false, endpoint: "198.18.2.1:51820", allowedIPs: ["169.254.245.218/32"], latestHandshake: 1795408247, rxBytes: 14256, txBytes: 15236, keepalive: 0 });
+  });
+  it("never returns a private key even from a real dump line", () => {
+    const priv = "QDiTEvRkhixidJ//Apw9xnlIO8IE7ukH9aXsv7wtumA=";
+    const psk = "NSGyn9yhjuhSO5gNz6IGT0063ivjhDvmo0Q2naiaIUs=";
+    const wg = parseWgDump(`${priv}\tiQSxaGIcoaB46PemzNxKfYL+KwI5G913nwS37pPqZ3M=\t51999\t0x10\n73IY7mXSku7C3oCZEG5OTA6VKk5Rm0yl8ozpxg2dCyE=\t${psk}\t(none)\t(none)\t0\t0\t0\t25\n`, "wgt");
+    expect(JSON.stringify(wg)).not.toContain(priv);
+    expect(JSON.stringify(wg)).not.toContain(psk);
+    expect(wg.peers[0]).toMatchObject({ presharedKey: true, keepalive: 25, allowedIPs: [] });
+    expect(wg.fwMark).toBe(16);
+  });
+  it.each([
+    ["an error message", "Unable to access interface: Protocol not supported", /'wg show wg0 dump' printed a first line/],
+    ["a short peer line", "x\tiQSxaGIcoaB46PemzNxKfYL+KwI5G913nwS37pPqZ3M=\t1\toff\nabc\t(none)\n", /peer line #1 with 2 fields/],
+  ])("%s is an external error", (_n, text, why) => external(() => parseWgDump(text, "wg0"), why));
+});
+
+describe("FRR and BIRD", () => {
+  it("bgp summary: sessions with uptime epoch and prefixes; a peer down", () => {
+    expect(parseBgpSummary(fx("n1.bgp-summary.json")).map((s) => [s.desc, s.state, s.up, s.establishedEpoch, s.prefixesReceived])).toEqual([
+      ["n3", "Established", true, 1795408247, 1],
+      ["n2", "Established", true, 1795408247, 1],
+    ]);
+    expect(parseBgpSummary(fx("n1-peer-down.bgp-summary.json")).map((s) => [s.desc, s.state, s.up])).toEqual([
+      ["n3", "Active", false],
+      ["n2", "Established", true],
+    ]);
+    expect(parseBgpSummary("{}")).toEqual([]);
+    external(() => parseBgpSummary("% No BGP process is configured"), /show bgp summary json'' printed output that is not JSON/);
+    external(() => parseBgpSummary('{"ipv4Unicast":{"peers":{"1.2.3.4":{}}}}'), /peer 1.2.3.4 without a state/);
+  });
+  it("ospf neighbor json", () => {
+    expect(parseOspfNeighborsJson('{"neighbors":{"10.0.0.2":[{"nbrState":"Full/DR"}],"10.0.0.3":[{"nbrState":"Init/DROther"}]}}').map((s) => [s.peer, s.up])).toEqual([
+      ["10.0.0.2", true],
+      ["10.0.0.3", false],
+    ]);
+  });
+  it("birdc show protocols / show ospf neighbors", () => {
+    expect(parseBirdProtocols(fx("n1-ospf.birdc-protocols.txt")).map((p) => `${p.name} ${p.proto} ${p.state} ${p.info}`.trim())).toEqual(["device1 Device up", "direct1 Direct up", "kernel4 Kernel up", "bfd1 BFD up", "ospf4 OSPF up Running"]);
+    expect(parseBirdOspfNeighbors(fx("n1-ospf.birdc-ospf-neighbors.txt")).map((n) => [n.peer, n.state, n.up])).toEqual([
+      ["192.168.71.100", "Full/BDR", true],
+      ["192.168.71.252", "Full/DR", true],
+    ]);
+    external(() => parseBirdProtocols("Unable to connect to server control socket"), /birdc show protocols' printed no table header/);
+  });
+  it("nft: the rendered file and nft's listing compare equal", () => {
+    const d = desiredOf(meshOf(meshDoc()), "n1");
+    expect(nftStatements(fx("n1.nft-table.txt"), d.nft!.table)).toEqual(nftStatements(d.nft!.content, d.nft!.table));
+  });
+});
+
+describe("bundle loader and announcements", () => {
+  it.each(FIXTURE_MESHES)("%s: every node's bundle loads; the VXLAN create line is the bundle's", (m) => {
+    const mesh = loadFixture(m);
+    for (const n of mesh.nodes) {
+      const files = new Map(renderBundle(mesh, n, "x").map((f) => [f.path, f.content]));
+      const d = desiredFromBundle("x", files);
+      expect(d.wireguard.peers.map((p) => p.name)).toEqual(mesh.nodes.filter((p) => p.name !== n.name && !mesh.blacklist.has([n.name, p.name].sort().join(","))).map((p) => p.name));
+      expect(d.vxlan.mac).toBe(n.mac);
+      expect(d.vxlan.vni).toBe(mesh.network.vxlanId);
+      expect(d.wireguard.publicKey).toBe(n.publicKey);
+    }
+  });
+  it("a broken bundle is refused before anything else", () => {
+    const mesh = loadFixture("rr3");
+    const files = new Map(renderBundle(mesh, mesh.nodes[0]!, "x").map((f) => [f.path, f.content]));
+    files.set("frr/frr.conf", `${files.get("frr/frr.conf")}extra\n`);
+    expect(() => desiredFromBundle("/b", files)).toThrow(/bundle \/b: frr\/frr.conf does not match its SHA-256/);
+    files.delete("frr/frr.conf");
+    expect(() => desiredFromBundle("/b", files)).toThrow(/frr\/frr.conf is missing \(listed in manifest.json\)/);
+    expect(() => desiredFromBundle("/b", new Map([["manifest.json", "{"]]))).toThrow(/manifest.json is not JSON/);
+  });
+  it("announceInFrr equals renderFrr(mesh, node, { announce })", () => {
+    for (const m of ["rr3", "dualstack", "rr5-blacklist"]) {
+      const mesh = loadFixture(m);
+      for (const n of mesh.nodes) {
+        const announce = [...n.subnets.map((s) => s.replace(/\/\d+$/, s.includes(":") ? "/80" : "/28")), ...(n.subnets.length ? [] : [])];
+        expect(announceInFrr(renderFrr(mesh, n).frrConf, announce)).toBe(renderFrr(mesh, n, { announce }).frrConf);
+        expect(announceInFrr(renderFrr(mesh, n).frrConf, n.subnets)).toBe(renderFrr(mesh, n).frrConf);
+      }
+    }
+  });
+  it.each([
+    ["inside the Subnets", ["10.1.0.0/16"], [{ network: "lxdbr0", ipv4: "10.1.5.0/24" }], ["10.1.5.0/24"], []],
+    ["outside: refused", ["10.1.0.0/16"], [{ network: "lxdbr1", ipv4: "10.9.0.0/24" }], [], ["lxdbr1 10.9.0.0/24"]],
+    ["dual stack, sorted", ["10.1.0.0/16", "fd00:1::/48"], [{ network: "b", ipv4: "10.1.9.0/24", ipv6: "fd00:1:0:5::/64" }, { network: "a", ipv4: "10.1.2.0/24" }], ["10.1.2.0/24", "10.1.9.0/24", "fd00:1:0:5::/64"], []],
+    ["no Subnets: nothing", [], [{ network: "lxdbr0", ipv4: "10.1.5.0/24" }], [], ["lxdbr0 10.1.5.0/24"]],
+  ])("chooseAnnouncements: %s", (_n, owned, bridges, announce, refused) => {
+    const c = chooseAnnouncements(owned, bridges);
+    expect(c.announce).toEqual(announce);
+    expect(c.refused.map((r) => `${r.bridge} ${r.prefix}`)).toEqual(refused);
+  });
+});
