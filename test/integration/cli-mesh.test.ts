@@ -1,6 +1,6 @@
 // The mesh file through the real CLI: lossless round trip, modes, locking under real concurrency, outputs.
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ciab, digest, tempDir, withFiles } from "../helpers/cli.js";
@@ -133,5 +133,18 @@ describe.skipIf(!hasTool("dot"))("graph", () => {
     expect(svg).toMatch(/<svg/);
     expect(svg).toContain("blacklisted");
     expect(ciab(["graph", "lab"], { cwd: dir }).stdout).toMatch(/^graph "lab" \{/);
+  });
+});
+
+describe("lock file", () => {
+  it("takes over a lock left by a process that died", () => {
+    const dir = withFiles(BASIC);
+    const file = join(dir, "ciabmesh.conf");
+    writeFileSync(`${file}.lock`, "999999999\n"); // no such process
+    const r = ciab(["set", "ciabmesh", "vxlan-port", "4790"], { cwd: dir });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(readFileSync(file, "utf8")).toContain("VxlanPort = 4790");
+    expect(existsSync(`${file}.lock`)).toBe(false);
   });
 });
