@@ -2,7 +2,7 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { Command } from "commander";
-import { writeBundle } from "../adapters/bundle-fs.js";
+import { removeBundle, staleBundles, writeBundle } from "../adapters/bundle-fs.js";
 import { dotToSvg } from "../adapters/graphviz.js";
 import { genkey, pubkey } from "../keys/x25519.js";
 import { CiabError } from "../model/errors.js";
@@ -32,14 +32,15 @@ export function registerRenderCommands(program: Command): void {
       const bundles = nodes.map((n) => ({ node: n.name, files: renderBundle(mesh, n, digest) }));
       const outDir = resolve(g.dir, o.out);
       for (const b of bundles) writeBundle(join(outDir, b.node), b.files);
-      if (g.json)
-        json({
-          ok: true,
-          network: mesh.name,
-          meshDigest: digest,
-          bundles: bundles.map((b) => ({ node: b.node, dir: join(outDir, b.node), files: b.files.map((f) => f.path) })),
-        });
-      else out(bundles.map((b) => `${join(outDir, b.node)}  (${b.files.length} files)`).join("\n"));
+      // A node deleted from the mesh must not leave a bundle that looks current.
+      const stale = o.node ? [] : staleBundles(outDir, mesh.name, new Set(mesh.nodes.map((n) => n.name)));
+      for (const s of stale) removeBundle(join(outDir, s));
+      if (g.json) {
+        json({ ok: true, network: mesh.name, meshDigest: digest, bundles: bundles.map((b) => ({ node: b.node, dir: join(outDir, b.node), files: b.files.map((f) => f.path) })), removed: stale });
+      } else {
+        out(bundles.map((b) => `${join(outDir, b.node)}  (${b.files.length} files)`).join("\n"));
+        for (const s of stale) out(`${join(outDir, s)}  removed (node '${s}' is no longer in the mesh)`);
+      }
     });
 
   program
