@@ -6,7 +6,9 @@ import type { Mesh, MeshNode } from "../model/mesh.js";
 import { wgPeers } from "../model/topology.js";
 
 export const WG_OVERHEAD = { 4: 60, 6: 80 } as const;
+/** VXLAN over IPv4 VTEPs (20 IP + 8 UDP + 8 VXLAN + 14 Ethernet); IPv6 VTEPs add 20 more (40-byte header). */
 export const VXLAN_OVERHEAD = 50;
+const vxlanOverhead = (mesh: Mesh): number => (mesh.nodes.some((n) => n.vtepFamily === 6) ? VXLAN_OVERHEAD + 20 : VXLAN_OVERHEAD);
 
 export interface MtuPlan {
   /** WireGuard interface MTU of this node. */
@@ -29,7 +31,7 @@ export function mtuPlan(mesh: Mesh, node: MeshNode): MtuPlan {
   const net = mesh.network;
   if (net.mtuMode === "fragment") {
     // vwgen's behaviour on purpose: WireGuard packets larger than the path are fragmented by the sender.
-    return { wg: net.vxlanMTU + VXLAN_OVERHEAD, vxlan: net.vxlanMTU, container: net.vxlanMTU, mss4: net.vxlanMTU - 40 };
+    return { wg: net.vxlanMTU + vxlanOverhead(mesh), vxlan: net.vxlanMTU, container: net.vxlanMTU, mss4: net.vxlanMTU - 40 };
   }
   const vxlan = meshVxlanMtu(mesh);
   return { wg: net.underlayMTU - wgOverhead(mesh, node), vxlan, container: vxlan, mss4: vxlan - 40 };
@@ -47,7 +49,7 @@ function meshVxlanMtu(mesh: Mesh): number {
     if (mesh.nodes.some((n) => n.endpoint?.family === 6 || n.endpoint?.family === "dns")) {
       worst = Math.max(...mesh.nodes.map((n) => wgOverhead(mesh, n)));
     }
-    v = Math.min(net.vxlanMTU, net.underlayMTU - worst - VXLAN_OVERHEAD);
+    v = Math.min(net.vxlanMTU, net.underlayMTU - worst - vxlanOverhead(mesh));
     vxlanCache.set(mesh, v);
   }
   return v;

@@ -297,13 +297,15 @@ function setLinkLayer(ctx: SetCtx, word: string, value: string | undefined): voi
     addr = newVtep(usedSets(ctx.doc), ctx.env.random);
   } else {
     const p = parsePrefix(v, `ll-addr of node '${name}'`, false);
-    if (p.family !== 4) throw invalid(`ll-addr: '${v}' is not an IPv4 link-local address`, { where: { node: name, key: "ll-addr", value: v } });
-    addr = formatAddr(4, p.addr);
+    addr = formatAddr(p.family, p.addr);
   }
-  t.LinkLayerAddress = [`${addr}/16`];
-  // The peers' AllowedIPs for this node carry its VTEP /32: keep them in step (vwgen wrote a separate key and forgot).
-  const allowed = ((t.AllowedIPs as string[] | undefined) ?? []).filter((a) => a !== `${old}/32`);
-  t.AllowedIPs = [`${addr}/32`, ...allowed];
+  const v6 = addr.includes(":");
+  // IPv4 VTEPs share 169.254.0.0/16 (vwgen's layout); an IPv6 one is a link-local fe80::/64 address.
+  t.LinkLayerAddress = [`${addr}/${v6 ? 64 : 16}`];
+  // The peers' AllowedIPs for this node carry its VTEP host route: keep them in step (vwgen wrote a separate key and
+  // forgot).
+  const allowed = ((t.AllowedIPs as string[] | undefined) ?? []).filter((a) => a !== `${old}/32` && a !== `${old}/128`);
+  t.AllowedIPs = [`${addr}/${v6 ? 128 : 32}`, ...allowed];
 }
 
 function setPrivateKey(ctx: SetCtx, word: string, value: string | undefined): void {

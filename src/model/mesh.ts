@@ -71,6 +71,8 @@ export interface MeshNode {
   ipv6?: string;
   /** VTEP: the first link-local address, without length. */
   vtep: string;
+  /** 4 (169.254/16, vwgen's) or 6 (fe80::/10: the VXLAN device is then bound to the WireGuard interface). */
+  vtepFamily: 4 | 6;
   /** The first overlay IPv4 address without length, when the node has one. */
   overlayIPv4?: string;
 }
@@ -333,19 +335,25 @@ function readNode(ctx: Ctx, name: string, t: TomlTable, pool6?: Prefix): MeshNod
   const allowedIPs = r.strings("AllowedIPs");
   allowedIPs.forEach((a) => r.prefix("AllowedIPs", a));
   const ll = r.strings("LinkLayerAddress");
-  const llp = ll.map((a) => r.prefix("LinkLayerAddress", a, 4));
+  const llp = ll.map((a) => r.prefix("LinkLayerAddress", a));
   const vtepP = llp[0];
   if (!vtepP) throw r.fail("LinkLayerAddress", "is empty: the node has no VTEP address", `run 'ciab set <net> node ${name} ll-addr auto'`);
-  const vtepNum = Number(vtepP.addr);
-  if (isMetadataRange(vtepNum)) {
-    throw r.fail(
-      "LinkLayerAddress",
-      `${ll[0]} is in 169.254.169.0/24, the cloud metadata range`,
-      `pick another with 'ciab set <net> node ${name} ll-addr auto'`,
-    );
-  }
-  if (!isVtepRange(vtepNum)) {
-    throw r.fail("LinkLayerAddress", `${ll[0]} is outside the link-local VTEP range 169.254.1.0-169.254.254.255`, `use 'll-addr auto'`);
+  if (vtepP.family === 6) {
+    // An IPv6 VTEP must be link-local (fe80::/10): it only exists inside the WireGuard interface.
+    if (vtepP.addr >> 118n !== 0x3fan)
+      throw r.fail("LinkLayerAddress", `${ll[0]} is not an IPv6 link-local address (fe80::/10)`, "use an fe80:: address, or 'll-addr auto' for IPv4");
+  } else {
+    const vtepNum = Number(vtepP.addr);
+    if (isMetadataRange(vtepNum)) {
+      throw r.fail(
+        "LinkLayerAddress",
+        `${ll[0]} is in 169.254.169.0/24, the cloud metadata range`,
+        `pick another with 'ciab set <net> node ${name} ll-addr auto'`,
+      );
+    }
+    if (!isVtepRange(vtepNum)) {
+      throw r.fail("LinkLayerAddress", `${ll[0]} is outside the link-local VTEP range 169.254.1.0-169.254.254.255`, `use 'll-addr auto'`);
+    }
   }
 
   const endpointText = r.str("Endpoint");
@@ -381,7 +389,8 @@ function readNode(ctx: Ctx, name: string, t: TomlTable, pool6?: Prefix): MeshNod
     discoverLXD: r.bool("DiscoverLXD", false),
     mac: macFromPublicKey(publicKey),
     ipv6: pool6 ? ipv6FromPublicKey(pool6, publicKey) : undefined,
-    vtep: formatAddr(4, vtepP.addr),
+    vtep: formatAddr(vtepP.family, vtepP.addr),
+    vtepFamily: vtepP.family,
     overlayIPv4: v4?.split("/")[0],
   };
 }
@@ -412,6 +421,17 @@ export function meshFromDoc(name: string, doc: TomlTable, ctx: Ctx): Mesh {
     if (t) nodes.push(readNode(ctx, n, t, pool6));
   }
   checkUnique(ctx, nodes, pool4, pool6, warnings);
+  const v6vtep = nodes.find((n) => n.vtepFamily === 6);
+  const v4vtep = nodes.find((n) => n.vtepFamily === 4);
+  if (v6vtep && v4vtep) {
+    throw fieldError(
+      ctx,
+      `Node.${v6vtep.name}`,
+      "LinkLayerAddress",
+      `is an IPv6 VTEP but node '${v4vtep.name}' has an IPv4 one: one VXLAN segment needs one family`,
+      "give every node the same VTEP family",
+    );
+  }
 
   const names = new Set(nodes.map((n) => n.name));
   const blacklist = new Set<string>();

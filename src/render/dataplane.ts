@@ -8,6 +8,9 @@ import { wgPeers } from "../model/topology.js";
 export interface Dataplane {
   wgIf: string;
   vxlanIf: string;
+  /** This node's VTEP and its family: an IPv6 (link-local) VTEP binds the VXLAN device to the WireGuard interface. */
+  vtep: string;
+  vtepFamily: 4 | 6;
   mtu: MtuPlan;
   peers: MeshNode[];
   /** Overlay addresses on the VXLAN device (IPv4 with pool length, derived IPv6). */
@@ -48,6 +51,8 @@ function computeDataplane(mesh: Mesh, node: MeshNode): Dataplane {
   return {
     wgIf: mesh.name,
     vxlanIf: `v${mesh.name}`,
+    vtep: node.vtep,
+    vtepFamily: node.vtepFamily,
     mtu: mtuPlan(mesh, node),
     peers,
     addresses: [...node.address, ...(node.ipv6 ? [node.ipv6] : [])],

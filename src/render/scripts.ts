@@ -6,7 +6,7 @@ import type { Mesh, MeshNode } from "../model/mesh.js";
 import { dataplane } from "./dataplane.js";
 import { nftTable } from "./nft.js";
 import { keyFilePath } from "./showconf.js";
-import { vxlanCreate, vxlanFiles, vxlanSysctl } from "./wireguard.js";
+import { fdbVia, vxlanCreate, vxlanFiles, vxlanSysctl } from "./wireguard.js";
 
 export interface ScriptOptions {
   /** Which routing daemon files the bundle carries. */
@@ -107,8 +107,8 @@ install_bird() {
 const FDB_DIFF = `FNR==NR { if ($3=="00:00:00:00:00:00") wf[$7]=1; else wu[$3]=$7; next }
 $1=="00:00:00:00:00:00" && $2=="dst" { hf[$3]=1; if (!($3 in wf)) print "fdb del 00:00:00:00:00:00 dev " vx " dst " $3; next }
 $2=="dst" && !($1 in wu) { print "fdb del " $1 " dev " vx " self" }
-END { for (d in wf) if (!(d in hf)) print "fdb append 00:00:00:00:00:00 dev " vx " dst " d
-      for (m in wu) print "fdb replace " m " dev " vx " dst " wu[m] " self permanent" }`;
+END { for (d in wf) if (!(d in hf)) print "fdb append 00:00:00:00:00:00 dev " vx " dst " d via
+      for (m in wu) print "fdb replace " m " dev " vx " dst " wu[m] via " self permanent" }`;
 
 // Stale static neighbours and addresses: in the kernel, not in the bundle's ip batch file.
 const IP_DIFF = `FNR==NR { if ($1=="neigh") wn[$3]=1; if ($1=="address") wa[$3]=1; next }
@@ -165,7 +165,7 @@ else
   { ip neigh show dev "$VX" nud permanent | sed 's/^/neigh /'; ip -o address show dev "$VX" | awk '{print "addr", $4}'; } \
     | awk -v vx="$VX" '${IP_DIFF}' ${files.ip} - > "$tmp"
   [ ! -s "$tmp" ] || ip -batch "$tmp"
-  bridge fdb show dev "$VX" | awk -v vx="$VX" '${FDB_DIFF}' ${files.fdb} - > "$tmp"
+  bridge fdb show dev "$VX" | awk -v vx="$VX" -v via='${fdbVia(dp)}' '${FDB_DIFF}' ${files.fdb} - > "$tmp"
   [ ! -s "$tmp" ] || bridge -batch "$tmp"
   rm -f "$tmp"
 fi

@@ -10,9 +10,12 @@ export const vxlanFiles = (net: string) => ({ ip: `/etc/wireguard/${net}.vxlan-i
 
 /** The command that creates the VXLAN device. */
 export function vxlanCreate(dp: Dataplane, vni: number, port: number, mac: string): string {
-  // No `dev`: the kernel would delete the VXLAN device whenever the WireGuard interface goes away
-  // (a userspace daemon restart), see FINDINGS §4. `nolearning`: the FDB below is authoritative.
-  return `ip link add ${dp.vxlanIf} address ${mac} mtu ${dp.mtu.vxlan} type vxlan id ${vni} dstport ${port} ttl 1 noudpcsum nolearning`;
+  const head = `ip link add ${dp.vxlanIf} address ${mac} mtu ${dp.mtu.vxlan} type vxlan id ${vni} dstport ${port}`;
+  // IPv4 VTEPs: no `dev`, since the kernel deletes a bound VXLAN device whenever the WireGuard interface goes away
+  // (a userspace daemon restart), FINDINGS §4. IPv6 link-local VTEPs cannot do without it: a link-local source needs
+  // its interface (and ciab-up recreates the device after such a restart). `nolearning`: the FDB is authoritative.
+  if (dp.vtepFamily === 6) return `${head} local ${dp.vtep} dev ${dp.wgIf} ttl 1 nolearning`;
+  return `${head} ttl 1 noudpcsum nolearning`;
 }
 
 /** ICMP redirects would tell a node to skip the transit node of a blacklisted pair. */
@@ -34,12 +37,16 @@ export function renderVxlanIp(dp: Dataplane): string {
   ].join("\n");
 }
 
+/** A link-local destination needs its interface: without `via`, nothing is sent at all (FINDINGS §4). */
+export const fdbVia = (dp: Dataplane): string => (dp.vtepFamily === 6 ? ` via ${dp.wgIf}` : "");
+
 /** `bridge -batch` file: one flood entry per peer VTEP, and each peer's MAC at its VTEP (known unicast). */
 export function renderVxlanFdb(dp: Dataplane): string {
   const v = dp.vxlanIf;
+  const via = fdbVia(dp);
   return [
-    ...dp.flood.map((vtep) => `fdb append 00:00:00:00:00:00 dev ${v} dst ${vtep}`),
-    ...dp.unicast.map((u) => `fdb replace ${u.mac} dev ${v} dst ${u.vtep} self permanent`),
+    ...dp.flood.map((vtep) => `fdb append 00:00:00:00:00:00 dev ${v} dst ${vtep}${via}`),
+    ...dp.unicast.map((u) => `fdb replace ${u.mac} dev ${v} dst ${u.vtep}${via} self permanent`),
     "",
   ].join("\n");
 }
