@@ -63,6 +63,9 @@ export async function observeBird(h: HostProbe): Promise<ObservedBird> {
 export async function birdSessions(run: Runner): Promise<RoutingSession[]> {
   const argv = ["birdc", "-s", BIRD_CTL, "show", "ospf", "neighbors"];
   const r = await run(argv, { timeoutMs: 15_000 });
-  if (r.code !== 0) throw new CiabError("external", `'${argv.join(" ")}' exited with ${r.code}: ${(r.stderr || r.stdout).trim().split("\n")[0] ?? ""}`, { hint: "is BIRD running?" });
+  if (r.code !== 0)
+    throw new CiabError("external", `'${argv.join(" ")}' exited with ${r.code}: ${(r.stderr || r.stdout).trim().split("\n")[0] ?? ""}`, {
+      hint: "is BIRD running?",
+    });
   return parseBirdOspfNeighbors(r.stdout);
 }

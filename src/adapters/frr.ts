@@ -120,6 +120,9 @@ export function observeFrr(h: HostProbe): ObservedFrr {
 export async function frrSessions(run: Runner, protocol: "bgp" | "ospf"): Promise<RoutingSession[]> {
   const argv = ["vtysh", "-c", protocol === "bgp" ? "show bgp summary json" : "show ip ospf neighbor json"];
   const r = await run(argv, { timeoutMs: 15_000 });
-  if (r.code !== 0) throw new CiabError("external", `'${argv.join(" ")}' exited with ${r.code}: ${(r.stderr || r.stdout).trim().split("\n")[0] ?? ""}`, { hint: "is FRR running? /usr/lib/frr/frrinit.sh status" });
+  if (r.code !== 0)
+    throw new CiabError("external", `'${argv.join(" ")}' exited with ${r.code}: ${(r.stderr || r.stdout).trim().split("\n")[0] ?? ""}`, {
+      hint: "is FRR running? /usr/lib/frr/frrinit.sh status",
+    });
   return protocol === "bgp" ? parseBgpSummary(r.stdout) : parseOspfNeighborsJson(r.stdout);
 }

@@ -9,9 +9,13 @@ import { type Runner, tail } from "./exec.js";
 
 /** CiabError "external" for output a command should never print. */
 export const garbage = (command: string, what: string, text?: string): CiabError =>
-  new CiabError("external", `'${command}' printed ${what}${text === undefined ? "" : `: ${JSON.stringify(text.length > 120 ? `${text.slice(0, 120)}…` : text)}`}`, {
-    hint: "this version of the tool may print something ciab does not know; report it with the tool's version",
-  });
+  new CiabError(
+    "external",
+    `'${command}' printed ${what}${text === undefined ? "" : `: ${JSON.stringify(text.length > 120 ? `${text.slice(0, 120)}…` : text)}`}`,
+    {
+      hint: "this version of the tool may print something ciab does not know; report it with the tool's version",
+    },
+  );
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 

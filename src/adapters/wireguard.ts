@@ -5,7 +5,7 @@
 // drops it on the spot), or decide what to change (the planner does; configuration goes through `wg syncconf`).
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import type { Command, ObservedWireguard, ObservedWgPeer, WgBackendCommands, WgBackendKind } from "../plan/types.js";
+import type { Command, ObservedWgPeer, ObservedWireguard, WgBackendCommands, WgBackendKind } from "../plan/types.js";
 import type { Runner } from "./exec.js";
 import { garbage } from "./iproute2.js";
 
@@ -145,8 +145,18 @@ export function userspaceBackend(env: Record<string, string | undefined> = proce
   const bin = userspaceBin(env);
   return {
     kind: "userspace",
-    create: (ifname): Command[] => [{ argv: ["sh", "-c", USERSPACE_UP, "ciab-wireguard-go", ifname, bin, runDir], display: `setsid ${bin} -f ${ifname} & (PID in ${runDir}/${ifname}.wireguard-go.pid; wait for /run/wireguard/${ifname}.sock)` }],
-    destroy: (ifname): Command[] => [{ argv: ["sh", "-c", USERSPACE_DOWN, "ciab-wireguard-go-down", ifname, runDir], display: `ip link del dev ${ifname} (wireguard-go exits; PID ${runDir}/${ifname}.wireguard-go.pid checked)` }],
+    create: (ifname): Command[] => [
+      {
+        argv: ["sh", "-c", USERSPACE_UP, "ciab-wireguard-go", ifname, bin, runDir],
+        display: `setsid ${bin} -f ${ifname} & (PID in ${runDir}/${ifname}.wireguard-go.pid; wait for /run/wireguard/${ifname}.sock)`,
+      },
+    ],
+    destroy: (ifname): Command[] => [
+      {
+        argv: ["sh", "-c", USERSPACE_DOWN, "ciab-wireguard-go-down", ifname, runDir],
+        display: `ip link del dev ${ifname} (wireguard-go exits; PID ${runDir}/${ifname}.wireguard-go.pid checked)`,
+      },
+    ],
     async available(host) {
       const r = await host.run(["sh", "-c", 'command -v "$1"', "sh", bin], { timeoutMs: 5000 });
       if (r.code !== 0) return { ok: false, reason: `${bin} is not installed (apt-get install wireguard-go)` };

@@ -8,9 +8,9 @@ import { join, resolve } from "node:path";
 import { discoverSubnets, type LxdSubnet } from "../adapters/lxd.js";
 import { pubkey } from "../keys/x25519.js";
 import { CiabError, notFound } from "../model/errors.js";
-import { loadMesh, meshRef } from "../registry/file.js";
-import { type BundleManifest, chooseAnnouncements, checkManifest, desiredFromBundle } from "../plan/bundle.js";
+import { type BundleManifest, checkManifest, chooseAnnouncements, desiredFromBundle } from "../plan/bundle.js";
 import type { DesiredHost } from "../plan/types.js";
+import { loadMesh, meshRef } from "../registry/file.js";
 import { checkRenderable, renderBundle, sha256 } from "../render/bundle.js";
 import type { HostDeps } from "./host.js";
 
@@ -37,7 +37,10 @@ export function readBundle(dir: string, deps: Pick<HostDeps, "readFile">): Map<s
   const files = new Map<string, string>();
   const manifest = deps.readFile(join(dir, "manifest.json"));
   if (manifest === undefined) {
-    throw notFound(`bundle ${dir}: no manifest.json (is this a bundle directory?)`, { hint: "give the directory 'ciab render' wrote for this node, e.g. --bundle ./bundles/node1", where: { file: dir } });
+    throw notFound(`bundle ${dir}: no manifest.json (is this a bundle directory?)`, {
+      hint: "give the directory 'ciab render' wrote for this node, e.g. --bundle ./bundles/node1",
+      where: { file: dir },
+    });
   }
   files.set("manifest.json", manifest);
   // checkManifest validates the shape; read what it lists (a missing file is reported by it, by name).
@@ -67,7 +70,11 @@ export async function loadDesired(src: DesiredSource, deps: HostDeps): Promise<L
     const { mesh, text } = loadMesh(ref);
     checkRenderable(mesh);
     const node = mesh.nodes.find((n) => n.name === src.node);
-    if (!node) throw notFound(`network '${mesh.name}' has no node '${src.node}'`, { hint: `nodes: ${mesh.nodes.map((n) => n.name).join(", ")}`, where: { node: src.node } });
+    if (!node)
+      throw notFound(`network '${mesh.name}' has no node '${src.node}'`, {
+        hint: `nodes: ${mesh.nodes.map((n) => n.name).join(", ")}`,
+        where: { node: src.node },
+      });
     source = ref.path;
     files = new Map(renderBundle(mesh, node, sha256(text)).map((f) => [f.path, f.content]));
   }
@@ -79,7 +86,8 @@ export async function loadDesired(src: DesiredSource, deps: HostDeps): Promise<L
   if (host.discoverLXD) {
     bridges = await discoverSubnets(deps.lxd ?? {});
     const choice = chooseAnnouncements(host.subnets, bridges);
-    for (const r of choice.refused) warnings.push(`LXD bridge ${r.bridge} ${r.prefix} is not announced: ${r.why} (peers only accept prefixes inside a node's Subnets)`);
+    for (const r of choice.refused)
+      warnings.push(`LXD bridge ${r.bridge} ${r.prefix} is not announced: ${r.why} (peers only accept prefixes inside a node's Subnets)`);
     announce = choice.announce;
   }
   const desired = desiredFromBundle(source, files, announce ? { announce } : {});
@@ -93,17 +101,26 @@ function checkHostKey(d: DesiredHost, deps: Pick<HostDeps, "readFile">): void {
   if (!("file" in src)) return;
   const text = deps.readFile(src.file);
   if (text === undefined || text.trim() === "") {
-    throw notFound(`no private key at ${src.file}`, { hint: `create it on this host with 'ciab key init ${d.network} ${d.node}', then register the public key it prints` });
+    throw notFound(`no private key at ${src.file}`, {
+      hint: `create it on this host with 'ciab key init ${d.network} ${d.node}', then register the public key it prints`,
+    });
   }
   let pub: string;
   try {
     pub = pubkey(text, `key file ${src.file}`);
   } catch (e) {
-    throw new CiabError("invalid", `${src.file} does not hold a WireGuard private key`, { cause: e, hint: `recreate it with 'ciab key init ${d.network} ${d.node}'` });
+    throw new CiabError("invalid", `${src.file} does not hold a WireGuard private key`, {
+      cause: e,
+      hint: `recreate it with 'ciab key init ${d.network} ${d.node}'`,
+    });
   }
   if (d.wireguard.publicKey !== undefined && pub !== d.wireguard.publicKey) {
-    throw new CiabError("conflict", `the key in ${src.file} (public ${pub}) is not the one the mesh has for node ${d.node} (${d.wireguard.publicKey}); peers would refuse this host`, {
-      hint: `register this host's key: ciab set ${d.network} node ${d.node} public-key ${pub}, then render again`,
-    });
+    throw new CiabError(
+      "conflict",
+      `the key in ${src.file} (public ${pub}) is not the one the mesh has for node ${d.node} (${d.wireguard.publicKey}); peers would refuse this host`,
+      {
+        hint: `register this host's key: ciab set ${d.network} node ${d.node} public-key ${pub}, then render again`,
+      },
+    );
   }
 }

@@ -2,11 +2,12 @@
 // actions in order. Owns: gathering the observation from the adapters, running each action's commands through the
 // injected Runner, stopping at the first failure and reporting exactly what was applied. Must not: print (it
 // reports through a callback; cli/ prints), write anything a plan does not list, or show a command's secret input.
-import { chooseBackend, kernelBackend, observeWireguard, RUN_DIR, userspaceBackend, type WgBackend, type WgHost } from "../adapters/wireguard.js";
-import { tail } from "../adapters/exec.js";
+
 import { observeBird } from "../adapters/bird.js";
+import { tail } from "../adapters/exec.js";
 import { observeFrr } from "../adapters/frr.js";
 import { observeIp } from "../adapters/iproute2.js";
+import { chooseBackend, kernelBackend, observeWireguard, RUN_DIR, userspaceBackend, type WgBackend, type WgHost } from "../adapters/wireguard.js";
 import { CiabError } from "../model/errors.js";
 import { formatCommand } from "../plan/commands.js";
 import { planDown } from "../plan/down.js";
@@ -51,7 +52,8 @@ export async function observe(d: DesiredHost, deps: HostDeps, opts: { forDown?: 
     const r = await deps.run(["nft", "list", "table", "inet", d.nft.table], { timeoutMs: 10_000 });
     if (r.code === 127) nftTable = null;
     else if (r.code === 0) nftTable = r.stdout;
-    else if (!/No such file or directory/.test(r.stderr)) throw new CiabError("external", `'nft list table inet ${d.nft.table}' exited with ${r.code}: ${tail(r.stderr, 3)}`);
+    else if (!/No such file or directory/.test(r.stderr))
+      throw new CiabError("external", `'nft list table inet ${d.nft.table}' exited with ${r.code}: ${tail(r.stderr, 3)}`);
   }
   const probe = { run: deps.run, exists: deps.exists, readFile: deps.readFile };
   const observed: ObservedHost = {
@@ -98,7 +100,14 @@ export async function applyActions(actions: Action[], deps: Pick<HostDeps, "run"
         const why = r.timedOut ? `timed out after ${APPLY_TIMEOUT_MS / 1000} s` : r.code === 127 ? "could not run (not installed?)" : `exited with ${r.code}`;
         return {
           applied,
-          failed: { action: a, step: j + 1, steps: a.commands.length, command: formatCommand(c), exitCode: r.code, output: `${why}${r.stderr || r.stdout ? `: ${tail(`${r.stderr}${r.stdout}`, 8)}` : ""}` },
+          failed: {
+            action: a,
+            step: j + 1,
+            steps: a.commands.length,
+            command: formatCommand(c),
+            exitCode: r.code,
+            output: `${why}${r.stderr || r.stdout ? `: ${tail(`${r.stderr}${r.stdout}`, 8)}` : ""}`,
+          },
           skipped: actions.slice(i + 1),
         };
       }

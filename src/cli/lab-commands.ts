@@ -3,7 +3,7 @@
 import type { Command } from "commander";
 import { spawnRunner } from "../adapters/exec.js";
 import { type LabTestReport, labTest } from "../lab/checks.js";
-import { type ContainerProvider, netnsProvider } from "../lab/containers.js";
+import { type ContainerProvider, providerOf } from "../lab/containers.js";
 import { execTarget, labDown, labStatus, labUp, resolveLabName } from "../lab/lab.js";
 import { DEFAULT_LAB, UNDERLAYS, type Underlay } from "../lab/plan.js";
 import { LAB_ROOT, readState } from "../lab/state.js";
@@ -26,10 +26,11 @@ const int = (flag: string, v: string | undefined): number | undefined => {
   return Number(v);
 };
 
-/** Container providers by kind; `--lxd` plugs in here once src/lab/lxd-node.ts has a ContainerProvider. */
+/** Container providers by kind: `lab up` picks one (--lxd), `lab down` the one the lab's state names. */
 function provider(kind: string): ContainerProvider {
-  if (kind === "netns") return netnsProvider;
-  throw usage(`container provider '${kind}' is not available yet`, "leave out --lxd: containers are network namespaces");
+  const p = providerOf(kind);
+  if (!p) throw usage(`unknown container provider '${kind}'`, "containers are network namespaces (default) or LXD (--lxd)");
+  return p;
 }
 
 /** Abort `work` on SIGINT/SIGTERM; the lab tears down before the error is reported, so a second signal only waits. */

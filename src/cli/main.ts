@@ -1,9 +1,10 @@
 // Entry point of the `ciab` (and `vwgen`) command: builds the command tree, runs it, maps errors to exit codes.
 import { Command, CommanderError } from "commander";
+import { registerHostCommands } from "./host-commands.js";
 import { registerLabCommands } from "./lab-commands.js";
 import { registerMeshCommands } from "./mesh-commands.js";
-import { registerRenderCommands } from "./render-commands.js";
 import { reportError } from "./output.js";
+import { registerRenderCommands } from "./render-commands.js";
 
 export function buildProgram(name = "ciab"): Command {
   const program = new Command(name)
@@ -14,6 +15,7 @@ export function buildProgram(name = "ciab"): Command {
   registerMeshCommands(program);
   registerRenderCommands(program);
   registerLabCommands(program);
+  registerHostCommands(program);
   // The common options are accepted before and after the command name (`ciab --json show x`, `ciab show x --json`).
   const common = (c: Command): void => {
     const has = (flag: string) => c.options.some((o) => o.long === flag);

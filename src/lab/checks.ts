@@ -1,12 +1,14 @@
 // `ciab lab test`: proves the running lab works. A reachability matrix (every container pings every other), then
-// named checks: routing sessions, routes learned from the routing daemon, no unicast flooding, the MTU boundary,
-// no IP fragments on the internet. Owns: what each check measures and how it decides. Must not: change the lab
-// (only pings and read-only queries), ping from the root namespace, or print (cli/ renders the report).
+// named checks: routing sessions, routes learned from the routing daemon, every learned route belongs to its next
+// hop, blacklisted pairs talk through their transit node, no unicast flooding, the MTU boundary, no IP fragments on
+// the internet. Owns: what each check measures and how it decides. Must not: change the lab (only pings, traceroutes
+// and read-only queries), ping from the root namespace, or print (cli/ renders the report).
 // Adding a check: write a `Check` and add it to CHECKS; it gets the lab's state, mesh and runner.
 import { type Runner, tail } from "../adapters/exec.js";
+import { contains, type Family, parsePrefix } from "../ipam/ip.js";
 import { CiabError } from "../model/errors.js";
-import type { Mesh } from "../model/mesh.js";
-import { bgpNeighbors, isBlacklisted } from "../model/topology.js";
+import type { Mesh, MeshNode } from "../model/mesh.js";
+import { bgpNeighbors, hostPart, isBlacklisted, ownedPrefixes, transitFor } from "../model/topology.js";
 import type { LabContainer } from "./containers.js";
 import { kernelProto, loadLabMesh, missingRoutes } from "./lab.js";
 import type { LabPlan } from "./plan.js";
@@ -68,10 +70,18 @@ export async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T) => Pr
 
 const bare = (a: string) => a.split("/")[0] as string;
 const ofFamily = (c: LabContainer, f: 4 | 6) => c.addresses.filter((a) => a.includes(":") === (f === 6)).map(bare);
+/** A family both containers have, IPv4 first. */
+const commonFamily = (a: LabContainer, b: LabContainer): Family | undefined => ([4, 6] as const).find((f) => ofFamily(a, f).length && ofFamily(b, f).length);
+/** Runs a host program (iputils ping, traceroute) in the container's network namespace (LabContainer.netExec). */
+const netExec = (c: LabContainer): string[] => c.netExec ?? c.exec;
 
-/** ping from a container; resends every 0.2 s until one reply or 5 s (the first packet may wait for a handshake). */
-export function pingArgv(c: LabContainer, address: string, extra: string[] = []): string[] {
-  return [...c.exec, "ping", "-n", "-q", "-c", "1", "-i", "0.2", "-w", "5", ...extra, address];
+/**
+ * ping from inside a container (`prefix`: its exec or netExec); iputils resends every 0.2 s until one reply or 5 s
+ * (the first packet may wait for a handshake). busybox ping (an LXD container's) takes the same flags but sends the
+ * one packet only; the matrix runs after convergence, and WireGuard queues packets during a handshake anyway.
+ */
+export function pingArgv(prefix: string[], address: string, extra: string[] = []): string[] {
+  return [...prefix, "ping", "-n", "-q", "-c", "1", "-i", "0.2", "-w", "5", ...extra, address];
 }
 
 const rtt = (out: string): number | undefined => {
@@ -88,7 +98,7 @@ export async function matrix(ctx: CheckContext): Promise<PingResult[]> {
       .flatMap((b) => ([4, 6] as const).flatMap((f) => (ofFamily(a, f).length ? ofFamily(b, f).slice(0, 1) : []).map((address) => ({ a, b, address })))),
   );
   return mapLimit(jobs, 4, async ({ a, b, address }) => {
-    const r = await ctx.run(pingArgv(a, address), { timeoutMs: 10_000 });
+    const r = await ctx.run(pingArgv(a.exec, address), { timeoutMs: 10_000 });
     return { from: a.name, to: b.name, address, ok: r.code === 0, ...(r.code === 0 ? { rttMs: rtt(r.stdout) } : {}) };
   });
 }
@@ -136,6 +146,111 @@ export const routes: Check = async (ctx) => {
   return [result("routes learned", missing.length === 0, missing.length ? missing.join("; ") : `every node has every other node's subnets (proto ${proto})`)];
 };
 
+/** Prefixes of ip's JSON: a host route's dst has no length. */
+const asPrefix = (dst: string): string => (dst.includes("/") ? dst : `${dst}/${dst.includes(":") ? 128 : 32}`);
+
+/** The nodes whose Subnets hold `dst` (other than `self`). */
+function ownersOf(mesh: Mesh, self: MeshNode, dst: string, family: Family): MeshNode[] {
+  let p: ReturnType<typeof parsePrefix>;
+  try {
+    p = parsePrefix(asPrefix(dst));
+  } catch {
+    return [];
+  }
+  return mesh.nodes.filter((o) => o.name !== self.name && ownedPrefixes(o, family).some((s) => contains(parsePrefix(s), p)));
+}
+
+/**
+ * Every route the routing daemon installed belongs to where it points (ARCHITECTURE "Prefix ownership"): its
+ * prefix is inside another node's Subnets and, for IPv4, its next hop is that node's overlay address (for a
+ * blacklisted partner: its transit's). A node announcing what it does not own must not get into any table. IPv6
+ * next hops may be link-local (OSPFv3, BGP over one segment), so IPv6 is checked for the prefix only.
+ */
+export const ownership: Check = async (ctx) => {
+  const name = "route ownership";
+  const proto = kernelProto(ctx.mesh);
+  if (!proto) return [{ name, status: "skip", detail: "Routing = none" }];
+  const bad: string[] = [];
+  let seen = 0;
+  for (const p of ctx.plan.nodes) {
+    const self = ctx.mesh.nodes.find((x) => x.name === p.name);
+    if (!self) continue;
+    for (const f of [4, 6] as const) {
+      const r = await ctx.run(["ip", "-n", p.ns, "-j", `-${f}`, "route", "show", "proto", proto]);
+      let routes: { dst: string; gateway?: string; nexthops?: { gateway?: string }[] }[];
+      try {
+        routes = r.code === 0 ? JSON.parse(r.stdout || "[]") : [];
+      } catch {
+        routes = [];
+      }
+      if (r.code !== 0) bad.push(`${p.name}: ip route failed: ${tail(r.stderr, 1)}`);
+      for (const route of routes) {
+        seen++;
+        const owners = ownersOf(ctx.mesh, self, route.dst, f);
+        if (owners.length === 0) {
+          bad.push(`${p.name} has ${route.dst}, which is no node's subnet`);
+          continue;
+        }
+        const gateways = [route.gateway, ...(route.nexthops ?? []).map((h) => h.gateway)].filter((g): g is string => g !== undefined);
+        if (f === 6 || gateways.length === 0) continue;
+        const allowed = owners.map((o) => (isBlacklisted(ctx.mesh, self, o) ? transitFor(ctx.mesh, self, o) : o).overlayIPv4);
+        const wrong = gateways.filter((g) => !allowed.includes(g));
+        if (wrong.length)
+          bad.push(`${p.name} has ${route.dst} via ${wrong.join(",")}, but it belongs to ${owners.map((o) => o.name).join("/")} (${allowed.join("/")})`);
+      }
+    }
+  }
+  return [result(name, bad.length === 0, bad.length ? bad.join("; ") : `all ${seen} learned routes (proto ${proto}) point to the nodes that own them`)];
+};
+
+/** Hop addresses of a traceroute (Linux traceroute and busybox print the same hop lines); "*" where none answered. */
+export function traceHops(out: string): string[] {
+  return out
+    .split("\n")
+    .map((l) => /^\s*\d+\s+(\S+)/.exec(l)?.[1])
+    .filter((h): h is string => h !== undefined);
+}
+
+/**
+ * A blacklisted pair has no WireGuard peer, so its traffic must go through the transit node (transitFor, set as
+ * the BGP next hop by the pair's inbound policy): a traceroute from a container of each to a container of the other
+ * must reach it with the transit's overlay address as a hop on the way. One line per direction.
+ */
+export const transit: Check = async (ctx) => {
+  const name = "blacklist transit";
+  const pairs = [...ctx.mesh.blacklist].sort().map((k) => k.split(",") as [string, string]);
+  if (pairs.length === 0) return [{ name, status: "skip", detail: "no blacklisted pairs" }];
+  if (ctx.mesh.network.routing === "none") return [{ name, status: "skip", detail: "Routing = none: blacklisted pairs have no relay" }];
+  const node = (n: string) => ctx.mesh.nodes.find((x) => x.name === n) as MeshNode;
+  const containerOn = (n: string) => ctx.state.containers.find((c) => c.node === n);
+  const jobs = pairs.flatMap(([a, b]) => [
+    [a, b],
+    [b, a],
+  ]);
+  return mapLimit(jobs, 2, async ([x, y]): Promise<CheckResult> => {
+    const cx = containerOn(x as string);
+    const cy = containerOn(y as string);
+    const label = `${name} ${x}->${y}`;
+    const f = cx && cy ? commonFamily(cx, cy) : undefined;
+    if (!cx || !cy || !f) return { name: label, status: "skip", detail: "needs containers of one address family on both nodes" };
+    const t = transitFor(ctx.mesh, node(x as string), node(y as string));
+    const want = f === 4 ? t.overlayIPv4 : t.ipv6 && hostPart(t.ipv6);
+    if (!want) return { name: label, status: "skip", detail: `transit ${t.name} has no IPv${f} overlay address` };
+    const dst = ofFamily(cy, f)[0] as string;
+    // One probe per hop, 2 s each, at most 8 hops: the path is container, node, transit, node, container.
+    const r = await ctx.run([...netExec(cx), "traceroute", "-n", "-q", "1", "-w", "2", "-m", "8", dst], { timeoutMs: 30_000 });
+    if (r.code === 127 || /not found|No such file/.test(r.stderr)) return { name: label, status: "skip", detail: "traceroute is not installed" };
+    const hops = traceHops(r.stdout);
+    const at = hops.indexOf(want);
+    const ok = at >= 0 && hops.at(-1) === dst && at < hops.length - 1;
+    return result(
+      label,
+      ok,
+      `${cx.name}->${cy.name} (${dst}) via ${t.name} ${want}: hops ${hops.join(" ") || "none"}${ok ? ` (transit at hop ${at + 1})` : ""}`,
+    );
+  });
+};
+
 /**
  * No unicast flooding (FINDINGS §4): while container a pings container b, a third node's VXLAN device must see none
  * of their frames. The capture on b's node is the control: it must see them, which also proves both captures ran.
@@ -165,7 +280,7 @@ export const flood: Check = async (ctx) => {
   const atThird = capture(nsOf(third));
   const atDst = capture(nsOf(b.node));
   await ctx.sleep(1500); // tcpdump needs a moment to open its socket
-  const ping = await ctx.run([...a.exec, "ping", "-n", "-q", "-c", "20", "-i", "0.05", "-w", "3", dst], { timeoutMs: 10_000 });
+  const ping = await ctx.run([...netExec(a), "ping", "-n", "-q", "-c", "20", "-i", "0.05", "-w", "3", dst], { timeoutMs: 10_000 });
   const [t, d] = await Promise.all([atThird, atDst]);
   if (t.code === 127 || /not found/.test(t.stderr)) return [{ name, status: "skip", detail: "tcpdump is not installed" }];
   const frames = (r: { stdout: string }) => r.stdout.split("\n").filter((l) => l.trim()).length;
@@ -192,12 +307,13 @@ export const mtu: Check = async (ctx) => {
     const b = cs[(cs.indexOf(a) + 1) % cs.length] as LabContainer;
     const name = `MTU boundary ${a.name}->${b.name}`;
     // IPv4 when both have it, else IPv6; ICMP echo headers: 20+8 (IPv4) or 40+8 (IPv6) bytes.
-    const f = ([4, 6] as const).find((x) => ofFamily(a, x).length && ofFamily(b, x).length);
+    const f = commonFamily(a, b);
     if (!f) return { name, status: "skip", detail: "no address family in common" };
     const dst = ofFamily(b, f)[0] as string;
     const size = a.mtu - (f === 4 ? 28 : 48);
-    const fits = await ctx.run(pingArgv(a, dst, ["-M", "do", "-s", String(size)]), { timeoutMs: 10_000 });
-    const over = await ctx.run([...a.exec, "ping", "-n", "-q", "-c", "1", "-w", "2", "-M", "do", "-s", String(size + 1), dst], { timeoutMs: 10_000 });
+    // iputils' -M do (DF, no local fragmentation): run in the container's namespace, whatever ping its image has.
+    const fits = await ctx.run(pingArgv(netExec(a), dst, ["-M", "do", "-s", String(size)]), { timeoutMs: 10_000 });
+    const over = await ctx.run([...netExec(a), "ping", "-n", "-q", "-c", "1", "-w", "2", "-M", "do", "-s", String(size + 1), dst], { timeoutMs: 10_000 });
     return result(
       name,
       fits.code === 0 && over.code !== 0,
@@ -215,7 +331,7 @@ export const fragments: Check = async (ctx) => {
   return [result("no IP fragments", n === 0, Number.isNaN(n) ? "counter not found" : `the internet dropped ${n} IP fragment(s)`)];
 };
 
-export const CHECKS: Check[] = [sessions, routes, flood, mtu, fragments];
+export const CHECKS: Check[] = [sessions, routes, ownership, transit, flood, mtu, fragments];
 
 export async function labTest(
   name: string,

@@ -1,9 +1,12 @@
 // Containers behind a lab node: the provider interface, and the default provider (a network namespace on a veth
 // into the node's bridge). Owns: the bridge and the containers of each node. Must not: create namespaces without
-// tracking them first-thing (teardown deletes what is tracked), touch the root namespace, or kill processes (the
-// lab kills what runs in its namespaces). The `--lxd` provider (lxd-node.ts, a real LXD daemon per node) plugs in
-// here: it returns the same LabContainer records, so checks and `ciab lab exec` work with either.
+// tracking them first-thing (teardown deletes what is tracked), touch the root namespace, or kill processes it did
+// not start (the lab kills what runs in its namespaces; a provider's down() stops only its own, e.g. LXD's daemon
+// by its recorded PID and containers that live in namespaces LXD made). The `--lxd` provider (lxd-provider.ts: a
+// real LXD daemon per node) plugs in here: it returns the same LabContainer records, so checks and `ciab lab exec`
+// work with either.
 import { type Runner, runOk } from "../adapters/exec.js";
+import { lxdProvider } from "./lxd-provider.js";
 import type { LabPlan, NodePlan } from "./plan.js";
 import { inNs } from "./private.js";
 import { bridgeSteps, type Step } from "./topology.js";
@@ -20,6 +23,12 @@ export interface LabContainer {
   mtu: number;
   /** argv prefix that runs a command inside the container, from any process (e.g. ["ip","netns","exec","lab-c1"]). */
   exec: string[];
+  /**
+   * argv prefix that runs one of the host's programs in the container's network namespace only. Checks that depend
+   * on a tool's flags (iputils `ping -M do`, traceroute) use it: a container image may have other tools (busybox
+   * ping cannot set DF). Absent when `exec` already runs host programs (a plain namespace).
+   */
+  netExec?: string[];
   /** Provider-specific facts its down() needs later (a daemon PID, a state directory). */
   data?: Record<string, string | number>;
 }
@@ -29,8 +38,10 @@ export interface ProviderContext {
   plan: LabPlan;
   /** Record a namespace as the lab's right after creating it, so teardown finds it even if the next step fails. */
   track(ns: string): Promise<void>;
-  /** A directory of the lab for this node's provider files (e.g. an LXD_DIR); removed with the lab. */
+  /** A directory of the lab for this node's provider files; removed with the lab. */
   nodeDir(node: string): string;
+  /** The lab's directory (files shared by the nodes, e.g. a container image); removed with the lab. */
+  labDir: string;
   progress(msg: string): void;
   signal?: AbortSignal;
 }
@@ -82,3 +93,10 @@ export const netnsProvider: ContainerProvider = {
     return made;
   },
 };
+
+/** The provider of a kind: `lab up` takes the one asked for, `lab down` the one the lab's state names. */
+export function providerOf(kind: string): ContainerProvider | undefined {
+  if (kind === netnsProvider.kind) return netnsProvider;
+  if (kind === "lxd") return lxdProvider();
+  return undefined;
+}

@@ -15,7 +15,7 @@ import { dumpToml, type TomlTable } from "../model/toml.js";
 import { ownedPrefixes } from "../model/topology.js";
 import { loadMesh, meshRef } from "../registry/file.js";
 import { checkRenderable, renderBundle, sha256 } from "../render/bundle.js";
-import { type ContainerProvider, type LabContainer, netnsProvider, type ProviderContext, runSteps } from "./containers.js";
+import { type ContainerProvider, type LabContainer, netnsProvider, type ProviderContext, providerOf, runSteps } from "./containers.js";
 import { labifyMesh, newLabMesh } from "./mesh.js";
 import { checkLabName, type LabPlan, type NodePlan, planLab, planNamespaces, type Underlay } from "./plan.js";
 import { inNs, onNode, PRIVATE_DIRS, runSubdir } from "./private.js";
@@ -165,6 +165,7 @@ class Builder {
       plan: this.plan,
       track: (ns) => this.track(ns),
       nodeDir: (node) => this.paths.nodeDir(node),
+      labDir: this.paths.dir,
       progress: this.progress,
       signal: this.deps.signal,
     };
@@ -425,7 +426,8 @@ export async function labDown(name: string, deps: LabDeps): Promise<DownReport> 
   const warnings: string[] = [];
   const existing = await existingNamespaces(run);
   const plan = state.plan;
-  const provider = deps.provider ?? netnsProvider;
+  // Without a provider given, the one that made the lab's containers (its state names it) cleans them up.
+  const provider = deps.provider ?? providerOf(state.provider) ?? netnsProvider;
   if (plan) {
     // The bundle's own ciab-down first (it is part of what users run), but its failure must not stop the teardown.
     await Promise.all(
@@ -441,16 +443,18 @@ export async function labDown(name: string, deps: LabDeps): Promise<DownReport> 
     if (provider.kind !== state.provider)
       warnings.push(`the lab's containers are '${state.provider}' but the '${provider.kind}' provider was given: its own clean-up did not run`);
     else if (provider.down) {
-      const ctx: ProviderContext = { run, plan, track: async () => {}, nodeDir: paths.nodeDir, progress: deps.progress ?? (() => {}) };
-      for (const n of plan.nodes) {
-        await provider
-          .down(
+      const down = provider.down.bind(provider);
+      const ctx: ProviderContext = { run, plan, track: async () => {}, nodeDir: paths.nodeDir, labDir: paths.dir, progress: deps.progress ?? (() => {}) };
+      // Nodes are independent (an LXD daemon each takes seconds to shut down), so all at once.
+      await Promise.all(
+        plan.nodes.map((n) =>
+          down(
             ctx,
             n,
             state.containers.filter((c) => c.node === n.name),
-          )
-          .catch((e: Error) => warnings.push(`node ${n.name}: ${e.message}`));
-      }
+          ).catch((e: Error) => warnings.push(`node ${n.name}: ${e.message}`)),
+        ),
+      );
     }
   }
   const ours = state.namespaces.filter((ns) => existing.has(ns));

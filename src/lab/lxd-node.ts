@@ -5,12 +5,28 @@
 // firewall, use /var/lib/lxd or ~/.config/lxc, kill processes it did not start (only the daemon's tree and processes
 // whose command line names this node's LXD_DIR), or need the internet.
 // Every command and every process/mount look-up goes through an injectable LxdNodeHost so the logic is unit-tested.
+// A node started by one process can be stopped by another (`ciab lab down` after `ciab lab up`): recordOf() gives the
+// plain data (directory, daemon PID and start time) and stopRecordedLxdNode() runs the same stop logic from it.
 //
 // Why `ip netns exec` for the daemon: it gives LXD the node's network namespace *and* a private mount namespace with
 // slave propagation, so LXD's own mounts (LXD_DIR/shmounts, LXD_DIR/devlxd) never appear on the host and vanish with
 // the daemon's processes. stop() still checks /proc/self/mountinfo in case a caller ran the daemon differently.
 import { spawn } from "node:child_process";
-import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { formatAddr, mask, parseAddr, parsePrefix, size } from "../ipam/ip.js";
 import { CiabError, conflict, invalid } from "../model/errors.js";
@@ -109,6 +125,8 @@ export interface LxdNode {
   containerAddress: string;
   bridge: string;
   daemonPid: number;
+  /** The daemon's start time (/proc/PID/stat, clock ticks; "" if unknown): tells the daemon from a reused PID. */
+  daemonStart: string;
   /** PID (on the host) of the container's init; `nsenter -t PID -n` reaches its network namespace. */
   containerPid: number;
   lxdDir: string;
@@ -180,6 +198,9 @@ export const realHost: LxdNodeHost = {
     // (container first, then daemon); a killed daemon leaves its container and monitor running.
     const child = spawn(file, args, { env: { ...process.env, ...opts.env }, stdio: ["ignore", fd, fd], detached: true });
     closeSync(fd);
+    // unref: the daemon outlives the process that started it (`ciab lab up` exits while the lab runs); whoever stops
+    // it later does so by PID (stopRecordedLxdNode). The exit event still arrives while this process runs anyway.
+    child.unref();
     const exited = new Promise<void>((res) => {
       child.once("exit", () => res());
       child.once("error", () => res());
@@ -304,7 +325,10 @@ export function pickContainerAddress(subnet: string, gateway: string): string {
 function checkAddresses(subnet: string, gateway: string, address: string): void {
   const p = parsePrefix(subnet, "subnet");
   const net = p.addr & mask(p.family, p.len);
-  for (const [what, text] of [["gateway", gateway], ["container address", address]] as const) {
+  for (const [what, text] of [
+    ["gateway", gateway],
+    ["container address", address],
+  ] as const) {
     const a = parseAddr(text, what);
     if (a.family !== p.family || (a.addr & mask(p.family, p.len)) !== net) throw invalid(`${what} ${text} is not inside ${subnet}`);
     if (a.addr === net || (p.family === 4 && a.addr === net + size(p) - 1n)) throw invalid(`${what} ${text} is not a host address of ${subnet}`);
@@ -379,8 +403,7 @@ export async function startLxdNode(opts: LxdNodeOptions): Promise<LxdNode> {
   const containerAddress = opts.containerAddress ?? pickContainerAddress(opts.subnet, opts.gateway);
   checkAddresses(opts.subnet, opts.gateway, containerAddress);
 
-  const dir = join(resolve(opts.stateDir), `lxd-${opts.name}`);
-  const lxdDir = join(dir, "lxd");
+  const { dir, lxdDir, env } = nodePaths(opts.stateDir, opts.name);
   const socket = join(lxdDir, "unix.socket");
   if (Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
     throw invalid(`LXD socket path ${socket} is longer than ${MAX_SOCKET_PATH} bytes`, { hint: "use a shorter state directory" });
@@ -395,11 +418,10 @@ export async function startLxdNode(opts: LxdNodeOptions): Promise<LxdNode> {
     });
   }
   if (!opts.privileged) ensureTraversable(resolve(opts.stateDir));
-  if (existsSync(dir)) throw conflict(`${dir} already exists (a node of this name is running, or a previous run left it)`, { hint: "stop the old node or remove the directory" });
+  if (existsSync(dir))
+    throw conflict(`${dir} already exists (a node of this name is running, or a previous run left it)`, { hint: "stop the old node or remove the directory" });
   mkdirSync(lxdDir, { recursive: true, mode: 0o711 });
-  mkdirSync(join(dir, "lxc-conf"), { mode: 0o700 });
-  // LXD_CONF keeps the lxc client's config.yml out of ~/.config/lxc.
-  const env = { LXD_DIR: lxdDir, LXD_CONF: join(dir, "lxc-conf") };
+  mkdirSync(env.LXD_CONF, { mode: 0o700 });
   const daemonLog = join(dir, "lxd.log");
   const daemonOut = join(dir, "lxd.out");
 
@@ -446,6 +468,7 @@ export async function startLxdNode(opts: LxdNodeOptions): Promise<LxdNode> {
     daemonExited = true;
   });
   log(`${where}: lxd started, pid ${daemon.pid}`);
+  const daemonStart = host.processes().find((p) => p.pid === daemon.pid)?.start ?? "";
 
   let stopping: Promise<void> | undefined;
   const node: LxdNode = {
@@ -455,6 +478,7 @@ export async function startLxdNode(opts: LxdNodeOptions): Promise<LxdNode> {
     containerAddress,
     bridge,
     daemonPid: daemon.pid,
+    daemonStart,
     containerPid: 0,
     lxdDir,
     socket,
@@ -469,7 +493,7 @@ export async function startLxdNode(opts: LxdNodeOptions): Promise<LxdNode> {
       await must(["network", "create", name, ...Object.entries(config).map(([k, v]) => `${k}=${v}`)], `creating bridge ${name}`);
     },
     stop: () => {
-      stopping ??= stopNode({ host, where, dir, lxdDir, containerName, env, daemon, isExited: () => daemonExited, log });
+      stopping ??= stopNode({ host, where, dir, lxdDir, containerName, env, daemonPid: daemon.pid, isExited: () => daemonExited, log });
       return stopping;
     },
   };
@@ -552,6 +576,61 @@ function ensureTraversable(stateDir: string): void {
   }
 }
 
+/** The node directory, LXD_DIR, and the environment every lxd/lxc command of the node runs with. */
+function nodePaths(stateDir: string, name: string): { dir: string; lxdDir: string; env: { LXD_DIR: string; LXD_CONF: string } } {
+  const dir = join(resolve(stateDir), `lxd-${name}`);
+  const lxdDir = join(dir, "lxd");
+  // LXD_CONF keeps the lxc client's config.yml out of ~/.config/lxc.
+  return { dir, lxdDir, env: { LXD_DIR: lxdDir, LXD_CONF: join(dir, "lxc-conf") } };
+}
+
+/** What another process needs to stop a node: plain data (JSON), e.g. kept in a lab's state file. */
+export interface LxdNodeRecord {
+  netns: string;
+  name: string;
+  stateDir: string;
+  containerName: string;
+  /** Unknown when the starting process died before it could record the daemon: then only its leftovers are found. */
+  daemonPid?: number;
+  /** See LxdNode.daemonStart. */
+  daemonStart?: string;
+}
+
+export const recordOf = (node: LxdNode, stateDir: string): LxdNodeRecord => ({
+  netns: node.netns,
+  name: node.name,
+  stateDir: resolve(stateDir),
+  containerName: node.containerName,
+  daemonPid: node.daemonPid,
+  daemonStart: node.daemonStart,
+});
+
+/**
+ * stop() for a node started by another process, from its record: the same teardown (container, `lxd shutdown`,
+ * signals to the daemon by PID, leftovers by LXD_DIR, mounts, directory). Without a child handle, "the daemon has
+ * exited" means no live process has its PID with its recorded start time. Idempotent: a node already stopped (its
+ * directory gone) is a no-op.
+ */
+export async function stopRecordedLxdNode(rec: LxdNodeRecord, opts: { host?: LxdNodeHost; log?: (line: string) => void } = {}): Promise<void> {
+  const host = opts.host ?? realHost;
+  const { dir, lxdDir, env } = nodePaths(rec.stateDir, rec.name);
+  if (!existsSync(dir)) return;
+  const { daemonPid, daemonStart } = rec;
+  const isExited = () =>
+    daemonPid === undefined || !host.processes().some((p) => p.pid === daemonPid && p.state !== "Z" && (!daemonStart || p.start === daemonStart));
+  await stopNode({
+    host,
+    where: `LXD node ${rec.name} (netns ${rec.netns})`,
+    dir,
+    lxdDir,
+    containerName: rec.containerName,
+    env,
+    daemonPid: daemonPid ?? 0,
+    isExited,
+    log: opts.log ?? (() => {}),
+  });
+}
+
 interface StopContext {
   host: LxdNodeHost;
   where: string;
@@ -559,7 +638,7 @@ interface StopContext {
   lxdDir: string;
   containerName: string;
   env: Record<string, string>;
-  daemon: DaemonProcess;
+  daemonPid: number;
   isExited: () => boolean;
   log: (line: string) => void;
 }
@@ -583,7 +662,7 @@ async function stopNode(c: StopContext): Promise<void> {
   const { host } = c;
   const problems: string[] = [];
   // Once the daemon has exited (and been reaped) its PID may belong to someone else: match it only while it runs.
-  const daemonPid = () => (c.isExited() ? undefined : c.daemon.pid);
+  const daemonPid = () => (c.isExited() ? undefined : c.daemonPid);
   // The tree while the daemon is still the parent: once it is gone its children are re-parented and only the
   // LXD_DIR in their command lines would identify them.
   const before = nodeProcesses(host.processes(), daemonPid(), c.lxdDir);
@@ -593,10 +672,10 @@ async function stopNode(c: StopContext): Promise<void> {
     await host.run(["lxd", "shutdown", "--timeout", "20"], { env: c.env, timeoutMs: 30_000 });
     for (const signal of ["SIGTERM", "SIGKILL"] as const) {
       if (await waitFor(host, c.isExited, 5000)) break;
-      c.log(`${c.where}: lxd ${c.daemon.pid} still running, sending ${signal}`);
-      host.kill(c.daemon.pid, signal);
+      c.log(`${c.where}: lxd ${c.daemonPid} still running, sending ${signal}`);
+      host.kill(c.daemonPid, signal);
     }
-    if (!(await waitFor(host, c.isExited, 5000))) problems.push(`lxd (pid ${c.daemon.pid}) did not exit`);
+    if (!(await waitFor(host, c.isExited, 5000))) problems.push(`lxd (pid ${c.daemonPid}) did not exit`);
   }
 
   const now = host.processes();
@@ -609,7 +688,12 @@ async function stopNode(c: StopContext): Promise<void> {
     c.log(`${c.where}: killing leftover processes ${[...targets.keys()].join(" ")}`);
     for (const pid of targets.keys()) host.kill(pid, "SIGKILL");
     const gone = () => {
-      const left = new Map(host.processes().filter((p) => p.state !== "Z").map((p) => [p.pid, p.start]));
+      const left = new Map(
+        host
+          .processes()
+          .filter((p) => p.state !== "Z")
+          .map((p) => [p.pid, p.start]),
+      );
       return [...targets.values()].every((p) => left.get(p.pid) !== p.start);
     };
     if (!(await waitFor(host, gone, 3000))) problems.push(`processes still running: ${[...targets.values()].map((p) => `${p.pid} (${p.cmdline})`).join(", ")}`);

@@ -40,7 +40,15 @@ export function checkManifest(dir: string, files: ReadonlyMap<string, string>): 
     throw broken(dir, `manifest.json is not JSON (${(e as Error).message})`);
   }
   const o = m as Partial<BundleManifest>;
-  if (typeof o !== "object" || o === null || o.ciab !== 1 || typeof o.network !== "string" || typeof o.node !== "string" || !Array.isArray(o.files) || typeof o.routing !== "string") {
+  if (
+    typeof o !== "object" ||
+    o === null ||
+    o.ciab !== 1 ||
+    typeof o.network !== "string" ||
+    typeof o.node !== "string" ||
+    !Array.isArray(o.files) ||
+    typeof o.routing !== "string"
+  ) {
     throw broken(dir, "manifest.json lacks ciab/network/node/routing/files (not a ciab bundle, or from an incompatible version)");
   }
   if (!o.host || typeof o.host.publicKey !== "string" || !Array.isArray(o.host.subnets)) {
@@ -86,7 +94,13 @@ function parseWgQuick(text: string, where: string): WgQuick {
 }
 
 const one = (m: Map<string, string[]>, k: string): string | undefined => m.get(k)?.[0];
-const list = (v: string | undefined): string[] => (v ? v.split(",").map((s) => s.trim()).filter(Boolean) : []);
+const list = (v: string | undefined): string[] =>
+  v
+    ? v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean)
+    : [];
 
 /** The desired host state from a bundle's files (relative path -> content). */
 export function desiredFromBundle(dir: string, files: ReadonlyMap<string, string>, opts: DesiredOptions = {}): DesiredHost {
@@ -258,9 +272,13 @@ export function chooseAnnouncements(owned: string[], bridges: { network: string;
       if (!p) continue;
       const pre = network(parsePrefix(p));
       if (own.some((o) => o.family === pre.family && contains(o, pre))) announce.push(formatPrefix(pre));
-      else refused.push({ bridge: b.network, prefix: formatPrefix(pre), why: own.length ? `outside the node's Subnets (${owned.join(", ")})` : "the node has no Subnets" });
+      else
+        refused.push({
+          bridge: b.network,
+          prefix: formatPrefix(pre),
+          why: own.length ? `outside the node's Subnets (${owned.join(", ")})` : "the node has no Subnets",
+        });
     }
   }
   return { announce: sortPrefixes([...new Set(announce)]), refused };
 }
-

@@ -111,5 +111,12 @@ export function syncconfCommand(wg: DesiredWireguard, summary: string): Command 
       display: `wg syncconf ${wg.ifname} (private key from ${wg.privateKey.file}; ${summary})`,
     };
   }
-  return { argv: ["wg", "syncconf", wg.ifname, "/dev/stdin"], input: syncconfText(wg, true), secret: true, display: `wg syncconf ${wg.ifname} < (interface and ${summary}, secret)` };
+  // Through `cat |`: node hands a child a socket as standard input, and opening /dev/stdin on a socket fails
+  // (ENXIO); wg(8) only reads configuration by path.
+  return {
+    argv: ["sh", "-c", 'cat | wg syncconf "$1" /dev/stdin', "ciab-wg-sync", wg.ifname],
+    input: syncconfText(wg, true),
+    secret: true,
+    display: `wg syncconf ${wg.ifname} < (interface and ${summary}, secret)`,
+  };
 }

@@ -9,17 +9,7 @@ import { createHash } from "node:crypto";
 import { formatAddr, parseAddr } from "../ipam/ip.js";
 import { CiabError } from "../model/errors.js";
 import { commitStaged, installFile, stageConfig, syncconfCommand } from "./commands.js";
-import type {
-  Action,
-  Command,
-  DesiredFile,
-  DesiredHost,
-  ObservedAddress,
-  ObservedFdb,
-  ObservedHost,
-  ObservedWgPeer,
-  WgBackendCommands,
-} from "./types.js";
+import type { Action, Command, DesiredFile, DesiredHost, ObservedAddress, ObservedFdb, ObservedHost, ObservedWgPeer, WgBackendCommands } from "./types.js";
 
 export interface PlanOptions {
   /** How to create a WireGuard interface here (adapters/wireguard.ts); needed only when it is missing. */
@@ -78,7 +68,15 @@ export function plan(d: DesiredHost, o: ObservedHost, opts: PlanOptions = {}): A
 function sysctls(d: DesiredHost, o: ObservedHost, out: Action[]): void {
   for (const { key, value } of d.sysctls) {
     const have = o.sysctls[key];
-    if (have?.trim() !== value) out.push(act("sysctl", key, `${key.replace(/\//g, ".")} ${have === undefined ? "is missing" : `${have.trim()} != ${value}`}`, cmd("sysctl", "-q", "-w", `${key}=${value}`)));
+    if (have?.trim() !== value)
+      out.push(
+        act(
+          "sysctl",
+          key,
+          `${key.replace(/\//g, ".")} ${have === undefined ? "is missing" : `${have.trim()} != ${value}`}`,
+          cmd("sysctl", "-q", "-w", `${key}=${value}`),
+        ),
+      );
   }
 }
 
@@ -178,7 +176,8 @@ function wireguard(d: DesiredHost, o: ObservedHost, opts: PlanOptions, out: Acti
   if (created || !obs) {
     reasons.push(`new interface: listen-port ${wg.listenPort}, ${wg.peers.length} peer(s)`);
   } else {
-    if (wg.publicKey !== undefined && obs.publicKey !== wg.publicKey) reasons.push(obs.publicKey ? "private key differs (public key changed)" : "private key not set");
+    if (wg.publicKey !== undefined && obs.publicKey !== wg.publicKey)
+      reasons.push(obs.publicKey ? "private key differs (public key changed)" : "private key not set");
     if (wg.publicKey === undefined && obs.publicKey === undefined) reasons.push("private key not set");
     if (obs.listenPort !== wg.listenPort) reasons.push(`listen-port ${obs.listenPort} != ${wg.listenPort}`);
     if (obs.fwMark !== wg.fwMark) reasons.push(`fwmark ${obs.fwMark || "off"} != ${wg.fwMark || "off"}`);
@@ -186,7 +185,8 @@ function wireguard(d: DesiredHost, o: ObservedHost, opts: PlanOptions, out: Acti
   }
   if (reasons.length) out.push(act("wg-sync", wg.ifname, reasons.join("; "), syncconfCommand(wg, `${wg.peers.length} peer(s)`)));
 
-  if (!created && link && link.mtu !== wg.mtu) out.push(act("link", wg.ifname, `${wg.ifname} mtu ${link.mtu} != ${wg.mtu}`, cmd("ip", "link", "set", "dev", wg.ifname, "mtu", String(wg.mtu))));
+  if (!created && link && link.mtu !== wg.mtu)
+    out.push(act("link", wg.ifname, `${wg.ifname} mtu ${link.mtu} != ${wg.mtu}`, cmd("ip", "link", "set", "dev", wg.ifname, "mtu", String(wg.mtu))));
   if (created) out.push(act("link", wg.ifname, `new ${wg.ifname}: mtu ${wg.mtu}`, cmd("ip", "link", "set", "dev", wg.ifname, "mtu", String(wg.mtu))));
   addresses(wg.ifname, wg.addresses, created ? [] : o.addresses, out);
   if (created || !link?.up) out.push(act("link", wg.ifname, `${wg.ifname} is down`, cmd("ip", "link", "set", "dev", wg.ifname, "up")));
@@ -195,7 +195,8 @@ function wireguard(d: DesiredHost, o: ObservedHost, opts: PlanOptions, out: Acti
 function addresses(dev: string, want: string[], observed: ObservedAddress[], out: Action[]): void {
   const have = new Set(observed.filter((a) => a.dev === dev).map((a) => normCidr(a.cidr)));
   const wanted = new Set(want.map(normCidr));
-  for (const a of want) if (!have.has(normCidr(a))) out.push(act("address", dev, `address ${a} missing on ${dev}`, cmd("ip", "address", "replace", a, "dev", dev)));
+  for (const a of want)
+    if (!have.has(normCidr(a))) out.push(act("address", dev, `address ${a} missing on ${dev}`, cmd("ip", "address", "replace", a, "dev", dev)));
   for (const a of observed) {
     // IPv6 link-local addresses are the kernel's own (one per interface), not the mesh's.
     if (a.dev === dev && !wanted.has(normCidr(a.cidr)) && !isLinkLocal6(a.cidr)) {
@@ -230,17 +231,35 @@ function vxlan(d: DesiredHost, o: ObservedHost, out: Action[]): void {
     if (why.length) {
       // The kernel cannot change a VXLAN device's VNI or port in place: delete and create, which drops its
       // addresses, neighbours and forwarding entries; they are all re-added below.
-      out.push(act("vxlan-create", vx.ifname, `VXLAN ${vx.ifname} ${why.join(", ")}: recreate (addresses, neighbours and FDB are re-added)`, cmd("ip", "link", "del", "dev", vx.ifname), cmd(...vx.create)));
+      out.push(
+        act(
+          "vxlan-create",
+          vx.ifname,
+          `VXLAN ${vx.ifname} ${why.join(", ")}: recreate (addresses, neighbours and FDB are re-added)`,
+          cmd("ip", "link", "del", "dev", vx.ifname),
+          cmd(...vx.create),
+        ),
+      );
       fresh = true;
     } else {
-      if (link.mtu !== vx.mtu) out.push(act("link", vx.ifname, `vxlan mtu ${link.mtu} != ${vx.mtu}`, cmd("ip", "link", "set", "dev", vx.ifname, "mtu", String(vx.mtu))));
-      if (link.mac && link.mac.toLowerCase() !== vx.mac.toLowerCase()) out.push(act("link", vx.ifname, `vxlan mac ${link.mac} != ${vx.mac}`, cmd("ip", "link", "set", "dev", vx.ifname, "address", vx.mac)));
+      if (link.mtu !== vx.mtu)
+        out.push(act("link", vx.ifname, `vxlan mtu ${link.mtu} != ${vx.mtu}`, cmd("ip", "link", "set", "dev", vx.ifname, "mtu", String(vx.mtu))));
+      if (link.mac && link.mac.toLowerCase() !== vx.mac.toLowerCase())
+        out.push(act("link", vx.ifname, `vxlan mac ${link.mac} != ${vx.mac}`, cmd("ip", "link", "set", "dev", vx.ifname, "address", vx.mac)));
     }
   }
   // ICMP redirects would tell a node to skip the relay of a blacklisted pair (render/wireguard.ts).
   for (const { key, value } of vxlanSysctls(vx.ifname)) {
     const have = fresh ? undefined : o.sysctls[key];
-    if (have?.trim() !== value) out.push(act("sysctl", key, `${key.replace(/\//g, ".")} ${fresh ? "on the new device" : have === undefined ? "is missing" : `${have.trim()} != ${value}`}`, cmd("sysctl", "-q", "-w", `${key}=${value}`)));
+    if (have?.trim() !== value)
+      out.push(
+        act(
+          "sysctl",
+          key,
+          `${key.replace(/\//g, ".")} ${fresh ? "on the new device" : have === undefined ? "is missing" : `${have.trim()} != ${value}`}`,
+          cmd("sysctl", "-q", "-w", `${key}=${value}`),
+        ),
+      );
   }
   addresses(vx.ifname, vx.addresses, fresh ? [] : o.addresses, out);
   if (fresh || !link?.up) out.push(act("link", vx.ifname, `${vx.ifname} is down`, cmd("ip", "link", "set", "dev", vx.ifname, "up")));
@@ -266,7 +285,10 @@ function neighbours(d: DesiredHost, observed: ObservedHost["neighbours"], out: A
     out.push(act("neighbour", dev, why, cmd("ip", "neigh", "replace", n.ip, "lladdr", n.mac, "dev", dev, "nud", "permanent")));
   }
   for (const [ip, h] of perm) {
-    if (!want.has(ip)) out.push(act("neighbour", dev, `neighbour ${h.ip} lladdr ${h.mac ?? "(none)"} stale (no such peer address)`, cmd("ip", "neigh", "del", h.ip, "dev", dev)));
+    if (!want.has(ip))
+      out.push(
+        act("neighbour", dev, `neighbour ${h.ip} lladdr ${h.mac ?? "(none)"} stale (no such peer address)`, cmd("ip", "neigh", "del", h.ip, "dev", dev)),
+      );
   }
 }
 
@@ -280,13 +302,18 @@ function fdb(d: DesiredHost, observed: ObservedFdb[], out: Action[]): void {
   const vteps = new Set([...d.vxlan.flood, ...d.vxlan.unicast.map((u) => u.vtep)]);
   const staleWhy = (dst: string) => (vteps.has(dst) ? "stale" : `stale (no peer has VTEP ${dst}: node removed)`);
   for (const dst of [...floodHave].sort()) {
-    if (!floodWant.has(dst)) out.push(act("fdb", dev, `fdb ${ZERO_MAC} dst ${dst} ${staleWhy(dst)}`, cmd("bridge", "fdb", "del", ZERO_MAC, "dev", dev, "dst", dst)));
+    if (!floodWant.has(dst))
+      out.push(act("fdb", dev, `fdb ${ZERO_MAC} dst ${dst} ${staleWhy(dst)}`, cmd("bridge", "fdb", "del", ZERO_MAC, "dev", dev, "dst", dst)));
   }
   for (const [mac, dst] of uniHave) {
-    if (!uniWant.has(mac)) out.push(act("fdb", dev, `fdb ${mac} dst ${dst} ${staleWhy(dst)}`, cmd("bridge", "fdb", "del", mac, "dev", dev, "dst", dst, "self")));
+    if (!uniWant.has(mac))
+      out.push(act("fdb", dev, `fdb ${mac} dst ${dst} ${staleWhy(dst)}`, cmd("bridge", "fdb", "del", mac, "dev", dev, "dst", dst, "self")));
   }
   for (const dst of d.vxlan.flood) {
-    if (!floodHave.has(dst)) out.push(act("fdb", dev, `fdb ${ZERO_MAC} dst ${dst} missing (flood to the peer's VTEP)`, cmd("bridge", "fdb", "append", ZERO_MAC, "dev", dev, "dst", dst)));
+    if (!floodHave.has(dst))
+      out.push(
+        act("fdb", dev, `fdb ${ZERO_MAC} dst ${dst} missing (flood to the peer's VTEP)`, cmd("bridge", "fdb", "append", ZERO_MAC, "dev", dev, "dst", dst)),
+      );
   }
   for (const u of d.vxlan.unicast) {
     const h = uniHave.get(u.mac.toLowerCase());
@@ -316,7 +343,10 @@ function nft(d: DesiredHost, o: ObservedHost, out: Action[]): void {
       : nftStatements(o.nftTable, table).join("\n") !== nftStatements(content, table).join("\n")
         ? `nft table inet ${table} differs`
         : undefined;
-  if (why) out.push(act("nft", `inet ${table}`, why, { argv: ["nft", "-f", "/dev/stdin"], input: content, display: `nft -f /dev/stdin < (table inet ${table}, replaced in one transaction)` }));
+  if (why)
+    out.push(
+      act("nft", `inet ${table}`, why, { argv: ["nft", "-f", "-"], input: content, display: `nft -f - < (table inet ${table}, replaced in one transaction)` }),
+    );
 }
 
 // --------------------------------------------------------------------------------------------------- routing
@@ -337,7 +367,9 @@ export const frrFiles = (frrConf: string, daemons: string): DesiredFile[] => [
 function frr(frrConf: string, daemons: string, o: ObservedHost, out: Action[]): void {
   const f = o.frr;
   if (!f?.installed) {
-    throw new CiabError("notFound", "FRR is not installed (no /usr/lib/frr/frrinit.sh)", { hint: "apt-get install --no-install-recommends frr frr-pythontools" });
+    throw new CiabError("notFound", "FRR is not installed (no /usr/lib/frr/frrinit.sh)", {
+      hint: "apt-get install --no-install-recommends frr frr-pythontools",
+    });
   }
   const [conf, dmn, vtysh] = frrFiles(frrConf, daemons) as [DesiredFile, DesiredFile, DesiredFile];
   const confWhy = fileDiff(conf, o);
@@ -395,21 +427,24 @@ function bird(birdConf: string, o: ObservedHost, out: Action[]): void {
   if (!b.running) {
     const cmds: Command[] = [];
     if (why) cmds.push(stageConfig(staged, "bird", birdConf), commitStaged(staged, BIRD_CONF));
-    cmds.push(b.systemd ? cmd("systemctl", "start", "bird") : { argv: ["sh", "-c", 'mkdir -p /run/bird && exec bird -c "$1" -s "$2" -P "$3"', "ciab-bird", BIRD_CONF, BIRD_CTL, BIRD_PID], display: `bird -c ${BIRD_CONF} -s ${BIRD_CTL} -P ${BIRD_PID}` });
+    cmds.push(
+      b.systemd
+        ? cmd("systemctl", "start", "bird")
+        : {
+            argv: ["sh", "-c", 'mkdir -p /run/bird && exec bird -c "$1" -s "$2" -P "$3"', "ciab-bird", BIRD_CONF, BIRD_CTL, BIRD_PID],
+            display: `bird -c ${BIRD_CONF} -s ${BIRD_CTL} -P ${BIRD_PID}`,
+          },
+    );
     out.push(act("bird-start", "bird", ["BIRD is not running", why].filter(Boolean).join("; "), ...cmds));
     return;
   }
   if (why) {
     // `birdc configure` re-reads the file and restarts only the protocols whose configuration changed.
     out.push(
-      act(
-        "bird-reload",
-        "bird",
-        `${why}: birdc configure`,
-        stageConfig(staged, "bird", birdConf),
-        commitStaged(staged, BIRD_CONF),
-        { argv: ["sh", "-c", 'out=$(birdc -s "$1" configure 2>&1); echo "$out"; case $out in *Reconfigur*) exit 0;; esac; exit 1', "ciab-birdc", BIRD_CTL], display: `birdc -s ${BIRD_CTL} configure` },
-      ),
+      act("bird-reload", "bird", `${why}: birdc configure`, stageConfig(staged, "bird", birdConf), commitStaged(staged, BIRD_CONF), {
+        argv: ["sh", "-c", 'out=$(birdc -s "$1" configure 2>&1); echo "$out"; case $out in *Reconfigur*) exit 0;; esac; exit 1', "ciab-birdc", BIRD_CTL],
+        display: `birdc -s ${BIRD_CTL} configure`,
+      }),
     );
   }
 }

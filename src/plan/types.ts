@@ -200,10 +200,7 @@ export interface DesiredFile {
   ifMissing?: boolean;
 }
 
-export type DesiredRouting =
-  | { daemon: "none" }
-  | { daemon: "frr"; frrConf: string; daemons: string }
-  | { daemon: "bird"; birdConf: string };
+export type DesiredRouting = { daemon: "none" } | { daemon: "frr"; frrConf: string; daemons: string } | { daemon: "bird"; birdConf: string };
 
 export interface DesiredHost {
   network: string;

@@ -142,19 +142,21 @@ function bgp(mesh: Mesh, node: MeshNode, fams: Family[], announce?: string[]): s
   );
   for (const f of fams) {
     const map = `CIAB-BGP-IN${f}`;
-    prefixOwners(mesh, node, f).filter((owner) => checksOwner(mesh, node, owner)).forEach((owner, i) => {
-      const via = transit.get(owner.name);
-      out.push(
-        `route-map ${map} permit ${10 * (i + 1)}`,
-        ` description ${owner.name}${via ? ` (blacklisted with ${node.name}: relayed by ${via.name})` : ""}`,
-        ` match ${ip(f)} address prefix-list ${ownList(owner, f)}`,
-        ` match ${ip(f)} next-hop address ${overlay(owner, f)}`,
-        // No WireGuard peer between a blacklisted pair: send its traffic to the relay, which forwards it on the
-        // same VXLAN segment (ciab disables ICMP redirects there, so the relay does not redirect us back).
-        ...(via ? [f === 4 ? ` set ip next-hop ${overlay(via, 4)}` : ` set ipv6 next-hop global ${overlay(via, 6)}`] : []),
-        "!",
-      );
-    });
+    prefixOwners(mesh, node, f)
+      .filter((owner) => checksOwner(mesh, node, owner))
+      .forEach((owner, i) => {
+        const via = transit.get(owner.name);
+        out.push(
+          `route-map ${map} permit ${10 * (i + 1)}`,
+          ` description ${owner.name}${via ? ` (blacklisted with ${node.name}: relayed by ${via.name})` : ""}`,
+          ` match ${ip(f)} address prefix-list ${ownList(owner, f)}`,
+          ` match ${ip(f)} next-hop address ${overlay(owner, f)}`,
+          // No WireGuard peer between a blacklisted pair: send its traffic to the relay, which forwards it on the
+          // same VXLAN segment (ciab disables ICMP redirects there, so the relay does not redirect us back).
+          ...(via ? [f === 4 ? ` set ip next-hop ${overlay(via, 4)}` : ` set ipv6 next-hop global ${overlay(via, 6)}`] : []),
+          "!",
+        );
+      });
     if (client) out.push(`route-map ${map} permit 65535`, " description the rest, as the reflectors checked it", "!");
     else out.push(`route-map ${map} deny 65535`, " description everything else: not the sender's own subnet", "!");
   }

@@ -48,7 +48,7 @@ install_frr() {
   mkdir -p /etc/frr
   for f in frr.conf daemons; do
     # Keep the host's own file once, so ciab-down can put it back.
-    if [ -f "/etc/frr/$f" ] && ! grep -q '^! ciab-mesh' "/etc/frr/$f" && [ ! -f "/etc/frr/$f.ciab-orig" ]; then
+    if [ -f "/etc/frr/$f" ] && ! grep -q 'rendered by ciab' "/etc/frr/$f" && [ ! -f "/etc/frr/$f.ciab-orig" ]; then
       cp -p "/etc/frr/$f" "/etc/frr/$f.ciab-orig"
     fi
   done
@@ -85,7 +85,7 @@ install_bird() {
   need bird "the 'bird2' package"; need birdc "the 'bird2' package"
   bird -p -c "$B/bird/bird.conf" || die "BIRD refuses $B/bird/bird.conf"
   mkdir -p /etc/bird /run/bird
-  if [ -f /etc/bird/bird.conf ] && ! grep -q '^# ciab-mesh' /etc/bird/bird.conf && [ ! -f /etc/bird/bird.conf.ciab-orig ]; then
+  if [ -f /etc/bird/bird.conf ] && ! grep -q 'rendered by ciab' /etc/bird/bird.conf && [ ! -f /etc/bird/bird.conf.ciab-orig ]; then
     cp -p /etc/bird/bird.conf /etc/bird/bird.conf.ciab-orig
   fi
   cp "$B/bird/bird.conf" /etc/bird/bird.conf.ciab-new && mv /etc/bird/bird.conf.ciab-new /etc/bird/bird.conf

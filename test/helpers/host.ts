@@ -6,10 +6,10 @@ import { parseBgpSummary } from "../../src/adapters/frr.js";
 import { parseAddresses, parseFdb, parseLinks, parseNeighbours } from "../../src/adapters/iproute2.js";
 import { parseWgDump } from "../../src/adapters/wireguard.js";
 import { seededRandom } from "../../src/keys/random.js";
-import { type Random } from "../../src/model/edit.js";
+import type { Random } from "../../src/model/edit.js";
 import { type Mesh, meshFromDoc } from "../../src/model/mesh.js";
 import { parseToml, type TomlTable } from "../../src/model/toml.js";
-import { desiredFromBundle, type DesiredOptions } from "../../src/plan/bundle.js";
+import { type DesiredOptions, desiredFromBundle } from "../../src/plan/bundle.js";
 import { frrFiles, sha256Hex, vxlanSysctls } from "../../src/plan/plan.js";
 import type { DesiredHost, ObservedHost } from "../../src/plan/types.js";
 import { renderBundle } from "../../src/render/bundle.js";
@@ -40,7 +40,8 @@ export function observedOf(node: "n1" | "n2", installed: DesiredHost, now = 1795
   const files: ObservedHost["files"] = {};
   for (const f of installed.files) files[f.path] = { sha256: sha256Hex(f.content), mode: f.mode, ...(f.secret ? {} : { text: f.content }) };
   if (installed.routing.daemon === "frr") {
-    for (const f of frrFiles(installed.routing.frrConf, installed.routing.daemons)) files[f.path] = { sha256: sha256Hex(f.content), mode: f.mode, text: f.content };
+    for (const f of frrFiles(installed.routing.frrConf, installed.routing.daemons))
+      files[f.path] = { sha256: sha256Hex(f.content), mode: f.mode, text: f.content };
   }
   const sysctls: Record<string, string> = {};
   for (const s of [...installed.sysctls, ...vxlanSysctls(installed.vxlan.ifname)]) sysctls[s.key] = `${s.value}\n`;

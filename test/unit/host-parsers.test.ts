@@ -39,7 +39,11 @@ describe("iproute2 parsers (ip -j, bridge -j)", () => {
     expect(links.find((l) => l.kind === "vxlan")!.vxlan).toEqual({ id: 884812, port: 4789, learning: false });
   });
   it("addresses, neighbours, fdb, routes", () => {
-    expect(parseAddresses(fx("n1.ip-addr.json")).filter((a) => a.dev === `v${NET}`).map((a) => a.cidr)).toEqual(["192.168.105.34/24", "fd61:3d97:c13b::a1f9:beae:4c46/80", "fe80::a0f9:beff:feae:4c46/64"]);
+    expect(
+      parseAddresses(fx("n1.ip-addr.json"))
+        .filter((a) => a.dev === `v${NET}`)
+        .map((a) => a.cidr),
+    ).toEqual(["192.168.105.34/24", "fd61:3d97:c13b::a1f9:beae:4c46/80", "fe80::a0f9:beff:feae:4c46/64"]);
     expect(parseNeighbours(fx("n1.ip-neigh.json")).filter((n) => n.states.includes("PERMANENT"))).toHaveLength(4);
     const fdb = parseFdb(fx("n1.bridge-fdb.json")).filter((f) => f.dev === `v${NET}`);
     expect(fdb.map((f) => `${f.mac} ${f.dst}`)).toEqual([
@@ -48,7 +52,10 @@ describe("iproute2 parsers (ip -j, bridge -j)", () => {
       "00:00:00:00:00:00 169.254.245.218",
       "00:00:00:00:00:00 169.254.33.119",
     ]);
-    expect(parseRoutes(fx("n1-ospf.ip-route-bird.json")).map((r) => `${r.dst} via ${r.gateway}`)).toEqual(["10.0.2.0/24 via 192.168.71.252", "10.0.3.0/24 via 192.168.71.100"]);
+    expect(parseRoutes(fx("n1-ospf.ip-route-bird.json")).map((r) => `${r.dst} via ${r.gateway}`)).toEqual([
+      "10.0.2.0/24 via 192.168.71.252",
+      "10.0.3.0/24 via 192.168.71.100",
+    ]);
     // filtered by device: iproute2 leaves the device out of each entry
     expect(parseNeighbours('[{"dst":"10.9.9.9","lladdr":"02:00:00:00:00:01","state":["PERMANENT"]}]', "ip -j neigh show dev vx1", "vx1")[0]!.dev).toBe("vx1");
   });
@@ -66,12 +73,24 @@ describe("wg show dump", () => {
     const wg = parseWgDump(fx("n1.wg-dump.txt"), NET);
     expect(JSON.stringify(wg)).not.toContain("private key");
     expect(wg).toMatchObject({ ifname: NET, publicKey: "47vkhCkJhAUNBaoDZxVWjl1egd2JIQHRfjmh+b6uTEY=", listenPort: 51820, fwMark: 0 });
-    expect(wg.peers[0]).toEqual({ publicKey: "u5eMuhW6++73VqBDoCDqeR6cFYC7GXZRkBH1/uyBjkk=", presharedKey: false, endpoint: "198.18.2.1:51820", allowedIPs: ["169.254.245.218/32"], latestHandshake: 1795408247, rxBytes: 14256, txBytes: 15236, keepalive: 0 });
+    expect(wg.peers[0]).toEqual({
+      publicKey: "u5eMuhW6++73VqBDoCDqeR6cFYC7GXZRkBH1/uyBjkk=",
+      presharedKey: false,
+      endpoint: "198.18.2.1:51820",
+      allowedIPs: ["169.254.245.218/32"],
+      latestHandshake: 1795408247,
+      rxBytes: 14256,
+      txBytes: 15236,
+      keepalive: 0,
+    });
   });
   it("never returns a private key even from a real dump line", () => {
     const priv = "QDiTEvRkhixidJ//Apw9xnlIO8IE7ukH9aXsv7wtumA=";
     const psk = "NSGyn9yhjuhSO5gNz6IGT0063ivjhDvmo0Q2naiaIUs=";
-    const wg = parseWgDump(`${priv}\tiQSxaGIcoaB46PemzNxKfYL+KwI5G913nwS37pPqZ3M=\t51999\t0x10\n73IY7mXSku7C3oCZEG5OTA6VKk5Rm0yl8ozpxg2dCyE=\t${psk}\t(none)\t(none)\t0\t0\t0\t25\n`, "wgt");
+    const wg = parseWgDump(
+      `${priv}\tiQSxaGIcoaB46PemzNxKfYL+KwI5G913nwS37pPqZ3M=\t51999\t0x10\n73IY7mXSku7C3oCZEG5OTA6VKk5Rm0yl8ozpxg2dCyE=\t${psk}\t(none)\t(none)\t0\t0\t0\t25\n`,
+      "wgt",
+    );
     expect(JSON.stringify(wg)).not.toContain(priv);
     expect(JSON.stringify(wg)).not.toContain(psk);
     expect(wg.peers[0]).toMatchObject({ presharedKey: true, keepalive: 25, allowedIPs: [] });
@@ -98,13 +117,21 @@ describe("FRR and BIRD", () => {
     external(() => parseBgpSummary('{"ipv4Unicast":{"peers":{"1.2.3.4":{}}}}'), /peer 1.2.3.4 without a state/);
   });
   it("ospf neighbor json", () => {
-    expect(parseOspfNeighborsJson('{"neighbors":{"10.0.0.2":[{"nbrState":"Full/DR"}],"10.0.0.3":[{"nbrState":"Init/DROther"}]}}').map((s) => [s.peer, s.up])).toEqual([
+    expect(
+      parseOspfNeighborsJson('{"neighbors":{"10.0.0.2":[{"nbrState":"Full/DR"}],"10.0.0.3":[{"nbrState":"Init/DROther"}]}}').map((s) => [s.peer, s.up]),
+    ).toEqual([
       ["10.0.0.2", true],
       ["10.0.0.3", false],
     ]);
   });
   it("birdc show protocols / show ospf neighbors", () => {
-    expect(parseBirdProtocols(fx("n1-ospf.birdc-protocols.txt")).map((p) => `${p.name} ${p.proto} ${p.state} ${p.info}`.trim())).toEqual(["device1 Device up", "direct1 Direct up", "kernel4 Kernel up", "bfd1 BFD up", "ospf4 OSPF up Running"]);
+    expect(parseBirdProtocols(fx("n1-ospf.birdc-protocols.txt")).map((p) => `${p.name} ${p.proto} ${p.state} ${p.info}`.trim())).toEqual([
+      "device1 Device up",
+      "direct1 Direct up",
+      "kernel4 Kernel up",
+      "bfd1 BFD up",
+      "ospf4 OSPF up Running",
+    ]);
     expect(parseBirdOspfNeighbors(fx("n1-ospf.birdc-ospf-neighbors.txt")).map((n) => [n.peer, n.state, n.up])).toEqual([
       ["192.168.71.100", "Full/BDR", true],
       ["192.168.71.252", "Full/DR", true],
@@ -123,7 +150,9 @@ describe("bundle loader and announcements", () => {
     for (const n of mesh.nodes) {
       const files = new Map(renderBundle(mesh, n, "x").map((f) => [f.path, f.content]));
       const d = desiredFromBundle("x", files);
-      expect(d.wireguard.peers.map((p) => p.name)).toEqual(mesh.nodes.filter((p) => p.name !== n.name && !mesh.blacklist.has([n.name, p.name].sort().join(","))).map((p) => p.name));
+      expect(d.wireguard.peers.map((p) => p.name)).toEqual(
+        mesh.nodes.filter((p) => p.name !== n.name && !mesh.blacklist.has([n.name, p.name].sort().join(","))).map((p) => p.name),
+      );
       expect(d.vxlan.mac).toBe(n.mac);
       expect(d.vxlan.vni).toBe(mesh.network.vxlanId);
       expect(d.wireguard.publicKey).toBe(n.publicKey);
@@ -151,7 +180,16 @@ describe("bundle loader and announcements", () => {
   it.each([
     ["inside the Subnets", ["10.1.0.0/16"], [{ network: "lxdbr0", ipv4: "10.1.5.0/24" }], ["10.1.5.0/24"], []],
     ["outside: refused", ["10.1.0.0/16"], [{ network: "lxdbr1", ipv4: "10.9.0.0/24" }], [], ["lxdbr1 10.9.0.0/24"]],
-    ["dual stack, sorted", ["10.1.0.0/16", "fd00:1::/48"], [{ network: "b", ipv4: "10.1.9.0/24", ipv6: "fd00:1:0:5::/64" }, { network: "a", ipv4: "10.1.2.0/24" }], ["10.1.2.0/24", "10.1.9.0/24", "fd00:1:0:5::/64"], []],
+    [
+      "dual stack, sorted",
+      ["10.1.0.0/16", "fd00:1::/48"],
+      [
+        { network: "b", ipv4: "10.1.9.0/24", ipv6: "fd00:1:0:5::/64" },
+        { network: "a", ipv4: "10.1.2.0/24" },
+      ],
+      ["10.1.2.0/24", "10.1.9.0/24", "fd00:1:0:5::/64"],
+      [],
+    ],
     ["no Subnets: nothing", [], [{ network: "lxdbr0", ipv4: "10.1.5.0/24" }], [], ["lxdbr0 10.1.5.0/24"]],
   ])("chooseAnnouncements: %s", (_n, owned, bridges, announce, refused) => {
     const c = chooseAnnouncements(owned, bridges);

@@ -2,12 +2,12 @@
 // equal state gives zero actions; a new peer, a removed peer, an MTU change and a VNI change give exactly the
 // actions they need, each with its reason. Whole-structure comparisons over named cases.
 import { describe, expect, it } from "vitest";
+import { userspaceBackend } from "../../src/adapters/wireguard.js";
 import { addNodes, applySet, delNodes } from "../../src/model/edit.js";
 import type { TomlTable } from "../../src/model/toml.js";
 import { formatCommand } from "../../src/plan/commands.js";
 import { plan } from "../../src/plan/plan.js";
 import type { Action, DesiredHost } from "../../src/plan/types.js";
-import { userspaceBackend } from "../../src/adapters/wireguard.js";
 import { desiredOf, meshDoc, meshOf, NET, observedOf, random } from "../helpers/host.js";
 
 const summary = (actions: Action[]) => actions.map((a) => `${a.kind} ${a.subject}: ${a.reason}`);
@@ -108,7 +108,17 @@ describe("planner on captured host state", () => {
 
   it("a fresh host: create with the chosen backend, sync, addresses, up, then VXLAN and FRR start", () => {
     const d = installed.n1;
-    const empty = { now: 0, links: [], addresses: [], neighbours: [], fdb: [], sysctls: {}, files: {}, nftTable: undefined, frr: { installed: true, running: false, reloadScript: true, systemd: false } };
+    const empty = {
+      now: 0,
+      links: [],
+      addresses: [],
+      neighbours: [],
+      fdb: [],
+      sysctls: {},
+      files: {},
+      nftTable: undefined,
+      frr: { installed: true, running: false, reloadScript: true, systemd: false },
+    };
     const actions = plan(d, empty, { backend: userspaceBackend({}) });
     expect(actions.map((a) => a.kind)).toEqual([
       "sysctl",
@@ -141,10 +151,15 @@ describe("planner on captured host state", () => {
     const o = observedOf("n1", installed.n1);
     const peer = o.wireguard!.peers[0]!;
     const name = installed.n1.wireguard.peers.find((p) => p.publicKey === peer.publicKey)!.name;
-    const roamed = { ...o, wireguard: { ...o.wireguard!, peers: [{ ...peer, endpoint: "198.18.77.1:40000", latestHandshake: o.now - 30 }, ...o.wireguard!.peers.slice(1)] } };
+    const roamed = {
+      ...o,
+      wireguard: { ...o.wireguard!, peers: [{ ...peer, endpoint: "198.18.77.1:40000", latestHandshake: o.now - 30 }, ...o.wireguard!.peers.slice(1)] },
+    };
     expect(plan(installed.n1, roamed)).toEqual([]);
     const stale = { ...roamed, now: o.now + 1000 };
-    expect(summary(plan(installed.n1, stale))).toEqual([`wg-sync ${NET}: peer ${name} endpoint 198.18.77.1:40000 != ${installed.n1.wireguard.peers.find((p) => p.name === name)!.endpoint}`]);
+    expect(summary(plan(installed.n1, stale))).toEqual([
+      `wg-sync ${NET}: peer ${name} endpoint 198.18.77.1:40000 != ${installed.n1.wireguard.peers.find((p) => p.name === name)!.endpoint}`,
+    ]);
   });
 
   it("no WireGuard implementation: a clear error, not a half plan", () => {

@@ -3,13 +3,14 @@
 import { describe, expect, it } from "vitest";
 import type { RunResult } from "../../src/adapters/exec.js";
 import { seededRandom } from "../../src/keys/random.js";
-import { type CheckContext, flood, fragments, mapLimit, matrix, mtu, sessions } from "../../src/lab/checks.js";
+import { type CheckContext, flood, fragments, mapLimit, matrix, mtu, ownership, sessions, traceHops, transit } from "../../src/lab/checks.js";
 import type { LabContainer } from "../../src/lab/containers.js";
 import { newLabMesh } from "../../src/lab/mesh.js";
 import { planLab } from "../../src/lab/plan.js";
 import type { LabState } from "../../src/lab/state.js";
 import { type Mesh, meshFromDoc } from "../../src/model/mesh.js";
 import { FakeKernel, fail, ok } from "../helpers/fake-runner.js";
+import { loadFixture } from "../helpers/meshes.js";
 
 const BGP_SUMMARY = (peers: Record<string, string>) =>
   JSON.stringify({
@@ -34,9 +35,9 @@ const NFT_COUNTER = (n: number) =>
     nftables: [{ metainfo: { version: "1.0.6" } }, { counter: { family: "inet", name: "frags", table: "ciab_lab", handle: 2, packets: n, bytes: n * 1400 } }],
   });
 
-function context(k: FakeKernel, o: { nodes?: number; routing?: "bgp" | "ospf" } = {}): CheckContext {
+function context(k: FakeKernel, o: { nodes?: number; routing?: "bgp" | "ospf"; mesh?: Mesh } = {}): CheckContext {
   const n = o.nodes ?? 3;
-  const mesh: Mesh = meshFromDoc("lab", newLabMesh("lab", n, { underlay: "4", routing: o.routing }, seededRandom("checks")), { file: "lab.conf" });
+  const mesh: Mesh = o.mesh ?? meshFromDoc("lab", newLabMesh("lab", n, { underlay: "4", routing: o.routing }, seededRandom("checks")), { file: "lab.conf" });
   const plan = planLab("t1", mesh, { underlay: "4" });
   const containers: LabContainer[] = plan.nodes.flatMap((p) =>
     p.containers.map((c) => ({ name: c.name, node: p.name, kind: "netns", addresses: c.addresses, mtu: p.containerMTU, exec: ["ip", "netns", "exec", c.ns] })),
@@ -100,6 +101,101 @@ describe("sessions", () => {
       ["pass", "OSPF 1 full adjacency"],
       ["fail", "OSPF 0 full adjacencies"],
     ]);
+  });
+});
+
+// rr5-blacklist: reflectors rr1 (172.20.20.1) and rr2, clients c1 (.11) c2 (.12) c3 (.13); c1-c2 blacklisted, relayed
+// by rr1. Containers: c1@c1 10.20.1.2, c2@c2 10.20.2.2, c3@c3, c4@rr1.
+const RR5 = loadFixture("rr5-blacklist");
+const ipRoutes =
+  (byNs: Record<string, object[]>) =>
+  (argv: string[]): RunResult | undefined =>
+    argv[0] === "ip" && argv[1] === "-n" && argv.includes("route") ? ok(JSON.stringify(argv.includes("-6") ? [] : (byNs[argv[2] as string] ?? []))) : undefined;
+
+describe("ownership", () => {
+  const good = {
+    "t1-n1": [
+      { dst: "10.20.2.0/24", gateway: "172.20.20.1", dev: "vrr5-blacklist", protocol: "bgp" }, // c2 via the transit rr1
+      { dst: "10.20.3.0/24", gateway: "172.20.20.13", dev: "vrr5-blacklist" },
+      { dst: "10.20.33.0/25", nexthops: [{ gateway: "172.20.20.13" }] },
+    ],
+  };
+
+  it("passes when every learned route is inside its next hop's Subnets (the transit's, for a blacklisted partner)", async () => {
+    const k = new FakeKernel();
+    k.replies.push(ipRoutes(good));
+    const [r] = await ownership(context(k, { mesh: RR5 }));
+    expect(r).toEqual({ name: "route ownership", status: "pass", detail: "all 3 learned routes (proto bgp) point to the nodes that own them" });
+    expect(k.find("-j", "-4", "route", "show", "proto", "bgp")).toHaveLength(5);
+  });
+
+  it("fails for a prefix nobody owns, a more specific pointing to a non-owner, and a partner route not via the transit", async () => {
+    const k = new FakeKernel();
+    k.replies.push(
+      ipRoutes({
+        "t1-n1": [{ dst: "10.20.2.0/24", gateway: "172.20.20.12" }],
+        "t1-n4": [
+          { dst: "10.99.0.0/24", gateway: "172.20.20.13" },
+          { dst: "10.20.1.128/25", gateway: "172.20.20.13" },
+          { dst: "10.20.1.7", gateway: "172.20.20.11" }, // a host route: fine
+        ],
+      }),
+    );
+    const [r] = await ownership(context(k, { mesh: RR5 }));
+    expect(r?.status).toBe("fail");
+    expect(r?.detail.split("; ")).toEqual([
+      "c1 has 10.20.2.0/24 via 172.20.20.12, but it belongs to c2 (172.20.20.1)",
+      "rr1 has 10.99.0.0/24, which is no node's subnet",
+      "rr1 has 10.20.1.128/25 via 172.20.20.13, but it belongs to c1 (172.20.20.11)",
+    ]);
+  });
+});
+
+describe("transit", () => {
+  const trace = (...hops: string[]) =>
+    `traceroute to x (x), 8 hops max, 60 byte packets\n${hops.map((h, i) => ` ${i + 1}  ${h}${h === "*" ? "" : "  0.412 ms"}`).join("\n")}\n`;
+
+  it("traceHops reads Linux traceroute's and busybox's hop lines, * for silence", () => {
+    expect(traceHops(trace("10.20.1.1", "172.20.20.1", "*", "10.20.2.2"))).toEqual(["10.20.1.1", "172.20.20.1", "*", "10.20.2.2"]);
+    const busybox = "traceroute to 10.20.2.2 (10.20.2.2), 8 hops max, 38 byte packets\n 1  10.20.1.1  0.010 ms\n 2  172.20.20.1  0.345 ms\n";
+    expect(traceHops(busybox)).toEqual(["10.20.1.1", "172.20.20.1"]);
+  });
+
+  it("passes when both directions of the pair reach the other side through the transit's overlay address", async () => {
+    const k = new FakeKernel();
+    k.replies.push((argv) => {
+      if (!argv.includes("traceroute")) return undefined;
+      return ok(
+        argv.at(-1) === "10.20.2.2"
+          ? trace("10.20.1.1", "172.20.20.1", "172.20.20.12", "10.20.2.2")
+          : trace("10.20.2.1", "172.20.20.1", "172.20.20.11", "10.20.1.2"),
+      );
+    });
+    const r = await transit(context(k, { mesh: RR5 }));
+    expect(r.map((x) => [x.name, x.status, x.detail])).toEqual([
+      ["blacklist transit c1->c2", "pass", "c1->c2 (10.20.2.2) via rr1 172.20.20.1: hops 10.20.1.1 172.20.20.1 172.20.20.12 10.20.2.2 (transit at hop 2)"],
+      ["blacklist transit c2->c1", "pass", "c2->c1 (10.20.1.2) via rr1 172.20.20.1: hops 10.20.2.1 172.20.20.1 172.20.20.11 10.20.1.2 (transit at hop 2)"],
+    ]);
+    // from the container's namespace, numeric, one probe per hop
+    expect(k.find("traceroute")[0]).toEqual(["ip", "netns", "exec", "t1-c1", "traceroute", "-n", "-q", "1", "-w", "2", "-m", "8", "10.20.2.2"]);
+  });
+
+  it.each([
+    ["direct (no transit hop)", ["10.20.1.1", "172.20.20.12", "10.20.2.2"]],
+    ["never arrives", ["10.20.1.1", "172.20.20.1", "*", "*"]],
+  ])("fails when the path is %s", async (_, hops) => {
+    const k = new FakeKernel();
+    k.replies.push((argv) => (argv.includes("traceroute") ? ok(trace(...hops)) : undefined));
+    expect((await transit(context(k, { mesh: RR5 })))[0]?.status).toBe("fail");
+  });
+
+  it("skips without blacklisted pairs, and without traceroute", async () => {
+    expect(await transit(context(new FakeKernel()))).toEqual([{ name: "blacklist transit", status: "skip", detail: "no blacklisted pairs" }]);
+    const k = new FakeKernel();
+    k.replies.push((argv) =>
+      argv.includes("traceroute") ? { code: 127, stdout: "", stderr: "exec of traceroute failed: No such file or directory" } : undefined,
+    );
+    expect((await transit(context(k, { mesh: RR5 }))).map((x) => x.status)).toEqual(["skip", "skip"]);
   });
 });
 

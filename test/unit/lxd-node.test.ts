@@ -1,5 +1,5 @@
 // Lab LXD node logic against a fake host: command sequence, clean-up on every failure path, leftover processes and
-// mounts, validation, the image builder. The real daemon is exercised in test/integration/lxd.test.ts.
+// mounts, stopping from a record in another process, validation, the image builder. The real daemon is exercised in test/integration/lxd.test.ts.
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,69 +10,16 @@ import {
   type LxdNodeOptions,
   mountsUnder,
   nodeProcesses,
-  pickContainerAddress,
   type ProcInfo,
-  type RunOptions,
+  pickContainerAddress,
   type RunResult,
   realHost,
+  recordOf,
   startLxdNode,
+  stopRecordedLxdNode,
 } from "../../src/lab/lxd-node.js";
 import { CiabError } from "../../src/model/errors.js";
-
-const OK: RunResult = { code: 0, stdout: "", stderr: "" };
-const DAEMON = 4242;
-
-/** A scripted host: records every command, simulates the daemon's life and the process and mount tables. */
-class FakeHost implements LxdNodeHost {
-  calls: string[] = [];
-  envs: Record<string, string>[] = [];
-  kills: [number, string][] = [];
-  procs: ProcInfo[] = [];
-  mounts: string[] = [];
-  /** Per-command overrides, matched by prefix of the joined command. */
-  replies: [string, (opts?: RunOptions) => RunResult | Promise<RunResult>][] = [];
-  exitOnShutdown = true;
-  exitOnSignal: string[] = ["SIGTERM", "SIGKILL"];
-  spawnLog = "";
-  private exit!: () => void;
-  exited = new Promise<void>((r) => {
-    this.exit = r;
-  });
-  stuckMounts = new Set<string>();
-
-  run = async (cmd: string[], opts?: RunOptions): Promise<RunResult> => {
-    const line = cmd.join(" ");
-    this.calls.push(line);
-    if (opts?.env) this.envs.push(opts.env);
-    const reply = this.replies.find(([p]) => line.startsWith(p));
-    if (reply) return reply[1](opts);
-    if (line.startsWith("lxc query /1.0/instances/")) return { code: 0, stdout: '{"pid": 5000, "status": "Running"}\n', stderr: "" };
-    if (line.startsWith("lxd shutdown") && this.exitOnShutdown) this.exit();
-    if (line.startsWith("umount -l ")) {
-      const point = cmd[2] ?? "";
-      if (this.stuckMounts.has(point)) return { code: 32, stdout: "", stderr: `umount: ${point}: not mounted` };
-      this.mounts = this.mounts.filter((m) => m !== point);
-    }
-    return OK;
-  };
-  spawn = (cmd: string[], opts: { env: Record<string, string>; logFile: string }) => {
-    this.calls.push(`spawn ${cmd.join(" ")}`);
-    this.envs.push(opts.env);
-    writeFileSync(opts.logFile, this.spawnLog);
-    return { pid: DAEMON, exited: this.exited };
-  };
-  processes = () => this.procs;
-  kill = (pid: number, signal: NodeJS.Signals) => {
-    this.kills.push([pid, signal]);
-    if (pid === DAEMON && this.exitOnSignal.includes(signal)) this.exit();
-    this.procs = this.procs.filter((p) => p.pid !== pid);
-  };
-  mountinfo = () => this.mounts.map((m, i) => `${100 + i} 45 0:${40 + i} / ${m.replaceAll(" ", "\\040")} rw,relatime - tmpfs tmpfs rw`).join("\n");
-  sleep = async () => {};
-  daemonDies() {
-    this.exit();
-  }
-}
+import { DAEMON, FakeHost, OK } from "../helpers/fake-lxd-host.js";
 
 let root = "";
 let stateDir = "";
@@ -173,7 +120,7 @@ describe("startLxdNode", () => {
 
   it("a daemon that dies during start-up: its log in the error, waitready cancelled, nothing left", async () => {
     const host = new FakeHost();
-    host.spawnLog = 'Error: Failed to start the daemon: mkdir /var/lib/lxd/x: permission denied\n';
+    host.spawnLog = "Error: Failed to start the daemon: mkdir /var/lib/lxd/x: permission denied\n";
     let aborted = false;
     host.replies.push([
       "lxd waitready",
@@ -335,6 +282,77 @@ describe("stop", () => {
     expect(e.message).toContain(`still mounted: ${stuck}`);
     expect(e.message).toContain("not removed");
     expect(existsSync(node.lxdDir)).toBe(true);
+  });
+});
+
+describe("stopRecordedLxdNode (another process stops the node from its record)", () => {
+  const p = (pid: number, ppid: number, cmdline: string, start = "1"): ProcInfo => ({ pid, ppid, state: "S", start, cmdline });
+
+  /** A node started through `host`; returns its record as JSON would carry it, and the node. */
+  async function started(host: FakeHost) {
+    host.procs = [p(DAEMON, 1, "lxd --group root", "77")];
+    const node = await startLxdNode(base(host));
+    return { node, rec: JSON.parse(JSON.stringify(recordOf(node, stateDir))) as ReturnType<typeof recordOf> };
+  }
+
+  it("records plain data: namespace, name, state dir, container, daemon PID and start time", async () => {
+    const { node, rec } = await started(new FakeHost());
+    expect(node.daemonStart).toBe("77");
+    expect(rec).toEqual({ netns: "ns1", name: "n1", stateDir, containerName: "c-n1", daemonPid: DAEMON, daemonStart: "77" });
+  });
+
+  it("deletes the container, shuts the daemon down, kills leftovers by LXD_DIR and removes the directory", async () => {
+    const { node, rec } = await started(new FakeHost());
+    // the other process sees the same kernel, but has no child handle of the daemon
+    const other = new FakeHost();
+    other.procs = [p(DAEMON, 1, "lxd --group root", "77"), p(700, 1, `[lxc monitor] ${node.lxdDir}/containers c-n1`), p(701, 700, "init")];
+    other.replies.push([
+      "lxd shutdown",
+      () => {
+        other.procs = other.procs.filter((x) => x.pid !== DAEMON);
+        return OK;
+      },
+    ]);
+    await stopRecordedLxdNode(rec, { host: other });
+    expect(other.calls).toEqual(["lxc delete --force c-n1", "lxd shutdown --timeout 20"]);
+    expect(other.envs[0]).toEqual({ LXD_DIR: node.lxdDir, LXD_CONF: join(stateDir, "lxd-n1", "lxc-conf") });
+    expect(other.kills).toEqual([
+      [700, "SIGKILL"],
+      [701, "SIGKILL"],
+    ]);
+    expect(existsSync(join(stateDir, "lxd-n1"))).toBe(false);
+    // idempotent: the directory is gone, so nothing runs
+    other.calls = [];
+    await stopRecordedLxdNode(rec, { host: other });
+    expect(other.calls).toEqual([]);
+  });
+
+  it("a daemon that ignores shutdown gets SIGTERM at its recorded PID", async () => {
+    const { rec } = await started(new FakeHost());
+    const other = new FakeHost();
+    other.procs = [p(DAEMON, 1, "lxd --group root", "77")];
+    await stopRecordedLxdNode(rec, { host: other });
+    expect(other.kills).toEqual([[DAEMON, "SIGTERM"]]);
+  });
+
+  it("the recorded PID now belongs to another process (other start time): no command, no signal", async () => {
+    const { rec } = await started(new FakeHost());
+    const other = new FakeHost();
+    other.procs = [p(DAEMON, 1, "sshd: someone", "99")];
+    await stopRecordedLxdNode(rec, { host: other });
+    expect(other.calls).toEqual([]);
+    expect(other.kills).toEqual([]);
+    expect(other.procs).toHaveLength(1);
+    expect(existsSync(join(stateDir, "lxd-n1"))).toBe(false);
+  });
+
+  it("without a recorded daemon only the node's own leftovers are killed", async () => {
+    const { node, rec } = await started(new FakeHost());
+    const other = new FakeHost();
+    other.procs = [p(DAEMON, 1, "lxd --group root", "77"), p(600, DAEMON, `dnsmasq --dhcp-leasefile=${node.lxdDir}/networks/lxdbr0/dnsmasq.leases`)];
+    await stopRecordedLxdNode({ ...rec, daemonPid: undefined, daemonStart: undefined }, { host: other });
+    expect(other.calls).toEqual([]);
+    expect(other.kills).toEqual([[600, "SIGKILL"]]);
   });
 });
 

@@ -1,0 +1,139 @@
+// `ciab status`: per peer, is the overlay working? Endpoint, latest handshake age, bytes, the routing session and
+// its prefixes, the routes learned through the peer, and one overlay ping. Owns: gathering and judging. Must not:
+// change anything, or print (cli/ does). A peer is down when its overlay ping fails, or when a routing session
+// to it exists but is not up. The handshake age alone is not a verdict: WireGuard only handshakes while traffic
+// flows, so an idle peer may show an old one (the ping, sent first, refreshes it).
+import { birdSessions } from "../adapters/bird.js";
+import { frrSessions, type RoutingSession } from "../adapters/frr.js";
+import { observeIp, parseRoutes } from "../adapters/iproute2.js";
+import { observeWireguard } from "../adapters/wireguard.js";
+import { formatAddr, parseAddr } from "../ipam/ip.js";
+import type { DesiredHost } from "../plan/types.js";
+import type { HostDeps } from "./host.js";
+
+export interface PeerStatus {
+  name: string;
+  publicKey: string;
+  endpoint?: string;
+  /** Seconds since the latest handshake; null = never. */
+  handshakeAgeSeconds: number | null;
+  rxBytes: number;
+  txBytes: number;
+  /** The peer's overlay addresses (BGP neighbour addresses, ping targets). */
+  overlay: string[];
+  /** Routing sessions with the peer (none for a reflector client's other clients: their routes come reflected). */
+  sessions: RoutingSession[];
+  /** Kernel routes installed by the routing daemon with this peer as next hop. */
+  routes: string[];
+  ping: { address: string; ok: boolean; rttMs?: number } | null;
+  up: boolean;
+  problems: string[];
+}
+
+export interface StatusReport {
+  network: string;
+  node: string;
+  ok: boolean;
+  wireguard: { ifname: string; exists: boolean; listenPort?: number };
+  vxlan: { ifname: string; exists: boolean; up?: boolean };
+  routing: { daemon: string; answering: boolean; error?: string };
+  peers: PeerStatus[];
+  problems: string[];
+}
+
+const norm = (a: string): string => {
+  try {
+    const p = parseAddr(a);
+    return formatAddr(p.family, p.addr);
+  } catch {
+    return a;
+  }
+};
+
+async function ping(deps: HostDeps, address: string): Promise<PeerStatus["ping"]> {
+  const r = await deps.run(["ping", address.includes(":") ? "-6" : "-4", "-n", "-c", "1", "-W", "1", address], { timeoutMs: 5000 });
+  const rtt = /time=([\d.]+) ms/.exec(r.stdout)?.[1];
+  return { address, ok: r.code === 0, ...(rtt ? { rttMs: Number(rtt) } : {}) };
+}
+
+export async function hostStatus(d: DesiredHost, deps: HostDeps): Promise<StatusReport> {
+  const problems: string[] = [];
+  const ip = await observeIp(deps.run, [d.vxlan.ifname]);
+  const wgLink = ip.links.find((l) => l.name === d.wireguard.ifname);
+  const vxLink = ip.links.find((l) => l.name === d.vxlan.ifname);
+  if (!wgLink) problems.push(`WireGuard interface ${d.wireguard.ifname} is missing (run 'ciab up')`);
+  if (!vxLink) problems.push(`VXLAN device ${d.vxlan.ifname} is missing (run 'ciab up')`);
+  else if (!vxLink.up) problems.push(`VXLAN device ${d.vxlan.ifname} is down`);
+
+  // Peer -> overlay addresses: its VTEP is in its AllowedIPs, the VTEP's known-unicast MAC names its addresses.
+  const macOfVtep = new Map(d.vxlan.unicast.map((u) => [u.vtep, u.mac.toLowerCase()]));
+  const overlayOf = (allowed: string[]): string[] => {
+    const macs = new Set(allowed.map((a) => macOfVtep.get(a.split("/")[0] as string)).filter(Boolean));
+    return d.vxlan.neighbours.filter((n) => macs.has(n.mac.toLowerCase())).map((n) => n.ip);
+  };
+  // The ping goes first: it also refreshes the handshake of an idle peer.
+  const pings = await Promise.all(
+    d.wireguard.peers.map(async (p) => {
+      const target = overlayOf(p.allowedIPs).find((a) => !a.includes(":")) ?? overlayOf(p.allowedIPs)[0];
+      return wgLink && target ? ping(deps, target) : null;
+    }),
+  );
+  const wg = wgLink ? await observeWireguard(deps.run, d.wireguard.ifname) : undefined;
+  if (wgLink && !wg) problems.push(`${d.wireguard.ifname} does not answer 'wg show' (is its wireguard-go running?)`);
+
+  let sessions: RoutingSession[] = [];
+  const routing: StatusReport["routing"] = { daemon: d.routing.daemon, answering: d.routing.daemon === "none" };
+  let proto = "";
+  if (d.routing.daemon !== "none") {
+    const bgp = d.routing.daemon === "frr" && /^\s*router bgp /m.test(d.routing.frrConf);
+    proto = d.routing.daemon === "bird" ? "bird" : bgp ? "bgp" : "ospf";
+    try {
+      sessions = d.routing.daemon === "bird" ? await birdSessions(deps.run) : await frrSessions(deps.run, bgp ? "bgp" : "ospf");
+      routing.answering = true;
+    } catch (e) {
+      routing.error = (e as Error).message;
+      problems.push(`routing daemon (${d.routing.daemon}) does not answer: ${routing.error}`);
+    }
+  }
+  const routes = proto ? parseRoutes((await deps.run(["ip", "-j", "route", "show", "proto", proto])).stdout || "[]") : [];
+  const routes6 = proto ? parseRoutes((await deps.run(["ip", "-j", "-6", "route", "show", "proto", proto])).stdout || "[]") : [];
+
+  const peers: PeerStatus[] = d.wireguard.peers.map((p, i) => {
+    const w = wg?.peers.find((x) => x.publicKey === p.publicKey);
+    const overlay = overlayOf(p.allowedIPs);
+    const ov = new Set(overlay.map(norm));
+    // BGP sessions are keyed by the neighbour's overlay address; OSPF ones by router id (its overlay IPv4).
+    const mine = sessions.filter((s) => ov.has(norm(s.peer)));
+    const via = [...routes, ...routes6].filter((r) => r.gateway && ov.has(norm(r.gateway))).map((r) => r.dst);
+    const pr: string[] = [];
+    const pg = pings[i] ?? null;
+    if (!w) pr.push("not configured on the WireGuard interface");
+    if (pg && !pg.ok) pr.push(`overlay ping to ${pg.address} failed`);
+    for (const s of mine) if (!s.up) pr.push(`${s.protocol}${s.family ? ` ${s.family}` : ""} session ${s.state}`);
+    return {
+      name: p.name,
+      publicKey: p.publicKey,
+      ...(w?.endpoint ? { endpoint: w.endpoint } : p.endpoint ? { endpoint: p.endpoint } : {}),
+      handshakeAgeSeconds: w && w.latestHandshake > 0 ? Math.max(0, deps.now() - w.latestHandshake) : null,
+      rxBytes: w?.rxBytes ?? 0,
+      txBytes: w?.txBytes ?? 0,
+      overlay,
+      sessions: mine,
+      routes: via.sort(),
+      ping: pg,
+      up: pr.length === 0,
+      problems: pr,
+    };
+  });
+  for (const p of peers) if (!p.up) problems.push(`peer ${p.name} is down: ${p.problems.join("; ")}`);
+  return {
+    network: d.network,
+    node: d.node,
+    ok: problems.length === 0,
+    wireguard: { ifname: d.wireguard.ifname, exists: Boolean(wgLink), ...(wg ? { listenPort: wg.listenPort } : {}) },
+    vxlan: { ifname: d.vxlan.ifname, exists: Boolean(vxLink), ...(vxLink ? { up: vxLink.up } : {}) },
+    routing,
+    peers,
+    problems,
+  };
+}

@@ -1,0 +1,266 @@
+// `ciab up`, `ciab down`, `ciab status`, `ciab doctor`: this host, reconciled with its bundle or the mesh file.
+// Thin: parse, call agent/*, print, exit codes. `up --watch` re-runs the reconcile on a timer (and on LXD network
+// events for DiscoverLXD nodes) until SIGINT/SIGTERM.
+import type { Command } from "commander";
+import { spawnRunner } from "../adapters/exec.js";
+import { type LxdEventStream, watchEvents } from "../adapters/lxd.js";
+import { type DesiredSource, loadDesired } from "../agent/desired.js";
+import { type Check, doctor } from "../agent/doctor.js";
+import { type HostDeps, realHost } from "../agent/host.js";
+import { type ReconcileReport, reconcile, teardown } from "../agent/reconcile.js";
+import { hostStatus, type StatusReport } from "../agent/status.js";
+import { CiabError, EXIT, usage } from "../model/errors.js";
+import { formatCommand } from "../plan/commands.js";
+import type { Action } from "../plan/types.js";
+import { globals } from "./context.js";
+import { json, out, progress, warn } from "./output.js";
+
+interface HostOpts {
+  bundle?: string;
+  dryRun?: boolean;
+  json?: boolean;
+  watch?: boolean;
+  interval?: string;
+  lxdSocket?: string;
+}
+
+function source(net: string | undefined, node: string | undefined, o: HostOpts, dir: string): DesiredSource {
+  if (o.bundle !== undefined) {
+    if (net !== undefined) throw usage("give either --bundle DIR or NET NODE, not both");
+    return { bundle: o.bundle };
+  }
+  if (net === undefined || node === undefined)
+    throw usage("which host is this? give --bundle DIR (a rendered bundle) or NET NODE (the mesh file and this host's node)");
+  return { network: net, node, meshDir: dir };
+}
+
+function hostDeps(o: HostOpts): HostDeps {
+  const deps = realHost(spawnRunner);
+  if (o.lxdSocket) deps.lxd = { socket: o.lxdSocket };
+  return deps;
+}
+
+const actionJson = (a: Action) => ({ kind: a.kind, subject: a.subject, reason: a.reason, commands: a.commands.map(formatCommand) });
+
+function reportJson(r: ReconcileReport & { announce?: string[] }) {
+  return {
+    ok: !r.result?.failed,
+    network: r.network,
+    node: r.node,
+    dryRun: r.dryRun,
+    ...(r.announce ? { announce: r.announce } : {}),
+    ...(r.backend ? { wireguardBackend: r.backend } : {}),
+    actions: r.actions.map(actionJson),
+    applied: r.result ? r.result.applied.length : 0,
+    ...(r.result?.failed
+      ? {
+          failed: { action: actionJson(r.result.failed.action), step: r.result.failed.step, command: r.result.failed.command, output: r.result.failed.output },
+          skipped: r.result.skipped.length,
+        }
+      : {}),
+    warnings: r.warnings,
+  };
+}
+
+function printPlan(r: ReconcileReport, what: string): void {
+  if (r.actions.length === 0) {
+    out(`${what}: node ${r.node} of ${r.network} is up to date (0 actions)`);
+    return;
+  }
+  out(`${what}: node ${r.node} of ${r.network}: ${r.actions.length} action(s)${r.dryRun ? " (dry run: nothing changed)" : ""}`);
+  r.actions.forEach((a, i) => {
+    out(`  ${i + 1}. [${a.kind}] ${a.reason}`);
+    if (r.dryRun) for (const c of a.commands) out(`       $ ${formatCommand(c)}`);
+  });
+}
+
+/** A failed apply: what was applied, what failed, what was not attempted. */
+function failure(r: ReconcileReport): CiabError {
+  const f = r.result?.failed;
+  if (!f) return new CiabError("internal", "no failure");
+  const applied = r.result?.applied ?? [];
+  return new CiabError(
+    "external",
+    `node ${r.node}: action ${applied.length + 1} of ${r.actions.length} failed: [${f.action.kind}] ${f.action.reason}\n` +
+      `  command ${f.step} of ${f.steps}: ${f.command}\n  ${f.output.replace(/\n/g, "\n  ")}\n` +
+      `  applied before it: ${applied.length ? applied.map((a) => `[${a.kind}] ${a.reason}`).join("; ") : "nothing"}\n` +
+      `  not attempted: ${r.result?.skipped.length ?? 0} action(s)`,
+    { hint: "fix the cause and run 'ciab up' again: it only applies what still differs" },
+  );
+}
+
+async function upOnce(src: DesiredSource, deps: HostDeps, o: HostOpts, jsonOut: boolean): Promise<ReconcileReport & { announce: string[] }> {
+  const loaded = await loadDesired(src, deps);
+  for (const w of loaded.warnings) warn(w);
+  const r = await reconcile(loaded.desired, deps, { dryRun: o.dryRun, progress: (a) => (jsonOut ? undefined : progress(`ciab up: [${a.kind}] ${a.reason}`)) });
+  for (const w of r.warnings) warn(w);
+  return { ...r, announce: loaded.desired.announce };
+}
+
+async function watchLoop(src: DesiredSource, deps: HostDeps, o: HostOpts, jsonOut: boolean, debug: boolean): Promise<void> {
+  const trace = (msg: string) => (debug ? progress(`ciab up --watch: ${msg}`) : undefined);
+  const interval = o.interval === undefined ? 30 : Number(o.interval);
+  if (!Number.isFinite(interval) || interval < 1) throw usage(`--interval '${o.interval}' must be a number of seconds >= 1`);
+  let stop = false;
+  let wake: () => void = () => {};
+  const onSignal = (sig: string) => {
+    progress(`ciab up --watch: ${sig}: stopping`);
+    stop = true;
+    wake();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  let events: LxdEventStream | undefined;
+  try {
+    for (let round = 1; !stop; round++) {
+      trace(`round ${round}`);
+      try {
+        const r = await upOnce(src, deps, o, jsonOut);
+        if (jsonOut) out(JSON.stringify({ round, ...reportJson(r) }));
+        else if (r.actions.length || round === 1) printPlan(r, `ciab up (round ${round})`);
+        if (r.result?.failed) warn(failure(r).message);
+      } catch (e) {
+        // A failed round (an LXD daemon restarting, a daemon refusing a config) is reported; the next one retries.
+        warn(`round ${round}: ${(e as Error).message}`);
+      }
+      if (!events && !stop) {
+        // Never wait on the event stream for long: a daemon that neither upgrades nor answers must not stall the
+        // loop (the timer drives it then; a stream that opens late is closed again).
+        const pending = lxdEvents(deps, () => wake());
+        events = await Promise.race([pending, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000).unref())]);
+        if (!events) void pending.then((e) => e?.close());
+        trace(events ? "listening to LXD events" : "no LXD events: timer only");
+      }
+      if (stop) break;
+      trace(`sleeping ${interval} s`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, interval * 1000);
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+    }
+  } finally {
+    events?.close();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+/** LXD network events wake the watch loop early; without LXD (or on error) the timer alone drives it. */
+async function lxdEvents(deps: HostDeps, wake: () => void): Promise<LxdEventStream | undefined> {
+  try {
+    return await watchEvents({ ...(deps.lxd ?? {}), timeoutMs: 3000 }, (e) => {
+      const action = typeof e.metadata.action === "string" ? e.metadata.action : "";
+      if (action.startsWith("network-")) wake();
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+function printStatus(s: StatusReport): void {
+  out(`node ${s.node} of ${s.network}: ${s.ok ? "ok" : "DEGRADED"}`);
+  out(
+    `  ${s.wireguard.ifname}: ${s.wireguard.exists ? `up, port ${s.wireguard.listenPort ?? "?"}` : "MISSING"}; ${s.vxlan.ifname}: ${s.vxlan.exists ? (s.vxlan.up ? "up" : "DOWN") : "MISSING"}; routing ${s.routing.daemon}: ${s.routing.answering ? "answering" : "NOT ANSWERING"}`,
+  );
+  const w = Math.max(4, ...s.peers.map((p) => p.name.length));
+  for (const p of s.peers) {
+    const hs = p.handshakeAgeSeconds === null ? "never" : `${p.handshakeAgeSeconds}s ago`;
+    const sess = p.sessions.length
+      ? p.sessions
+          .map((x) => `${x.protocol}${x.family ? `/${x.family}` : ""} ${x.state}${x.prefixesReceived !== undefined ? ` (${x.prefixesReceived} pfx)` : ""}`)
+          .join(", ")
+      : "no session (reflected routes)";
+    const pg = p.ping ? (p.ping.ok ? `ping ${p.ping.rttMs ?? "?"} ms` : "ping FAILED") : "no ping";
+    out(
+      `  ${p.up ? "up  " : "DOWN"} ${p.name.padEnd(w)}  ${(p.endpoint ?? "-").padEnd(21)} handshake ${hs.padEnd(10)} rx ${p.rxBytes} tx ${p.txBytes}  ${sess}; routes ${p.routes.length}; ${pg}`,
+    );
+  }
+  for (const pr of s.problems) out(`  problem: ${pr}`);
+}
+
+function printChecks(checks: Check[]): void {
+  const w = Math.max(...checks.map((c) => c.name.length));
+  for (const c of checks) {
+    out(`  ${c.status.toUpperCase().padEnd(4)}  ${c.name.padEnd(w)}  ${c.detail}`);
+    if (c.fix && c.status !== "ok") out(`  ${"".padEnd(4)}  ${"".padEnd(w)}  fix: ${c.fix}`);
+  }
+}
+
+export function registerHostCommands(program: Command): void {
+  const withSource = (c: Command) =>
+    c
+      .argument("[network]", "the mesh (NET.conf in -C DIR), with NODE; or use --bundle")
+      .argument("[node]", "this host's node in the mesh")
+      .option("--bundle <dir>", "a bundle rendered by 'ciab render' for this host")
+      .option("--lxd-socket <path>", "LXD/Incus socket for DiscoverLXD (default: $LXD_DIR, $INCUS_DIR, snap, deb, Incus paths)");
+
+  withSource(program.command("up").description("bring this host to its desired state: observe, plan (with reasons), apply only the differences"))
+    .option("--dry-run", "print the plan and change nothing")
+    .option("--watch", "reconcile again on a timer (and on LXD network events) until SIGINT/SIGTERM")
+    .option("--interval <seconds>", "with --watch: seconds between rounds (default 30)")
+    .action(async (net: string | undefined, node: string | undefined, o: HostOpts, cmd: Command) => {
+      const g = globals(cmd);
+      const src = source(net, node, o, g.dir);
+      const deps = hostDeps(o);
+      if (o.watch) return watchLoop(src, deps, o, g.json, g.debug);
+      const r = await upOnce(src, deps, o, g.json);
+      if (g.json) json(reportJson(r));
+      else printPlan(r, "ciab up");
+      if (r.result?.failed) throw failure(r);
+    });
+
+  withSource(
+    program.command("down").description("remove what ciab created on this host (its interfaces, nft table, files); put the host's FRR/BIRD files back"),
+  )
+    .option("--dry-run", "print the plan and change nothing")
+    .action(async (net: string | undefined, node: string | undefined, o: HostOpts, cmd: Command) => {
+      const g = globals(cmd);
+      const deps = hostDeps(o);
+      // The LXD bridges do not matter for what to remove: skip discovery (a dead LXD must not block `down`).
+      const loaded = await loadDesired(source(net, node, o, g.dir), { ...deps, lxd: { ...deps.lxd, timeoutMs: 2000 } }).catch(async (e: unknown) => {
+        if (e instanceof CiabError && e.message.startsWith("LXD"))
+          return loadDesired(source(net, node, o, g.dir), { ...deps, lxd: { socket: "/nonexistent" } });
+        throw e;
+      });
+      const r = await teardown(loaded.desired, deps, {
+        dryRun: o.dryRun,
+        progress: (a) => (g.json ? undefined : progress(`ciab down: [${a.kind}] ${a.reason}`)),
+      });
+      if (g.json) json(reportJson(r));
+      else printPlan(r, "ciab down");
+      if (r.result?.failed) throw failure(r);
+    });
+
+  withSource(
+    program.command("status").description("per peer: endpoint, handshake, bytes, routing session, prefixes, overlay ping; exit 9 when degraded"),
+  ).action(async (net: string | undefined, node: string | undefined, o: HostOpts, cmd: Command) => {
+    const g = globals(cmd);
+    const deps = hostDeps(o);
+    const { desired } = await loadDesired(source(net, node, o, g.dir), deps);
+    const s = await hostStatus(desired, deps);
+    if (g.json) json(s);
+    else printStatus(s);
+    // Exit at once with "degraded": the report above is the output, not an error message.
+    if (!s.ok) process.exit(EXIT.degraded);
+  });
+
+  withSource(program.command("doctor").description("check this host's prerequisites, with the fix for each")).action(
+    async (net: string | undefined, node: string | undefined, o: HostOpts, cmd: Command) => {
+      const g = globals(cmd);
+      const deps = hostDeps(o);
+      const d = net !== undefined || o.bundle !== undefined ? (await loadDesired(source(net, node, o, g.dir), deps)).desired : undefined;
+      const checks = await doctor(d, deps);
+      const failed = checks.filter((c) => c.status === "fail").length;
+      if (g.json) json({ ok: failed === 0, checks });
+      else {
+        out(`ciab doctor${d ? ` (node ${d.node} of ${d.network})` : ""}:`);
+        printChecks(checks);
+        out(failed ? `${failed} check(s) failed` : "no blocking problem");
+      }
+      if (failed) process.exit(EXIT.degraded);
+    },
+  );
+}
