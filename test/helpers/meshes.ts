@@ -2,10 +2,14 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { expect } from "vitest";
+import { seededRandom } from "../../src/keys/random.js";
 import { clamp } from "../../src/keys/x25519.js";
+import { addNodes, applySet, blacklist, ensureNetwork } from "../../src/model/edit.js";
+import { CiabError } from "../../src/model/errors.js";
 import type { Mesh, MeshNode } from "../../src/model/mesh.js";
 import { meshFromDoc } from "../../src/model/mesh.js";
-import { parseToml } from "../../src/model/toml.js";
+import { parseToml, type TomlTable } from "../../src/model/toml.js";
 import { ROOT } from "./env.js";
 
 export const MESH_DIR = join(ROOT, "test", "fixtures", "meshes");
@@ -52,4 +56,29 @@ export function buildMesh(name: string, spec: MeshSpec): Mesh {
     lines.push("ListenPort = 51820", `PrivateKey = "${fakeKey(`${name}/${n}`)}"`, `Subnets = ${val(spec.subnets?.[n] ?? [])}`);
   });
   return meshFromText(name, `${lines.join("\n")}\n`);
+}
+
+/**
+ * A 3-node mesh a, b, c with IPv4 endpoints, built through the real edit path, plus extra `set` directives and
+ * blacklisted pairs. Deterministic (seeded).
+ */
+export function threeNodeMesh(seed: string, set: string[] = [], pairs: [string, string][] = []): Mesh {
+  const doc: TomlTable = {};
+  const random = seededRandom(seed);
+  ensureNetwork(doc, random);
+  addNodes(doc, "m", ["a", "b", "c"], random);
+  const endpoints = ["a", "b", "c"].flatMap((n, i) => ["node", n, "endpoint", `198.51.100.${i + 1}:1`]);
+  applySet(doc, "m", [...endpoints, ...set], { random });
+  for (const [l, r] of pairs) blacklist(doc, "m", "add", l, [r]);
+  return meshFromDoc("m", doc, { file: "m.conf" });
+}
+
+/** Async failure helper: the promise must reject with a CiabError. */
+export async function ciabFailure(p: Promise<unknown>): Promise<CiabError> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(CiabError);
+  return e as CiabError;
 }

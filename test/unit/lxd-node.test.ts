@@ -20,6 +20,7 @@ import {
 } from "../../src/lab/lxd-node.js";
 import { CiabError } from "../../src/model/errors.js";
 import { DAEMON, FakeHost, OK } from "../helpers/fake-lxd-host.js";
+import { ciabFailure } from "../helpers/meshes.js";
 
 let root = "";
 let stateDir = "";
@@ -41,14 +42,7 @@ const base = (host: LxdNodeHost, extra: Partial<LxdNodeOptions> = {}): LxdNodeOp
   ...extra,
 });
 
-async function failure(p: Promise<unknown>): Promise<CiabError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(CiabError);
-  return e as CiabError;
-}
+const failure = ciabFailure;
 
 describe("startLxdNode", () => {
   it("starts the daemon in the namespace and sets up bridge, pool, profile, image and container in order", async () => {

@@ -11,17 +11,18 @@ import {
   DEFAULT_SOCKETS,
   discoverSubnets,
   findSocket,
-  parseFrames,
   type LxdEvent,
   type LxdReply,
   type LxdRequest,
   type LxdTransport,
+  parseFrames,
   socketCandidates,
   subnetsFromNetworks,
   watchEvents,
 } from "../../src/adapters/lxd.js";
-import { CiabError } from "../../src/model/errors.js";
+import type { CiabError } from "../../src/model/errors.js";
 import { ROOT } from "../helpers/env.js";
+import { ciabFailure } from "../helpers/meshes.js";
 
 const fixture = (name: string) => readFileSync(join(ROOT, "test", "fixtures", "lxd", name), "utf8");
 const SOCK = "/fake/lxd/unix.socket";
@@ -35,14 +36,7 @@ function replay(reply: LxdReply | Error, seen: LxdRequest[] = []): LxdTransport 
 }
 const opts = (transport: LxdTransport) => ({ socket: SOCK, isSocket: () => true, transport });
 
-async function failure(p: Promise<unknown>): Promise<CiabError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(CiabError);
-  return e as CiabError;
-}
+const failure = ciabFailure;
 
 describe("socket discovery", () => {
   it("tries LXD_DIR, INCUS_DIR, then snap, deb and Incus paths", () => {
@@ -221,7 +215,10 @@ describe("the real node:http transport over unix sockets", () => {
   });
 
   it("a daemon that accepts but never answers times out", async () => {
-    const socket = await listen(createNetServer(() => {}), "silent.socket");
+    const socket = await listen(
+      createNetServer(() => {}),
+      "silent.socket",
+    );
     const t = Date.now();
     const e = await failure(discoverSubnets({ socket, timeoutMs: 300 }));
     expect(Date.now() - t).toBeLessThan(2000);
@@ -242,14 +239,20 @@ describe("the real node:http transport over unix sockets", () => {
   });
 
   it("something that is not HTTP at all", async () => {
-    const socket = await listen(createNetServer((c) => c.end("garbage\r\n\r\n")), "garbage.socket");
+    const socket = await listen(
+      createNetServer((c) => c.end("garbage\r\n\r\n")),
+      "garbage.socket",
+    );
     const e = await failure(discoverSubnets({ socket, timeoutMs: 2000 }));
     expect(e.code).toBe("external");
     expect(e.message).toContain(socket);
   });
 
   it("HTTP with a body that is not JSON", async () => {
-    const socket = await listen(createHttpServer((_req, res) => res.end("hello")), "text.socket");
+    const socket = await listen(
+      createHttpServer((_req, res) => res.end("hello")),
+      "text.socket",
+    );
     const e = await failure(discoverSubnets({ socket }));
     expect(e.message).toMatch(/HTTP 200 with a body that is not JSON \("hello"\)/);
   });
@@ -363,7 +366,11 @@ describe("watchEvents over a unix socket", () => {
     const socket = await listen(server, "ws.socket");
     const events: LxdEvent[] = [];
     const errors: CiabError[] = [];
-    const stream = await watchEvents({ socket, project: "p1" }, (e) => events.push(e), (e) => errors.push(e));
+    const stream = await watchEvents(
+      { socket, project: "p1" },
+      (e) => events.push(e),
+      (e) => errors.push(e),
+    );
     const p = await pong;
     // the pong is masked (client frames must be) and echoes the ping payload
     expect((p[1] ?? 0) & 0x80).toBe(0x80);
@@ -389,14 +396,23 @@ describe("watchEvents over a unix socket", () => {
   });
 
   it("a wrong handshake and a silent socket are errors", async () => {
-    const bad = await listen(wsServer(() => {}, "d3Jvbmc="), "bad.socket");
+    const bad = await listen(
+      wsServer(() => {}, "d3Jvbmc="),
+      "bad.socket",
+    );
     expect((await failure(watchEvents({ socket: bad }, () => {}))).message).toMatch(/wrong Sec-WebSocket-Accept/);
-    const silent = await listen(createNetServer(() => {}), "silent.socket");
+    const silent = await listen(
+      createNetServer(() => {}),
+      "silent.socket",
+    );
     expect((await failure(watchEvents({ socket: silent, timeoutMs: 200 }, () => {}))).message).toMatch(/no complete reply within 200 ms/);
   });
 
   it("close() ends the stream", async () => {
-    const socket = await listen(wsServer(() => {}), "idle.socket");
+    const socket = await listen(
+      wsServer(() => {}),
+      "idle.socket",
+    );
     const stream = await watchEvents({ socket }, () => {});
     stream.close();
     await stream.closed;

@@ -1,23 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { mtuPlan } from "../../src/ipam/mtu.js";
-import { seededRandom } from "../../src/keys/random.js";
-import { addNodes, applySet, blacklist, ensureNetwork } from "../../src/model/edit.js";
-import { meshFromDoc } from "../../src/model/mesh.js";
-import type { TomlTable } from "../../src/model/toml.js";
+import { threeNodeMesh } from "../helpers/meshes.js";
 
 function plan(set: string[], node = "a", pairs: [string, string][] = []) {
-  const doc: TomlTable = {};
-  const random = seededRandom("mtu");
-  ensureNetwork(doc, random);
-  addNodes(doc, "m", ["a", "b", "c"], random);
-  applySet(
-    doc,
-    "m",
-    ["node", "a", "endpoint", "198.51.100.1:1", "node", "b", "endpoint", "198.51.100.2:1", "node", "c", "endpoint", "198.51.100.3:1", ...set],
-    { random },
-  );
-  for (const [l, r] of pairs) blacklist(doc, "m", "add", l, [r]);
-  const mesh = meshFromDoc("m", doc, { file: "m.conf" });
+  const mesh = threeNodeMesh("mtu", set, pairs);
   return mtuPlan(mesh, mesh.nodes.find((n) => n.name === node)!);
 }
 

@@ -1,26 +1,11 @@
 // IPv6 link-local VTEPs: the VXLAN device is bound to the WireGuard interface and every FDB entry names it (`via`).
 import { describe, expect, it } from "vitest";
 import { mtuPlan } from "../../src/ipam/mtu.js";
-import { seededRandom } from "../../src/keys/random.js";
-import { addNodes, applySet, ensureNetwork } from "../../src/model/edit.js";
-import { meshFromDoc } from "../../src/model/mesh.js";
-import type { TomlTable } from "../../src/model/toml.js";
 import { dataplane } from "../../src/render/dataplane.js";
 import { renderVxlanFdb, renderWireguard, vxlanCreate } from "../../src/render/wireguard.js";
+import { threeNodeMesh } from "../helpers/meshes.js";
 
-function build(set: string[]) {
-  const doc: TomlTable = {};
-  const random = seededRandom("vtep6");
-  ensureNetwork(doc, random);
-  addNodes(doc, "m", ["a", "b", "c"], random);
-  applySet(
-    doc,
-    "m",
-    ["node", "a", "endpoint", "198.51.100.1:1", "node", "b", "endpoint", "198.51.100.2:1", "node", "c", "endpoint", "198.51.100.3:1", ...set],
-    { random },
-  );
-  return meshFromDoc("m", doc, { file: "m.conf" });
-}
+const build = (set: string[]) => threeNodeMesh("vtep6", set);
 const all6 = ["node", "a", "ll-addr", "fe80::a", "node", "b", "ll-addr", "fe80::b", "node", "c", "ll-addr", "fe80::c"];
 
 describe("IPv6 link-local VTEPs", () => {
