@@ -2,7 +2,7 @@
 // which then replaces the old bundle with renames. Secrets keep their 0600/0640 modes from the start.
 // No fsync per file: a bundle can always be rendered again, and its manifest's digests reveal a torn copy
 // (fsyncing 13 files per node made a 1000-node render take minutes). The mesh file itself is fsynced.
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { CiabError } from "../model/errors.js";
 import type { BundleFile } from "../render/bundle.js";

@@ -49,11 +49,7 @@ const DEFAULT_TIMEOUT_MS = 5000;
 const MAX_BODY = 8 * 1024 * 1024;
 
 /** Default socket paths in the order they are tried: snap LXD, deb LXD, Incus. */
-export const DEFAULT_SOCKETS = [
-  "/var/snap/lxd/common/lxd/unix.socket",
-  "/var/lib/lxd/unix.socket",
-  "/var/lib/incus/unix.socket",
-] as const;
+export const DEFAULT_SOCKETS = ["/var/snap/lxd/common/lxd/unix.socket", "/var/lib/lxd/unix.socket", "/var/lib/incus/unix.socket"] as const;
 
 /**
  * Candidate socket paths, best first. $LXD_DIR and $INCUS_DIR come before the packaged defaults because setting them
@@ -208,8 +204,7 @@ function transportError(socket: string, what: string, e: unknown): CiabError {
  * Sorted by network name so callers can compare snapshots.
  */
 export function subnetsFromNetworks(metadata: unknown, socket = "(fixture)"): LxdSubnet[] {
-  const bad = (what: string) =>
-    external(socket, `GET /1.0/networks: ${what}`, "this LXD/Incus version may be unsupported; report it with the daemon version");
+  const bad = (what: string) => external(socket, `GET /1.0/networks: ${what}`, "this LXD/Incus version may be unsupported; report it with the daemon version");
   if (!Array.isArray(metadata)) throw bad("metadata is not a list of networks (was recursion=1 honoured?)");
   const out: LxdSubnet[] = [];
   metadata.forEach((n: unknown, i) => {
@@ -231,8 +226,12 @@ export function subnetsFromNetworks(metadata: unknown, socket = "(fixture)"): Lx
         if (parsePrefix(value, key).family !== family) throw new Error(`not an IPv${family} address`);
         prefix = canonicalNetwork(value, key);
       } catch (e) {
-        throw external(socket, `network ${name}: ${key} ${JSON.stringify(value)} is not an IPv${family} address/length`,
-          "fix the bridge address with `lxc network set`", e);
+        throw external(
+          socket,
+          `network ${name}: ${key} ${JSON.stringify(value)} is not an IPv${family} address/length`,
+          "fix the bridge address with `lxc network set`",
+          e,
+        );
       }
       if (family === 4) entry.ipv4 = prefix;
       else entry.ipv6 = prefix;
@@ -363,7 +362,9 @@ export function watchEvents(
     });
     req.on("upgrade", (res, conn, head) => {
       clearTimeout(timer);
-      const accept = createHash("sha1").update(key + WS_GUID).digest("base64");
+      const accept = createHash("sha1")
+        .update(key + WS_GUID)
+        .digest("base64");
       if (res.headers["sec-websocket-accept"] !== accept) {
         conn.destroy();
         reject(external(socket, `${what}: websocket handshake answered with a wrong Sec-WebSocket-Accept`, "is this socket really an LXD/Incus daemon?"));
@@ -402,7 +403,8 @@ export function watchEvents(
         }
         pending = parsed.rest;
         for (const f of parsed.frames) {
-          if (f.opcode === 0x9) conn.write(clientFrame(0xa, f.payload)); // ping → pong
+          if (f.opcode === 0x9)
+            conn.write(clientFrame(0xa, f.payload)); // ping → pong
           else if (f.opcode === 0x8) conn.end(clientFrame(0x8, f.payload.subarray(0, 2)));
           else if (f.opcode === 0x1 || f.opcode === 0x0) {
             text.push(f.payload);

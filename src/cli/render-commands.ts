@@ -36,7 +36,13 @@ export function registerRenderCommands(program: Command): void {
       const stale = o.node ? [] : staleBundles(outDir, mesh.name, new Set(mesh.nodes.map((n) => n.name)));
       for (const s of stale) removeBundle(join(outDir, s));
       if (g.json) {
-        json({ ok: true, network: mesh.name, meshDigest: digest, bundles: bundles.map((b) => ({ node: b.node, dir: join(outDir, b.node), files: b.files.map((f) => f.path) })), removed: stale });
+        json({
+          ok: true,
+          network: mesh.name,
+          meshDigest: digest,
+          bundles: bundles.map((b) => ({ node: b.node, dir: join(outDir, b.node), files: b.files.map((f) => f.path) })),
+          removed: stale,
+        });
       } else {
         out(bundles.map((b) => `${join(outDir, b.node)}  (${b.files.length} files)`).join("\n"));
         for (const s of stale) out(`${join(outDir, s)}  removed (node '${s}' is no longer in the mesh)`);

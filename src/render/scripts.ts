@@ -188,20 +188,20 @@ if link_exists "$WG"; then wg-quick down "$NET" >/dev/null 2>&1 || ip link del "
 ip link del "$VX" 2>/dev/null || true
 rm -f "/etc/wireguard/$NET.conf" "/etc/wireguard/$NET.vxlan-ip" "/etc/wireguard/$NET.vxlan-fdb"
 ${opts.nft ? `if have nft && nft list table inet ${nftTable(mesh)} >/dev/null 2>&1; then nft delete table inet ${nftTable(mesh)}; fi\n` : ""}${
-    opts.routing === "frr"
-      ? `if has_systemd; then systemctl stop frr 2>/dev/null || true; elif [ -x /usr/lib/frr/frrinit.sh ]; then /usr/lib/frr/frrinit.sh stop >/dev/null 2>&1 || true; fi
+  opts.routing === "frr"
+    ? `if has_systemd; then systemctl stop frr 2>/dev/null || true; elif [ -x /usr/lib/frr/frrinit.sh ]; then /usr/lib/frr/frrinit.sh stop >/dev/null 2>&1 || true; fi
 for f in frr.conf daemons; do
   if [ -f "/etc/frr/$f.ciab-orig" ]; then mv "/etc/frr/$f.ciab-orig" "/etc/frr/$f"; fi
 done
 `
-      : ""
-  }${
-    opts.routing === "bird"
-      ? `if [ -S /run/bird/bird.ctl ]; then birdc -s /run/bird/bird.ctl down >/dev/null 2>&1 || true; fi
+    : ""
+}${
+  opts.routing === "bird"
+    ? `if [ -S /run/bird/bird.ctl ]; then birdc -s /run/bird/bird.ctl down >/dev/null 2>&1 || true; fi
 if [ -f /etc/bird/bird.conf.ciab-orig ]; then mv /etc/bird/bird.conf.ciab-orig /etc/bird/bird.conf; fi
 `
-      : ""
-  }say "node ${node.name} is down"
+    : ""
+}say "node ${node.name} is down"
 `;
 }
 
@@ -217,15 +217,14 @@ echo "== routes learned"; ip route show proto bgp; ip route show proto ospf
 `
     : ""
 }${
-    opts.routing === "bird"
-      ? `echo "== BIRD"; birdc -s /run/bird/bird.ctl show protocols 2>/dev/null || { echo "BIRD is not answering"; rc=1; }
+  opts.routing === "bird"
+    ? `echo "== BIRD"; birdc -s /run/bird/bird.ctl show protocols 2>/dev/null || { echo "BIRD is not answering"; rc=1; }
 echo "== routes learned"; ip route show proto bird
 `
-      : ""
-  }exit $rc
+    : ""
+}exit $rc
 `;
 }
 
 /** IPv6 forwarding is needed for an IPv6 overlay pool or any IPv6 container subnet (OSPFv3 needs no pool). */
 export const routesIPv6 = (mesh: Mesh): boolean => Boolean(mesh.network.poolIPv6) || mesh.nodes.some((n) => n.subnets.some((s) => s.includes(":")));
-

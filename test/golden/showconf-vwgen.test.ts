@@ -17,8 +17,10 @@ function diff(a: string[], b: string[]): string[] {
   let i = 0;
   let j = 0;
   while (i < n || j < m) {
-    if (i < n && j < m && a[i] === b[j]) i++, j++;
-    else if (j < m && (i === n || L[i]![j + 1]! >= L[i + 1]![j]!)) out.push(`+${b[j++]}`);
+    if (i < n && j < m && a[i] === b[j]) {
+      i++;
+      j++;
+    } else if (j < m && (i === n || L[i]![j + 1]! >= L[i + 1]![j]!)) out.push(`+${b[j++]}`);
     else out.push(`-${a[i++]}`);
   }
   return out;

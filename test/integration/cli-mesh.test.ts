@@ -1,6 +1,6 @@
 // The mesh file through the real CLI: lossless round trip, modes, locking under real concurrency, outputs.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ciab, digest, tempDir, withFiles } from "../helpers/cli.js";
@@ -154,7 +154,11 @@ describe("render output directory", () => {
     const dir = tempDir();
     const env = { CIAB_INSECURE_TEST_SEED: "render" };
     expect(ciab(["add", "r", "a", "b", "c"], { cwd: dir, env }).code).toBe(0);
-    expect(ciab(["set", "r", "node", "a", "endpoint", "198.51.100.1:1", "node", "b", "endpoint", "198.51.100.2:1", "node", "c", "endpoint", "198.51.100.3:1"], { cwd: dir }).code).toBe(0);
+    expect(
+      ciab(["set", "r", "node", "a", "endpoint", "198.51.100.1:1", "node", "b", "endpoint", "198.51.100.2:1", "node", "c", "endpoint", "198.51.100.3:1"], {
+        cwd: dir,
+      }).code,
+    ).toBe(0);
     expect(ciab(["render", "r", "--out", "out"], { cwd: dir }).code).toBe(0);
     writeFileSync(join(dir, "out", "notes.txt"), "mine");
     expect(ciab(["del", "r", "c"], { cwd: dir }).code).toBe(0);

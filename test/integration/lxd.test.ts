@@ -145,7 +145,12 @@ describe.skipIf(!ready)("LXD in a network namespace (real daemon)", () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(nodeProcesses(realHost.processes(), n.daemonPid, n.lxdDir).length).toBeGreaterThanOrEqual(3);
     await n.stop();
-    const alive = new Set(realHost.processes().filter((p) => p.state !== "Z").map((p) => `${p.pid}/${p.start}`));
+    const alive = new Set(
+      realHost
+        .processes()
+        .filter((p) => p.state !== "Z")
+        .map((p) => `${p.pid}/${p.start}`),
+    );
     expect(tree.filter((p) => alive.has(`${p.pid}/${p.start}`))).toEqual([]);
     expect(existsSync(join(stateDir, "lxd-crash"))).toBe(false);
   });
@@ -153,7 +158,12 @@ describe.skipIf(!ready)("LXD in a network namespace (real daemon)", () => {
   it("a failure midway (image import) removes the daemon and the node directory", async () => {
     const t = Date.now();
     const err = await startLxdNode({
-      netns: NS, name: "bad", stateDir, subnet: "10.0.3.0/24", gateway: "10.0.3.1", image: join(stateDir, "missing.tar.gz"),
+      netns: NS,
+      name: "bad",
+      stateDir,
+      subnet: "10.0.3.0/24",
+      gateway: "10.0.3.1",
+      image: join(stateDir, "missing.tar.gz"),
     }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CiabError);
     expect((err as CiabError).code).toBe("external");
@@ -166,7 +176,9 @@ describe.skipIf(!ready)("LXD in a network namespace (real daemon)", () => {
   });
 
   it("a namespace that does not exist fails fast with the daemon's message", async () => {
-    const err = await startLxdNode({ netns: `ciabt-none-${process.pid}`, name: "nons", stateDir, subnet: "10.0.4.0/24", gateway: "10.0.4.1" }).catch((e: unknown) => e);
+    const err = await startLxdNode({ netns: `ciabt-none-${process.pid}`, name: "nons", stateDir, subnet: "10.0.4.0/24", gateway: "10.0.4.1" }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(CiabError);
     expect((err as CiabError).message).toMatch(/network namespace not usable/);
     expect(existsSync(join(stateDir, "lxd-nons"))).toBe(false);
