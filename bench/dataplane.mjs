@@ -7,6 +7,18 @@ import { fragCounter, ifAddress, inNs, iperf, labName, log, median, needRoot, pi
 
 const TARGET_RATIO = 0.9;
 
+/** The node's VTEP on its WireGuard interface: IPv4 (169.254/16, the default) or IPv6 link-local (as ADDR%IF). */
+async function vtepAddress(ns, wgIf) {
+  try {
+    return await ifAddress(ns, wgIf, 4);
+  } catch {
+    const r = await run(["ip", "-n", ns, "-j", "-6", "addr", "show", "dev", wgIf]);
+    const a = (JSON.parse(r.stdout || "[]")[0]?.addr_info ?? []).find((x) => x.scope === "link");
+    if (!a) throw new Error(`${wgIf} in ${ns} has no VTEP address`);
+    return `${a.local}%${wgIf}`;
+  }
+}
+
 export async function dataplane() {
   needRoot("dataplane");
   const reps = Number(process.env.BENCH_DP_REPS ?? 3);
@@ -19,9 +31,9 @@ export async function dataplane() {
     const cA = lab.container(a);
     const cB = lab.container(b);
     const paths = [
-      { path: "underlay", what: `${a} -> ${b} eth0 via ${lab.inet}`, server: nsB, client: nsA, address: lab.node(b).underlay.endpointHost },
-      { path: "wireguard", what: `${a} -> ${b} ${lab.wgIf} (VTEP)`, server: nsB, client: nsA, address: await ifAddress(nsB, lab.wgIf, 4) },
-      { path: "vxlan", what: `${a} -> ${b} ${lab.vxIf} (overlay)`, server: nsB, client: nsA, address: await ifAddress(nsB, lab.vxIf, 4) },
+      { path: "underlay", what: `${a} -> ${b} eth0, through the internet namespace`, server: nsB, client: nsA, address: lab.node(b).underlay.endpointHost },
+      { path: "wireguard", what: `${a} -> ${b} WireGuard interface (VTEP addresses)`, server: nsB, client: nsA, address: await vtepAddress(nsB, lab.wgIf) },
+      { path: "vxlan", what: `${a} -> ${b} VXLAN device (overlay addresses)`, server: nsB, client: nsA, address: await ifAddress(nsB, lab.vxIf, 4) },
       {
         path: "container",
         what: `${cA.name} -> ${cB.name}`,
@@ -80,7 +92,7 @@ export async function dataplane() {
       notes.push(
         `Missed: container to container reaches ${ct.ratioToWg} of WireGuard only (${ct.mbps} vs ${wg ? round(wg, 0) : "?"} Mbit/s; VXLAN over WireGuard between the nodes: ${vx.ratioToWg}). ${
           userspace
-            ? `WireGuard runs as wireguard-go ${wgVersion ?? ""} (userspace, this kernel has no WireGuard module), which is CPU-bound on ${cpus().length} cores: every extra layer on the same CPUs (VXLAN encapsulation, the bridge and veth hop into the container, forwarding and the nft MSS clamp on both nodes) takes cycles from it, so the overlay loses ${(100 - ct.ratioToWg * 100).toFixed(0)}% against WireGuard alone. What would fix it: kernel WireGuard, or more cores than the lab's nodes share; it is not a configuration the bundle could change.`
+            ? `WireGuard runs as wireguard-go ${wgVersion ?? ""} (userspace, this kernel has no WireGuard module), which is CPU-bound on ${cpus().length} cores: every extra layer on the same CPUs (VXLAN encapsulation, the bridge and veth hop into the container, forwarding and the nft MSS clamp on both nodes) takes cycles from it, so the overlay loses ${(100 - ct.ratioToWg * 100).toFixed(0)}% against WireGuard alone (VXLAN between the nodes ${(100 - vx.ratioToWg * 100).toFixed(0)}%, the container hop the rest). What would change it: kernel WireGuard or a wireguard-go with TUN segmentation offload (both move the baseline, so the ratio must be measured again), or more cores than the lab's nodes share.`
             : "WireGuard runs in the kernel here; look at the retransmits and the machine's load before trusting the ratio."
         }`,
       );

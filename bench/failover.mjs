@@ -201,6 +201,8 @@ async function oneSetting(setting, reps) {
           bfd: timers.bfd,
           fault: f.what,
           id: f.fault,
+          holdS: timers.hold,
+          keepaliveS: timers.keepalive,
           withdrawnS: round(median(ok(gone))),
           withdrawnRange: ok(gone).length > 1 ? `${round(Math.min(...ok(gone)))}-${round(Math.max(...ok(gone)))}` : "",
           repair: f.repair,
@@ -256,9 +258,17 @@ export async function failover() {
       );
     }
   }
+  // Detections by the hold timer: how long before the fault the victim's last message reached the reflector.
+  const byHold = rows.filter((r) => typeof r.withdrawnS === "number" && (r.id === "hung" || ((r.id === "link" || r.id === "wg") && r.bfd === "off")));
+  if (byHold.length) {
+    const gaps = byHold.map((r) => r.holdS - r.withdrawnS);
+    notes.push(
+      `Hold-timer detections (bgpd hung; link cut and dead WireGuard without BFD) came ${round(Math.min(...gaps), 1)}-${round(Math.max(...gaps), 1)} s before the full hold time (${[...new Set(byHold.map((r) => r.bgp))].join(", ")}): the victim's last message had reached the reflector that long before the fault. Each fault follows the lab settling shortly after its sessions (re)established, so it lands at about the same point of the keepalive cycle every time and the figures are close to the worst case (the hold time); a fault at a random moment is found after hold minus 0 to one keepalive interval (${[...new Set(byHold.map((r) => `${r.holdS - r.keepaliveS}-${r.holdS} s with ${r.bgp}`))].join(", ")}).`,
+    );
+  }
   for (const r of rows)
     if (r.timeouts) notes.push(`${r.timers}, ${r.fault}: ${r.timeouts} measurement(s) timed out (route not withdrawn or not back within hold + 60 s).`);
-  return { rows: rows.map(({ id, ...r }) => r), notes, targets };
+  return { rows: rows.map(({ id, holdS, keepaliveS, ...r }) => r), notes, targets };
 }
 
 function quantile(xs, q) {

@@ -1,7 +1,7 @@
 // Render scale: create meshes of 10..2000 nodes with the real CLI, render every bundle, time it and measure peak
 // memory; also the pure render (no disk) in-process, and show/showconf of one node of the large mesh.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "./lib/common.mjs";
@@ -44,7 +44,18 @@ export async function renderScale(sizes = [10, 100, 1000, 2000]) {
       ciab(dir, ["set", "big", "pool-ipv4", "172.16.0.0/16", "pool-ipv6", "fd42:beef::/64"]);
       const add = ciab(dir, ["add", "big", ...names]);
       const set = ["set", "big", "route-reflectors", "n1,n2"];
-      names.forEach((name, i) => set.push("node", name, "endpoint", `198.18.${Math.floor(i / 250)}.${(i % 250) + 1}:51820`, "listen-port", "51820", "subnets", `10.${(i >> 8) & 255}.${i & 255}.0/24`));
+      names.forEach((name, i) =>
+        set.push(
+          "node",
+          name,
+          "endpoint",
+          `198.18.${Math.floor(i / 250)}.${(i % 250) + 1}:51820`,
+          "listen-port",
+          "51820",
+          "subnets",
+          `10.${(i >> 8) & 255}.${i & 255}.0/24`,
+        ),
+      );
       const setR = ciab(dir, set);
       const render = ciab(dir, ["render", "big", "--out", "out"]);
       const size = du(join(dir, "out"));
