@@ -269,7 +269,10 @@ describe.skipIf(!lxdReady)("DiscoverLXD: a bridge created while `ciab up --watch
     numbers.lxdAnnounceMs = Date.now() - t0;
     const ping = await spawnRunner(["ip", "netns", "exec", `${L.name}-c1`, "ping", "-c", "1", "-W", "2", "10.3.7.1"]);
     expect(ping.code, ping.stdout).toBe(0);
-    // the watch loop's JSON rounds name what the node announces
-    expect(log).toMatch(/"announce":\["10\.3\.1\.0\/24","10\.3\.7\.0\/24"\]/);
+    // The watch loop's JSON round names what the node announces. The route can reach n1 while that round is still
+    // finishing (frr-reload.py applies the new network line before it returns), so wait for the round's report.
+    const announced = /"announce":\["10\.3\.1\.0\/24","10\.3\.7\.0\/24"\]/;
+    await waitFor("the watch round reports the new announcement", async () => announced.test(log), 30_000).catch(() => undefined);
+    expect(log).toMatch(announced);
   }, 300_000);
 });
