@@ -243,8 +243,8 @@ export function registerHostCommands(program: Command): void {
     const s = await hostStatus(desired, deps);
     if (g.json) json(s);
     else printStatus(s);
-    // Exit at once with "degraded": the report above is the output, not an error message.
-    if (!s.ok) process.exit(EXIT.degraded);
+    // "degraded" is the verdict: the report above is the output, not an error message.
+    if (!s.ok) process.exitCode = EXIT.degraded;
   });
 
   withSource(program.command("doctor").description("check this host's prerequisites, with the fix for each")).action(
@@ -260,7 +260,7 @@ export function registerHostCommands(program: Command): void {
         printChecks(checks);
         out(failed ? `${failed} check(s) failed` : "no blocking problem");
       }
-      if (failed) process.exit(EXIT.degraded);
+      if (failed) process.exitCode = EXIT.degraded;
     },
   );
 }

@@ -157,7 +157,7 @@ export function registerLabCommands(program: Command): void {
       const r = await spawnRunner(t.argv, { inherit: true });
       if (r.code !== 0) {
         if (r.code === 127 && r.stderr) process.stderr.write(r.stderr);
-        process.exit(r.code);
+        process.exitCode = r.code;
       }
     });
 

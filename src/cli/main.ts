@@ -35,7 +35,8 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram(name);
   try {
     await program.parseAsync(argv);
-    return 0;
+    // A command whose result is a verdict (status, doctor, lab exec) sets process.exitCode itself.
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
       // help and version are not errors; commander already printed its message for the rest
