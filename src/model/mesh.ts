@@ -467,19 +467,6 @@ export function meshFromDoc(name: string, doc: TomlTable, ctx: Ctx): Mesh {
     if (!names.has(rr))
       throw fieldError(ctx, "Network", "RouteReflectors", `'${rr}' is not a node of this network`, `nodes: ${[...names].join(", ") || "(none)"}`);
   }
-  if (network.routing !== "none") {
-    for (const n of nodes) {
-      if (!n.overlayIPv4 && network.routing === "bgp") {
-        throw fieldError(
-          ctx,
-          `Node.${n.name}`,
-          "Address",
-          "has no IPv4 overlay address, which BGP needs as router-id and peer address",
-          "set pool-ipv4 and re-add the node, or 'addr'",
-        );
-      }
-    }
-  }
   for (const n of nodes) {
     if (n.endpoint?.repaired)
       warnings.push(`node ${n.name}: Endpoint "${n.endpoint.text}" repaired from vwgen's mangled IPv6 form; 'ciab set' will store the repaired value`);

@@ -169,3 +169,19 @@ describe("render output directory", () => {
     expect(readFileSync(join(dir, "out", "a", "wireguard", "r.conf"), "utf8")).not.toContain("Peer node c");
   });
 });
+
+describe("a vwgen mesh without an IPv4 pool", () => {
+  it("loads and shows as in vwgen; only render, which needs router ids, refuses it", () => {
+    const dir = withFiles(BASIC);
+    const file = join(dir, "ciabmesh.conf");
+    writeFileSync(file, readFileSync(file, "utf8").replace(/AddressPoolIPv4 = .*\n/, "").replace(/Address = \[ "172\.20\.10\.\d+\/24",\]/g, "Address = []"));
+    const sc = ciab(["showconf", "ciabmesh", "node1"], { cwd: dir });
+    expect(sc.stderr).toBe("");
+    expect(sc.code).toBe(0);
+    expect(sc.stdout).not.toContain("172.20.10.");
+    const r = ciab(["render", "ciabmesh", "--out", "out"], { cwd: dir });
+    expect(r.stderr).toMatch(/node 'node1': \[Node\.node1\] Address has no IPv4 overlay address, which BGP needs as router-id/);
+    expect(r.code).toBe(4);
+    expect(existsSync(join(dir, "out"))).toBe(false);
+  });
+});
