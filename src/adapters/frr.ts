@@ -6,7 +6,7 @@ import { CiabError } from "../model/errors.js";
 import { FRR_INIT, FRR_RELOAD } from "../plan/plan.js";
 import type { ObservedFrr } from "../plan/types.js";
 import type { Runner } from "./exec.js";
-import { garbage } from "./iproute2.js";
+import { garbage, isObj, jsonObject } from "./iproute2.js";
 
 export interface RoutingSession {
   /** "bgp" (per address family) or "ospf". */
@@ -25,19 +25,11 @@ export interface RoutingSession {
   prefixesReceived?: number;
 }
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-
 export const BGP_SUMMARY = "vtysh -c 'show bgp summary json'";
 
 /** Sessions of every address family in `show bgp summary json`; {} (no BGP configured) gives none. */
 export function parseBgpSummary(text: string): RoutingSession[] {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    throw garbage(BGP_SUMMARY, "output that is not JSON", text);
-  }
-  if (!isObj(v)) throw garbage(BGP_SUMMARY, "JSON that is not an object", text);
+  const v = jsonObject(BGP_SUMMARY, text);
   const out: RoutingSession[] = [];
   for (const [af, family] of [
     ["ipv4Unicast", "ipv4"],
@@ -69,13 +61,7 @@ export const OSPF_NEIGHBORS = "vtysh -c 'show ip ospf neighbor json'";
 
 /** `show ip ospf neighbor json` (FRR 8.4): { neighbors: { <router id>: [ { state: "Full/DR", … } ] } }. */
 export function parseOspfNeighborsJson(text: string): RoutingSession[] {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    throw garbage(OSPF_NEIGHBORS, "output that is not JSON", text);
-  }
-  if (!isObj(v)) throw garbage(OSPF_NEIGHBORS, "JSON that is not an object", text);
+  const v = jsonObject(OSPF_NEIGHBORS, text);
   if (v.neighbors === undefined) return [];
   if (!isObj(v.neighbors)) throw garbage(OSPF_NEIGHBORS, "a neighbors entry that is not an object");
   const out: RoutingSession[] = [];

@@ -17,17 +17,27 @@ export const garbage = (command: string, what: string, text?: string): CiabError
     },
   );
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+export const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function parseJson(command: string, text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw garbage(command, "output that is not JSON", text);
+  }
+}
+
+/** Parse a JSON object (what `vtysh -c '… json'` prints). */
+export function jsonObject(command: string, text: string): Record<string, unknown> {
+  const v = parseJson(command, text);
+  if (!isObj(v)) throw garbage(command, "JSON that is not an object", text);
+  return v;
+}
 
 /** Parse a JSON array of objects (what every `ip -j` / `bridge -j` listing prints; "" means none). */
 export function jsonList(command: string, text: string): Record<string, unknown>[] {
   if (text.trim() === "") return [];
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    throw garbage(command, "output that is not JSON", text);
-  }
+  const v = parseJson(command, text);
   if (!Array.isArray(v)) throw garbage(command, "JSON that is not a list", text);
   return v.map((x, i) => {
     if (!isObj(x)) throw garbage(command, `list item #${i} that is not an object`);
