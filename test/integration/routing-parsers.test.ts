@@ -1,8 +1,9 @@
 // Every rendered routing file goes through the real tool's own checker, with zero errors and zero warnings:
 // FRR (`vtysh --dryrun` plus each enabled daemon's `-C` dry run), BIRD (`bird -p`), nftables (`nft -c`).
 // Each checker is also shown a broken file and must reject it, so a checker that accepts anything fails here.
-// FRR runs in a private mount namespace with tmpfs over /etc/frr, /run/frr and /var/log/frr (a dry run honours
-// `log file` and would otherwise write to the host's); nft runs in a private network namespace.
+// FRR runs in a private mount namespace with tmpfs over /etc/frr, /run/frr, /var/log/frr and /var/tmp/frr: a dry run
+// honours `log file` and would otherwise write to the host's, and each daemon leaves a /var/tmp/frr/<daemon>.<pid>
+// directory behind, which made a later run with a reused PID fail. nft runs in a private network namespace.
 // Skips itself when not root or when a tool is missing.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -34,10 +35,11 @@ const haveFrr = isRoot && hasTool("vtysh") && hasTool("unshare") && existsSync(`
 // Inside `unshare -m`: private tmpfs over FRR's directories, the file installed where FRR reads it, then the
 // integrated check (vtysh) and each daemon's dry run, separated by "@@" markers.
 const FRR_SANDBOX = `set -e
-for d in /etc/frr /run/frr /var/log/frr; do mount -t tmpfs -o mode=0755 tmpfs "$d"; done
+mkdir -p /var/tmp/frr
+for d in /etc/frr /run/frr /var/log/frr /var/tmp/frr; do mount -t tmpfs -o mode=0755 tmpfs "$d"; done
 cp "$1" /etc/frr/frr.conf
 echo "service integrated-vtysh-config" > /etc/frr/vtysh.conf
-chown -R frr:frr /etc/frr /run/frr /var/log/frr
+chown -R frr:frr /etc/frr /run/frr /var/log/frr /var/tmp/frr
 shift
 set +e
 echo "@@ vtysh"; vtysh --dryrun -f /etc/frr/frr.conf 2>&1; echo "@@rc $?"
