@@ -1,5 +1,6 @@
 // Running a command "on" a lab node: inside the node's network namespace, with the node's own /run, /var/log,
-// /etc/wireguard, /etc/frr and /etc/bird bind-mounted over the host's. Pure: builds argv; nothing here runs anything.
+// /etc/wireguard, /etc/frr and /etc/bird bind-mounted over the host's, and a throw-away /var/tmp (FRR's daemons
+// leave /var/tmp/frr/<daemon>.<pid> behind). Pure: builds argv; nothing here runs anything.
 // Why: wireguard-go's control socket path (/run/wireguard/<if>.sock) is global and FRR/BIRD use fixed paths, so
 // without private directories a second node would talk to the first node's daemons (FINDINGS §3, §5 A).
 // `ip netns exec` already unshares a mount namespace with slave propagation: the binds never reach the host and
@@ -44,6 +45,7 @@ const SCRIPT = `r=$1; l=$2; k=$3; shift 3
 { [ -z "$k" ] || mount --bind "$l" "$r/run/$k"; } &&
 mount --rbind "$r/run" /run &&
 mount --bind "$r/var-log" /var/log &&
+mount -t tmpfs -o mode=1777 ciab-lab /var/tmp &&
 ${PRIVATE_ETC.map((e) => `{ [ ! -d /etc/${e} ] || mount --bind "$r/etc-${e}" /etc/${e}; }`).join(" &&\n")} ||
 { echo "ciab lab: private mounts failed" >&2; exit ${MOUNT_FAILED}; }
 exec "$@"`;
