@@ -174,7 +174,12 @@ describe("a vwgen mesh without an IPv4 pool", () => {
   it("loads and shows as in vwgen; only render, which needs router ids, refuses it", () => {
     const dir = withFiles(BASIC);
     const file = join(dir, "ciabmesh.conf");
-    writeFileSync(file, readFileSync(file, "utf8").replace(/AddressPoolIPv4 = .*\n/, "").replace(/Address = \[ "172\.20\.10\.\d+\/24",\]/g, "Address = []"));
+    writeFileSync(
+      file,
+      readFileSync(file, "utf8")
+        .replace(/AddressPoolIPv4 = .*\n/, "")
+        .replace(/Address = \[ "172\.20\.10\.\d+\/24",\]/g, "Address = []"),
+    );
     const sc = ciab(["showconf", "ciabmesh", "node1"], { cwd: dir });
     expect(sc.stderr).toBe("");
     expect(sc.code).toBe(0);
