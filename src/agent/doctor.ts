@@ -5,7 +5,7 @@ import { parseLinks } from "../adapters/iproute2.js";
 import { chooseBackend, RUN_DIR } from "../adapters/wireguard.js";
 import { WG_OVERHEAD } from "../ipam/mtu.js";
 import { IFNAME } from "../model/mesh.js";
-import { FRR_INIT } from "../plan/plan.js";
+import { FRR_INIT, nftFingerprint } from "../plan/plan.js";
 import type { DesiredHost } from "../plan/types.js";
 import type { HostDeps } from "./host.js";
 
@@ -72,8 +72,7 @@ export async function doctor(d: DesiredHost | undefined, deps: HostDeps): Promis
   ] as const) {
     checks.push((await have(deps, tool)) ? ok(`tool ${tool}`, "installed") : fail(`tool ${tool}`, "missing", `apt-get install --no-install-recommends ${pkg}`));
   }
-  if (d?.nft)
-    checks.push((await have(deps, "nft")) ? ok("tool nft", "installed") : warn("tool nft", "missing: TCP MSS is not clamped", "apt-get install nftables"));
+  if (d?.nft) checks.push(...(await guardChecks(d, d.nft, deps)));
 
   if (d?.routing.daemon === "frr") {
     const r = d.routing;
@@ -180,4 +179,66 @@ export async function doctor(d: DesiredHost | undefined, deps: HostDeps): Promis
       : fail("clock", `the system clock says ${new Date(now * 1000).toISOString()}`, "set the clock (NTP: apt-get install systemd-timesyncd or chrony)"),
   );
   return checks;
+}
+
+interface NftChain {
+  family?: string;
+  table?: string;
+  name?: string;
+  hook?: string;
+  policy?: string;
+}
+
+/**
+ * The mesh's guard (issue 20): nft present, ciab's table loaded and current, and no host base chain that drops by
+ * default what the mesh needs (forwarded container traffic, the WireGuard port).
+ */
+async function guardChecks(d: DesiredHost, nft: { table: string; content: string }, deps: HostDeps): Promise<Check[]> {
+  if (!(await have(deps, "nft")))
+    return [
+      fail("tool nft", "missing: the mesh's guard (only WireGuard carries mesh traffic) cannot be installed; ciab up refuses", "apt-get install nftables"),
+    ];
+  const out: Check[] = [ok("tool nft", "installed")];
+  const listed = await deps.run(["nft", "list", "table", "inet", nft.table], { timeoutMs: 10_000 });
+  const wgUp = deps.exists(`/sys/class/net/${d.wireguard.ifname}`);
+  if (listed.code !== 0)
+    out.push(
+      wgUp
+        ? fail(
+            "guard",
+            `nft table inet ${nft.table} is not loaded while ${d.wireguard.ifname} is up: the underlay can reach the containers and the VXLAN socket`,
+            "ciab up (it loads the guard first)",
+          )
+        : ok("guard", `nft table inet ${nft.table} is loaded by ciab up, before the mesh comes up`),
+    );
+  else if (nftFingerprint(listed.stdout) !== nftFingerprint(nft.content))
+    out.push(
+      warn(
+        "guard",
+        `nft table inet ${nft.table} differs from the bundle's (a rule changed or an older bundle)`,
+        "ciab up (it replaces the table in one transaction)",
+      ),
+    );
+  else out.push(ok("guard", `nft table inet ${nft.table} loaded and current`));
+
+  // Another table's base chain with policy drop decides too: an accept in ciab's table does not override it.
+  const ruleset = await deps.run(["nft", "-j", "list", "chains"], { timeoutMs: 10_000 });
+  let chains: NftChain[] = [];
+  try {
+    const j = JSON.parse(ruleset.stdout) as { nftables?: { chain?: NftChain }[] };
+    chains = (j.nftables ?? []).flatMap((x) => (x.chain ? [x.chain] : []));
+  } catch {
+    /* an nft without JSON output: nothing to say */
+  }
+  const dropping = chains.filter((c) => c.table !== nft.table && c.policy === "drop" && (c.hook === "forward" || c.hook === "input"));
+  for (const c of dropping) {
+    const what = c.hook === "forward" ? "forwarded container traffic over the mesh" : `the WireGuard port ${d.wireguard.listenPort}/udp`;
+    const rule =
+      c.hook === "forward"
+        ? `nft add rule ${c.family} ${c.table} ${c.name} iifname { "${d.wireguard.ifname}", "${d.vxlan.ifname}" } accept; and the same with oifname`
+        : `nft add rule ${c.family} ${c.table} ${c.name} udp dport ${d.wireguard.listenPort} accept`;
+    out.push(warn("host firewall", `${c.family} ${c.table} chain ${c.name} (hook ${c.hook}) drops by default: it may drop ${what}`, `allow it, e.g. ${rule}`));
+  }
+  if (dropping.length === 0) out.push(ok("host firewall", "no base chain of another table drops forward or input traffic by default"));
+  return out;
 }

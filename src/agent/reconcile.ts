@@ -131,7 +131,12 @@ export interface ReconcileReport {
 export async function reconcile(d: DesiredHost, deps: HostDeps, opts: { dryRun?: boolean; progress?: (a: Action) => void } = {}): Promise<ReconcileReport> {
   const { observed, backend, backendWhy } = await observe(d, deps);
   const warnings: string[] = [];
-  if (d.nft && observed.nftTable === null) warnings.push("nft is missing: TCP MSS is not clamped (install nftables)");
+  if (d.nft && observed.nftTable === null) {
+    // Without the guard the underlay reaches the containers and the VXLAN socket: refuse rather than expose.
+    throw new CiabError("external", "nft is missing: the mesh's guard (only WireGuard carries mesh traffic) cannot be installed", {
+      hint: "apt-get install nftables",
+    });
+  }
   if (!observed.wireguard && !backend && backendWhy) warnings.push(`WireGuard: ${backendWhy}`);
   const actions = plan(d, observed, backend ? { backend } : {});
   const base = { network: d.network, node: d.node, actions, ...(backend ? { backend: `${backend.kind} (${backendWhy})` } : {}), warnings };

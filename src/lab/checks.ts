@@ -10,7 +10,9 @@ import { CiabError } from "../model/errors.js";
 import type { Mesh, MeshNode } from "../model/mesh.js";
 import { bgpNeighbors, hostPart, isBlacklisted, ownedPrefixes, transitFor } from "../model/topology.js";
 import type { LabContainer } from "./containers.js";
+import { exposure } from "./exposure.js";
 import { kernelProto, loadLabMesh, missingRoutes } from "./lab.js";
+import { mapLimit } from "./limit.js";
 import type { LabPlan } from "./plan.js";
 import { inNs, onNode } from "./private.js";
 import { LAB_ROOT, type LabState, labPaths, readState } from "./state.js";
@@ -54,19 +56,7 @@ export interface CheckContext {
 
 export type Check = (ctx: CheckContext) => Promise<CheckResult[]>;
 
-/** Run `fn` over items with at most `limit` at a time (2 vCPUs: 40 parallel pings would measure the scheduler). */
-export async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
+export { mapLimit } from "./limit.js";
 
 const bare = (a: string) => a.split("/")[0] as string;
 const ofFamily = (c: LabContainer, f: 4 | 6) => c.addresses.filter((a) => a.includes(":") === (f === 6)).map(bare);
@@ -331,7 +321,7 @@ export const fragments: Check = async (ctx) => {
   return [result("no IP fragments", n === 0, Number.isNaN(n) ? "counter not found" : `the internet dropped ${n} IP fragment(s)`)];
 };
 
-export const CHECKS: Check[] = [sessions, routes, ownership, transit, flood, mtu, fragments];
+export const CHECKS: Check[] = [sessions, routes, ownership, transit, flood, mtu, exposure, fragments];
 
 export async function labTest(
   name: string,

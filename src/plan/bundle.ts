@@ -135,6 +135,7 @@ export function desiredFromBundle(dir: string, files: ReadonlyMap<string, string
   const vni = Number(arg("id"));
   const port = Number(arg("dstport") ?? 4789);
   const mac = arg("address");
+  const local = arg("local");
   const vxMtu = Number(arg("mtu"));
   if (!Number.isInteger(vni) || !mac || !Number.isInteger(vxMtu)) throw broken(dir, `cannot read VNI, MAC and MTU from '${createLine}'`);
 
@@ -188,9 +189,10 @@ export function desiredFromBundle(dir: string, files: ReadonlyMap<string, string
   // OSPF redistributes connected networks inside the Subnets by itself, so bridges appear without a config change.
   if (opts.announce) announce = sortPrefixes(opts.announce);
 
-  const nftText = files.get("nft/ciab.nft");
-  const table = nftText ? /^table inet (\S+) \{$/m.exec(nftText)?.[1] : undefined;
-  if (nftText && !table) throw broken(dir, "nft/ciab.nft has no 'table inet NAME {'");
+  // The guard is not optional: a bundle without it (rendered before ciab had one) is re-rendered, not run exposed.
+  const nftText = need("nft/ciab.nft");
+  const table = /^table inet (\S+) \{$/m.exec(nftText)?.[1];
+  if (!table) throw broken(dir, "nft/ciab.nft has no 'table inet NAME {'");
 
   return {
     network: net,
@@ -205,10 +207,10 @@ export function desiredFromBundle(dir: string, files: ReadonlyMap<string, string
       addresses: (wq.iface.get("Address") ?? []).flatMap(list),
       peers,
     },
-    vxlan: { ifname: vxIf, vni, port, mac, mtu: vxMtu, addresses, flood, unicast, neighbours, create },
+    vxlan: { ifname: vxIf, vni, port, mac, mtu: vxMtu, ...(local ? { local } : {}), addresses, flood, unicast, neighbours, create },
     sysctls: [{ key: "net/ipv4/ip_forward", value: "1" }, ...(host.ipv6Forwarding ? [{ key: "net/ipv6/conf/all/forwarding", value: "1" }] : [])],
     files: wgFiles,
-    ...(nftText && table ? { nft: { table, content: nftText } } : {}),
+    nft: { table, content: nftText },
     routing,
     announce,
     warnings,

@@ -56,11 +56,13 @@ const shortKey = (k: string): string => `${k.slice(0, 8)}…`;
 
 export function plan(d: DesiredHost, o: ObservedHost, opts: PlanOptions = {}): Action[] {
   const out: Action[] = [];
+  // The guard first: forwarding, WireGuard and VXLAN come up only behind it (no window in which the underlay
+  // reaches the containers or the VXLAN socket).
+  nft(d, o, out);
   sysctls(d, o, out);
   files(d.files, o, out);
   wireguard(d, o, opts, out);
   vxlan(d, o, out);
-  nft(d, o, out);
   routing(d, o, out);
   return out;
 }
@@ -226,7 +228,9 @@ function vxlan(d: DesiredHost, o: ObservedHost, out: Action[]): void {
       if (info.id !== vx.vni) why.push(`vni ${info.id} != ${vx.vni}`);
       if (info.port !== vx.port) why.push(`port ${info.port} != ${vx.port}`);
       if (info.learning) why.push("learning is on (ciab's FDB is authoritative: nolearning)");
-      if (info.local) why.push(`bound to local ${info.local}`);
+      const local = info.local ? normIp(info.local) : undefined;
+      const want = vx.local ? normIp(vx.local) : undefined;
+      if (local !== want) why.push(want ? `local ${local ?? "unset"} != ${want}` : `bound to local ${local}`);
     }
     if (why.length) {
       // The kernel cannot change a VXLAN device's VNI or port in place: delete and create, which drops its
@@ -325,23 +329,39 @@ function fdb(d: DesiredHost, observed: ObservedFdb[], out: Action[]): void {
 
 // ------------------------------------------------------------------------------------------------------- nft
 
-/** Statements of an nft text, comparable between the rendered file and `nft list table`'s canonical form. */
-export function nftStatements(text: string, table: string): string[] {
-  return text
-    .split("\n")
-    .map((l) => l.replace(/#.*$/, "").trim().replace(/\s+/g, " "))
-    .filter((l) => l !== "" && l !== `table inet ${table} {}` && l !== `delete table inet ${table}`);
+/**
+ * What identifies a loaded table: its digest comment and the number of rules per chain (so a rule deleted by hand
+ * shows). Works on the rendered text and on `nft list table`'s canonical form alike.
+ */
+export function nftFingerprint(text: string): string {
+  const comment = /^\s*comment "([^"]*)"\s*$/m.exec(text)?.[1] ?? "";
+  const chains: string[] = [];
+  let chain: string | undefined;
+  let rules = 0;
+  for (const raw of text.split("\n")) {
+    const l = raw.replace(/#.*$/, "").trim();
+    const open = /^chain (\S+) \{$/.exec(l);
+    if (open) {
+      chain = open[1];
+      rules = 0;
+    } else if (chain && l === "}") {
+      chains.push(`${chain}:${rules}`);
+      chain = undefined;
+    } else if (chain && l !== "" && !l.startsWith("type ")) rules++;
+  }
+  return [comment, ...chains.sort()].join(" ");
 }
 
 function nft(d: DesiredHost, o: ObservedHost, out: Action[]): void {
   if (!d.nft) return;
-  if (o.nftTable === null) return; // nft is missing: a warning (agent), as the bundle's ciab-up does
+  // nft is missing: the agent refuses before planning (reconcile), as the bundle's ciab-up does.
+  if (o.nftTable === null) return;
   const { table, content } = d.nft;
   const why =
     o.nftTable === undefined
-      ? `nft table inet ${table} missing (TCP MSS clamping)`
-      : nftStatements(o.nftTable, table).join("\n") !== nftStatements(content, table).join("\n")
-        ? `nft table inet ${table} differs`
+      ? `nft table inet ${table} missing (the mesh's guard and TCP MSS clamping)`
+      : nftFingerprint(o.nftTable) !== nftFingerprint(content)
+        ? `nft table inet ${table} differs (loaded: ${nftFingerprint(o.nftTable)}; bundle: ${nftFingerprint(content)})`
         : undefined;
   if (why)
     out.push(

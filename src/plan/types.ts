@@ -177,6 +177,8 @@ export interface DesiredVxlan {
   port: number;
   mac: string;
   mtu: number;
+  /** The VTEP the device sends from (`local`), when it is bound to one. */
+  local?: string;
   addresses: string[];
   /** Flood (all-zero MAC) entries: one per peer VTEP. */
   flood: string[];
@@ -211,7 +213,7 @@ export interface DesiredHost {
   sysctls: { key: string; value: string }[];
   /** Files beside the WireGuard configuration (wg-quick file, batch files): what the bundle's ciab-up installs. */
   files: DesiredFile[];
-  /** MSS clamping table, replaced as a whole by `nft -f`. */
+  /** The guard and MSS clamping table (nft/ciab.nft), replaced as a whole by `nft -f`. */
   nft?: { table: string; content: string };
   routing: DesiredRouting;
   /** Prefixes the routing daemon announces (for messages and status). */

@@ -28,7 +28,7 @@ export function checkRenderable(mesh: Mesh): void {
 export function renderBundle(mesh: Mesh, node: MeshNode, meshDigest: string): BundleFile[] {
   const net = mesh.network;
   const routing: ScriptOptions["routing"] = net.routing === "none" ? "none" : net.routingDaemon;
-  const opts: ScriptOptions = { routing, nft: net.mssClamp };
+  const opts: ScriptOptions = { routing };
   const dp = dataplane(mesh, node);
   const files: BundleFile[] = [
     { path: `wireguard/${mesh.name}.conf`, content: renderWireguard(mesh, node), mode: 0o600 },
@@ -40,7 +40,7 @@ export function renderBundle(mesh: Mesh, node: MeshNode, meshDigest: string): Bu
     files.push({ path: "frr/frr.conf", content: frr.frrConf, mode: 0o640 }, { path: "frr/daemons", content: frr.daemons, mode: 0o644 });
   }
   if (routing === "bird") files.push({ path: "bird/bird.conf", content: renderBird(mesh, node), mode: 0o640 });
-  if (opts.nft) files.push({ path: "nft/ciab.nft", content: renderNft(mesh, node), mode: 0o644 });
+  files.push({ path: "nft/ciab.nft", content: renderNft(mesh, node), mode: 0o644 });
   files.push(
     { path: "bin/ciab-up", content: renderCiabUp(mesh, node, opts), mode: 0o755 },
     { path: "bin/ciab-down", content: renderCiabDown(mesh, node, opts), mode: 0o755 },

@@ -1,9 +1,24 @@
-// nftables ruleset of one node: TCP MSS clamping for routed container traffic crossing the VXLAN overlay, so TCP
-// works even where path MTU discovery is broken (ICMP filtered). Pure: (mesh, node) -> text; no I/O.
-// Verified with `nft -c -f` (nftables 1.0.6) in a private network namespace.
+// nftables ruleset of one node: the mesh's guard and TCP MSS clamping. Pure: (mesh, node) -> text; no I/O.
+// Verified with `nft -c -f` (nftables 1.0.6) in a private network namespace, and in the lab's exposure check.
+//
+// The guard makes "only WireGuard carries mesh traffic" true on a host that forwards (issue 20):
+// - the VXLAN port takes packets only from the WireGuard interface, and only with the inner source MAC of the peer
+//   whose VTEP sent them (a peer cannot speak for another node). The kernel's VXLAN socket listens on every address
+//   and is shared by every VXLAN device on that port, so the mesh owns its `VxlanPort`: a host running another VXLAN
+//   overlay on the underlay gives the mesh a port of its own (`ciab set NET vxlan-port N`);
+// - BGP (179/tcp), BFD (3784, 4784, 4785/udp) and OSPF (IP protocol 89) answer only on the mesh's interfaces: from
+//   the underlay they look closed (TCP reset, ICMP port unreachable), as if nothing listened;
+// - the mesh's addresses (overlay pool, every node's Subnets and VTEP) are reached, as destinations, only from the
+//   mesh interfaces, from this node's own container subnets (strict reverse path) and from the host itself;
+// - a packet that arrives on the VXLAN device must come from a (peer MAC, prefix) pair the peer owns: its overlay
+//   addresses, its Subnets, link-local, and the prefixes of blacklisted partners it relays for us.
+// Every drop is counted (named counters, read by `ciab lab test`). The rules live in ciab's own table: an `accept`
+// here ends only this table's chain, so the host's firewall keeps deciding everything else (nothing is widened),
+// and `ciab down` / `ciab-down` delete the table.
 import { createHash } from "node:crypto";
+import type { Family } from "../ipam/ip.js";
 import type { Mesh, MeshNode } from "../model/mesh.js";
-import { vxlanDev } from "../model/topology.js";
+import { blacklistTransits, hostPart, ownedPrefixes, vxlanDev, wgPeers } from "../model/topology.js";
 
 /**
  * The table name: `ciab_<mesh>`. nft 1.0.6 takes only bare identifiers ([A-Za-z_][A-Za-z0-9_/.-]*, no quoting), and
@@ -15,28 +30,151 @@ export function nftTable(mesh: Mesh): string {
   return `ciab_${safe}_${createHash("sha256").update(mesh.name).digest("hex").slice(0, 6)}`;
 }
 
-/** Render the nft file for a node; "" (write no file) when the network turns MSS clamping off (MSSClamp = false). */
+/** Named counters of the guard: what was dropped, by kind (`nft list counter inet TABLE NAME`). */
+export const GUARD_COUNTERS = {
+  /** Packets to the VXLAN port that did not come through WireGuard. */
+  vxlan: "underlay_vxlan",
+  /** BGP, BFD or OSPF packets from outside the mesh. */
+  routing: "underlay_routing",
+  /** Packets from outside the mesh to this node's mesh addresses (input) or through it into the mesh (forward). */
+  input: "underlay_input",
+  forward: "underlay_forward",
+  /** Packets on the VXLAN device whose (source MAC, source address) no peer owns; VXLAN frames whose inner MAC is not their VTEP's. */
+  spoofed: "spoofed",
+} as const;
+
+/** Well-known ports of the routing protocols ciab runs: BGP (RFC 4271); BFD control and echo (RFC 5881), multi-hop (RFC 5883). */
+const BGP_PORT = 179;
+export const BFD_PORTS = [3784, 3785, 4784];
+
+const fam = (a: string): Family => (a.includes(":") ? 6 : 4);
+const uniq = (xs: string[]): string[] => [...new Set(xs)];
+/** The first 48 bits after the VXLAN header's 8 bytes and the inner destination MAC: the inner source MAC. */
+const INNER_SRC_MAC = "@th,176,48";
+
+/** Host addresses and prefixes a node may send from on the overlay (its own, not relayed ones). */
+function sources(n: MeshNode, family: Family): string[] {
+  const own = [...n.address.map(hostPart), ...(n.ipv6 ? [hostPart(n.ipv6)] : [])].filter((a) => fam(a) === family);
+  return [...own, ...ownedPrefixes(n, family)];
+}
+
+/** What the mesh owns, as destinations: the overlay pools (or addresses), every node's Subnets and IPv4 VTEPs. */
+function meshDestinations(mesh: Mesh, family: Family): string[] {
+  const pool = family === 4 ? mesh.network.poolIPv4 : mesh.network.poolIPv6;
+  const out: string[] = pool ? [pool] : [];
+  for (const n of mesh.nodes) {
+    if (!pool) out.push(...n.address.map(hostPart).filter((a) => fam(a) === family));
+    out.push(...ownedPrefixes(n, family));
+    if (family === 4 && n.vtepFamily === 4) out.push(n.vtep);
+  }
+  return uniq(out);
+}
+
+const macHex = (mac: string): string => `0x${mac.replace(/:/g, "").toLowerCase()}`;
+
+function set(name: string, type: string, elements: string[], interval = true): string[] {
+  const flags = interval ? "; flags interval" : "";
+  // nft merges overlapping intervals itself only with auto-merge; keep the element list free of exact duplicates.
+  const list = uniq(elements);
+  return [`\tset ${name} {`, `\t\t${type}${flags}`, ...(list.length ? [`\t\telements = { ${list.join(",\n\t\t\t")} }`] : []), "\t}"];
+}
+
+/** Render the nft file of a node: the guard always, MSS clamping unless the network turns it off (MSSClamp = false). */
 export function renderNft(mesh: Mesh, node: MeshNode): string {
-  if (!mesh.network.mssClamp) return "";
   const t = nftTable(mesh);
-  const dev = vxlanDev(mesh);
-  return [
+  const wg = mesh.name;
+  const vx = vxlanDev(mesh);
+  const net = mesh.network;
+  const c = GUARD_COUNTERS;
+  const peers = wgPeers(mesh, node);
+  // Peer -> the sources it may use: its own, plus those of our blacklisted partners it relays for.
+  const relayed = new Map<string, MeshNode[]>();
+  for (const [partner, transit] of blacklistTransits(mesh, node)) relayed.set(transit.name, [...(relayed.get(transit.name) ?? []), partner]);
+  const peerSources = (family: Family): string[] =>
+    peers.flatMap((p) => {
+      const from = [p, ...(relayed.get(p.name) ?? [])].flatMap((n) => sources(n, family));
+      if (family === 6) from.push("::", "fe80::/10"); // unspecified (DAD, MLD) and link-local: ND, OSPFv3, BGP next hops
+      return uniq(from).map((s) => `${p.mac.toLowerCase()} . ${s}`);
+    });
+  const vtepMacs = (family: 4 | 6): string[] => peers.filter((p) => p.vtepFamily === family).map((p) => `${p.vtep} . ${macHex(p.mac)}`);
+  const mesh4 = meshDestinations(mesh, 4);
+  const mesh6 = meshDestinations(mesh, 6);
+  const own4 = ownedPrefixes(node, 4);
+  const own6 = ownedPrefixes(node, 6);
+  const meshIfs = `{ "${wg}", "${vx}" }`;
+
+  const lines = [
     "#!/usr/sbin/nft -f",
-    `# TCP MSS clamping of node ${node.name} in mesh ${mesh.name}, rendered by ciab. Load with \`nft -f\`; loading it`,
-    "# again replaces the table in one transaction. Declaring the table first makes the delete safe when it does not",
-    "# exist yet (nft 1.0.6 has no `destroy`).",
+    `# Guard and TCP MSS clamping of node ${node.name} in mesh ${mesh.name}, rendered by ciab. Load with \`nft -f\`;`,
+    "# loading it again replaces the table in one transaction. Declaring the table first makes the delete safe when",
+    "# it does not exist yet (nft 1.0.6 has no `destroy`). Only this table is touched: the host's own rules stay.",
     `table inet ${t} {}`,
     `delete table inet ${t}`,
     `table inet ${t} {`,
-    "\tchain mss_clamp {",
-    "\t\ttype filter hook forward priority mangle; policy accept;",
-    "\t\t# SYN and SYN-ACK of forwarded connections into or out of the overlay: MSS = MTU of the route to the",
-    "\t\t# destination minus the IP and TCP headers. The kernel only ever lowers the MSS option, never raises it",
-    '\t\t# (nft_exthdr, Linux >= 4.14: "increase can cause connection to stall").',
-    `\t\toifname "${dev}" tcp flags syn tcp option maxseg size set rt mtu`,
-    `\t\tiifname "${dev}" tcp flags syn tcp option maxseg size set rt mtu`,
+    ...Object.values(c).map((name) => `\tcounter ${name} {}`),
+    ...set("mesh4", "type ipv4_addr", mesh4),
+    ...set("mesh6", "type ipv6_addr", mesh6),
+    ...set("own4", "type ipv4_addr", own4),
+    ...set("own6", "type ipv6_addr", own6),
+    ...set("peer4", "type ether_addr . ipv4_addr", peerSources(4)),
+    ...set("peer6", "type ether_addr . ipv6_addr", peerSources(6)),
+    ...set("vtep4", `typeof ip saddr . ${INNER_SRC_MAC}`, vtepMacs(4), false),
+    ...set("vtep6", `typeof ip6 saddr . ${INNER_SRC_MAC}`, vtepMacs(6), false),
+    "\tchain prerouting {",
+    "\t\ttype filter hook prerouting priority filter; policy accept;",
+    "\t\t# Source validation on the overlay: only what the sending peer owns (or relays for us).",
+    `\t\tiifname "${vx}" ether saddr . ip saddr != @peer4 counter name ${c.spoofed} drop`,
+    `\t\tiifname "${vx}" ether saddr . ip6 saddr != @peer6 counter name ${c.spoofed} drop`,
     "\t}",
-    "}",
-    "",
-  ].join("\n");
+    "\tchain input {",
+    "\t\ttype filter hook input priority filter; policy accept;",
+    "\t\t# A VXLAN frame through WireGuard must carry the MAC of the peer whose VTEP sent it.",
+    `\t\tiifname "${wg}" udp dport ${net.vxlanPort} ip saddr . ${INNER_SRC_MAC} != @vtep4 counter name ${c.spoofed} drop`,
+    `\t\tiifname "${wg}" udp dport ${net.vxlanPort} ip6 saddr . ${INNER_SRC_MAC} != @vtep6 counter name ${c.spoofed} drop`,
+    `\t\tiifname { "lo", "${wg}", "${vx}" } accept`,
+    "\t\t# Containers on this node's own bridges (their source is routed back through the interface they came in on).",
+    "\t\tip saddr @own4 fib saddr . iif oif exists accept",
+    "\t\tip6 saddr @own6 fib saddr . iif oif exists accept",
+    "\t\t# From the underlay: the VXLAN port, routing protocols and mesh addresses look closed or are not there.",
+    `\t\tudp dport ${net.vxlanPort} counter name ${c.vxlan} reject with icmpx port-unreachable`,
+    `\t\ttcp dport ${BGP_PORT} counter name ${c.routing} reject with tcp reset`,
+    `\t\tudp dport { ${BFD_PORTS.join(", ")} } counter name ${c.routing} reject with icmpx port-unreachable`,
+    `\t\tmeta l4proto ospf counter name ${c.routing} drop`,
+    `\t\tip daddr @mesh4 counter name ${c.input} drop`,
+    `\t\tip6 daddr @mesh6 counter name ${c.input} drop`,
+    "\t}",
+    "\tchain forward {",
+    "\t\ttype filter hook forward priority filter; policy accept;",
+    `\t\tiifname ${meshIfs} accept`,
+    "\t\t# The host's own port forwards (DNAT) and replies to connections the containers opened (e.g. through NAT).",
+    "\t\tct status dnat accept",
+    "\t\tct state established,related accept",
+    "\t\tip saddr @own4 fib saddr . iif oif exists accept",
+    "\t\tip6 saddr @own6 fib saddr . iif oif exists accept",
+    `\t\tip daddr @mesh4 counter name ${c.forward} drop`,
+    `\t\tip6 daddr @mesh6 counter name ${c.forward} drop`,
+    "\t}",
+  ];
+  if (net.mssClamp) {
+    lines.push(
+      "\tchain mss_clamp {",
+      "\t\ttype filter hook forward priority mangle; policy accept;",
+      "\t\t# SYN and SYN-ACK of forwarded connections into or out of the overlay: MSS = MTU of the route to the",
+      "\t\t# destination minus the IP and TCP headers. The kernel only ever lowers the MSS option, never raises it",
+      '\t\t# (nft_exthdr, Linux >= 4.14: "increase can cause connection to stall").',
+      `\t\toifname "${vx}" tcp flags syn tcp option maxseg size set rt mtu`,
+      `\t\tiifname "${vx}" tcp flags syn tcp option maxseg size set rt mtu`,
+      "\t}",
+    );
+  }
+  lines.push("}", "");
+  // The digest lets `ciab up` tell the loaded table from another version without comparing nft's canonical
+  // listing (which reorders sets and adds counter values) to this text.
+  const open = lines.indexOf(`table inet ${t} {`);
+  lines.splice(open + 1, 0, `\tcomment "${nftDigestComment(lines.join("\n"))}"`);
+  return lines.join("\n");
 }
+
+/** `ciab sha256:<16 hex>` over the ruleset text without its comment line. */
+export const nftDigestComment = (textWithoutComment: string): string =>
+  `ciab sha256:${createHash("sha256").update(textWithoutComment).digest("hex").slice(0, 16)}`;

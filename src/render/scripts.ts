@@ -11,7 +11,6 @@ import { fdbVia, vxlanCreate, vxlanFiles, vxlanSysctl } from "./wireguard.js";
 export interface ScriptOptions {
   /** Which routing daemon files the bundle carries. */
   routing: "frr" | "bird" | "none";
-  nft: boolean;
 }
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -127,7 +126,13 @@ if [ ! -e /sys/module/wireguard ] && ! modprobe wireguard 2>/dev/null; then
   need "\${WG_QUICK_USERSPACE_IMPLEMENTATION:-wireguard-go}" "wireguard-go (this kernel has no WireGuard module)"
 fi
 ${opts.routing === "frr" ? frrStart() : ""}${opts.routing === "bird" ? birdStart() : ""}
+need nft "nftables (the mesh's guard: only WireGuard may carry mesh traffic)"
 ${node.privateKey ? "" : `[ -s ${keyFilePath(mesh.name)} ] || die "no private key at ${keyFilePath(mesh.name)}; create it on this host with 'ciab key init ${mesh.name} ${node.name}'"\n`}
+# 0. The guard first (nftables, ciab's own table, replaced in one transaction): forwarding, WireGuard and VXLAN
+#    come up only behind it. VXLAN only through WireGuard, routing protocols and mesh addresses only on the mesh,
+#    source validation on the overlay, TCP MSS clamping.
+nft -f "$B/nft/ciab.nft" || die "nft refused $B/nft/ciab.nft"
+
 # Forwarding: containers' traffic is routed through this host.
 sysctl -q -w net.ipv4.ip_forward=1
 ${routesIPv6(mesh) ? "sysctl -q -w net.ipv6.conf.all.forwarding=1\n" : ""}
@@ -169,14 +174,7 @@ else
   [ ! -s "$tmp" ] || bridge -batch "$tmp"
   rm -f "$tmp"
 fi
-${
-  opts.nft
-    ? `
-# 4. TCP MSS clamping for routed container traffic (nftables), replaced as a whole table.
-if have nft; then nft -f "$B/nft/ciab.nft" || die "nft refused $B/nft/ciab.nft"; else say "warning: nft is missing: TCP MSS is not clamped (install nftables)"; fi
-`
-    : ""
-}${opts.routing === "frr" ? "\n# 5. Routing: FRR\ninstall_frr\n" : ""}${opts.routing === "bird" ? "\n# 5. Routing: BIRD\ninstall_bird\n" : ""}
+${opts.routing === "frr" ? "\n# 4. Routing: FRR\ninstall_frr\n" : ""}${opts.routing === "bird" ? "\n# 4. Routing: BIRD\ninstall_bird\n" : ""}
 say "node ${node.name} is up (WireGuard $WG, VXLAN $VX)"
 `;
 }
@@ -187,7 +185,8 @@ export function renderCiabDown(mesh: Mesh, node: MeshNode, opts: ScriptOptions):
 if link_exists "$WG"; then wg-quick down "$NET" >/dev/null 2>&1 || ip link del "$WG" 2>/dev/null || true; fi
 ip link del "$VX" 2>/dev/null || true
 rm -f "/etc/wireguard/$NET.conf" "/etc/wireguard/$NET.vxlan-ip" "/etc/wireguard/$NET.vxlan-fdb"
-${opts.nft ? `if have nft && nft list table inet ${nftTable(mesh)} >/dev/null 2>&1; then nft delete table inet ${nftTable(mesh)}; fi\n` : ""}${
+if have nft && nft list table inet ${nftTable(mesh)} >/dev/null 2>&1; then nft delete table inet ${nftTable(mesh)}; fi
+${
   opts.routing === "frr"
     ? `if has_systemd; then systemctl stop frr 2>/dev/null || true; elif [ -x /usr/lib/frr/frrinit.sh ]; then /usr/lib/frr/frrinit.sh stop >/dev/null 2>&1 || true; fi
 for f in frr.conf daemons; do

@@ -36,6 +36,10 @@ describe("planner on captured host state", () => {
     const v4 = n4.overlayIPv4!;
     const v6 = n4.ipv6!.split("/")[0]!;
     expect(summary(actions)).toEqual([
+      // The guard's peer sets gain n4 (its MAC with its addresses and subnet, its VTEP).
+      expect.stringMatching(
+        new RegExp(`^nft inet ciab_${NET}: nft table inet ciab_${NET} differs \\(loaded: ciab sha256:\\w+ .*; bundle: ciab sha256:\\w+ .*\\)$`),
+      ),
       `file /etc/wireguard/${NET}.conf: /etc/wireguard/${NET}.conf differs (+6 -0 lines)`,
       `file /etc/wireguard/${NET}.vxlan-ip: /etc/wireguard/${NET}.vxlan-ip differs (+2 -0 lines)`,
       `file /etc/wireguard/${NET}.vxlan-fdb: /etc/wireguard/${NET}.vxlan-fdb differs (+2 -0 lines)`,
@@ -65,6 +69,9 @@ describe("planner on captured host state", () => {
     const mesh = edited((doc) => delNodes(doc, NET, ["n3"]));
     const actions = plan(desiredOf(mesh, "n1"), observedOf("n1", installed.n1));
     expect(summary(actions)).toEqual([
+      expect.stringMatching(
+        new RegExp(`^nft inet ciab_${NET}: nft table inet ciab_${NET} differs \\(loaded: ciab sha256:\\w+ .*; bundle: ciab sha256:\\w+ .*\\)$`),
+      ),
       `file /etc/wireguard/${NET}.conf: /etc/wireguard/${NET}.conf differs (+0 -6 lines)`,
       `file /etc/wireguard/${NET}.vxlan-ip: /etc/wireguard/${NET}.vxlan-ip differs (+0 -2 lines)`,
       `file /etc/wireguard/${NET}.vxlan-fdb: /etc/wireguard/${NET}.vxlan-fdb differs (+0 -2 lines)`,
@@ -121,6 +128,7 @@ describe("planner on captured host state", () => {
     };
     const actions = plan(d, empty, { backend: userspaceBackend({}) });
     expect(actions.map((a) => a.kind)).toEqual([
+      "nft", // the guard before forwarding and the tunnels
       "sysctl",
       "sysctl",
       "file",
@@ -140,7 +148,6 @@ describe("planner on captured host state", () => {
       "link",
       ...Array(4).fill("neighbour"),
       ...Array(4).fill("fdb"),
-      "nft",
       "file",
       "frr-start",
     ]);
