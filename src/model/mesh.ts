@@ -132,7 +132,7 @@ export function networkNameProblem(name: string): string | undefined {
   if (name === "." || name === "..") return "Linux refuses '.' and '..' as interface names";
   if (name === "all" || name === "default") return `'${name}' is reserved (/proc/sys/net/ipv4/conf/${name})`;
   if (name.startsWith("-")) return "a leading '-' reads as an option to ip(8) and wg(8)";
-  if (!IFNAME.test(name)) return "use only A-Z a-z 0-9 _ = + . - (wg-quick(8))";
+  if (!/^[A-Za-z0-9_=+.-]+$/.test(name)) return "use only A-Z a-z 0-9 _ = + . - (wg-quick(8))";
   if (Buffer.byteLength(name) > 14) return `${Buffer.byteLength(name)} bytes: the VXLAN device 'v${name}' would exceed Linux's 15`;
   return undefined;
 }

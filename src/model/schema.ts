@@ -153,7 +153,9 @@ class Checker {
     switch (kind) {
       case "int":
         // TOML keeps integers and floats apart (`1e3` and `1000.0` are floats): so does ciab.
-        if ((typeof v !== "number" && typeof v !== "bigint") || isTomlFloat(t, key) || (typeof v === "number" && !Number.isInteger(v))) wrong("a TOML integer");
+        if (isTomlFloat(t, key))
+          this.add("load", table, key, "must be a TOML integer, got a float (TOML reads 1e3 and 1000.0 as floats)", "write the digits only, e.g. 1000", node);
+        else if (typeof v !== "number" && typeof v !== "bigint") wrong("a TOML integer");
         return;
       case "bool":
         if (typeof v !== "boolean") wrong("true or false");
