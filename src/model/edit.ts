@@ -323,16 +323,18 @@ function setPrivateKey(ctx: SetCtx, word: string, value: string | undefined): vo
   let key = v;
   const shape = keyShape(v);
   if (shape !== undefined) {
-    // Only characters of a key's alphabets: perhaps a key with a typo, perhaps a path (vwgen's `private-key FILE`).
-    const looksLikeKey = /^["']?[A-Za-z0-9+/=_-]{20,60}["']?$/.test(v);
+    // Perhaps a path (vwgen's `private-key FILE`), perhaps a key with a typo: never repeat it.
     let content: string | undefined;
+    let why = "";
     try {
       content = ctx.env.readKeyFile?.(v);
     } catch (e) {
-      if (!looksLikeKey) throw e; // names the path: it is not key-like
+      // The reader's error names the path, and the "path" may be a key with a typo: keep only the errno code.
+      const code = (e as { cause?: { code?: unknown } }).cause?.code;
+      why = typeof code === "string" ? ` (${code})` : "";
     }
     if (content === undefined)
-      throw invalid(`private-key of node '${name}' is neither a valid WireGuard key (${shape}) nor a readable key file`, {
+      throw invalid(`private-key of node '${name}' is neither a valid WireGuard key (${shape}) nor a readable key file${why}`, {
         where,
         hint: "generate one with 'ciab genkey', or give the path of a key file",
       });
