@@ -5,14 +5,17 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { genkey, genpsk, pubkey } from "../keys/x25519.js";
 import { addNodes, applySet, blacklist, delNodes, ensureNetwork, repairEndpoints } from "../model/edit.js";
-import { CiabError, invalid, notFound } from "../model/errors.js";
-import type { Mesh } from "../model/mesh.js";
+import { CiabError, invalid, notFound, problemsError } from "../model/errors.js";
+import { type Mesh, meshFromDoc } from "../model/mesh.js";
+import { schemaProblems } from "../model/schema.js";
+import { dumpToml } from "../model/toml.js";
+import { deployProblems, editProblems, readWarnings } from "../model/validate.js";
 import { loadMesh, meshRef, updateMesh } from "../registry/file.js";
 import { showJson, showText } from "../render/show.js";
 import { renderShowconf } from "../render/showconf.js";
 import { renderZones } from "../render/zone.js";
 import { type GlobalOptions, globals, randomSource, splitFlags } from "./context.js";
-import { json, out, warn } from "./output.js";
+import { json, out, progress, warn } from "./output.js";
 
 export function findNode(mesh: Mesh, name: string) {
   const node = mesh.nodes.find((n) => n.name === name);
@@ -36,14 +39,50 @@ function readKeyFile(path: string): string {
   }
 }
 
+/** Thrown out of the locked read-modify-write when an edit changes nothing: the file is left byte-identical. */
+class Unchanged {
+  constructor(readonly mesh: Mesh) {}
+}
+
 function edit(g: GlobalOptions, net: string, create: boolean, fn: Parameters<typeof updateMesh>[2]) {
   const ref = meshRef(net, g.dir);
-  const res = updateMesh(ref, { create, lockTimeoutMs: g.lockTimeout }, (doc, existed) => {
-    fn(doc, existed);
-    repairEndpoints(doc);
-  });
-  for (const w of res.mesh.warnings) warn(w);
+  const ctx = { file: ref.path };
+  let res: { mesh: Mesh; changed: boolean };
+  let kept: string[] = [];
+  try {
+    res = updateMesh(ref, { create, lockTimeoutMs: g.lockTimeout }, (doc, existed) => {
+      // The schema first: an edit never works on a value of the wrong type (those crashed before).
+      if (existed && schemaProblems(doc, ctx).some((p) => p.phase === "load")) {
+        loadMesh(ref); // throws the problems with their lines and columns
+        throw problemsError(schemaProblems(doc, ctx).filter((p) => p.phase === "load"));
+      }
+      const original = existed ? dumpToml(doc) : undefined;
+      const beforeDoc = existed ? structuredClone(doc) : undefined;
+      fn(doc, existed);
+      repairEndpoints(doc);
+      const after = meshFromDoc(ref.name, doc, ctx);
+      if (original !== undefined && dumpToml(doc) === original) throw new Unchanged(after);
+      // Validate the whole result as `render` would: refuse what this edit introduces, warn about what was there.
+      let before: Mesh | undefined;
+      if (beforeDoc && deployProblems(after).length) {
+        try {
+          before = meshFromDoc(ref.name, beforeDoc, ctx);
+        } catch {
+          /* the file was broken before: every problem of the result counts as new */
+        }
+      }
+      const p = editProblems(before, after);
+      if (p.introduced.length) throw problemsError(p.introduced);
+      kept = p.kept.map((k) => `${k.message} (already in the file; 'ciab render' and 'ciab up' refuse it)`);
+    });
+  } catch (e) {
+    if (!(e instanceof Unchanged)) throw e;
+    res = { mesh: e.mesh, changed: false };
+    kept = readWarnings(e.mesh).filter((w) => !e.mesh.warnings.includes(w));
+  }
+  for (const w of [...res.mesh.warnings, ...kept]) warn(w);
   if (g.json) json({ ok: true, network: ref.name, file: ref.path, changed: res.changed });
+  else if (!res.changed) progress(`${ref.path}: unchanged (it already holds these values)`);
   return res;
 }
 
@@ -109,7 +148,7 @@ export function registerMeshCommands(program: Command): void {
       const g = globals(cmd);
       const meshes = nets.map((n) => loadMesh(meshRef(n, g.dir)).mesh);
       if (o.node) for (const m of meshes) findNode(m, o.node);
-      for (const m of meshes) for (const w of m.warnings) warn(w);
+      for (const m of meshes) for (const w of readWarnings(m)) warn(w);
       if (g.json) {
         const docs = meshes.map((m) => showJson(m, { showKeys: Boolean(o.showKeys), only: o.node }));
         json(docs.length === 1 ? docs[0] : docs);
@@ -127,7 +166,7 @@ export function registerMeshCommands(program: Command): void {
     .action((net: string, name: string, _o, cmd: Command) => {
       const g = globals(cmd);
       const { mesh } = loadMesh(meshRef(net, g.dir));
-      for (const w of mesh.warnings) warn(w);
+      for (const w of readWarnings(mesh)) warn(w);
       process.stdout.write(renderShowconf(mesh, findNode(mesh, name)));
     });
 

@@ -2,10 +2,10 @@
 // Pure: randomness and key-file reading are parameters; the caller validates the result (meshFromDoc) and writes it.
 import { allocateIPv4, allocateListenPort, allocateVni, allocateVtep, type RandInt } from "../ipam/alloc.js";
 import { canonicalNetwork, formatAddr, mask, parseAddr, parsePrefix } from "../ipam/ip.js";
-import { decodeKey, genkey, genpsk, pubkey, type RandomBytes } from "../keys/x25519.js";
+import { genkey, genpsk, keyShape, pubkey, type RandomBytes } from "../keys/x25519.js";
 import { type CiabError, conflict, invalid, notFound, usage } from "./errors.js";
 import { checkNodeName, pairKey, parseEndpoint } from "./mesh.js";
-import type { TomlTable, TomlValue } from "./toml.js";
+import { forgetFloat, type TomlTable, type TomlValue } from "./toml.js";
 
 export interface Random {
   int: RandInt;
@@ -241,13 +241,17 @@ function needNode(ctx: SetCtx, word: string): { name: string; t: TomlTable } {
 const netKey =
   (key: string, parse: (word: string, v: string | undefined) => TomlValue): Handler =>
   (ctx, word, v) => {
-    table(ctx.doc, "Network")[key] = parse(word, v);
+    const t = table(ctx.doc, "Network");
+    t[key] = parse(word, v);
+    forgetFloat(t, key);
   };
 
 const nodeKey =
   (key: string, parse: (word: string, v: string | undefined, ctx: SetCtx) => TomlValue): Handler =>
   (ctx, word, v) => {
-    needNode(ctx, word).t[key] = parse(word, v, ctx);
+    const { t } = needNode(ctx, word);
+    t[key] = parse(word, v, ctx);
+    forgetFloat(t, key);
   };
 
 const need = (word: string, v: string | undefined): string => {
@@ -256,7 +260,10 @@ const need = (word: string, v: string | undefined): string => {
 };
 
 const pool = (family: 4 | 6) => (word: string, v: string | undefined) => {
-  const [p] = prefixes(word, need(word, v), false);
+  const all = prefixes(word, need(word, v), false);
+  // vwgen took the first of "A,B" and dropped the rest without a word: a mesh has one pool per family.
+  if (all.length > 1) throw invalid(`${word}: '${v}' holds ${all.length} prefixes; a network has one pool per family`, { where: { key: word, value: v } });
+  const [p] = all;
   if (!p || parsePrefix(p).family !== family) throw invalid(`${word}: '${v}' is not an IPv${family} prefix`, { where: { key: word, value: v } });
   return p;
 };
@@ -311,19 +318,33 @@ function setLinkLayer(ctx: SetCtx, word: string, value: string | undefined): voi
 function setPrivateKey(ctx: SetCtx, word: string, value: string | undefined): void {
   const { t, name } = needNode(ctx, word);
   const v = need(word, value).trim();
+  const where = { node: name, key: "private-key" };
+  // Never repeat the value in a message: a mistyped private key is still (almost) the private key.
   let key = v;
-  if (!/^[A-Za-z0-9+/]{43}=$/.test(v)) {
-    if (!ctx.env.readKeyFile) throw invalid(`private-key of node '${name}' is not a valid key`);
-    key = ctx.env.readKeyFile(v).trim();
-  }
-  try {
-    pubkey(key, `private-key of node '${name}'`);
-  } catch (e) {
-    throw invalid(`private-key of node '${name}' is not a valid WireGuard key`, {
-      where: { node: name, key: "private-key" },
-      hint: "generate one with 'ciab genkey'",
-      cause: e,
-    });
+  const shape = keyShape(v);
+  if (shape !== undefined) {
+    // Perhaps a path (vwgen's `private-key FILE`), perhaps a key with a typo: never repeat it.
+    let content: string | undefined;
+    let why = "";
+    try {
+      content = ctx.env.readKeyFile?.(v);
+    } catch (e) {
+      // The reader's error names the path, and the "path" may be a key with a typo: keep only the errno code.
+      const code = (e as { cause?: { code?: unknown } }).cause?.code;
+      why = typeof code === "string" ? ` (${code})` : "";
+    }
+    if (content === undefined)
+      throw invalid(`private-key of node '${name}' is neither a valid WireGuard key (${shape}) nor a readable key file${why}`, {
+        where,
+        hint: "generate one with 'ciab genkey', or give the path of a key file",
+      });
+    key = content.trim();
+    const fileShape = keyShape(key);
+    if (fileShape !== undefined)
+      throw invalid(`private-key of node '${name}': the key file does not hold a WireGuard key (${fileShape})`, {
+        where,
+        hint: "generate one with 'ciab genkey'",
+      });
   }
   t.PrivateKey = key;
   delete t.PublicKey;
@@ -332,13 +353,11 @@ function setPrivateKey(ctx: SetCtx, word: string, value: string | undefined): vo
 function setPublicKey(ctx: SetCtx, word: string, value: string | undefined): void {
   const { t, name } = needNode(ctx, word);
   const v = need(word, value).trim();
-  try {
-    decodeKey(v, `public-key of node '${name}'`);
-  } catch (e) {
-    throw invalid(`public-key of node '${name}' is not a valid WireGuard key`, { where: { node: name, key: "public-key", value: v }, cause: e });
-  }
+  const shape = keyShape(v);
+  // Not a secret, but it may be a private key pasted by mistake: describe it, do not repeat it.
+  if (shape !== undefined) throw invalid(`public-key of node '${name}' is not a valid WireGuard key (${shape})`, { where: { node: name, key: "public-key" } });
   // The host keeps its private key from now on: a private key in the file would be a second, conflicting secret.
-  if (typeof t.PrivateKey === "string" && pubkey(t.PrivateKey) !== v) delete t.PrivateKey;
+  if (typeof t.PrivateKey === "string" && keyShape(t.PrivateKey) === undefined && pubkey(t.PrivateKey) !== v) delete t.PrivateKey;
   t.PublicKey = v;
 }
 

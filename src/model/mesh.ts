@@ -3,10 +3,12 @@
 // kept there); this view is rebuilt from it after every change and must validate before anything is written.
 import { isMetadataRange, isVtepRange } from "../ipam/alloc.js";
 import { ipv6FromPublicKey, macFromPublicKey } from "../ipam/derive.js";
-import { contains, formatAddr, mask, overlaps, type Prefix, parseAddr, parsePrefix } from "../ipam/ip.js";
-import { decodeKey, pubkey } from "../keys/x25519.js";
-import { CiabError } from "./errors.js";
-import { lineOf, type TomlTable, type TomlValue } from "./toml.js";
+import { contains, formatAddr, hostmask, mask, overlaps, type Prefix, parseAddr, parsePrefix } from "../ipam/ip.js";
+import { inSpecial, overlapsSpecial } from "../ipam/special.js";
+import { isLowOrderKey, keyShape, pubkey } from "../keys/x25519.js";
+import { CiabError, type Phase, type Problem, problemsError } from "./errors.js";
+import { controlAt, located, type SchemaCtx, schemaProblems } from "./schema.js";
+import type { TomlTable } from "./toml.js";
 
 export type Routing = "bgp" | "ospf" | "none";
 export type RoutingDaemon = "frr" | "bird";
@@ -86,7 +88,10 @@ export interface Mesh {
   blacklist: Set<string>;
   /** Pre-shared keys by pair "a,b" (a < b). */
   psk: Map<string, string>;
+  /** Messages of the "warning" problems (printed by every command). */
   warnings: string[];
+  /** The "deploy" and "warning" problems, located (see validate.ts for what refuses them). */
+  problems: Problem[];
 }
 
 export const NETWORK_DEFAULTS = {
@@ -115,23 +120,40 @@ export const pairKey = (a: string, b: string): string => (a < b ? `${a},${b}` : 
 
 /** wg-quick accepts interface names matching this (wg-quick(8)); Linux allows at most 15 bytes (IFNAMSIZ-1). */
 export const IFNAME = /^[A-Za-z0-9_=+.-]{1,15}$/;
-export const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/** A DNS label (RFC 1123 §2.1): node names become host names, zone records and FRR/BIRD identifiers. */
+export const NODE_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
+/**
+ * Why the network name cannot name the WireGuard interface and its VXLAN device "v<name>", or undefined.
+ * Linux refuses ".", "..", names with "/", ":" or whitespace and more than 15 bytes (dev_valid_name); "all" and
+ * "default" collide with /proc/sys/net/ipv{4,6}/conf/{all,default}; a leading "-" reads as an option to ip(8).
+ */
+export function networkNameProblem(name: string): string | undefined {
+  if (name === "." || name === "..") return "Linux refuses '.' and '..' as interface names";
+  if (name === "all" || name === "default") return `'${name}' is reserved (/proc/sys/net/ipv4/conf/${name})`;
+  if (name.startsWith("-")) return "a leading '-' reads as an option to ip(8) and wg(8)";
+  if (!/^[A-Za-z0-9_=+.-]+$/.test(name)) return "use only A-Z a-z 0-9 _ = + . - (wg-quick(8))";
+  if (Buffer.byteLength(name) > 14) return `${Buffer.byteLength(name)} bytes: the VXLAN device 'v${name}' would exceed Linux's 15`;
+  return undefined;
+}
+
+const NETWORK_HINT =
+  "use 1-14 of A-Z a-z 0-9 _ = + . -, not starting with '-', not 'all' or 'default' (the VXLAN device is 'v<name>', and Linux allows 15 bytes)";
+
+/** Network names a file can carry at all (read commands work on any of them; `render` checks networkNameProblem). */
 export function checkNetworkName(name: string): void {
-  // The WireGuard interface is named after the network and the VXLAN device is "v" + that name.
-  if (!IFNAME.test(name) || Buffer.byteLength(name) > 14) {
-    throw new CiabError("invalid", `network name '${name}' is not usable as an interface name`, {
-      hint: "use at most 14 of A-Z a-z 0-9 _ = + . - (the VXLAN device is 'v<name>', and Linux allows 15 bytes)",
-      where: { value: name },
-    });
+  if (name === "" || controlAt(name) > 0 || name.includes("/")) {
+    throw new CiabError("invalid", "network name is empty or holds a control character or '/'", { hint: NETWORK_HINT });
   }
 }
 
+export const NODE_HINT = "use 1-63 of A-Z a-z 0-9 and '-', starting and ending with a letter or digit (a DNS label: it becomes a host name)";
+
 export function checkNodeName(name: string): void {
   if (!NODE_NAME.test(name)) {
-    throw new CiabError("invalid", `node name '${name}' is invalid`, {
-      hint: "use 1-63 of A-Z a-z 0-9 _ . - starting with a letter or digit (it becomes a DNS label and a hostname)",
-      where: { node: name, value: name },
+    throw new CiabError("invalid", `node name '${controlAt(name) ? JSON.stringify(name) : name}' is invalid`, {
+      hint: NODE_HINT,
+      where: { node: name },
     });
   }
 }
@@ -169,115 +191,130 @@ export function parseEndpoint(text: string, what: string): Endpoint {
   return { host, port, family: "dns", text: `${host}:${port}` };
 }
 
-interface Ctx {
-  file: string;
-  text?: string;
+type Ctx = SchemaCtx;
+
+/** Collects the problems of one mesh; every reader records instead of throwing, so all of them are reported. */
+class Collector {
+  readonly problems: Problem[] = [];
+  constructor(readonly ctx: Ctx) {}
+
+  add(phase: Phase, table: string, key: string | undefined, message: string, hint?: string, node?: string): void {
+    this.problems.push(located(this.ctx, phase, table, key, message, hint, node));
+  }
+
+  /** A problem that has no place in the file (the network name is the file's name). */
+  plain(phase: Phase, message: string, hint?: string, where?: Problem["where"]): void {
+    this.problems.push({ phase, message: `${this.ctx.file}: ${message}`, hint, where: { file: this.ctx.file, ...where } });
+  }
 }
 
-/** Build a CiabError located at [table] key, with the line number when the source text is known. */
-function fieldError(ctx: Ctx, table: string, key: string | undefined, message: string, hint?: string, node?: string): CiabError {
-  const line = ctx.text === undefined ? undefined : lineOf(ctx.text, table, key);
-  const at = line === undefined ? ctx.file : `${ctx.file}:${line}`;
-  const field = key === undefined ? `[${table}]` : table === "" ? key : `[${table}] ${key}`;
-  return new CiabError("invalid", `${at}: ${field}: ${message}`, { hint, where: { file: ctx.file, line, table, key, node } });
-}
-
-const describe = (v: unknown): string =>
-  typeof v === "string" ? JSON.stringify(v) : Array.isArray(v) ? "an array" : typeof v === "object" ? "a table" : String(v);
-
+// The schema (schema.ts) has checked every known key's type before a reader runs, so readers only check values.
 class TableReader {
   constructor(
-    readonly ctx: Ctx,
+    readonly c: Collector,
     readonly table: string,
     readonly t: TomlTable,
     readonly node?: string,
   ) {}
 
-  fail(key: string | undefined, message: string, hint?: string): CiabError {
-    return fieldError(this.ctx, this.table, key, message, hint, this.node);
+  fail(phase: Phase, key: string | undefined, message: string, hint?: string): void {
+    this.c.add(phase, this.table, key, message, hint, this.node);
   }
 
+  /** Out of range is a "deploy" problem: vwgen writes some such values (vxlan-id 0), and showing them is harmless. */
   int(key: string, lo: number, hi: number, dflt?: number): number {
     const v = this.t[key];
     if (v === undefined) {
-      if (dflt === undefined) throw this.fail(key, "is missing", `add ${key} = <integer ${lo}-${hi}>`);
-      return dflt;
+      if (dflt === undefined) this.fail("deploy", key, "is missing", `add ${key} = <integer ${lo}-${hi}>`);
+      return dflt ?? lo;
     }
-    const n = typeof v === "bigint" ? Number(v) : v;
-    if (typeof n !== "number" || !Number.isInteger(n)) throw this.fail(key, `must be an integer from ${lo} to ${hi}, got ${describe(v)}`);
-    if (n < lo || n > hi) throw this.fail(key, `${n} is out of range ${lo}-${hi}`);
+    const n = Number(v);
+    if (n < lo || n > hi) this.fail("deploy", key, `${n} is out of range ${lo}-${hi}`);
     return n;
   }
 
   bool(key: string, dflt: boolean): boolean {
     const v = this.t[key];
-    if (v === undefined) return dflt;
-    if (typeof v !== "boolean") throw this.fail(key, `must be true or false, got ${describe(v)}`);
-    return v;
+    return typeof v === "boolean" ? v : dflt;
   }
 
   str(key: string): string | undefined {
     const v = this.t[key];
-    if (v === undefined) return undefined;
-    if (typeof v !== "string") throw this.fail(key, `must be a string, got ${describe(v)}`);
-    return v;
+    return typeof v === "string" ? v : undefined;
   }
 
   oneOf<T extends string>(key: string, values: readonly T[], dflt: T): T {
     const v = this.str(key);
     if (v === undefined) return dflt;
-    if (!values.includes(v as T)) throw this.fail(key, `must be one of ${values.map((x) => `"${x}"`).join(", ")}, got "${v}"`);
+    if (!values.includes(v as T)) {
+      this.fail("load", key, `must be one of ${values.map((x) => `"${x}"`).join(", ")}, got "${v}"`);
+      return dflt;
+    }
     return v as T;
   }
 
   strings(key: string): string[] {
     const v = this.t[key];
-    if (v === undefined) return [];
-    if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) throw this.fail(key, `must be an array of strings, got ${describe(v)}`);
-    return v as string[];
+    return Array.isArray(v) ? (v as string[]) : [];
   }
 
-  prefixes(key: string, family?: 4 | 6): Prefix[] {
-    return this.strings(key).map((s) => this.prefix(key, s, family));
+  /** The prefixes of `key` that parse; a malformed one is a "load" problem (nothing downstream could use it). */
+  prefixes(key: string, family?: 4 | 6): { text: string; p: Prefix }[] {
+    const out: { text: string; p: Prefix }[] = [];
+    for (const s of this.strings(key)) {
+      const p = this.prefix(key, s, family);
+      if (p) out.push({ text: s, p });
+    }
+    return out;
   }
 
-  prefix(key: string, s: string, family?: 4 | 6): Prefix {
+  prefix(key: string, s: string, family?: 4 | 6): Prefix | undefined {
     let p: Prefix;
     try {
       p = parsePrefix(s, "value");
     } catch (e) {
-      throw this.fail(key, e instanceof Error ? e.message : String(e));
+      this.fail("load", key, e instanceof Error ? e.message : String(e));
+      return undefined;
     }
-    if (family !== undefined && p.family !== family) throw this.fail(key, `'${s}' is not an IPv${family} prefix`);
+    if (family !== undefined && p.family !== family) {
+      this.fail("load", key, `'${s}' is not an IPv${family} prefix`);
+      return undefined;
+    }
     return p;
   }
 }
 
-function readNetwork(ctx: Ctx, t: TomlTable): NetworkSettings {
-  const r = new TableReader(ctx, "Network", t);
+const fmt = (p: Prefix): string => `${formatAddr(p.family, p.addr)}/${p.len}`;
+
+function readPool(r: TableReader, key: "AddressPoolIPv4" | "AddressPoolIPv6", family: 4 | 6): Prefix | undefined {
+  const text = r.str(key);
+  if (text === undefined) return undefined;
+  const p = r.prefix(key, text, family);
+  if (!p) return undefined;
+  const max = family === 4 ? 30 : 120;
+  if (p.len > max) r.fail("deploy", key, `pool ${text} is too small for a mesh (at most /${max})`);
+  const special = overlapsSpecial(p);
+  if (special)
+    r.fail("deploy", key, `pool ${text} overlaps ${special.text}, ${special.name}`, "use a private range: 10/8, 172.16/12, 192.168/16 or an IPv6 ULA fd00::/8");
+  return p;
+}
+
+function readNetwork(c: Collector, t: TomlTable): NetworkSettings {
+  const r = new TableReader(c, "Network", t);
   const d = NETWORK_DEFAULTS;
-  const pool4 = r.str("AddressPoolIPv4");
-  const pool6 = r.str("AddressPoolIPv6");
-  if (pool4 !== undefined) {
-    const p = r.prefix("AddressPoolIPv4", pool4, 4);
-    if (p.len > 30) throw r.fail("AddressPoolIPv4", `pool ${pool4} is too small for a mesh (at most /30)`);
-  }
-  if (pool6 !== undefined) {
-    const p = r.prefix("AddressPoolIPv6", pool6, 6);
-    if (p.len > 120) throw r.fail("AddressPoolIPv6", `pool ${pool6} is too small (at most /120)`);
-  }
+  readPool(r, "AddressPoolIPv4", 4);
+  readPool(r, "AddressPoolIPv6", 6);
   const routing = r.oneOf("Routing", ["bgp", "ospf", "none"] as const, d.routing);
-  const rr = r.strings("RouteReflectors");
   const net: NetworkSettings = {
-    poolIPv4: pool4,
-    poolIPv6: pool6,
+    poolIPv4: r.str("AddressPoolIPv4"),
+    poolIPv6: r.str("AddressPoolIPv6"),
     vxlanId: r.int("VxlanID", 1, 0xffffff),
     vxlanMTU: r.int("VxlanMTU", 576, 65535, d.vxlanMTU),
     vxlanPort: r.int("VxlanPort", 1, 65535, d.vxlanPort),
     routing,
     routingDaemon: r.oneOf("RoutingDaemon", ["frr", "bird"] as const, routing === "ospf" ? "bird" : "frr"),
     asn: r.int("ASN", 1, 4294967294, d.asn),
-    routeReflectors: rr,
+    routeReflectors: r.strings("RouteReflectors"),
     bfd: r.bool("BFD", d.bfd),
     bfdIntervalMs: r.int("BFDInterval", 10, 60000, d.bfdIntervalMs),
     bfdMultiplier: r.int("BFDMultiplier", 2, 255, d.bfdMultiplier),
@@ -292,140 +329,215 @@ function readNetwork(ctx: Ctx, t: TomlTable): NetworkSettings {
     mssClamp: r.bool("MSSClamp", d.mssClamp),
   };
   if (net.bgpHold < 3 * net.bgpKeepalive) {
-    throw r.fail("BGPHold", `${net.bgpHold} must be at least 3 x BGPKeepalive (${3 * net.bgpKeepalive}) (RFC 4271 §10)`);
+    r.fail("deploy", "BGPHold", `${net.bgpHold} must be at least 3 x BGPKeepalive (${3 * net.bgpKeepalive}) (RFC 4271 §10)`);
   }
-  if (net.ospfDead <= net.ospfHello) throw r.fail("OSPFDead", `${net.ospfDead} must be larger than OSPFHello (${net.ospfHello})`);
+  if (net.ospfDead <= net.ospfHello) r.fail("deploy", "OSPFDead", `${net.ospfDead} must be larger than OSPFHello (${net.ospfHello})`);
   return net;
 }
 
-function readNode(ctx: Ctx, name: string, t: TomlTable, pool6?: Prefix): MeshNode {
-  const table = `Node.${name}`;
-  const r = new TableReader(ctx, table, t, name);
-  if (!NODE_NAME.test(name)) throw r.fail(undefined, `node name '${name}' is invalid`, "use 1-63 of A-Z a-z 0-9 _ . - starting with a letter or digit");
+/** The node's public key (derived from PrivateKey when present); undefined after a "load" problem. */
+function readKeys(r: TableReader, name: string): { privateKey?: string; publicKey?: string } {
   const privateKey = r.str("PrivateKey");
-  let publicKey = r.str("PublicKey");
+  const publicKey = r.str("PublicKey");
   if (privateKey !== undefined) {
-    try {
-      const derived = pubkey(privateKey, "PrivateKey");
-      if (publicKey !== undefined && publicKey.trim() !== derived) {
-        throw r.fail("PublicKey", "does not match PrivateKey", "remove PublicKey (it is derived from PrivateKey) or fix the key");
-      }
-      publicKey = derived;
-    } catch (e) {
-      if (e instanceof CiabError && e.where?.table) throw e;
-      throw r.fail("PrivateKey", "is not a valid WireGuard key (44 characters of base64)", "generate one with 'ciab genkey'");
+    const shape = keyShape(privateKey);
+    if (shape) {
+      r.fail("load", "PrivateKey", `is not a valid WireGuard key (${shape})`, "generate one with 'ciab genkey'");
+      return {};
     }
-  } else if (publicKey !== undefined) {
-    try {
-      decodeKey(publicKey, "PublicKey");
-    } catch {
-      throw r.fail("PublicKey", "is not a valid WireGuard key (44 characters of base64)");
+    const derived = pubkey(privateKey, "PrivateKey");
+    if (publicKey !== undefined && publicKey.trim() !== derived) {
+      r.fail("load", "PublicKey", "does not match PrivateKey", "remove PublicKey (it is derived from PrivateKey) or fix the key");
     }
-    publicKey = publicKey.trim();
-  } else {
-    throw r.fail(
-      undefined,
-      "has neither PrivateKey nor PublicKey",
-      `run 'ciab set <net> node ${name} private-key <key>' or register the host's key with 'public-key'`,
-    );
+    return { privateKey: privateKey.trim(), publicKey: derived };
   }
-
-  const address = r.strings("Address");
-  address.forEach((a) => r.prefix("Address", a));
-  const allowedIPs = r.strings("AllowedIPs");
-  allowedIPs.forEach((a) => r.prefix("AllowedIPs", a));
-  const ll = r.strings("LinkLayerAddress");
-  const llp = ll.map((a) => r.prefix("LinkLayerAddress", a));
-  const vtepP = llp[0];
-  if (!vtepP) throw r.fail("LinkLayerAddress", "is empty: the node has no VTEP address", `run 'ciab set <net> node ${name} ll-addr auto'`);
-  if (vtepP.family === 6) {
-    // An IPv6 VTEP must be link-local (fe80::/10): it only exists inside the WireGuard interface.
-    if (vtepP.addr >> 118n !== 0x3fan)
-      throw r.fail("LinkLayerAddress", `${ll[0]} is not an IPv6 link-local address (fe80::/10)`, "use an fe80:: address, or 'll-addr auto' for IPv4");
-  } else {
-    const vtepNum = Number(vtepP.addr);
-    if (isMetadataRange(vtepNum)) {
-      throw r.fail(
-        "LinkLayerAddress",
-        `${ll[0]} is in 169.254.169.0/24, the cloud metadata range`,
-        `pick another with 'ciab set <net> node ${name} ll-addr auto'`,
+  if (publicKey !== undefined) {
+    const shape = keyShape(publicKey);
+    if (shape) {
+      r.fail("load", "PublicKey", `is not a valid WireGuard key (${shape})`);
+      return {};
+    }
+    if (isLowOrderKey(publicKey))
+      r.fail(
+        "deploy",
+        "PublicKey",
+        "is all zeros or another low-order point: WireGuard refuses it (no shared secret)",
+        "register the host's real key ('ciab key init' on the host)",
       );
-    }
-    if (!isVtepRange(vtepNum)) {
-      throw r.fail("LinkLayerAddress", `${ll[0]} is outside the link-local VTEP range 169.254.1.0-169.254.254.255`, `use 'll-addr auto'`);
-    }
+    return { publicKey: publicKey.trim() };
   }
+  r.fail(
+    "load",
+    undefined,
+    "has neither PrivateKey nor PublicKey",
+    `run 'ciab set <net> node ${name} private-key <key>' or register the host's key with 'public-key'`,
+  );
+  return {};
+}
 
-  const endpointText = r.str("Endpoint");
-  let endpoint: Endpoint | undefined;
-  if (endpointText !== undefined && endpointText !== "") {
-    try {
-      endpoint = parseEndpoint(endpointText, "Endpoint");
-    } catch (e) {
-      throw r.fail("Endpoint", e instanceof Error ? e.message : String(e), "write host:port, e.g. 198.51.100.7:51820 or [2001:db8::7]:51820");
+function readVtep(r: TableReader, name: string): Prefix | undefined {
+  const ll = r.prefixes("LinkLayerAddress");
+  const vtep = ll[0];
+  if (!vtep) {
+    if (r.strings("LinkLayerAddress").length === 0)
+      r.fail("load", "LinkLayerAddress", "is empty: the node has no VTEP address", `run 'ciab set <net> node ${name} ll-addr auto'`);
+    return undefined;
+  }
+  const { p, text } = vtep;
+  if (p.family === 6) {
+    // An IPv6 VTEP must be link-local (fe80::/10): it only exists inside the WireGuard interface.
+    if (p.addr >> 118n !== 0x3fan)
+      r.fail("deploy", "LinkLayerAddress", `${text} is not an IPv6 link-local address (fe80::/10)`, "use an fe80:: address, or 'll-addr auto' for IPv4");
+  } else if (isMetadataRange(Number(p.addr))) {
+    r.fail(
+      "deploy",
+      "LinkLayerAddress",
+      `${text} is in 169.254.169.0/24, the cloud metadata range`,
+      `pick another with 'ciab set <net> node ${name} ll-addr auto'`,
+    );
+  } else if (!isVtepRange(Number(p.addr))) {
+    r.fail("deploy", "LinkLayerAddress", `${text} is outside the link-local VTEP range 169.254.1.0-169.254.254.255`, `use 'll-addr auto'`);
+  }
+  return p;
+}
+
+function readEndpoint(r: TableReader): Endpoint | undefined {
+  const text = r.str("Endpoint");
+  if (text === undefined || text === "") return undefined;
+  let ep: Endpoint;
+  try {
+    ep = parseEndpoint(text, "Endpoint");
+  } catch (e) {
+    r.fail("load", "Endpoint", e instanceof Error ? e.message : String(e), "write host:port, e.g. 198.51.100.7:51820 or [2001:db8::7]:51820");
+    return undefined;
+  }
+  const why = endpointProblem(ep);
+  if (why) r.fail("deploy", "Endpoint", `${ep.text}: ${why}`, "give the host's public address (or a DNS name) and its WireGuard port");
+  return ep;
+}
+
+/** Why an endpoint can never be reached by a peer: unspecified, broadcast, multicast, loopback, link-local. */
+export function endpointProblem(ep: Endpoint): string | undefined {
+  if (ep.family === "dns") return undefined;
+  const p = parsePrefix(ep.host, "endpoint", false);
+  const special = inSpecial(p);
+  return special ? `${ep.host} is in ${special.text}, ${special.name}; no peer can send to it` : undefined;
+}
+
+function readAddresses(r: TableReader): { text: string; p: Prefix }[] {
+  const out = r.prefixes("Address");
+  for (const { text, p } of out) {
+    const special = inSpecial(p);
+    if (special) {
+      r.fail("deploy", "Address", `${text} is in ${special.text}, ${special.name}`, "give the node an address from pool-ipv4/pool-ipv6");
+      continue;
+    }
+    const host = p.addr & hostmask(p.family, p.len);
+    // The network address of a /30 or wider (and IPv4's broadcast address) is not a host (RFC 919, RFC 4291 §2.6.1).
+    if (p.family === 4 ? p.len <= 30 : p.len <= 126) {
+      if (host === 0n) r.fail("deploy", "Address", `${text} is the network address of its prefix, not a host address`, "pick a host address inside the prefix");
+      else if (p.family === 4 && host === hostmask(4, p.len))
+        r.fail("deploy", "Address", `${text} is the broadcast address of its prefix, not a host address`, "pick a host address inside the prefix");
     }
   }
-  const subnets = r.strings("Subnets");
-  subnets.forEach((s) => r.prefix("Subnets", s));
+  return out;
+}
+
+function readSubnets(r: TableReader): string[] {
+  const out = r.prefixes("Subnets");
+  for (const { text, p } of out) {
+    const special = overlapsSpecial(p);
+    if (special)
+      r.fail(
+        "deploy",
+        "Subnets",
+        `${text} overlaps ${special.text}, ${special.name}`,
+        "a node owns container subnets: private unicast ranges outside the pools",
+      );
+  }
+  return out.map((s) => s.text);
+}
+
+function readNode(c: Collector, name: string, t: TomlTable, pool6?: Prefix): MeshNode | undefined {
+  const table = `Node.${name}`;
+  const r = new TableReader(c, table, t, name);
+  if (!NODE_NAME.test(name)) r.fail("deploy", undefined, `node name '${name}' is invalid`, NODE_HINT);
+  const { privateKey, publicKey } = readKeys(r, name);
+  const address = readAddresses(r).map((a) => a.text);
+  const allowedIPs = r.prefixes("AllowedIPs").map((a) => a.text);
+  const vtepP = readVtep(r, name);
+  const endpoint = readEndpoint(r);
+  const subnets = readSubnets(r);
+  for (const hook of ["PreUp", "PostUp", "PreDown", "PostDown"]) {
+    // A hook is one wg-quick line each (newlines are refused by the schema); an empty one would be a bare "PostUp =".
+    r.strings(hook).forEach((h, i) => {
+      if (h.trim() === "") r.fail("deploy", hook, `command ${i + 1} is empty`, "remove it");
+    });
+  }
   const v4 = address.find((a) => parsePrefix(a).family === 4);
-  return {
+  const node = {
     name,
     address,
     allowedIPs,
     endpoint,
     fwMark: r.int("FwMark", 0, 0xffffffff, 0),
-    linkLayerAddress: ll,
+    linkLayerAddress: r.strings("LinkLayerAddress"),
     listenPort: r.int("ListenPort", 0, 65535, 0),
     persistentKeepalive: r.int("PersistentKeepalive", 0, 65535, 0),
     preUp: r.strings("PreUp"),
     postUp: r.strings("PostUp"),
     preDown: r.strings("PreDown"),
     postDown: r.strings("PostDown"),
-    privateKey: privateKey?.trim(),
-    publicKey,
+    privateKey,
     saveConfig: r.bool("SaveConfig", false),
     upnp: r.bool("UPnP", false),
     subnets,
     discoverLXD: r.bool("DiscoverLXD", false),
+    overlayIPv4: v4?.split("/")[0],
+  };
+  if (publicKey === undefined || vtepP === undefined) return undefined; // a "load" problem is recorded
+  return {
+    ...node,
+    publicKey,
     mac: macFromPublicKey(publicKey),
     ipv6: pool6 ? ipv6FromPublicKey(pool6, publicKey) : undefined,
     vtep: formatAddr(vtepP.family, vtepP.addr),
     vtepFamily: vtepP.family,
-    overlayIPv4: v4?.split("/")[0],
   };
 }
 
-/** `key` of `parent` ("" = top level) must be a table, e.g. [Node.<name>]. */
-const asTable = (ctx: Ctx, v: TomlValue | undefined, parent: string, key: string): TomlTable | undefined => {
-  if (v === undefined) return undefined;
-  if (typeof v !== "object" || Array.isArray(v) || v instanceof Date) {
-    const name = parent ? `${parent}.${key}` : key;
-    throw fieldError(ctx, parent, key, `must be a table [${name}], got ${describe(v)}`);
-  }
-  return v as TomlTable;
-};
-
-/** Validate a mesh document and build the typed view. Throws a CiabError naming file, line, table and key. */
+/**
+ * Validate a mesh document and build the typed view. Every problem is collected with its location; "load" problems
+ * (wrong types, control characters, malformed values) throw one CiabError listing them all. The others are kept in
+ * `mesh.problems` ("deploy": render/up refuse them and edits may not introduce them, see validate.ts; "warning").
+ */
 export function meshFromDoc(name: string, doc: TomlTable, ctx: Ctx): Mesh {
-  const warnings: string[] = [];
-  const netT = asTable(ctx, doc.Network, "", "Network");
-  if (!netT) throw fieldError(ctx, "Network", undefined, "is missing", "create the network with 'ciab add <net>'");
-  const network = readNetwork(ctx, netT);
-  const pool4 = network.poolIPv4 ? parsePrefix(network.poolIPv4) : undefined;
-  const pool6 = network.poolIPv6 ? parsePrefix(network.poolIPv6) : undefined;
+  const schema = schemaProblems(doc, ctx);
+  if (schema.some((p) => p.phase === "load")) throw problemsError(schema.filter((p) => p.phase === "load"));
+  const c = new Collector(ctx);
+  c.problems.push(...schema);
+  const why = networkNameProblem(name);
+  if (why) c.plain("deploy", `network name '${name}' is not usable as an interface name: ${why}`, NETWORK_HINT, { value: name });
+  const netT = doc.Network as TomlTable | undefined;
+  if (!netT) throw problemsError([located(ctx, "load", "Network", undefined, "is missing", "create the network with 'ciab add <net>'")]);
+  const network = readNetwork(c, netT);
+  const pool4 = network.poolIPv4 ? parsePrefixOrUndefined(network.poolIPv4) : undefined;
+  const pool6 = network.poolIPv6 ? parsePrefixOrUndefined(network.poolIPv6) : undefined;
 
-  const nodesT = asTable(ctx, doc.Node, "", "Node") ?? {};
+  const nodesT = (doc.Node as TomlTable | undefined) ?? {};
   const nodes: MeshNode[] = [];
   for (const n of Object.keys(nodesT).sort()) {
-    const t = asTable(ctx, nodesT[n], "Node", n);
-    if (t) nodes.push(readNode(ctx, n, t, pool6));
+    const node = readNode(c, n, nodesT[n] as TomlTable, pool6);
+    if (node) nodes.push(node);
   }
-  checkUnique(ctx, nodes, pool4, pool6, warnings);
+  const loadFailed = () => c.problems.some((p) => p.phase === "load");
+  if (!loadFailed()) checkUnique(c, nodes, pool4, pool6);
+  if (!loadFailed()) checkEndpointsOutsideSubnets(c, nodes);
   const v6vtep = nodes.find((n) => n.vtepFamily === 6);
   const v4vtep = nodes.find((n) => n.vtepFamily === 4);
   if (v6vtep && v4vtep) {
-    throw fieldError(
-      ctx,
+    c.add(
+      "deploy",
       `Node.${v6vtep.name}`,
       "LinkLayerAddress",
       `is an IPv6 VTEP but node '${v4vtep.name}' has an IPv4 one: one VXLAN segment needs one family`,
@@ -433,67 +545,134 @@ export function meshFromDoc(name: string, doc: TomlTable, ctx: Ctx): Mesh {
     );
   }
 
-  const names = new Set(nodes.map((n) => n.name));
+  const names = new Set(Object.keys(nodesT));
   const blacklist = new Set<string>();
-  const blT = asTable(ctx, doc.PeerBlacklist, "", "PeerBlacklist");
-  const bl = blT?.Blacklist ?? [];
-  if (!Array.isArray(bl)) throw fieldError(ctx, "PeerBlacklist", "Blacklist", "must be an array of [node, node] pairs");
-  for (const pair of bl) {
-    if (!Array.isArray(pair) || pair.length !== 2 || pair.some((x) => typeof x !== "string")) {
-      throw fieldError(ctx, "PeerBlacklist", "Blacklist", `each entry must be a pair of node names, got ${JSON.stringify(pair)}`);
-    }
-    const [a, b] = pair as [string, string];
+  const bl = ((doc.PeerBlacklist as TomlTable | undefined)?.Blacklist as [string, string][] | undefined) ?? [];
+  for (const [a, b] of bl) {
     if (!names.has(a) || !names.has(b)) {
-      warnings.push(`[PeerBlacklist] pair ${a},${b} names a node that does not exist; it has no effect`);
+      c.plain("warning", `[PeerBlacklist] pair ${a},${b} names a node that does not exist; it has no effect`);
       continue;
     }
     blacklist.add(pairKey(a, b));
   }
-
-  const psk = new Map<string, string>();
-  const pskT = asTable(ctx, doc.PresharedKeys, "", "PresharedKeys") ?? {};
-  for (const [k, v] of Object.entries(pskT)) {
-    const [a, b] = k.split(",");
-    if (typeof v !== "string" || !a || !b) throw fieldError(ctx, "PresharedKeys", k, 'must be "nodeA,nodeB" = "<key>"');
-    try {
-      decodeKey(v);
-    } catch {
-      throw fieldError(ctx, "PresharedKeys", k, "is not a valid pre-shared key (44 characters of base64)");
-    }
-    if (names.has(a) && names.has(b)) psk.set(pairKey(a, b), v);
-  }
+  const psk = readPsks(c, (doc.PresharedKeys as TomlTable | undefined) ?? {}, names);
 
   for (const rr of network.routeReflectors) {
-    if (!names.has(rr))
-      throw fieldError(ctx, "Network", "RouteReflectors", `'${rr}' is not a node of this network`, `nodes: ${[...names].join(", ") || "(none)"}`);
+    if (!names.has(rr)) c.add("deploy", "Network", "RouteReflectors", `'${rr}' is not a node of this network`, `nodes: ${[...names].join(", ") || "(none)"}`);
   }
   for (const n of nodes) {
     if (n.endpoint?.repaired)
-      warnings.push(`node ${n.name}: Endpoint "${n.endpoint.text}" repaired from vwgen's mangled IPv6 form; 'ciab set' will store the repaired value`);
+      c.plain("warning", `node ${n.name}: Endpoint "${n.endpoint.text}" repaired from vwgen's mangled IPv6 form; 'ciab set' will store the repaired value`);
   }
-  return { name, network, nodes, blacklist, psk, warnings };
+  const load = c.problems.filter((p) => p.phase === "load");
+  if (load.length) throw problemsError(load);
+  const problems = c.problems;
+  const warnings = problems.filter((p) => p.phase === "warning").map((p) => p.message);
+  return { name, network, nodes, blacklist, psk, warnings, problems };
 }
 
-function checkUnique(ctx: Ctx, nodes: MeshNode[], pool4: Prefix | undefined, pool6: Prefix | undefined, warnings: string[]): void {
+const parsePrefixOrUndefined = (s: string): Prefix | undefined => {
+  try {
+    return parsePrefix(s);
+  } catch {
+    return undefined; // reported by readPool
+  }
+};
+
+/**
+ * [PresharedKeys] "a,b" = KEY: one entry per pair of existing nodes, in one order. Anything else was silently
+ * dropped before; now it is named (a stale pair after a node was deleted by vwgen is a "deploy" problem too).
+ */
+function readPsks(c: Collector, t: TomlTable, names: Set<string>): Map<string, string> {
+  const psk = new Map<string, string>();
+  for (const [k, v] of Object.entries(t)) {
+    const shape = keyShape(v as string);
+    if (shape) {
+      c.add("load", "PresharedKeys", k, `is not a valid pre-shared key (${shape})`, "generate one with 'ciab genpsk'");
+      continue;
+    }
+    const parts = k.split(",");
+    const fail = (why: string, hint = 'write "nodeA,nodeB" = "<key>", one entry per pair') => c.add("deploy", "PresharedKeys", k, why, hint);
+    if (parts.length !== 2 || parts.some((x) => x === "")) {
+      fail(`must name exactly two nodes ("a,b"), got ${parts.length}`);
+      continue;
+    }
+    const [a, b] = parts as [string, string];
+    if (a === b) {
+      fail(`names node '${a}' twice`);
+      continue;
+    }
+    const missing = parts.filter((x) => !names.has(x));
+    if (missing.length) {
+      fail(`names ${missing.map((x) => `'${x}'`).join(" and ")}, not a node of this network`, "remove the entry (its node is gone)");
+      continue;
+    }
+    const key = pairKey(a, b);
+    if (psk.has(key)) {
+      fail(`is the same pair as another entry (both orders are written)`, `keep one of "${a},${b}" and "${b},${a}"`);
+      continue;
+    }
+    psk.set(key, (v as string).trim());
+  }
+  return psk;
+}
+
+/** A node's Subnets are routed through the overlay: one that holds a peer's endpoint would route the tunnel into itself. */
+function checkEndpointsOutsideSubnets(c: Collector, nodes: MeshNode[]): void {
+  const endpoints = nodes.flatMap((n) => (n.endpoint && n.endpoint.family !== "dns" ? [{ node: n, p: parsePrefix(n.endpoint.host, "endpoint", false) }] : []));
+  if (endpoints.length === 0) return;
+  for (const n of nodes) {
+    for (const s of n.subnets) {
+      const sp = parsePrefix(s);
+      const hit = endpoints.find((e) => contains(sp, e.p));
+      if (hit)
+        c.add(
+          "deploy",
+          `Node.${n.name}`,
+          "Subnets",
+          `${s} contains the endpoint ${hit.node.endpoint?.host} of node '${hit.node.name}': its tunnel would be routed into the overlay (a loop)`,
+          "container subnets must not cover any host's public address",
+          n.name,
+        );
+    }
+  }
+}
+
+function checkUnique(c: Collector, nodes: MeshNode[], pool4: Prefix | undefined, pool6: Prefix | undefined): void {
   const seen = new Map<string, string>();
   const claim = (kind: string, value: string, node: string, key: string) => {
     const k = `${kind}:${value}`;
     const other = seen.get(k);
     if (other !== undefined) {
-      throw fieldError(
-        ctx,
+      c.add(
+        "load",
         `Node.${node}`,
         key,
         `${kind} ${value} is also used by node '${other}'`,
         kind === "MAC" || kind === "IPv6" || kind === "public key"
           ? `give node '${node}' a new key ('ciab set <net> node ${node} private-key <new key>')`
           : "each node needs its own address",
+        node,
       );
+      return;
     }
     seen.set(k, node);
   };
+  const lower = new Map<string, string>();
   const subnets: { p: Prefix; node: string; text: string }[] = [];
   for (const n of nodes) {
+    // Host names and DNS labels compare without case (RFC 4343): n1 and N1 would be one name in the zone.
+    const other = lower.get(n.name.toLowerCase());
+    if (other !== undefined)
+      c.add(
+        "deploy",
+        `Node.${n.name}`,
+        undefined,
+        `node name '${n.name}' equals '${other}' except for case (DNS names ignore case)`,
+        "rename one of them",
+        n.name,
+      );
+    else lower.set(n.name.toLowerCase(), n.name);
     claim("public key", n.publicKey, n.name, n.privateKey ? "PrivateKey" : "PublicKey");
     claim("MAC", n.mac, n.name, n.privateKey ? "PrivateKey" : "PublicKey");
     if (n.ipv6) claim("IPv6", n.ipv6.split("/")[0] as string, n.name, n.privateKey ? "PrivateKey" : "PublicKey");
@@ -501,19 +680,19 @@ function checkUnique(ctx: Ctx, nodes: MeshNode[], pool4: Prefix | undefined, poo
     for (const a of n.address) {
       const p = parsePrefix(a);
       claim("address", formatAddr(p.family, p.addr), n.name, "Address");
-      if (p.family === 4 && pool4 && !contains(pool4, { ...p, len: 32 }))
-        warnings.push(`node ${n.name}: Address ${a} is outside pool-ipv4 ${formatAddr(4, pool4.addr)}/${pool4.len}`);
+      if (p.family === 4 && pool4 && !contains(pool4, { ...p, len: 32 })) c.plain("warning", `node ${n.name}: Address ${a} is outside pool-ipv4 ${fmt(pool4)}`);
     }
     for (const s of n.subnets) {
       const p = parsePrefix(s);
       for (const pool of [pool4, pool6]) {
         if (pool && overlaps(pool, p)) {
-          throw fieldError(
-            ctx,
+          c.add(
+            "load",
             `Node.${n.name}`,
             "Subnets",
-            `${s} overlaps the overlay pool ${formatAddr(pool.family, pool.addr)}/${pool.len}`,
+            `${s} overlaps the overlay pool ${fmt(pool)}`,
             "container subnets must be outside pool-ipv4/pool-ipv6",
+            n.name,
           );
         }
       }
@@ -530,12 +709,13 @@ function checkUnique(ctx: Ctx, nodes: MeshNode[], pool4: Prefix | undefined, poo
     if (other) {
       // Report it on the node that comes later in the file, naming the earlier one.
       const [early, late] = nodes.findIndex((n) => n.name === other.node) <= nodes.findIndex((n) => n.name === s.node) ? [other, s] : [s, other];
-      throw fieldError(
-        ctx,
+      c.add(
+        "load",
         `Node.${late.node}`,
         "Subnets",
         `${late.text} overlaps ${early.text} of node '${early.node}'`,
         "each host must own distinct subnets",
+        late.node,
       );
     }
     open.push(s);

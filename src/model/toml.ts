@@ -9,14 +9,62 @@ export interface TomlTable {
   [key: string]: TomlValue;
 }
 
+// Integers are parsed as bigints so that a float written where an integer belongs (`VxlanID = 1e3`) can be told
+// apart from `VxlanID = 1000`; the document then holds plain numbers again (bigints only beyond 2^53) and the keys
+// that held floats are remembered here, per table, for the schema check (schema.ts).
+const floatKeys = new WeakMap<object, Set<string>>();
+
+/** Whether `table[key]` was written as a TOML float (and not changed since by an edit). */
+export const isTomlFloat = (table: object, key: string): boolean => floatKeys.get(table)?.has(key) === true;
+
+/** An edit stored a value of its own under `key`: it is no longer the float the file held. */
+export const forgetFloat = (table: object, key: string): void => void floatKeys.get(table)?.delete(key);
+
+function normalise(v: unknown, parent: object, key: string): unknown {
+  if (typeof v === "bigint") return Number.isSafeInteger(Number(v)) ? Number(v) : v;
+  if (typeof v === "number") {
+    const s = floatKeys.get(parent) ?? new Set<string>();
+    floatKeys.set(parent, s);
+    s.add(key);
+    return v;
+  }
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) v[i] = normalise(v[i], v, String(i));
+    return v;
+  }
+  if (typeof v === "object" && v !== null && !(v instanceof Date)) {
+    const t = v as Record<string, unknown>;
+    for (const k of Object.keys(t)) t[k] = normalise(t[k], t, k);
+  }
+  return v;
+}
+
+/** 1-based line and column of offset `i` in `text`. */
+export function lineColumn(text: string, i: number): { line: number; column: number } {
+  const before = text.slice(0, i);
+  const line = before.split("\n").length;
+  return { line, column: i - before.lastIndexOf("\n") };
+}
+
 export function parseToml(text: string, file: string): TomlTable {
+  // The registry decodes the file as UTF-8 with replacement: every invalid byte sequence arrives as U+FFFD. Refuse
+  // it instead of writing the replacement back (a literal U+FFFD in a mesh file is refused too: nothing needs one).
+  const bad = text.indexOf("\uFFFD");
+  if (bad >= 0) {
+    const { line, column } = lineColumn(text, bad);
+    throw new CiabError("invalid", `${file}:${line}:${column}: invalid UTF-8 (or U+FFFD) in the mesh file`, {
+      where: { file, line, column },
+      hint: "the file is damaged or not UTF-8; fix or restore it (ciab did not change it)",
+    });
+  }
   try {
-    return parse(text) as TomlTable;
+    return normalise(parse(text, { integersAsBigInt: true }), {}, "") as TomlTable;
   } catch (e) {
     if (e instanceof TomlError) {
+      // Only the first line: the rest of smol-toml's message quotes the source, which may hold a private key.
       const first = e.message.split("\n")[0] ?? e.message;
       throw new CiabError("invalid", `${file}:${e.line}:${e.column}: malformed TOML: ${first}`, {
-        where: { file, line: e.line },
+        where: { file, line: e.line, column: e.column },
         hint: "fix the syntax at that line (a truncated or hand-edited file?); ciab did not change it",
       });
     }
@@ -101,23 +149,29 @@ export function dumpToml(doc: TomlTable): string {
  * Best effort: returns undefined when the key is not written on its own line.
  */
 export function lineOf(text: string, table: string, key?: string): number | undefined {
+  return locate(text, table, key)?.line;
+}
+
+/** Line and column of `key`'s value in `[table]` (of the table header without a key), best effort. */
+export function locate(text: string, table: string, key?: string): { line: number; column: number } | undefined {
   const lines = text.split("\n");
   const want = table.split(".").map((p) => p.replace(/^"|"$/g, ""));
   let inTable = table === "";
-  let tableLine: number | undefined;
+  let found: { line: number; column: number } | undefined;
   for (let i = 0; i < lines.length; i++) {
-    const line = (lines[i] ?? "").trim();
+    const raw = lines[i] ?? "";
+    const line = raw.trim();
     const header = /^\[([^[\]]+)\]/.exec(line);
     if (header) {
       const parts = (header[1] ?? "").split(".").map((p) => p.trim().replace(/^"|"$/g, ""));
       inTable = parts.length === want.length && parts.every((p, j) => p === want[j]);
-      if (inTable) tableLine = i + 1;
+      if (inTable && !found) found = { line: i + 1, column: raw.indexOf("[") + 1 };
       continue;
     }
     if (inTable && key !== undefined) {
-      const m = /^("?)([^"=]+)\1\s*=/.exec(line);
-      if (m && (m[2] ?? "").trim() === key) return i + 1;
+      const m = /^\s*("?)([^"=]+)\1\s*=\s*/.exec(raw);
+      if (m && (m[2] ?? "").trim() === key) return { line: i + 1, column: m[0].length + 1 };
     }
   }
-  return tableLine;
+  return found;
 }

@@ -2,7 +2,7 @@
 // for a blacklisted pair, and which prefixes each node owns. Also the routing checks the mesh file alone cannot
 // express. Pure; no I/O. Every list comes back sorted, so renderers are deterministic.
 import { type Family, formatPrefix, network, parsePrefix } from "../ipam/ip.js";
-import { CiabError } from "./errors.js";
+import { CiabError, type Problem } from "./errors.js";
 import { type Mesh, type MeshNode, pairKey } from "./mesh.js";
 
 /** The VXLAN device of a mesh (vwgen's name). checkNetworkName keeps it within Linux's 15 bytes. */
@@ -88,78 +88,105 @@ export const hostPart = (a: string): string => a.split("/")[0] as string;
 
 /** Validate what the routing renderers need beyond the mesh file's own checks. Throws CiabError "invalid". */
 export function checkRouting(mesh: Mesh): void {
+  const first = routingErrors(mesh)[0];
+  if (first) throw first;
+}
+
+/** The routing problems of a mesh as "deploy" problems (render refuses them; edits may not introduce them). */
+export const routingProblems = (mesh: Mesh): Problem[] =>
+  routingErrors(mesh).map((e) => ({ phase: "deploy", message: e.message, hint: e.hint, where: e.where }));
+
+/** Every routing problem, in a stable order (not only the first: the cdk8s way). */
+function routingErrors(mesh: Mesh): CiabError[] {
   const { routing, routingDaemon } = mesh.network;
-  if (routing === "none") return;
+  const errors: CiabError[] = [];
+  if (routing === "none") return errors;
   if (routing === "bgp" && routingDaemon === "bird") {
-    throw new CiabError("invalid", `[Network] RoutingDaemon "bird" is only supported with Routing = "ospf"`, {
-      hint: 'use RoutingDaemon = "frr" for BGP, or Routing = "ospf"',
-      where: { table: "Network", key: "RoutingDaemon", value: routingDaemon },
-    });
+    errors.push(
+      new CiabError("invalid", `[Network] RoutingDaemon "bird" is only supported with Routing = "ospf"`, {
+        hint: 'use RoutingDaemon = "frr" for BGP, or Routing = "ospf"',
+        where: { table: "Network", key: "RoutingDaemon", value: routingDaemon },
+      }),
+    );
   }
   for (const n of mesh.nodes) {
     if (!n.overlayIPv4) {
-      throw new CiabError(
-        "invalid",
-        `node '${n.name}': [Node.${n.name}] Address has no IPv4 overlay address, which ${routing.toUpperCase()} needs as router-id`,
-        {
+      errors.push(
+        new CiabError("invalid", `node '${n.name}': [Node.${n.name}] Address has no IPv4 overlay address, which ${routing.toUpperCase()} needs as router-id`, {
           hint: "set pool-ipv4 and give the node an address from it",
           where: { table: `Node.${n.name}`, key: "Address", node: n.name },
-        },
+        }),
       );
     }
     if (routing === "bgp" && !n.ipv6 && ownedPrefixes(n, 6).length > 0) {
-      throw new CiabError(
-        "invalid",
-        `node '${n.name}': [Node.${n.name}] Subnets has IPv6 prefixes but the network has no AddressPoolIPv6 for the IPv6 BGP sessions`,
-        {
-          hint: "set pool-ipv6 on the network (e.g. a /64 of your own) so every node gets an overlay IPv6 address",
-          where: { table: `Node.${n.name}`, key: "Subnets", node: n.name },
-        },
+      errors.push(
+        new CiabError(
+          "invalid",
+          `node '${n.name}': [Node.${n.name}] Subnets has IPv6 prefixes but the network has no AddressPoolIPv6 for the IPv6 BGP sessions`,
+          {
+            hint: "set pool-ipv6 on the network (e.g. a /64 of your own) so every node gets an overlay IPv6 address",
+            where: { table: `Node.${n.name}`, key: "Subnets", node: n.name },
+          },
+        ),
       );
     }
   }
-  if (routing === "bgp") checkBlacklist(mesh);
+  if (routing === "bgp") errors.push(...blacklistErrors(mesh));
   const pair = [...mesh.blacklist].sort()[0];
   if (routing === "ospf" && pair) {
     const [a] = pair.split(",");
     // OSPF treats the VXLAN segment as one broadcast network (RFC 2328 §2.1.1): every router must hear every other.
-    throw new CiabError(
-      "invalid",
-      `node '${a}': [PeerBlacklist] Blacklist pair ${pair} splits the OSPF broadcast segment; OSPF needs every node to reach every other`,
-      {
-        hint: 'remove the pair from [PeerBlacklist] Blacklist, or use Routing = "bgp" with RouteReflectors (a blacklisted pair then talks through a relay)',
-        where: { table: "PeerBlacklist", key: "Blacklist", node: a },
-      },
+    errors.push(
+      new CiabError(
+        "invalid",
+        `node '${a}': [PeerBlacklist] Blacklist pair ${pair} splits the OSPF broadcast segment; OSPF needs every node to reach every other`,
+        {
+          hint: 'remove the pair from [PeerBlacklist] Blacklist, or use Routing = "bgp" with RouteReflectors (a blacklisted pair then talks through a relay)',
+          where: { table: "PeerBlacklist", key: "Blacklist", node: a },
+        },
+      ),
     );
   }
+  return errors;
+}
+
+function checkBlacklist(mesh: Mesh): void {
+  const first = blacklistErrors(mesh)[0];
+  if (first) throw first;
 }
 
 /** BGP rules for blacklisted pairs: they need a reflector to learn each other's routes, and a reflector must reach all. */
-function checkBlacklist(mesh: Mesh): void {
+function blacklistErrors(mesh: Mesh): CiabError[] {
   const rrs = mesh.network.routeReflectors;
+  const errors: CiabError[] = [];
   for (const pair of [...mesh.blacklist].sort()) {
     const [a, b] = pair.split(",") as [string, string];
     const rr = [a, b].find((x) => rrs.includes(x));
     if (rr) {
       const other = rr === a ? b : a;
-      throw new CiabError(
-        "invalid",
-        `node '${rr}' is a route reflector ([Network] RouteReflectors) but is blacklisted with '${other}' ([PeerBlacklist] Blacklist); a reflector must reach every node`,
-        {
-          hint: `remove the pair ${pair} from [PeerBlacklist] Blacklist, or choose another node in [Network] RouteReflectors`,
-          where: { table: "PeerBlacklist", key: "Blacklist", node: rr },
-        },
+      errors.push(
+        new CiabError(
+          "invalid",
+          `node '${rr}' is a route reflector ([Network] RouteReflectors) but is blacklisted with '${other}' ([PeerBlacklist] Blacklist); a reflector must reach every node`,
+          {
+            hint: `remove the pair ${pair} from [PeerBlacklist] Blacklist, or choose another node in [Network] RouteReflectors`,
+            where: { table: "PeerBlacklist", key: "Blacklist", node: rr },
+          },
+        ),
       );
     }
     if (rrs.length === 0) {
-      throw new CiabError(
-        "invalid",
-        `node '${a}' is blacklisted with '${b}' ([PeerBlacklist] Blacklist) but [Network] RouteReflectors is empty; in a full iBGP mesh they would never learn each other's subnets`,
-        {
-          hint: `set [Network] RouteReflectors to a node that both '${a}' and '${b}' can reach; it also relays their traffic`,
-          where: { table: "Network", key: "RouteReflectors", node: a },
-        },
+      errors.push(
+        new CiabError(
+          "invalid",
+          `node '${a}' is blacklisted with '${b}' ([PeerBlacklist] Blacklist) but [Network] RouteReflectors is empty; in a full iBGP mesh they would never learn each other's subnets`,
+          {
+            hint: `set [Network] RouteReflectors to a node that both '${a}' and '${b}' can reach; it also relays their traffic`,
+            where: { table: "Network", key: "RouteReflectors", node: a },
+          },
+        ),
       );
     }
   }
+  return errors;
 }

@@ -3,9 +3,13 @@
 // choice for DiscoverLXD. Pure: texts in, data out; reading the directory is the agent's job.
 // Must not: trust a bundle blindly (every file listed in the manifest must be there with its SHA-256; a broken
 // bundle is refused before anything is observed or changed), or keep the private key anywhere but in memory.
-import { contains, formatPrefix, network, parsePrefix } from "../ipam/ip.js";
+// The hashes are not authenticated (anyone who can edit a file can edit the manifest), so every value `up` acts on
+// (names, keys, ports, addresses, paths) is checked with the model's own validators, and no message repeats a key.
+import { contains, formatPrefix, network, parseAddr, parsePrefix } from "../ipam/ip.js";
+import { isLowOrderKey, keyShape } from "../keys/x25519.js";
 import { CiabError } from "../model/errors.js";
-import type { MeshNode } from "../model/mesh.js";
+import { endpointProblem, IFNAME, type MeshNode, NODE_NAME, networkNameProblem, parseEndpoint } from "../model/mesh.js";
+import { controlAt } from "../model/schema.js";
 import { ownedPrefixes } from "../model/topology.js";
 import { sha256Hex } from "./plan.js";
 import type { DesiredFile, DesiredHost, DesiredPeer, DesiredRouting, PrivateKeySource } from "./types.js";
@@ -54,12 +58,66 @@ export function checkManifest(dir: string, files: ReadonlyMap<string, string>): 
   if (!o.host || typeof o.host.publicKey !== "string" || !Array.isArray(o.host.subnets)) {
     throw broken(dir, "manifest.json has no host section (rendered by an older ciab)");
   }
+  const netWhy = networkNameProblem(o.network);
+  if (netWhy || controlAt(o.network))
+    throw broken(dir, `manifest.json: network name ${JSON.stringify(o.network)} is not usable: ${netWhy ?? "control character"}`);
+  if (!NODE_NAME.test(o.node)) throw broken(dir, `manifest.json: node name ${JSON.stringify(o.node)} is not a DNS label`);
+  checkKey(dir, "manifest.json host.publicKey", o.host.publicKey, true);
+  for (const sub of o.host.subnets) prefix(dir, "manifest.json host.subnets", sub);
+  for (const f of o.files) {
+    if (typeof f?.path !== "string" || typeof f.sha256 !== "string" || !safeRelative(f.path))
+      throw broken(dir, `manifest.json lists a file entry that is not a relative path inside the bundle: ${JSON.stringify(f?.path ?? f)}`);
+  }
   for (const f of o.files) {
     const content = files.get(f.path);
     if (content === undefined) throw broken(dir, `${f.path} is missing (listed in manifest.json)`);
     if (sha256Hex(content) !== f.sha256) throw broken(dir, `${f.path} does not match its SHA-256 in manifest.json (edited or truncated)`);
   }
   return o as BundleManifest;
+}
+
+/** A path inside the bundle: relative, no "..", no control characters. */
+const safeRelative = (p: string): boolean => p !== "" && !p.startsWith("/") && !p.split("/").some((x) => x === ".." || x === "") && controlAt(p) === 0;
+
+/** A key `up` would hand to wg(8): its shape (never its value) and, for a public key, not a low-order point. */
+function checkKey(dir: string, what: string, text: string, pub: boolean): void {
+  const shape = keyShape(text);
+  if (shape) throw broken(dir, `${what} is not a valid WireGuard key (${shape})`);
+  if (pub && isLowOrderKey(text)) throw broken(dir, `${what} is all zeros or another low-order point (WireGuard refuses it)`);
+}
+
+function prefix(dir: string, what: string, text: string): string {
+  try {
+    if (controlAt(text)) throw new Error("control character");
+    parsePrefix(text, what);
+    return text;
+  } catch {
+    throw broken(dir, `${what}: ${JSON.stringify(text)} is not an address/length prefix`);
+  }
+}
+
+function address(dir: string, what: string, text: string | undefined): string {
+  try {
+    if (text === undefined || controlAt(text)) throw new Error("missing");
+    parseAddr(text, what);
+    return text;
+  } catch {
+    throw broken(dir, `${what}: ${JSON.stringify(text ?? "")} is not an IP address`);
+  }
+}
+
+function integer(dir: string, what: string, text: string | undefined, lo: number, hi: number, dflt?: number): number {
+  if (text === undefined && dflt !== undefined) return dflt;
+  const n = text !== undefined && /^(0x[0-9a-f]+|\d+)$/i.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < lo || n > hi) throw broken(dir, `${what} ${JSON.stringify(text ?? "")} is not an integer from ${lo} to ${hi}`);
+  return n;
+}
+
+const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+
+function mac(dir: string, what: string, text: string | undefined): string {
+  if (text === undefined || !MAC.test(text)) throw broken(dir, `${what}: ${JSON.stringify(text ?? "")} is not a MAC address`);
+  return text;
 }
 
 interface WgQuick {
@@ -85,7 +143,16 @@ function parseWgQuick(text: string, where: string): WgQuick {
       pendingName = undefined;
     } else {
       const m = /^([A-Za-z]+)\s*=\s*(.*)$/.exec(line);
-      if (!m || !section) throw new CiabError("invalid", `${where}:${i + 1}: cannot parse '${line}'`, { hint: "render the bundle again" });
+      // Name the key, never the line: it may be a PrivateKey or PresharedKey line.
+      const key = /^([A-Za-z]+)\s*=/.exec(line)?.[1];
+      if (!m || !section)
+        throw new CiabError(
+          "invalid",
+          `${where}:${i + 1}: cannot parse ${key ? `the ${key} line` : "this line"}${section ? "" : " (outside [Interface]/[Peer])"}`,
+          {
+            hint: "render the bundle again",
+          },
+        );
       const [, k, v] = m as unknown as [string, string, string];
       section.set(k, [...(section.get(k) ?? []), v]);
     }
@@ -121,9 +188,14 @@ export function desiredFromBundle(dir: string, files: ReadonlyMap<string, string
   const keyFile = postUp.map((l) => /^wg set %i private-key (\S+)$/.exec(l)?.[1]).find(Boolean);
   const inline = one(wq.iface, "PrivateKey");
   let privateKey: PrivateKeySource;
-  if (inline) privateKey = { inline };
-  else if (keyFile) privateKey = { file: keyFile };
-  else throw broken(dir, `wireguard/${net}.conf has neither PrivateKey nor a private-key file`);
+  if (inline) {
+    checkKey(dir, `wireguard/${net}.conf: [Interface] PrivateKey`, inline, false);
+    privateKey = { inline };
+  } else if (keyFile) {
+    if (!keyFile.startsWith("/") || keyFile.split("/").includes("..") || controlAt(keyFile))
+      throw broken(dir, `wireguard/${net}.conf: the private-key file ${JSON.stringify(keyFile)} is not an absolute path without '..'`);
+    privateKey = { file: keyFile };
+  } else throw broken(dir, `wireguard/${net}.conf has neither PrivateKey nor a private-key file`);
   const createLine = postUp.find((l) => /^ip link add \S+ .*type vxlan /.test(l));
   if (!createLine) throw broken(dir, `wireguard/${net}.conf has no 'ip link add … type vxlan' PostUp line`);
   const create = createLine.split(/\s+/);
@@ -132,25 +204,40 @@ export function desiredFromBundle(dir: string, files: ReadonlyMap<string, string
     return i >= 0 ? create[i + 1] : undefined;
   };
   const vxIf = create[3] as string;
-  const vni = Number(arg("id"));
-  const port = Number(arg("dstport") ?? 4789);
-  const mac = arg("address");
+  if (!IFNAME.test(vxIf)) throw broken(dir, `the VXLAN device name ${JSON.stringify(vxIf)} is not an interface name`);
+  const vni = integer(dir, "the VXLAN id", arg("id"), 1, 0xffffff);
+  const port = integer(dir, "the VXLAN port", arg("dstport"), 1, 65535, 4789);
+  const vxMac = mac(dir, "the VXLAN device address", arg("address"));
   const local = arg("local");
-  const vxMtu = Number(arg("mtu"));
-  if (!Number.isInteger(vni) || !mac || !Number.isInteger(vxMtu)) throw broken(dir, `cannot read VNI, MAC and MTU from '${createLine}'`);
+  if (local !== undefined) address(dir, "the VXLAN local address", local);
+  const vxMtu = integer(dir, "the VXLAN MTU", arg("mtu"), 576, 65535);
+  for (const w of create) if (controlAt(w)) throw broken(dir, `wireguard/${net}.conf: the 'ip link add' line holds a control character`);
 
   const peers: DesiredPeer[] = wq.peers.map((p, i) => {
+    const what = `wireguard/${net}.conf: peer #${i + 1}`;
     const publicKey = one(p.keys, "PublicKey");
-    if (!publicKey) throw broken(dir, `wireguard/${net}.conf: peer #${i + 1} has no PublicKey`);
+    if (!publicKey) throw broken(dir, `${what} has no PublicKey`);
+    checkKey(dir, `${what} PublicKey`, publicKey, true);
+    if (p.name !== undefined && !NODE_NAME.test(p.name)) throw broken(dir, `${what}: node name ${JSON.stringify(p.name)} is not a DNS label`);
     const psk = one(p.keys, "PresharedKey");
+    if (psk !== undefined) checkKey(dir, `${what} PresharedKey`, psk, false);
     const ep = one(p.keys, "Endpoint");
+    if (ep !== undefined) {
+      let why: string | undefined;
+      try {
+        why = endpointProblem(parseEndpoint(ep, "Endpoint"));
+      } catch (e) {
+        why = (e as Error).message;
+      }
+      if (why || controlAt(ep)) throw broken(dir, `${what} Endpoint: ${why ?? "control character"}`);
+    }
     return {
       name: p.name ?? `#${i + 1}`,
       publicKey,
       ...(psk ? { presharedKey: psk } : {}),
       ...(ep ? { endpoint: ep } : {}),
-      allowedIPs: (p.keys.get("AllowedIPs") ?? []).flatMap(list),
-      keepalive: Number(one(p.keys, "PersistentKeepalive") ?? 0),
+      allowedIPs: (p.keys.get("AllowedIPs") ?? []).flatMap(list).map((a) => prefix(dir, `${what} AllowedIPs`, a)),
+      keepalive: integer(dir, `${what} PersistentKeepalive`, one(p.keys, "PersistentKeepalive"), 0, 65535, 0),
     };
   });
 
@@ -158,17 +245,18 @@ export function desiredFromBundle(dir: string, files: ReadonlyMap<string, string
   const neighbours: { ip: string; mac: string }[] = [];
   for (const l of ipText.split("\n")) {
     const w = l.trim().split(/\s+/);
-    if (w[0] === "address" && w[1] === "replace") addresses.push(w[2] as string);
-    if (w[0] === "neigh" && w[1] === "replace") neighbours.push({ ip: w[2] as string, mac: w[4] as string });
+    if (w[0] === "address" && w[1] === "replace") addresses.push(prefix(dir, `wireguard/${net}.vxlan-ip address`, w[2] as string));
+    if (w[0] === "neigh" && w[1] === "replace")
+      neighbours.push({ ip: address(dir, `wireguard/${net}.vxlan-ip neigh`, w[2]), mac: mac(dir, `wireguard/${net}.vxlan-ip neigh`, w[4]) });
   }
   const flood: string[] = [];
   const unicast: { mac: string; vtep: string }[] = [];
   for (const l of fdbText.split("\n")) {
     const w = l.trim().split(/\s+/);
     if (w[0] !== "fdb") continue;
-    const dst = w[w.indexOf("dst") + 1] as string;
+    const dst = address(dir, `wireguard/${net}.vxlan-fdb dst`, w[w.indexOf("dst") + 1]);
     if (w[1] === "append" && w[2] === "00:00:00:00:00:00") flood.push(dst);
-    else if (w[1] === "replace") unicast.push({ mac: w[2] as string, vtep: dst });
+    else if (w[1] === "replace") unicast.push({ mac: mac(dir, `wireguard/${net}.vxlan-fdb`, w[2]), vtep: dst });
   }
 
   const wgFiles: DesiredFile[] = [
@@ -192,22 +280,22 @@ export function desiredFromBundle(dir: string, files: ReadonlyMap<string, string
   // The guard is not optional: a bundle without it (rendered before ciab had one) is re-rendered, not run exposed.
   const nftText = need("nft/ciab.nft");
   const table = /^table inet (\S+) \{$/m.exec(nftText)?.[1];
-  if (!table) throw broken(dir, "nft/ciab.nft has no 'table inet NAME {'");
+  if (!table || !/^[A-Za-z0-9_.-]{1,64}$/.test(table)) throw broken(dir, "nft/ciab.nft has no 'table inet NAME {' with a plain NAME");
 
   return {
     network: net,
     node: m.node,
     wireguard: {
       ifname: net,
-      listenPort: Number(one(wq.iface, "ListenPort") ?? 0),
-      fwMark: parseFwMark(one(wq.iface, "FwMark")),
+      listenPort: integer(dir, `wireguard/${net}.conf ListenPort`, one(wq.iface, "ListenPort"), 0, 65535, 0),
+      fwMark: one(wq.iface, "FwMark") === "off" ? 0 : integer(dir, `wireguard/${net}.conf FwMark`, one(wq.iface, "FwMark"), 0, 0xffffffff, 0),
       publicKey: host.publicKey,
       privateKey,
-      mtu: Number(one(wq.iface, "MTU") ?? m.mtu.wg),
-      addresses: (wq.iface.get("Address") ?? []).flatMap(list),
+      mtu: integer(dir, `wireguard/${net}.conf MTU`, one(wq.iface, "MTU") ?? String(m.mtu.wg), 576, 65535),
+      addresses: (wq.iface.get("Address") ?? []).flatMap(list).map((a) => prefix(dir, `wireguard/${net}.conf Address`, a)),
       peers,
     },
-    vxlan: { ifname: vxIf, vni, port, mac, mtu: vxMtu, ...(local ? { local } : {}), addresses, flood, unicast, neighbours, create },
+    vxlan: { ifname: vxIf, vni, port, mac: vxMac, mtu: vxMtu, ...(local ? { local } : {}), addresses, flood, unicast, neighbours, create },
     sysctls: [{ key: "net/ipv4/ip_forward", value: "1" }, ...(host.ipv6Forwarding ? [{ key: "net/ipv6/conf/all/forwarding", value: "1" }] : [])],
     files: wgFiles,
     nft: { table, content: nftText },
@@ -215,11 +303,6 @@ export function desiredFromBundle(dir: string, files: ReadonlyMap<string, string
     announce,
     warnings,
   };
-}
-
-function parseFwMark(v: string | undefined): number {
-  if (!v || v === "off") return 0;
-  return Number(v); // "0x1a" and decimal both parse
 }
 
 /** Canonical, sorted by family then address then length (as the renderers sort Subnets). */

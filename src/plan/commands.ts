@@ -7,7 +7,9 @@ import type { Command, DesiredFile, DesiredWireguard } from "./types.js";
 /** Marker of files ciab renders: such a file is ours, so it is never kept as the host's original. */
 export const OURS = "rendered by ciab";
 
-const q = (s: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+/** POSIX shell quoting for people reading a plan: every argument, path and name in dry-run output goes through it. */
+export const shellQuote = (s: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+const q = shellQuote;
 
 /** A command as a shell line for people; standard input is summarised, never shown (it may be a key). */
 export function formatCommand(c: Command): string {
@@ -38,7 +40,7 @@ export function installFile(f: DesiredFile): Command {
     argv: ["sh", "-c", INSTALL, "ciab-install", f.path, mode(f.mode), f.owner ?? "", f.backup ? "backup" : "", dirMode],
     input: f.content,
     ...(f.secret ? { secret: true } : {}),
-    display: `install ${f.path} (${mode(f.mode)}${f.owner ? `, ${f.owner}` : ""}${f.backup ? ", host's original kept as .ciab-orig" : ""}) < (${f.content.length} bytes${f.secret ? ", secret" : ""})`,
+    display: `install ${q(f.path)} (${mode(f.mode)}${f.owner ? `, ${f.owner}` : ""}${f.backup ? ", host's original kept as .ciab-orig" : ""}) < (${f.content.length} bytes${f.secret ? ", secret" : ""})`,
   };
 }
 
@@ -61,7 +63,7 @@ export function stageConfig(staged: string, checker: "frr" | "bird", content: st
   return {
     argv: ["sh", "-c", STAGE, "ciab-stage", staged, checker, checker],
     input: content,
-    display: `write ${staged} < (${content.length} bytes) and check it (${checker === "frr" ? "vtysh --dryrun -f" : "bird -p -c"})`,
+    display: `write ${q(staged)} < (${content.length} bytes) and check it (${checker === "frr" ? "vtysh --dryrun -f" : "bird -p -c"})`,
   };
 }
 
@@ -71,7 +73,7 @@ if [ "$3" = backup ] && [ -f "$2" ] && [ ! -e "$2.ciab-orig" ] && ! grep -q '${O
 mv -f "$1" "$2"`;
 
 export function commitStaged(staged: string, path: string): Command {
-  return { argv: ["sh", "-c", COMMIT, "ciab-commit", staged, path, "backup"], display: `mv ${staged} ${path} (host's original kept as .ciab-orig)` };
+  return { argv: ["sh", "-c", COMMIT, "ciab-commit", staged, path, "backup"], display: `mv ${q(staged)} ${q(path)} (host's original kept as .ciab-orig)` };
 }
 
 /**
@@ -108,7 +110,7 @@ export function syncconfCommand(wg: DesiredWireguard, summary: string): Command 
       argv: ["sh", "-c", SYNC_WITH_KEYFILE, "ciab-wg-sync", wg.privateKey.file, wg.ifname],
       input: syncconfText(wg, false),
       ...(secret ? { secret } : {}),
-      display: `wg syncconf ${wg.ifname} (private key from ${wg.privateKey.file}; ${summary})`,
+      display: `wg syncconf ${q(wg.ifname)} (private key from ${q(wg.privateKey.file)}; ${summary})`,
     };
   }
   // Through `cat |`: node hands a child a socket as standard input, and opening /dev/stdin on a socket fails
@@ -117,6 +119,6 @@ export function syncconfCommand(wg: DesiredWireguard, summary: string): Command 
     argv: ["sh", "-c", 'cat | wg syncconf "$1" /dev/stdin', "ciab-wg-sync", wg.ifname],
     input: syncconfText(wg, true),
     secret: true,
-    display: `wg syncconf ${wg.ifname} < (interface and ${summary}, secret)`,
+    display: `wg syncconf ${q(wg.ifname)} < (interface and ${summary}, secret)`,
   };
 }

@@ -6,7 +6,7 @@
 // Routing goes first: peers then get a clean session close and withdraw this node's routes at once, instead of
 // waiting for their hold timers.
 
-import { OURS } from "./commands.js";
+import { OURS, shellQuote } from "./commands.js";
 import { BIRD_CONF, BIRD_CTL, FRR_CONF, FRR_DAEMONS, FRR_INIT, FRR_RELOAD } from "./plan.js";
 import type { Action, Command, DesiredHost, ObservedHost } from "./types.js";
 
@@ -16,7 +16,10 @@ export interface DownOptions {
 }
 
 const cmd = (...argv: string[]): Command => ({ argv });
-const restore = (path: string): Command => ({ argv: ["mv", "-f", `${path}.ciab-orig`, path], display: `mv ${path}.ciab-orig ${path}` });
+const restore = (path: string): Command => ({
+  argv: ["mv", "-f", `${path}.ciab-orig`, path],
+  display: `mv ${shellQuote(`${path}.ciab-orig`)} ${shellQuote(path)}`,
+});
 
 export function planDown(d: DesiredHost, o: ObservedHost, opts: DownOptions): Action[] {
   const out: Action[] = [];

@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { formatAddr, parseAddr } from "../ipam/ip.js";
 import { CiabError } from "../model/errors.js";
-import { commitStaged, installFile, stageConfig, syncconfCommand } from "./commands.js";
+import { commitStaged, installFile, shellQuote, stageConfig, syncconfCommand } from "./commands.js";
 import type { Action, Command, DesiredFile, DesiredHost, ObservedAddress, ObservedFdb, ObservedHost, ObservedWgPeer, WgBackendCommands } from "./types.js";
 
 export interface PlanOptions {
@@ -365,7 +365,11 @@ function nft(d: DesiredHost, o: ObservedHost, out: Action[]): void {
         : undefined;
   if (why)
     out.push(
-      act("nft", `inet ${table}`, why, { argv: ["nft", "-f", "-"], input: content, display: `nft -f - < (table inet ${table}, replaced in one transaction)` }),
+      act("nft", `inet ${table}`, why, {
+        argv: ["nft", "-f", "-"],
+        input: content,
+        display: `nft -f - < (table inet ${shellQuote(table)}, replaced in one transaction)`,
+      }),
     );
 }
 
@@ -452,7 +456,7 @@ function bird(birdConf: string, o: ObservedHost, out: Action[]): void {
         ? cmd("systemctl", "start", "bird")
         : {
             argv: ["sh", "-c", 'mkdir -p /run/bird && exec bird -c "$1" -s "$2" -P "$3"', "ciab-bird", BIRD_CONF, BIRD_CTL, BIRD_PID],
-            display: `bird -c ${BIRD_CONF} -s ${BIRD_CTL} -P ${BIRD_PID}`,
+            display: `bird -c ${shellQuote(BIRD_CONF)} -s ${shellQuote(BIRD_CTL)} -P ${shellQuote(BIRD_PID)}`,
           },
     );
     out.push(act("bird-start", "bird", ["BIRD is not running", why].filter(Boolean).join("; "), ...cmds));
@@ -463,7 +467,7 @@ function bird(birdConf: string, o: ObservedHost, out: Action[]): void {
     out.push(
       act("bird-reload", "bird", `${why}: birdc configure`, stageConfig(staged, "bird", birdConf), commitStaged(staged, BIRD_CONF), {
         argv: ["sh", "-c", 'out=$(birdc -s "$1" configure 2>&1); echo "$out"; case $out in *Reconfigur*) exit 0;; esac; exit 1', "ciab-birdc", BIRD_CTL],
-        display: `birdc -s ${BIRD_CTL} configure`,
+        display: `birdc -s ${shellQuote(BIRD_CTL)} configure`,
       }),
     );
   }

@@ -2,7 +2,7 @@
 // nothing. Pure: returns files; writing them is adapters/bundle-fs.ts.
 import { createHash } from "node:crypto";
 import type { Mesh, MeshNode } from "../model/mesh.js";
-import { checkRouting } from "../model/topology.js";
+import { assertDeployable } from "../model/validate.js";
 import { renderBird } from "./bird.js";
 import { checkDeployable, dataplane } from "./dataplane.js";
 import { renderFrr } from "./frr.js";
@@ -22,7 +22,7 @@ export const sha256 = (s: string): string => createHash("sha256").update(s).dige
 /** Checks that must pass before any bundle of the mesh is written. */
 export function checkRenderable(mesh: Mesh): void {
   checkDeployable(mesh);
-  checkRouting(mesh);
+  assertDeployable(mesh); // every "deploy" problem of the mesh, routing included (model/validate.ts)
 }
 
 export function renderBundle(mesh: Mesh, node: MeshNode, meshDigest: string): BundleFile[] {

@@ -98,7 +98,7 @@ const CASES: Case[] = [
     name: "invalid private key",
     args: set("node", "node1", "private-key", "notakey"),
     code: invalid,
-    message: /private-key: 'notakey' is neither a WireGuard key nor a readable key file/,
+    message: /private-key of node 'node1' is neither a valid WireGuard key \(got 7 characters.*\) nor a readable key file \(ENOENT\)/,
   },
   {
     name: "invalid public key",
@@ -162,14 +162,14 @@ const CASES: Case[] = [
     args: ["show", "ciabmesh"],
     file: (t) => t.replace("VxlanID = 1363491", 'VxlanID = "abc"'),
     code: invalid,
-    message: /ciabmesh\.conf:4: \[Network\] VxlanID: must be an integer from 1 to 16777215, got "abc"/,
+    message: /ciabmesh\.conf:4:11: \[Network\] VxlanID: must be a TOML integer, got a string/,
   },
   {
     name: "wrong type in a node",
     args: ["showconf", "ciabmesh", "node1"],
     file: (t) => t.replace('Address = [ "172.20.10.93/24",]', 'Address = "172.20.10.93/24"'),
     code: invalid,
-    message: /ciabmesh\.conf:12: \[Node\.node1\] Address: must be an array of strings, got "172\.20\.10\.93\/24"/,
+    message: /ciabmesh\.conf:12:11: \[Node\.node1\] Address: must be an array of strings, got a string/,
   },
   {
     name: "bad private key in file",
@@ -179,8 +179,8 @@ const CASES: Case[] = [
     message: /\[Node\.node1\] PrivateKey: is not a valid WireGuard key/,
   },
   {
-    name: "VTEP in the metadata range",
-    args: ["showconf", "ciabmesh", "node2"],
+    name: "VTEP in the metadata range (render refuses it; showconf only warns, see hostile-input.test.ts)",
+    args: ["render", "ciabmesh", "--out", "out"],
     file: (t) => t.replaceAll("169.254.142.131", "169.254.169.10"),
     code: invalid,
     message: /\[Node\.node2\] LinkLayerAddress: 169\.254\.169\.10\/16 is in 169\.254\.169\.0\/24, the cloud metadata range/,
@@ -205,7 +205,7 @@ const CASES: Case[] = [
     args: ["show", "ciabmesh"],
     file: (t) => t.replace(/\[Node\.node3\][\s\S]*$/, "[Node]\nnode4 = 1\n"),
     code: invalid,
-    message: /ciabmesh\.conf:\d+: \[Node\] node4: must be a table \[Node\.node4\], got 1/,
+    message: /ciabmesh\.conf:\d+:\d+: \[Node\] node4: must be a table \[Node\.node4\], got an integer/,
   },
 ];
 

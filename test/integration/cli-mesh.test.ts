@@ -17,7 +17,7 @@ describe("mesh file", () => {
     const dir = withFiles(BASIC);
     const before = digest(join(dir, "ciabmesh.conf"));
     const r = ciab(args, { cwd: dir });
-    expect(r.stderr).toBe("");
+    expect(r.stderr).toBe(`${join(dir, "ciabmesh.conf")}: unchanged (it already holds these values)\n`);
     expect(r.code).toBe(0);
     expect(digest(join(dir, "ciabmesh.conf"))).toBe(before);
   });
@@ -181,7 +181,9 @@ describe("a vwgen mesh without an IPv4 pool", () => {
         .replace(/Address = \[ "172\.20\.10\.\d+\/24",\]/g, "Address = []"),
     );
     const sc = ciab(["showconf", "ciabmesh", "node1"], { cwd: dir });
-    expect(sc.stderr).toBe("");
+    // One warning per node, naming the command that will refuse it (issue 10: reads work, render refuses).
+    expect(sc.stderr.trim().split("\n")).toHaveLength(3);
+    expect(sc.stderr).toMatch(/^ciab: warning: node 'node1': .*router-id \('ciab render' and 'ciab up' refuse this\)$/m);
     expect(sc.code).toBe(0);
     expect(sc.stdout).not.toContain("172.20.10.");
     const r = ciab(["render", "ciabmesh", "--out", "out"], { cwd: dir });
