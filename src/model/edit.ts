@@ -4,7 +4,7 @@ import { allocateIPv4, allocateListenPort, allocateVni, allocateVtep, type RandI
 import { canonicalNetwork, formatAddr, mask, parseAddr, parsePrefix } from "../ipam/ip.js";
 import { genkey, genpsk, keyShape, pubkey, type RandomBytes } from "../keys/x25519.js";
 import { type CiabError, conflict, invalid, notFound, usage } from "./errors.js";
-import { checkNodeName, pairKey, parseEndpoint } from "./mesh.js";
+import { BGP_PASSWORD, checkNodeName, pairKey, parseEndpoint } from "./mesh.js";
 import { forgetFloat, type TomlTable, type TomlValue } from "./toml.js";
 
 export interface Random {
@@ -254,6 +254,20 @@ const nodeKey =
     forgetFloat(t, key);
   };
 
+/** `bgp-password on` (a random secret, kept when there is one), `off`, or a secret of one's own. */
+const setBgpPassword: Handler = (ctx, word, v) => {
+  const t = table(ctx.doc, "Network");
+  const value = need(word, v);
+  if (value === "off") delete t.BGPPassword;
+  else if (value === "on") {
+    if (typeof t.BGPPassword !== "string") t.BGPPassword = genpsk(ctx.env.random.bytes).replace(/=+$/, "");
+  } else if (BGP_PASSWORD.test(value)) t.BGPPassword = value;
+  else
+    throw invalid(`'${word}': not a usable TCP-MD5 secret (${value.length} characters; 8 to 80 of A-Z a-z 0-9 + / = _ . : @ -)`, {
+      hint: "or 'on' for a random one",
+    });
+};
+
 const need = (word: string, v: string | undefined): string => {
   if (v === undefined) throw usage(`'${word}' needs a value`);
   return v;
@@ -397,6 +411,7 @@ const DIRECTIVES: Record<string, { arity: 0 | 1; run: Handler }> = {
   "underlay-mtu": { arity: 1, run: netKey("UnderlayMTU", (w, v) => num(w, v, 1280, 65535)) },
   "mtu-mode": { arity: 1, run: netKey("MTUMode", (w, v) => oneOf(w, v, ["auto", "fragment"])) },
   psk: { arity: 1, run: netKey("PresharedKeys", onOff) },
+  "bgp-password": { arity: 1, run: setBgpPassword },
   "mss-clamp": { arity: 1, run: netKey("MSSClamp", onOff) },
   // ciab, node level
   subnets: { arity: 1, run: nodeKey("Subnets", (w, v) => prefixes(w, need(w, v), false)) },

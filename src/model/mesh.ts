@@ -35,6 +35,8 @@ export interface NetworkSettings {
   underlayMTU: number;
   mtuMode: MtuMode;
   presharedKeys: boolean;
+  /** TCP-MD5 secret of every BGP session (RFC 2385), kept like the pre-shared keys; undefined: none. */
+  bgpPassword?: string;
   mssClamp: boolean;
 }
 
@@ -115,6 +117,9 @@ export const NETWORK_DEFAULTS = {
   presharedKeys: false,
   mssClamp: true,
 };
+
+/** A TCP-MD5 secret ciab renders into frr.conf: one word of safe characters, 8 to 80 bytes (TCP_MD5SIG_MAXKEYLEN). */
+export const BGP_PASSWORD = /^[A-Za-z0-9+/=_.:@-]{8,80}$/;
 
 export const pairKey = (a: string, b: string): string => (a < b ? `${a},${b}` : `${b},${a}`);
 
@@ -328,6 +333,18 @@ function readNetwork(c: Collector, t: TomlTable): NetworkSettings {
     presharedKeys: r.bool("PresharedKeys", d.presharedKeys),
     mssClamp: r.bool("MSSClamp", d.mssClamp),
   };
+  const pw = r.str("BGPPassword");
+  if (pw !== undefined) {
+    // Never the value in a message: it is a secret. FRR takes one word; Linux's TCP-MD5 key is at most 80 bytes.
+    if (BGP_PASSWORD.test(pw)) net.bgpPassword = pw;
+    else
+      r.fail(
+        "deploy",
+        "BGPPassword",
+        `is not a usable TCP-MD5 secret (${pw.length} characters; 8 to 80 of A-Z a-z 0-9 + / = _ . : @ -)`,
+        "generate one with 'ciab set NET bgp-password on'",
+      );
+  }
   if (net.bgpHold < 3 * net.bgpKeepalive) {
     r.fail("deploy", "BGPHold", `${net.bgpHold} must be at least 3 x BGPKeepalive (${3 * net.bgpKeepalive}) (RFC 4271 §10)`);
   }

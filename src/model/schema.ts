@@ -30,6 +30,7 @@ export const NETWORK_KEYS: Readonly<Record<string, Kind>> = {
   MTUMode: "string",
   PresharedKeys: "bool",
   MSSClamp: "bool",
+  BGPPassword: "string",
 };
 
 export const NODE_KEYS: Readonly<Record<string, Kind>> = {

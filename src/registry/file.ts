@@ -112,7 +112,9 @@ export function acquireLock(path: string, timeoutMs: number): () => void {
 // --- atomic write --------------------------------------------------------------------------------------------
 
 const holdsSecrets = (doc: TomlTable): boolean =>
-  doc.PresharedKeys !== undefined || Object.values((doc.Node as Record<string, TomlTable> | undefined) ?? {}).some((n) => n.PrivateKey !== undefined);
+  doc.PresharedKeys !== undefined ||
+  (doc.Network as TomlTable | undefined)?.BGPPassword !== undefined ||
+  Object.values((doc.Node as Record<string, TomlTable> | undefined) ?? {}).some((n) => n.PrivateKey !== undefined);
 
 /** Replace `path` with `text` atomically; mode 0600 when the content holds secrets. */
 export function writeAtomic(path: string, text: string, secret: boolean): void {

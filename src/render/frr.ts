@@ -181,6 +181,7 @@ function bgp(mesh: Mesh, node: MeshNode, fams: Family[], announce?: string[]): s
         ` neighbor ${a} update-source ${dev}`,
         // FRR retries a failed connection only every 120 s by default.
         ` neighbor ${a} timers connect 5`,
+        ...(net.bgpPassword ? [` neighbor ${a} password ${net.bgpPassword}`] : []),
         // Both lines, as `show running-config` prints them, so a running config diffs cleanly against this file.
         ...(net.bfd ? [` neighbor ${a} bfd`, ` neighbor ${a} bfd profile ${BFD_PROFILE}`] : []),
       );

@@ -14,10 +14,11 @@ export interface ShowOptions {
 const selected = (mesh: Mesh, only?: string) => (only === undefined ? mesh.nodes : mesh.nodes.filter((n) => n.name === only));
 
 export function showJson(mesh: Mesh, { showKeys, only }: ShowOptions) {
-  const n = mesh.network;
+  const { bgpPassword, ...n } = mesh.network;
   return {
     network: mesh.name,
-    settings: { ...n },
+    // The TCP-MD5 secret is a secret like the keys: only with --show-keys.
+    settings: { ...n, ...(bgpPassword ? { bgpPassword: showKeys ? bgpPassword : "(set)" } : {}) },
     nodes: selected(mesh, only).map((node) => ({
       name: node.name,
       publicKey: node.publicKey,

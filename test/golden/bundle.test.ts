@@ -8,7 +8,8 @@ import { renderDot } from "../../src/render/dot.js";
 import { expectGolden } from "../helpers/golden.js";
 import { FIXTURE_MESHES, loadFixture } from "../helpers/meshes.js";
 
-const redact = (text: string) => text.replace(/^(PrivateKey|PresharedKey) = .*$/gm, "$1 = <redacted>");
+const redact = (text: string) =>
+  text.replace(/^(PrivateKey|PresharedKey) = .*$/gm, "$1 = <redacted>").replace(/^( neighbor \S+ password ).*$/gm, "$1<redacted>");
 
 describe.each(FIXTURE_MESHES)("bundle golden files: %s", (meshName) => {
   const mesh = loadFixture(meshName);
