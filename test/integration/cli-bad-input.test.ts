@@ -98,7 +98,7 @@ const CASES: Case[] = [
     name: "invalid private key",
     args: set("node", "node1", "private-key", "notakey"),
     code: invalid,
-    message: /private-key: 'notakey' is neither a WireGuard key nor a readable key file/,
+    message: /private-key: the value is neither a WireGuard key \(7 characters; .*\) nor a readable key file \(ENOENT\)/,
   },
   {
     name: "invalid public key",
