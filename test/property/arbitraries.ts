@@ -32,7 +32,8 @@ function base(name: string, text: string): Base {
     ...Object.values(nodes).flatMap((n) => (typeof n.PrivateKey === "string" ? [n.PrivateKey] : [])),
     ...Object.values((doc.PresharedKeys as TomlTable | undefined) ?? {}).filter((v): v is string => typeof v === "string"),
   ];
-  return { name, text, nodes: Object.keys(nodes), secrets };
+  // A counterexample names its base file instead of printing it whole (the case's error message holds the text).
+  return { name, text, nodes: Object.keys(nodes), secrets, [fc.toStringMethod]: () => `base(${JSON.stringify(name)})` } as Base;
 }
 
 /** A ciab-written file with what the fixtures lack: pre-shared keys, a reflector, subnets, a public-key-only node. */

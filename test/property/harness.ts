@@ -262,7 +262,7 @@ export async function checkProperty<T>(arb: fc.Arbitrary<T>, build: (value: T) =
         writeFileSync(explore, `${JSON.stringify({ violations: o.violations, value, argv: c.argv, case: describeCase(c, o) })}\n`, { flag: "a" });
         return;
       }
-      throw new Error(`${o.violations.join("; ")}\n${describeCase(c, o)}`);
+      throw new Error(`${o.violations.join("; ")}\n${describeCase(c, o)}\nreplay: CIAB_PROP_SEED=${SEED} npx vitest run test/property`);
     }),
     { seed: SEED, numRuns, interruptAfterTimeLimit: PROPERTY_BUDGET_MS, markInterruptAsFailure: false },
   );
