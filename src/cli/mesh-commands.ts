@@ -1,6 +1,6 @@
 // The vwgen-compatible commands: add, set, del, show, showconf, blacklist, zone, genkey, genpsk, pubkey.
 // Thin: parse arguments, call model/registry/render, print.
-import { readFileSync, writeFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { genkey, genpsk, pubkey } from "../keys/x25519.js";
@@ -28,14 +28,26 @@ export function findNode(mesh: Mesh, name: string) {
   return node;
 }
 
-function readKeyFile(path: string): string {
+/**
+ * `private-key FILE` (vwgen's form) when the value is not a key. The value is never echoed: it is most often a
+ * mistyped key (a missing "=", base64url, a bad character), i.e. a secret. A regular file only: a FIFO would block.
+ */
+function readKeyFile(value: string): string {
+  const shape = `${value.length} characters; a WireGuard key is 43 base64 characters and '='`;
+  let fd: number | undefined;
   try {
-    return readFileSync(path, "utf8");
+    fd = openSync(value, constants.O_RDONLY | constants.O_NONBLOCK);
+    if (!fstatSync(fd).isFile()) throw Object.assign(new Error("not a regular file"), { code: "not a regular file" });
+    return readFileSync(fd, "utf8");
   } catch (e) {
-    throw invalid(`private-key: '${path}' is neither a WireGuard key nor a readable key file`, {
-      cause: e,
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw invalid(`private-key: the value is neither a WireGuard key (${shape}) nor a readable key file (${why})`, {
       hint: "give the base64 key or the path of a file that holds it",
+      // edit.ts keeps only the code (the "path" may be a mistyped key).
+      cause: { code: why },
     });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
