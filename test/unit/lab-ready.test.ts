@@ -86,7 +86,14 @@ describe("readiness: waiting", () => {
     const probe: ReadyProbe = { run: k.run, plan, mesh, containers, onNode: (node, argv) => ["ip", "netns", "exec", `rd-n${node.slice(1)}`, ...argv] };
     let t = 0;
     const progress: string[] = [];
-    const o = { timeoutMs: 2000, now: () => t, sleep: async (ms: number) => void (t += ms), progress: (m: string) => progress.push(m) };
+    const o = {
+      timeoutMs: 2000,
+      now: () => t,
+      sleep: async (ms: number) => {
+        t += ms;
+      },
+      progress: (m: string) => progress.push(m),
+    };
     return { k, probe, o, progress, tick: () => t };
   };
 
