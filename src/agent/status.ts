@@ -1,7 +1,7 @@
 // `ciab status`: per peer, is the overlay working? Endpoint, latest handshake age, bytes, the routing session and
 // its prefixes, the routes learned through the peer, and one overlay ping. Owns: gathering and judging. Must not:
-// change anything, or print (cli/ does). A peer is down when its overlay ping fails, or when a routing session
-// to it exists but is not up. The handshake age alone is not a verdict: WireGuard only handshakes while traffic
+// change anything, or print (cli/ does). A peer is down when its overlay ping fails, when it never completed a
+// WireGuard handshake, or when a routing session to it exists but is not up. The handshake age alone is not a verdict: WireGuard only handshakes while traffic
 // flows, so an idle peer may show an old one (the ping, sent first, refreshes it).
 import { birdSessions } from "../adapters/bird.js";
 import { frrSessions, type RoutingSession } from "../adapters/frr.js";
@@ -108,6 +108,8 @@ export async function hostStatus(d: DesiredHost, deps: HostDeps): Promise<Status
     const pr: string[] = [];
     const pg = pings[i] ?? null;
     if (!w) pr.push("not configured on the WireGuard interface");
+    // After the ping above: a peer that still never handshook cannot carry anything (issue 19).
+    else if (w.latestHandshake === 0) pr.push("never completed a WireGuard handshake");
     if (pg && !pg.ok) pr.push(`overlay ping to ${pg.address} failed`);
     for (const s of mine) if (!s.up) pr.push(`${s.protocol}${s.family ? ` ${s.family}` : ""} session ${s.state}`);
     return {

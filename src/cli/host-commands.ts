@@ -9,9 +9,10 @@ import { type Check, doctor } from "../agent/doctor.js";
 import { type HostDeps, realHost } from "../agent/host.js";
 import { type ReconcileReport, reconcile, teardown } from "../agent/reconcile.js";
 import { hostStatus, type StatusReport } from "../agent/status.js";
+import { waitHealthy } from "../agent/wait.js";
 import { CiabError, EXIT, usage } from "../model/errors.js";
 import { formatCommand } from "../plan/commands.js";
-import type { Action } from "../plan/types.js";
+import type { Action, DesiredHost } from "../plan/types.js";
 import { globals } from "./context.js";
 import { json, out, progress, warn } from "./output.js";
 
@@ -22,6 +23,8 @@ interface HostOpts {
   watch?: boolean;
   interval?: string;
   lxdSocket?: string;
+  wait?: boolean;
+  timeout?: string;
 }
 
 function source(net: string | undefined, node: string | undefined, o: HostOpts, dir: string): DesiredSource {
@@ -89,12 +92,25 @@ function failure(r: ReconcileReport): CiabError {
   );
 }
 
-async function upOnce(src: DesiredSource, deps: HostDeps, o: HostOpts, jsonOut: boolean): Promise<ReconcileReport & { announce: string[] }> {
+async function upOnce(
+  src: DesiredSource,
+  deps: HostDeps,
+  o: HostOpts,
+  jsonOut: boolean,
+): Promise<ReconcileReport & { announce: string[]; desired: DesiredHost }> {
   const loaded = await loadDesired(src, deps);
   for (const w of loaded.warnings) warn(w);
   const r = await reconcile(loaded.desired, deps, { dryRun: o.dryRun, progress: (a) => (jsonOut ? undefined : progress(`ciab up: [${a.kind}] ${a.reason}`)) });
   for (const w of r.warnings) warn(w);
-  return { ...r, announce: loaded.desired.announce };
+  return { ...r, announce: loaded.desired.announce, desired: loaded.desired };
+}
+
+/** --timeout in seconds (default 60), for --wait. */
+function waitTimeoutMs(o: HostOpts): number {
+  if (o.timeout !== undefined && !o.wait) throw usage("--timeout goes with --wait");
+  const s = o.timeout === undefined ? 60 : Number(o.timeout);
+  if (!Number.isFinite(s) || s <= 0) throw usage(`--timeout '${o.timeout}' must be a number of seconds > 0`);
+  return s * 1000;
 }
 
 async function watchLoop(src: DesiredSource, deps: HostDeps, o: HostOpts, jsonOut: boolean, debug: boolean): Promise<void> {
@@ -201,15 +217,24 @@ export function registerHostCommands(program: Command): void {
     .option("--dry-run", "print the plan and change nothing")
     .option("--watch", "reconcile again on a timer (and on LXD network events) until SIGINT/SIGTERM")
     .option("--interval <seconds>", "with --watch: seconds between rounds (default 30)")
+    .option("--wait", "then wait until every peer has a handshake and answers, and every routing session is up; exit 9 naming what is missing")
+    .option("--timeout <seconds>", "with --wait: how long to wait (default 60)")
     .action(async (net: string | undefined, node: string | undefined, o: HostOpts, cmd: Command) => {
       const g = globals(cmd);
       const src = source(net, node, o, g.dir);
       const deps = hostDeps(o);
+      const timeoutMs = waitTimeoutMs(o);
+      if (o.wait && (o.watch || o.dryRun)) throw usage("--wait goes with neither --watch nor --dry-run");
       if (o.watch) return watchLoop(src, deps, o, g.json, g.debug);
       const r = await upOnce(src, deps, o, g.json);
-      if (g.json) json(reportJson(r));
-      else printPlan(r, "ciab up");
+      if (g.json && !o.wait) json(reportJson(r));
+      else if (!g.json) printPlan(r, "ciab up");
       if (r.result?.failed) throw failure(r);
+      if (o.wait) {
+        const s = await waitHealthy(r.desired, deps, { timeoutMs, progress: (m) => (g.json ? undefined : progress(`ciab up --wait: ${m}`)) });
+        if (g.json) json({ ...reportJson(r), status: s });
+        else out(`ciab up: node ${s.node} is ready: ${s.peers.length} peer(s) with a handshake and an answer, routing sessions up`);
+      }
     });
 
   withSource(

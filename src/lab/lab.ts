@@ -12,15 +12,18 @@ import type { Random } from "../model/edit.js";
 import { CiabError, notFound, usage } from "../model/errors.js";
 import { type Mesh, meshFromDoc, type Routing } from "../model/mesh.js";
 import { dumpToml, type TomlTable } from "../model/toml.js";
-import { ownedPrefixes } from "../model/topology.js";
 import { loadMesh, meshRef } from "../registry/file.js";
 import { checkRenderable, renderBundle, sha256 } from "../render/bundle.js";
 import { type ContainerProvider, type LabContainer, netnsProvider, type ProviderContext, providerOf, runSteps } from "./containers.js";
 import { labifyMesh, newLabMesh } from "./mesh.js";
 import { checkLabName, type LabPlan, type NodePlan, planLab, planNamespaces, type Underlay } from "./plan.js";
 import { inNs, onNode, PRIVATE_DIRS, runSubdir } from "./private.js";
+import { waitReady } from "./ready.js";
 import { createLabDir, LAB_ROOT, type LabPaths, type LabState, labPaths, listLabs, readState, removeLabDir, removeRootIfEmpty, writeState } from "./state.js";
 import { inetSteps, nodeSteps } from "./topology.js";
+
+// Moved to ready.ts; re-exported for the checks and tests that import them from here.
+export { kernelProto, missingRoutes, routesOf } from "./ready.js";
 
 export interface LabDeps {
   run: Runner;
@@ -56,13 +59,6 @@ export interface LabUpOptions {
 const APPLY_TIMEOUT_MS = 120_000;
 const DOWN_TIMEOUT_MS = 20_000;
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** The kernel routing-table protocol of routes the mesh's routing daemon installs (`ip route show proto X`). */
-export function kernelProto(mesh: Pick<Mesh, "network">): string | undefined {
-  const { routing, routingDaemon } = mesh.network;
-  if (routing === "none") return undefined;
-  return routingDaemon === "bird" ? "bird" : routing;
-}
 
 /** Read the lab's mesh file back (validated), e.g. for checks. */
 export function loadLabMesh(state: LabState): Mesh {
@@ -252,56 +248,38 @@ class Builder {
     }
   }
 
-  /** Wait until every node's kernel has every other node's subnets from the routing daemon (not static routes). */
-  async converge(): Promise<void> {
-    const proto = kernelProto(this.mesh);
-    if (!proto) return;
-    const deadline = this.now() + (this.deps.convergeMs ?? 60_000);
-    const sleep = this.deps.sleep ?? defaultSleep;
-    for (;;) {
-      this.checkAbort();
-      const missing = await missingRoutes(this.deps.run, this.plan, this.mesh);
-      if (missing.length === 0) break;
-      if (this.now() >= deadline) {
-        throw new CiabError("external", `routing did not converge within ${(this.deps.convergeMs ?? 60_000) / 1000} s: ${missing.slice(0, 6).join("; ")}`, {
-          hint: `look at the daemons: ciab lab exec ${this.plan.nodes[0]?.name ?? "NODE"} --name ${this.plan.name} -- ${proto === "bird" ? "birdc show protocols" : "vtysh -c 'show bgp summary'"}`,
-        });
-      }
-      await sleep(250);
-    }
-    this.progress(`routing converged: every node has every other node's subnets (proto ${proto})`);
+  /** Wait until the mesh works as users rely on it (ready.ts): handshakes, sessions, routes, an all-pairs ping. */
+  async ready(): Promise<void> {
+    const root = this.paths.root;
+    const nodeNs = new Map(this.plan.nodes.map((n) => [n.name, n]));
+    await waitReady(
+      {
+        run: this.deps.run,
+        plan: this.plan,
+        mesh: this.mesh,
+        containers: this.state.containers,
+        onNode: (node, argv) => {
+          const n = nodeNs.get(node);
+          if (!n) throw new CiabError("invalid", `lab has no node ${node}`);
+          return onNode(n.ns, this.paths.privateRoot(n.name), root, argv);
+        },
+      },
+      {
+        // A bigger mesh starts more daemons on the same cores: a second per node on top of a minute.
+        timeoutMs: this.deps.convergeMs ?? 60_000 + 1000 * this.plan.nodes.length,
+        now: this.now,
+        sleep: this.deps.sleep ?? defaultSleep,
+        progress: this.progress,
+        aborted: () => this.checkAbort(),
+      },
+    );
+    this.progress(
+      "ready: every pair has a WireGuard handshake, every routing session is established, every node has every other node's subnets, every container reaches every other",
+    );
   }
 
   async recordPids(): Promise<void> {
     for (const ns of this.state.namespaces) this.state.pids[ns] = await netnsPids(this.deps.run, ns);
-  }
-}
-
-/** "node: prefix (proto X)" for each subnet of another node missing from a node's kernel table. */
-export async function missingRoutes(run: Runner, plan: LabPlan, mesh: Mesh): Promise<string[]> {
-  const proto = kernelProto(mesh);
-  if (!proto) return [];
-  const missing: string[] = [];
-  for (const n of plan.nodes) {
-    for (const fam of [4, 6] as const) {
-      const want = mesh.nodes.filter((o) => o.name !== n.name).flatMap((o) => ownedPrefixes(o, fam));
-      if (want.length === 0) continue;
-      const have = await routesOf(run, n.ns, fam, proto);
-      for (const p of want) if (!have.has(p)) missing.push(`${n.name} lacks ${p} (proto ${proto})`);
-    }
-  }
-  return missing;
-}
-
-/** Destinations of a namespace's routes of one protocol (`ip -j route show proto X`). */
-export async function routesOf(run: Runner, ns: string, family: 4 | 6, proto: string): Promise<Set<string>> {
-  const r = await run(["ip", "-n", ns, "-j", `-${family}`, "route", "show", "proto", proto]);
-  if (r.code !== 0) return new Set();
-  try {
-    const routes = JSON.parse(r.stdout || "[]") as { dst: string }[];
-    return new Set(routes.map((x) => x.dst));
-  } catch {
-    return new Set();
   }
 }
 
@@ -351,7 +329,7 @@ export async function labUp(opts: LabUpOptions, deps: LabDeps): Promise<LabState
     await b.network();
     await b.bundles(text);
     await b.apply();
-    await b.converge();
+    await b.ready();
     await b.recordPids();
     b.state.phase = "up";
     b.state.upSeconds = Math.round((b.now() - b.started) / 100) / 10;

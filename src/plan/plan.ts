@@ -7,9 +7,21 @@
 // routing configuration goes through the daemon's reload path, after its own checker accepted it.
 import { createHash } from "node:crypto";
 import { formatAddr, parseAddr } from "../ipam/ip.js";
+import { waitsForPeer } from "../keys/contact.js";
 import { CiabError } from "../model/errors.js";
 import { commitStaged, installFile, shellQuote, stageConfig, syncconfCommand } from "./commands.js";
-import type { Action, Command, DesiredFile, DesiredHost, ObservedAddress, ObservedFdb, ObservedHost, ObservedWgPeer, WgBackendCommands } from "./types.js";
+import type {
+  Action,
+  Command,
+  DesiredFile,
+  DesiredHost,
+  DesiredPeer,
+  ObservedAddress,
+  ObservedFdb,
+  ObservedHost,
+  ObservedWgPeer,
+  WgBackendCommands,
+} from "./types.js";
 
 export interface PlanOptions {
   /** How to create a WireGuard interface here (adapters/wireguard.ts); needed only when it is missing. */
@@ -61,10 +73,49 @@ export function plan(d: DesiredHost, o: ObservedHost, opts: PlanOptions = {}): A
   nft(d, o, out);
   sysctls(d, o, out);
   files(d.files, o, out);
+  const fresh = !o.links.some((l) => l.name === d.wireguard.ifname);
   wireguard(d, o, opts, out);
   vxlan(d, o, out);
+  if (fresh) firstContactKick(d, out);
   routing(d, o, out);
+  if (fresh) firstContactEndpoints(d, out);
   return out;
+}
+
+// ------------------------------------------------------------------------------------------------ first contact
+// As the bundle's bin/ciab-up does (render/scripts.ts), so both leave the same host: on a new interface, the peers
+// whose key sorts first (keys/contact.ts) start the handshake; they get their endpoints once everything else is up.
+
+/** Peers that make first contact with this node: configured without their endpoint until the end of bring-up. */
+export const waitingPeers = (d: DesiredHost): DesiredPeer[] => {
+  const self = d.wireguard.publicKey;
+  return self === undefined ? [] : d.wireguard.peers.filter((p) => p.endpoint !== undefined && waitsForPeer(self, p.publicKey));
+};
+
+function firstContactKick(d: DesiredHost, out: Action[]): void {
+  const wait = new Set(waitingPeers(d));
+  const first = d.wireguard.peers.filter((p) => !wait.has(p));
+  const vteps = first.map((p) => p.allowedIPs[0]?.split("/")[0]).filter((v): v is string => v !== undefined);
+  if (vteps.length === 0) return;
+  out.push(
+    act("wg-contact", d.wireguard.ifname, `first contact: one packet to the VTEP of ${first.map((p) => p.name).join(", ")} starts their handshakes now`, {
+      argv: ["sh", "-c", 'command -v ping >/dev/null 2>&1 || exit 0; for v; do ping -n -q -c 1 -W 1 "$v" >/dev/null 2>&1 & done', "ciab-wg-contact", ...vteps],
+      display: `ping -c 1 ${vteps.join(" ")} (in the background)`,
+    }),
+  );
+}
+
+function firstContactEndpoints(d: DesiredHost, out: Action[]): void {
+  const wait = waitingPeers(d);
+  if (wait.length === 0) return;
+  out.push(
+    act(
+      "wg-endpoint",
+      d.wireguard.ifname,
+      `first contact is over: ${wait.map((p) => p.name).join(", ")} get their endpoints`,
+      cmd("wg", "set", d.wireguard.ifname, ...wait.flatMap((p) => ["peer", p.publicKey, "endpoint", p.endpoint as string])),
+    ),
+  );
 }
 
 function sysctls(d: DesiredHost, o: ObservedHost, out: Action[]): void {
@@ -185,7 +236,11 @@ function wireguard(d: DesiredHost, o: ObservedHost, opts: PlanOptions, out: Acti
     if (obs.fwMark !== wg.fwMark) reasons.push(`fwmark ${obs.fwMark || "off"} != ${wg.fwMark || "off"}`);
     reasons.push(...peerDiffs(d, obs.peers, o.now, opts.roamGraceSeconds ?? 180));
   }
-  if (reasons.length) out.push(act("wg-sync", wg.ifname, reasons.join("; "), syncconfCommand(wg, `${wg.peers.length} peer(s)`)));
+  // A new interface starts without the endpoints of the peers that make first contact (they come last, see plan()).
+  const wait = new Set(created ? waitingPeers(d) : []);
+  const sync = wait.size ? { ...wg, peers: wg.peers.map((p) => (wait.has(p) ? { ...p, endpoint: undefined } : p)) } : wg;
+  if (wait.size) reasons.push(`${wait.size} endpoint(s) set after first contact`);
+  if (reasons.length) out.push(act("wg-sync", wg.ifname, reasons.join("; "), syncconfCommand(sync, `${wg.peers.length} peer(s)`)));
 
   if (!created && link && link.mtu !== wg.mtu)
     out.push(act("link", wg.ifname, `${wg.ifname} mtu ${link.mtu} != ${wg.mtu}`, cmd("ip", "link", "set", "dev", wg.ifname, "mtu", String(wg.mtu))));

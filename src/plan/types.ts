@@ -228,6 +228,8 @@ export type ActionKind =
   | "file"
   | "wg-create"
   | "wg-sync"
+  | "wg-contact"
+  | "wg-endpoint"
   | "link"
   | "vxlan-create"
   | "address"

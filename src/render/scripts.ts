@@ -2,8 +2,10 @@
 // wg-meshup / frr-start / bgp-restart family: idempotent, safe to re-run, and they need only iproute2,
 // wireguard-tools (wg, wg-quick; wireguard-go when the kernel has no module) and the routing daemon.
 // Pure: returns text; the values come from the same dataplane description as the WireGuard file.
+
+import { waitsForPeer } from "../keys/contact.js";
 import type { Mesh, MeshNode } from "../model/mesh.js";
-import { dataplane } from "./dataplane.js";
+import { type Dataplane, dataplane } from "./dataplane.js";
 import { nftTable } from "./nft.js";
 import { keyFilePath } from "./showconf.js";
 import { fdbVia, vxlanCreate, vxlanFiles, vxlanSysctl } from "./wireguard.js";
@@ -114,6 +116,59 @@ const IP_DIFF = `FNR==NR { if ($1=="neigh") wn[$3]=1; if ($1=="address") wa[$3]=
 $1=="neigh" && !($2 in wn) { print "neigh del " $2 " dev " vx }
 $1=="addr" && !($2 in wa) && $2 !~ /^fe80:/ { print "address del " $2 " dev " vx }`;
 
+/** Peers this node lets make the first handshake (keys/contact.ts): configured without their endpoint at first. */
+export const waitingFor = (dp: Dataplane, node: MeshNode): MeshNode[] => dp.peers.filter((p) => p.endpoint && waitsForPeer(node.publicKey, p.publicKey));
+
+// The wg-quick file without the Endpoint lines of the peers in $1 (space-separated public keys); PublicKey comes
+// before Endpoint in every [Peer] section ciab renders.
+const STRIP_ENDPOINTS = `BEGIN { n = split(keys, k, " "); for (i = 1; i <= n; i++) w[k[i]] = 1 }
+/^\\[/ { s = $0; key = "" }
+s == "[Peer]" && $1 == "PublicKey" { key = $3 }
+s == "[Peer]" && $1 == "Endpoint" && (key in w) { next }
+{ print }`;
+
+/** The first \`wg-quick up\`: from a copy of the file without the endpoints of the peers that make first contact. */
+function wgQuickUp(dp: Dataplane, node: MeshNode): string {
+  const fail = `{ wg-quick down "$NET" >/dev/null 2>&1 || true; die "wg-quick up $NET failed (see above)"; }`;
+  const wait = waitingFor(dp, node);
+  if (wait.length === 0) return `  wg-quick up "$NET" || ${fail}\n`;
+  return `  # First contact (keys/contact.ts): peers ${wait.map((p) => p.name).join(", ")} start the handshake; until this
+  # script is done they are configured without an endpoint, so the two ends' initiations cannot cross.
+  up=$(mktemp -d)
+  (umask 077; awk -v keys=${q(wait.map((p) => p.publicKey).join(" "))} '${STRIP_ENDPOINTS}' "/etc/wireguard/$NET.conf" > "$up/$NET.conf")
+  wg-quick up "$up/$NET.conf" || { rm -rf "$up"; ${fail.slice(2)}
+  rm -rf "$up"
+`;
+}
+
+/** After a first bring-up: one packet to each peer this node makes first contact with starts the handshakes now. */
+function firstContactKick(dp: Dataplane, node: MeshNode): string {
+  const wait = new Set(waitingFor(dp, node));
+  const vteps = dp.peers.filter((p) => !wait.has(p)).map((p) => p.vtep);
+  if (vteps.length === 0) return "";
+  return `
+# First contact: a packet to each peer's VTEP starts its handshake at once (not at the first routing packet).
+if [ "\${fresh:-}" = yes ] && have ping; then
+  # shellcheck disable=SC2043 # one peer is a list of one
+  for v in ${vteps.join(" ")}; do ping -n -q -c 1 -W 1 "$v" >/dev/null 2>&1 & done
+fi
+`;
+}
+
+/** After a first bring-up: the peers that made first contact get their endpoints (as the wg-quick file has them). */
+function firstContactEndpoints(dp: Dataplane, node: MeshNode): string {
+  const wait = waitingFor(dp, node);
+  if (wait.length === 0) return "";
+  const args = wait.map((p) => `peer ${q(p.publicKey)} endpoint ${q(p.endpoint?.text ?? "")}`).join(" \\\n    ");
+  return `
+# First contact is over: every peer gets its endpoint, as in the wg-quick file.
+if [ "\${fresh:-}" = yes ]; then
+  wg set "$WG" \\
+    ${args} || die "wg set $WG endpoints failed"
+fi
+`;
+}
+
 export function renderCiabUp(mesh: Mesh, node: MeshNode, opts: ScriptOptions): string {
   const dp = dataplane(mesh, node);
   const net = mesh.network;
@@ -153,9 +208,9 @@ if link_exists "$WG"; then
   rm -f "$tmp"
   ip link set "$WG" mtu ${dp.mtu.wg}
 else
+  fresh=yes
   say "bringing up WireGuard interface $WG"
-  wg-quick up "$NET" || { wg-quick down "$NET" >/dev/null 2>&1 || true; die "wg-quick up $NET failed (see above)"; }
-fi
+${wgQuickUp(dp, node)}fi
 
 # 3. VXLAN: recreated only if missing or its VNI/port changed; otherwise its entries converge without a flap.
 if ! ip -d link show dev "$VX" 2>/dev/null | grep -q "vxlan id ${net.vxlanId} .*dstport ${net.vxlanPort}"; then
@@ -174,7 +229,7 @@ else
   [ ! -s "$tmp" ] || bridge -batch "$tmp"
   rm -f "$tmp"
 fi
-${opts.routing === "frr" ? "\n# 4. Routing: FRR\ninstall_frr\n" : ""}${opts.routing === "bird" ? "\n# 4. Routing: BIRD\ninstall_bird\n" : ""}
+${firstContactKick(dp, node)}${opts.routing === "frr" ? "\n# 4. Routing: FRR\ninstall_frr\n" : ""}${opts.routing === "bird" ? "\n# 4. Routing: BIRD\ninstall_bird\n" : ""}${firstContactEndpoints(dp, node)}
 say "node ${node.name} is up (WireGuard $WG, VXLAN $VX)"
 `;
 }

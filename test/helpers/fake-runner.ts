@@ -1,6 +1,8 @@
 // A fake command runner for lab orchestration tests: records every argv and simulates just enough of a kernel
 // (the set of network namespaces, processes in them, routes a routing daemon installed) to drive labUp/labDown.
 import type { Runner, RunOptions, RunResult } from "../../src/adapters/exec.js";
+import type { Mesh } from "../../src/model/mesh.js";
+import { bgpNeighbors, wgPeers } from "../../src/model/topology.js";
 
 export type Reply = (argv: string[], opts?: RunOptions) => RunResult | undefined | Promise<RunResult | undefined>;
 
@@ -67,4 +69,39 @@ export class FakeKernel {
   find(...words: string[]): string[][] {
     return this.calls.map((c) => c.argv).filter((argv) => words.every((w) => argv.includes(w)));
   }
+}
+
+/**
+ * Replies of a healthy mesh for the lab's readiness probes (src/lab/ready.ts): every WireGuard peer has a handshake,
+ * every BGP neighbor is Established, every ping answers. `meshOf(lab)` reads the lab's mesh when a probe comes;
+ * node i is the one in namespace "<lab>-n<i>".
+ */
+export function healthyMesh(meshOf: (lab: string) => Mesh): Reply {
+  return (argv) => {
+    const ns = argv[0] === "ip" && argv[1] === "netns" && argv[2] === "exec" ? (argv[3] as string) : "";
+    const m = /^(.*)-n(\d+)$/.exec(ns);
+    const mesh = () => meshOf(m?.[1] ?? "");
+    const node = () => (m ? mesh().nodes[Number(m[2]) - 1] : undefined);
+    if (argv.includes("wg") && argv.includes("dump")) {
+      const n = node();
+      if (!n) return undefined;
+      const peers = wgPeers(mesh(), n).map((p) => `${p.publicKey}\t(none)\t198.18.0.1:51820\t${p.vtep}/32\t1700000000\t100\t100\toff`);
+      return ok(["key\tpub\t51820\toff", ...peers].join("\n"));
+    }
+    if (argv.includes("show bgp summary json")) {
+      const n = node();
+      if (!n) return undefined;
+      const peers = Object.fromEntries(bgpNeighbors(mesh(), n).map((b) => [b.node.overlayIPv4 as string, { state: "Established" }]));
+      return ok(JSON.stringify({ ipv4Unicast: { peers } }));
+    }
+    const i = argv.indexOf("ciab-ready");
+    if (i >= 0)
+      return ok(
+        argv
+          .slice(i + 1)
+          .map((a) => `ok ${a}\n`)
+          .join(""),
+      );
+    return undefined;
+  };
 }

@@ -148,6 +148,8 @@ describe("planner on captured host state", () => {
       "link",
       ...Array(4).fill("neighbour"),
       ...Array(4).fill("fdb"),
+      // n1's key sorts before its peers' (keys/contact.ts): it makes first contact with both, and waits for none
+      "wg-contact",
       "file",
       "frr-start",
     ]);

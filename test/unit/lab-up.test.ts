@@ -9,7 +9,8 @@ import { execTarget, type LabDeps, type LabUpOptions, labDown, labStatus, labUp,
 import { labPaths, readState, writeState } from "../../src/lab/state.js";
 import { INET_NFT } from "../../src/lab/topology.js";
 import { CiabError } from "../../src/model/errors.js";
-import { FakeKernel, fail, ok } from "../helpers/fake-runner.js";
+import { loadMesh, meshRef } from "../../src/registry/file.js";
+import { FakeKernel, fail, healthyMesh, ok } from "../helpers/fake-runner.js";
 
 let root: string;
 let k: FakeKernel;
@@ -18,6 +19,7 @@ beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), "ciab-lab-unit-"));
   k = new FakeKernel();
   k.routes = ["10.0.1.0/24", "10.0.2.0/24", "10.0.3.0/24"];
+  k.replies.push(healthyMesh((lab) => loadMesh(meshRef(readState(root, lab).meshFile)).mesh));
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
@@ -124,7 +126,7 @@ describe("failures midway leave nothing behind", () => {
       t += ms;
     };
     const err = await labUp(opts(), deps({ convergeMs: 1000, now: () => t, sleep })).catch((e: unknown) => e);
-    expect((err as Error).message).toMatch(/did not converge within 1 s: n1 lacks 10.0.2.0\/24 \(proto bgp\)/);
+    expect((err as Error).message).toMatch(/not ready after 1 s: routes: 4 of 6 missing \(n1 lacks 10.0.2.0\/24 \(proto bgp\)/);
     expect([...k.namespaces]).toEqual([]);
   });
 

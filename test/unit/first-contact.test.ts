@@ -1,0 +1,85 @@
+// First contact (keys/contact.ts, issue 19): on a new interface exactly one end of every pair may start the first
+// handshake, so the two ends' initiations cannot cross. Checked on the planner (ciab up) and on the bundle's
+// bin/ciab-up text, for every node of a mesh: the waiting end configures the peer without its endpoint, pings only
+// the peers it initiates to, and sets the held-back endpoints last.
+import { describe, expect, it } from "vitest";
+import { userspaceBackend } from "../../src/adapters/wireguard.js";
+import { waitsForPeer } from "../../src/keys/contact.js";
+import { addNodes, applySet } from "../../src/model/edit.js";
+import { plan, waitingPeers } from "../../src/plan/plan.js";
+import type { DesiredHost, ObservedHost } from "../../src/plan/types.js";
+import { renderBundle } from "../../src/render/bundle.js";
+import { desiredOf, meshDoc, meshOf, NET, observedOf, random } from "../helpers/host.js";
+
+const doc = meshDoc();
+addNodes(doc, NET, ["n4", "n5"], random());
+for (const n of ["n4", "n5"]) applySet(doc, NET, ["node", n, "endpoint", `198.18.${n.slice(1)}.1:51820`, "listen-port", "51820"], { random: random() });
+const mesh = meshOf(doc);
+const desired = Object.fromEntries(mesh.nodes.map((n) => [n.name, desiredOf(mesh, n.name)])) as Record<string, DesiredHost>;
+const empty: ObservedHost = {
+  now: 0,
+  links: [],
+  addresses: [],
+  neighbours: [],
+  fdb: [],
+  sysctls: {},
+  files: {},
+  nftTable: undefined,
+  frr: { installed: true, running: false, reloadScript: true, systemd: false },
+};
+
+describe("first contact", () => {
+  it.each([
+    ["lower key initiates", "AAAA", "BBBB", false],
+    ["higher key waits", "BBBB", "AAAA", true],
+    ["case matters as in base64 (Z < a)", "aaaa", "ZZZZ", true],
+  ])("%s", (_n, self, peer, waits) => expect(waitsForPeer(self, peer)).toBe(waits));
+
+  it("every pair has exactly one initiator", () => {
+    for (const a of mesh.nodes)
+      for (const b of mesh.nodes) if (a !== b) expect(waitsForPeer(a.publicKey, b.publicKey) !== waitsForPeer(b.publicKey, a.publicKey)).toBe(true);
+  });
+
+  it.each(mesh.nodes.map((n) => n.name))("%s: a fresh ciab up holds back the endpoints of the peers it waits for, and sets them last", (name) => {
+    const d = desired[name] as DesiredHost;
+    const wait = waitingPeers(d);
+    const first = d.wireguard.peers.filter((p) => !wait.includes(p));
+    const actions = plan(d, empty, { backend: userspaceBackend({}) });
+    const sync = actions.find((a) => a.kind === "wg-sync")?.commands[0]?.input ?? "";
+    for (const p of wait) expect(sync).not.toContain(`Endpoint = ${p.endpoint}`);
+    for (const p of first) expect(sync).toContain(`Endpoint = ${p.endpoint}`);
+    const kick = actions.find((a) => a.kind === "wg-contact");
+    expect(kick?.commands[0]?.argv.slice(4) ?? []).toEqual(first.map((p) => p.allowedIPs[0]?.split("/")[0]));
+    const last = actions.at(-1);
+    if (wait.length) {
+      expect(last?.kind).toBe("wg-endpoint");
+      expect(last?.commands[0]?.argv).toEqual(["wg", "set", NET, ...wait.flatMap((p) => ["peer", p.publicKey, "endpoint", p.endpoint])]);
+    } else expect(actions.map((a) => a.kind)).not.toContain("wg-endpoint");
+  });
+
+  it("waiting is only for peers that have an endpoint, and only on a new interface", () => {
+    const withWait = mesh.nodes.map((n) => desired[n.name] as DesiredHost).find((d) => waitingPeers(d).length > 0) as DesiredHost;
+    const noEndpoints = { ...withWait, wireguard: { ...withWait.wireguard, peers: withWait.wireguard.peers.map((p) => ({ ...p, endpoint: undefined })) } };
+    expect(waitingPeers(noEndpoints)).toEqual([]);
+    const again = plan(withWait, observedOf(withWait.node as "n1", withWait));
+    expect(again.map((a) => a.kind)).not.toContain("wg-endpoint");
+    expect(again.map((a) => a.kind)).not.toContain("wg-contact");
+  });
+
+  it.each(mesh.nodes.map((n) => n.name))("%s: bin/ciab-up strips, pings and sets the same peers as the planner", (name) => {
+    const node = mesh.nodes.find((n) => n.name === name);
+    if (!node) throw new Error(name);
+    const up = renderBundle(mesh, node, "x").find((f) => f.path === "bin/ciab-up")?.content ?? "";
+    const d = desired[name] as DesiredHost;
+    const wait = waitingPeers(d);
+    const first = d.wireguard.peers.filter((p) => !wait.includes(p));
+    if (wait.length) {
+      expect(up).toContain(`awk -v keys='${wait.map((p) => p.publicKey).join(" ")}'`);
+      for (const p of wait) expect(up).toContain(`peer '${p.publicKey}' endpoint '${p.endpoint}'`);
+    } else {
+      expect(up).toContain('wg-quick up "$NET" ||');
+      expect(up).not.toContain('wg set "$WG"');
+    }
+    if (first.length) expect(up).toContain(`for v in ${first.map((p) => p.allowedIPs[0]?.split("/")[0]).join(" ")}; do ping`);
+  });
+});
