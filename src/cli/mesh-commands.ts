@@ -1,8 +1,10 @@
 // The vwgen-compatible commands: add, set, del, show, showconf, blacklist, zone, genkey, genpsk, pubkey.
 // Thin: parse arguments, call model/registry/render, print.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { prepareOutDir } from "../adapters/bundle-fs.js";
+import { readRegularText, replaceFiles } from "../adapters/files.js";
 import { genkey, genpsk, pubkey } from "../keys/x25519.js";
 import { addNodes, applySet, blacklist, delNodes, ensureNetwork, repairEndpoints } from "../model/edit.js";
 import { CiabError, invalid, notFound } from "../model/errors.js";
@@ -25,15 +27,23 @@ export function findNode(mesh: Mesh, name: string) {
   return node;
 }
 
+/** `private-key FILE`: a regular file only (a FIFO or /dev/zero would hang the edit while it holds the lock). */
 function readKeyFile(path: string): string {
+  let text: string | undefined;
+  let cause: unknown;
   try {
-    return readFileSync(path, "utf8");
+    text = readRegularText(path, { what: "key file", maxBytes: 4096 });
   } catch (e) {
+    if (e instanceof CiabError) throw e;
+    cause = e;
+  }
+  if (text === undefined) {
     throw invalid(`private-key: '${path}' is neither a WireGuard key nor a readable key file`, {
-      cause: e,
+      cause,
       hint: "give the base64 key or the path of a file that holds it",
     });
   }
+  return text;
 }
 
 function edit(g: GlobalOptions, net: string, create: boolean, fn: Parameters<typeof updateMesh>[2]) {
@@ -71,7 +81,7 @@ export function registerMeshCommands(program: Command): void {
     .allowUnknownOption()
     .action((net: string, words: string[], _o, cmd: Command) => {
       const { args, flags } = splitFlags(words);
-      const g = { ...globals(cmd), ...(flags.includes("--json") ? { json: true } : {}) };
+      const g = globals(cmd, flags);
       const env = { random: randomSource(), readKeyFile };
       edit(g, net, false, (doc) => applySet(doc, meshRef(net, g.dir).name, args, env));
     });
@@ -148,18 +158,14 @@ export function registerMeshCommands(program: Command): void {
       const z = renderZones(mesh, { domain, serial, ns: o.ns });
       for (const w of z.warnings) warn(w);
       if (o.reverse !== undefined && !["ipv4", "ipv6"].includes(o.reverse)) throw invalid(`--reverse '${o.reverse}' must be ipv4 or ipv6`);
-      if (o.out) {
-        const written: string[] = [];
-        for (const zone of [z.forward, z.reverse4, z.reverse6]) {
-          if (!zone) continue;
-          const file = join(o.out, `db.${zone.origin.replace(/\.$/, "")}`);
-          try {
-            writeFileSync(file, zone.text);
-          } catch (e) {
-            throw new CiabError("io", `cannot write ${file}`, { cause: e });
-          }
-          written.push(file);
-        }
+      if (o.out !== undefined) {
+        // All zones or none: each is staged (written, fsynced) before any replaces its old copy.
+        const dir = prepareOutDir(o.out);
+        const files = [z.forward, z.reverse4, z.reverse6].flatMap((zone) =>
+          zone ? [{ path: join(dir, `db.${zone.origin.replace(/\.$/, "")}`), content: zone.text, opts: { what: "zone file" } }] : [],
+        );
+        replaceFiles(files);
+        const written = files.map((f) => f.path);
         if (g.json) json({ ok: true, files: written });
         else out(written.join("\n"));
         return;
