@@ -1,58 +1,245 @@
-// Writes rendered bundles to disk. All of a bundle or nothing: files go to a temp directory next to the target,
-// which then replaces the old bundle with renames. Secrets keep their 0600/0640 modes from the start.
+// Writes rendered bundles to disk, touching only what ciab owns (README "The bundle"):
+// - everything is written under `--out`, one directory per node named after it; nothing outside, ever;
+// - an existing node directory is replaced only when its manifest.json says ciab rendered it for this network and
+//   node, and it holds nothing but the files that manifest lists (a user's notes.txt makes us refuse, naming it,
+//   rather than delete it); anything else at that name (a file, a link, a foreign directory) is refused by name;
+// - all or nothing across nodes: every bundle is written to a temp directory first; only when all are complete are
+//   they renamed into place, so a full disk leaves every old bundle as it was (and exit 6 naming ENOSPC).
 // No fsync per file: a bundle can always be rendered again, and its manifest's digests reveal a torn copy
 // (fsyncing 13 files per node made a 1000-node render take minutes). The mesh file itself is fsynced.
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
-import { CiabError } from "../model/errors.js";
+import { chmodSync, closeSync, constants, fchmodSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, type Stats } from "node:fs";
+import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from "node:path";
+import { CiabError, conflict, invalid } from "../model/errors.js";
 import type { BundleFile } from "../render/bundle.js";
+import { fsyncDir, ioError, kindOf, lstatOrUndefined, makeDirs, pidAlive, pseudoFileSystem, readRegularText, writeAll } from "./files.js";
 
-export function writeBundle(dir: string, files: BundleFile[]): void {
-  const parent = dirname(dir);
-  const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}`);
-  const old = join(parent, `.${basename(dir)}.old-${process.pid}`);
+export interface BundleToWrite {
+  node: string;
+  files: BundleFile[];
+  /** The directory's name under outDir (default: the node's name). */
+  dirName?: string;
+}
+
+export interface WriteOptions {
+  network: string;
+  /** Paths that must never be replaced or removed, whatever the node names (the mesh file and its lock). */
+  protect?: string[];
+}
+
+/** A node name as one path component: never empty, `.`, `..`, or holding a separator. */
+function componentName(node: string): string {
+  if (node === "" || node === "." || node === ".." || node.includes("/") || node.includes("\0")) {
+    throw invalid(`node name '${node}' cannot be a bundle directory name (it would leave --out)`, { where: { node } });
+  }
+  return node;
+}
+
+/** Check `--out`: a directory (or nothing yet) on a real file system; create it. Returns its absolute path. */
+export function prepareOutDir(outDir: string): string {
+  if (outDir.trim() === "") throw invalid("--out: the output directory must not be empty", { hint: "give a directory, e.g. --out bundles" });
+  const abs = resolve(outDir);
+  const fs = pseudoFileSystem(abs);
+  if (fs) {
+    throw invalid(`--out ${abs} is on the ${fs} pseudo file system; bundles go on a real disk`, { hint: "choose another --out directory" });
+  }
+  const st = lstatOrUndefined(abs);
+  if (st && !st.isDirectory() && !(st.isSymbolicLink() && lstatOrUndefined(`${abs}/.`)?.isDirectory())) {
+    throw conflict(`--out ${abs} is ${kindOf(st)}, not a directory`, { hint: "choose a directory (it is created when missing)" });
+  }
+  makeDirs(abs);
+  return abs;
+}
+
+interface Manifest {
+  ciab?: unknown;
+  network?: unknown;
+  node?: unknown;
+  files?: unknown;
+}
+
+/** Why `dir` is not a bundle ciab may replace or remove for `network`/`node`; undefined when it is one. */
+export function notOurs(dir: string, network: string, node: string): string | undefined {
+  const st = lstatOrUndefined(dir);
+  if (st === undefined) return undefined;
+  if (!st.isDirectory()) return `it is ${kindOf(st)}, not a bundle directory`;
+  let m: Manifest;
   try {
-    mkdirSync(parent, { recursive: true });
-    rmSync(tmp, { recursive: true, force: true });
-    mkdirSync(tmp, { mode: 0o700 });
-    for (const f of files) {
-      const path = join(tmp, f.path);
-      mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-      const fd = openSync(path, "wx", f.mode);
-      writeSync(fd, f.content);
-      closeSync(fd);
-      chmodSync(path, f.mode); // the umask may have narrowed it
-    }
-    chmodSync(tmp, 0o755);
-    if (existsSync(dir)) renameSync(dir, old);
-    renameSync(tmp, dir);
-    rmSync(old, { recursive: true, force: true });
+    const text = readRegularText(join(dir, "manifest.json"), { follow: false, maxBytes: 4 * 1024 * 1024, what: "manifest" });
+    if (text === undefined) return "it has no manifest.json (ciab did not render it)";
+    m = JSON.parse(text) as Manifest;
   } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    if (!existsSync(dir) && existsSync(old)) renameSync(old, dir);
-    throw new CiabError("io", `cannot write bundle ${dir}: ${(e as Error).message}`, { cause: e, hint: "check that the output directory is writable" });
+    return `its manifest.json is unreadable (${e instanceof Error ? e.message : String(e)})`;
+  }
+  if (m === null || typeof m !== "object" || m.ciab !== 1) return "its manifest.json is not a ciab manifest";
+  if (m.network !== network || m.node !== node) {
+    return `its manifest.json says it is node '${String(m.node)}' of network '${String(m.network)}', not node '${node}' of '${network}'`;
+  }
+  const listed = new Set<string>(["manifest.json"]);
+  if (Array.isArray(m.files)) {
+    for (const f of m.files) {
+      const p = (f as { path?: unknown } | null)?.path;
+      if (typeof p === "string") listed.add(normalize(p));
+    }
+  }
+  const dirs = new Set<string>();
+  for (const p of listed) for (let d = dirname(p); d !== "." && d !== "/" && !dirs.has(d); d = dirname(d)) dirs.add(d);
+  const foreign: string[] = [];
+  const walk = (rel: string): void => {
+    let names: string[];
+    try {
+      names = readdirSync(join(dir, rel));
+    } catch (e) {
+      foreign.push(`${rel || "."} (${(e as Error).message})`);
+      return;
+    }
+    for (const name of names.sort()) {
+      const r = rel ? join(rel, name) : name;
+      const s = lstatOrUndefined(join(dir, r)) as Stats;
+      if (s?.isDirectory() && dirs.has(r)) walk(r);
+      else if (!(s?.isFile() && listed.has(r))) foreign.push(s?.isDirectory() ? `${r}/` : r);
+    }
+  };
+  walk("");
+  if (foreign.length) {
+    const shown = foreign.slice(0, 5).join(", ") + (foreign.length > 5 ? ` and ${foreign.length - 5} more` : "");
+    return `it holds files ciab did not write (${shown})`;
+  }
+  return undefined;
+}
+
+/** Temp (`.NODE.tmp-PID`) and old (`.NODE.old-PID`) directories of renders that died (kill -9) in `outDir`. */
+function removeDeadRenders(outDir: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(outDir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^\..+\.(?:tmp|old)-(\d+)$/.exec(name);
+    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
+    const p = join(outDir, name);
+    if (lstatOrUndefined(p)?.isDirectory() && lstatOrUndefined(join(p, "manifest.json")) !== undefined) rmSync(p, { recursive: true, force: true });
   }
 }
 
+const inside = (parent: string, child: string): boolean => {
+  const r = relative(parent, child);
+  return r === "" || (!r.startsWith("..") && !isAbsolute(r));
+};
+
+function writeTree(tmp: string, files: BundleFile[]): void {
+  mkdirSync(tmp, { mode: 0o700 });
+  for (const f of files) {
+    const rel = normalize(f.path);
+    if (isAbsolute(rel) || rel === ".." || rel.startsWith(`..${sep}`)) throw new CiabError("internal", `bundle file path '${f.path}' leaves the bundle`);
+    const path = join(tmp, rel);
+    makeDirs(dirname(path));
+    const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, f.mode);
+    try {
+      fchmodSync(fd, f.mode); // the umask may have narrowed it; secrets are 0600 from the first byte
+      writeAll(fd, f.content);
+    } finally {
+      closeSync(fd);
+    }
+  }
+  chmodSync(tmp, 0o755); // 0700 while being written: nobody reads a half bundle
+}
+
 /**
- * Bundles under `outDir` rendered for `network` whose node is no longer in the mesh (their manifest says so).
+ * Write every bundle under `outDir` (already checked by prepareOutDir), all or nothing: refuses, before writing
+ * anything, any node directory ciab does not own.
+ */
+export function writeBundles(outDir: string, bundles: BundleToWrite[], opts: WriteOptions): void {
+  const protect = (opts.protect ?? []).map((p) => resolve(p));
+  const targets = bundles.map((b) => {
+    const name = componentName(b.dirName ?? b.node);
+    const dir = join(outDir, name);
+    for (const p of protect) {
+      if (inside(dir, p)) {
+        throw conflict(`cannot render node '${b.node}' to ${dir}: that would replace ${p}`, {
+          where: { node: b.node, file: dir },
+          hint: "render into another --out directory",
+        });
+      }
+    }
+    const why = notOurs(dir, opts.network, b.node);
+    if (why) {
+      throw conflict(`cannot render node '${b.node}': ${dir} already exists and ${why}; it was left untouched`, {
+        where: { node: b.node, file: dir },
+        hint: "move it away, or render into another --out directory",
+      });
+    }
+    return { ...b, dir, tmp: join(outDir, `.${name}.tmp-${process.pid}`), old: join(outDir, `.${name}.old-${process.pid}`) };
+  });
+  removeDeadRenders(outDir);
+  const cleanup = () => {
+    for (const t of targets) rmSync(t.tmp, { recursive: true, force: true });
+  };
+  try {
+    for (const t of targets) {
+      rmSync(t.tmp, { recursive: true, force: true });
+      writeTree(t.tmp, t.files);
+    }
+  } catch (e) {
+    cleanup();
+    throw ioError(`cannot write the bundles in ${outDir}; existing bundles were left unchanged`, e, "check that the output directory is writable");
+  }
+  for (const t of targets) {
+    const existed = lstatOrUndefined(t.dir) !== undefined;
+    try {
+      if (existed) renameSync(t.dir, t.old);
+      renameSync(t.tmp, t.dir);
+    } catch (e) {
+      if (existed && lstatOrUndefined(t.dir) === undefined && lstatOrUndefined(t.old) !== undefined) renameSync(t.old, t.dir);
+      cleanup();
+      throw ioError(`cannot replace bundle ${t.dir}`, e);
+    }
+    rmSync(t.old, { recursive: true, force: true });
+  }
+  fsyncDir(outDir);
+}
+
+/** One bundle into `dir` (any name, e.g. the lab's `<node>/bundle`); network and node come from its manifest. */
+export function writeBundle(dir: string, files: BundleFile[]): void {
+  const out = prepareOutDir(dirname(resolve(dir)));
+  const m = JSON.parse(files.find((f) => f.path === "manifest.json")?.content ?? "{}") as Manifest;
+  if (typeof m.network !== "string" || typeof m.node !== "string") throw new CiabError("internal", "bundle without a manifest");
+  writeBundles(out, [{ node: m.node, dirName: basename(resolve(dir)), files }], { network: m.network });
+}
+
+/**
+ * Bundles under `outDir` rendered for `network` whose node is no longer in the mesh (their manifest says so):
+ * `remove` are safe to delete; `kept` hold files ciab did not write, and are left alone with the reason.
  * Only directories with our manifest are considered: anything else in the output directory is left alone.
  */
-export function staleBundles(outDir: string, network: string, nodes: Set<string>): string[] {
+export function staleBundles(outDir: string, network: string, nodes: Set<string>): { remove: string[]; kept: { name: string; why: string }[] } {
   let entries: string[];
   try {
     entries = readdirSync(outDir);
   } catch {
-    return [];
+    return { remove: [], kept: [] };
   }
-  return entries.filter((name) => {
+  const remove: string[] = [];
+  const kept: { name: string; why: string }[] = [];
+  for (const name of entries.sort()) {
+    if (nodes.has(name) || name.startsWith(".")) continue;
+    const dir = join(outDir, name);
+    if (!lstatOrUndefined(dir)?.isDirectory()) continue;
+    let m: Manifest;
     try {
-      const m = JSON.parse(readFileSync(join(outDir, name, "manifest.json"), "utf8")) as { ciab?: number; network?: string; node?: string };
-      return m.ciab === 1 && m.network === network && typeof m.node === "string" && m.node === name && !nodes.has(m.node);
+      const text = readRegularText(join(dir, "manifest.json"), { follow: false, maxBytes: 4 * 1024 * 1024, what: "manifest" });
+      if (text === undefined) continue;
+      m = JSON.parse(text) as Manifest;
     } catch {
-      return false;
+      continue;
     }
-  });
+    if (m?.ciab !== 1 || m.network !== network || m.node !== name) continue;
+    const why = notOurs(dir, network, name);
+    if (why) kept.push({ name, why });
+    else remove.push(name);
+  }
+  return { remove, kept };
 }
 
 export function removeBundle(dir: string): void {

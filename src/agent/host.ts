@@ -1,8 +1,9 @@
 // What the host agent (ciab up/down/status/doctor) may do to the machine, as one injectable object: run commands
 // (the Runner), read files and stat them, the clock, the environment. Tests pass fakes; the CLI passes realHost().
 // Must not: write files directly (writes are commands, so the plan shows them and a fake runner records them).
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { type Runner, spawnRunner } from "../adapters/exec.js";
+import { isNotRegular, readRegularText } from "../adapters/files.js";
 import type { LxdOptions } from "../adapters/lxd.js";
 
 export interface HostDeps {
@@ -23,10 +24,13 @@ export interface HostDeps {
 export function realHost(run: Runner = spawnRunner): HostDeps {
   return {
     run,
+    // Regular files only, opened non-blocking: a FIFO manifest.json or /dev/zero is refused at once, never read.
+    // A missing or unreadable file is undefined (the caller names what it expected); a non-regular one throws.
     readFile: (p) => {
       try {
-        return readFileSync(p, "utf8");
-      } catch {
+        return readRegularText(p);
+      } catch (e) {
+        if (isNotRegular(e)) throw e;
         return undefined;
       }
     },

@@ -12,8 +12,16 @@ export interface GlobalOptions {
   lockTimeout: number;
 }
 
-export function globals(cmd: Command): GlobalOptions {
-  const o = cmd.optsWithGlobals() as { dir?: string; json?: boolean; debug?: boolean; lockTimeout?: string };
+export interface RawGlobals {
+  dir?: string;
+  json?: boolean;
+  debug?: boolean;
+  lockTimeout?: string;
+}
+
+/** The common options, from the command line wherever they were given; `extra` are those `set` took back out. */
+export function globals(cmd: Command, extra: RawGlobals = {}): GlobalOptions {
+  const o = { ...(cmd.optsWithGlobals() as RawGlobals), ...extra };
   return {
     dir: o.dir ?? process.env.CIAB_DIR ?? process.cwd(),
     json: Boolean(o.json),
@@ -27,10 +35,29 @@ function lockTimeout(v: string): number {
   return Number(v);
 }
 
-/** `set` passes options through as directives; take the common flags back out. */
-export function splitFlags(args: string[]): { args: string[]; flags: string[] } {
-  const flags = args.filter((a) => ["--json", "--debug"].includes(a));
-  return { args: args.filter((a) => !flags.includes(a)), flags };
+/**
+ * `set` passes its words through as directives (a directive value may look like an option); take the common
+ * options back out wherever they stand: `--json`, `--debug`, `-C DIR`, `--dir DIR|=DIR`, `--lock-timeout MS|=MS`.
+ */
+export function splitFlags(words: string[]): { args: string[]; flags: RawGlobals } {
+  const args: string[] = [];
+  const flags: RawGlobals = {};
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i] as string;
+    const value = (name: string): string => {
+      const v = words[++i];
+      if (v === undefined) throw usage(`option '${name}' needs a value`);
+      return v;
+    };
+    if (w === "--json") flags.json = true;
+    else if (w === "--debug") flags.debug = true;
+    else if (w === "-C" || w === "--dir") flags.dir = value(w);
+    else if (w.startsWith("--dir=")) flags.dir = w.slice(6);
+    else if (w === "--lock-timeout") flags.lockTimeout = value(w);
+    else if (w.startsWith("--lock-timeout=")) flags.lockTimeout = w.slice(15);
+    else args.push(w);
+  }
+  return { args, flags };
 }
 
 /** The OS CSPRNG; CIAB_INSECURE_TEST_SEED makes keys and addresses reproducible for tests (never for real meshes). */

@@ -1,8 +1,10 @@
 // The vwgen-compatible commands: add, set, del, show, showconf, blacklist, zone, genkey, genpsk, pubkey.
 // Thin: parse arguments, call model/registry/render, print.
-import { closeSync, constants, fstatSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { prepareOutDir } from "../adapters/bundle-fs.js";
+import { readRegularText, replaceFiles } from "../adapters/files.js";
 import { genkey, genpsk, pubkey } from "../keys/x25519.js";
 import { addNodes, applySet, blacklist, delNodes, ensureNetwork, repairEndpoints } from "../model/edit.js";
 import { CiabError, invalid, notFound, problemsError } from "../model/errors.js";
@@ -28,27 +30,12 @@ export function findNode(mesh: Mesh, name: string) {
   return node;
 }
 
-/**
- * `private-key FILE` (vwgen's form) when the value is not a key. The value is never echoed: it is most often a
- * mistyped key (a missing "=", base64url, a bad character), i.e. a secret. A regular file only: a FIFO would block.
- */
-function readKeyFile(value: string): string {
-  const shape = `${value.length} characters; a WireGuard key is 43 base64 characters and '='`;
-  let fd: number | undefined;
-  try {
-    fd = openSync(value, constants.O_RDONLY | constants.O_NONBLOCK);
-    if (!fstatSync(fd).isFile()) throw Object.assign(new Error("not a regular file"), { code: "not a regular file" });
-    return readFileSync(fd, "utf8");
-  } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    throw invalid(`private-key: the value is neither a WireGuard key (${shape}) nor a readable key file (${why})`, {
-      hint: "give the base64 key or the path of a file that holds it",
-      // edit.ts keeps only the code (the "path" may be a mistyped key).
-      cause: { code: why },
-    });
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
+/** `private-key FILE`: a regular file only (a FIFO or /dev/zero would hang the edit while it holds the lock). */
+function readKeyFile(path: string): string {
+  // The "path" is often a mistyped key, i.e. a secret: edit.ts keeps only the errno code of what is thrown here.
+  const text = readRegularText(path, { what: "key file", maxBytes: 4096 });
+  if (text === undefined) throw new CiabError("notFound", "no such key file", { cause: { code: "ENOENT" } });
+  return text;
 }
 
 /** Thrown out of the locked read-modify-write when an edit changes nothing: the file is left byte-identical. */
@@ -122,7 +109,7 @@ export function registerMeshCommands(program: Command): void {
     .allowUnknownOption()
     .action((net: string, words: string[], _o, cmd: Command) => {
       const { args, flags } = splitFlags(words);
-      const g = { ...globals(cmd), ...(flags.includes("--json") ? { json: true } : {}) };
+      const g = globals(cmd, flags);
       const env = { random: randomSource(), readKeyFile };
       edit(g, net, false, (doc) => applySet(doc, meshRef(net, g.dir).name, args, env));
     });
@@ -199,18 +186,14 @@ export function registerMeshCommands(program: Command): void {
       const z = renderZones(mesh, { domain, serial, ns: o.ns });
       for (const w of z.warnings) warn(w);
       if (o.reverse !== undefined && !["ipv4", "ipv6"].includes(o.reverse)) throw invalid(`--reverse '${o.reverse}' must be ipv4 or ipv6`);
-      if (o.out) {
-        const written: string[] = [];
-        for (const zone of [z.forward, z.reverse4, z.reverse6]) {
-          if (!zone) continue;
-          const file = join(o.out, `db.${zone.origin.replace(/\.$/, "")}`);
-          try {
-            writeFileSync(file, zone.text);
-          } catch (e) {
-            throw new CiabError("io", `cannot write ${file}`, { cause: e });
-          }
-          written.push(file);
-        }
+      if (o.out !== undefined) {
+        // All zones or none: each is staged (written, fsynced) before any replaces its old copy.
+        const dir = prepareOutDir(o.out);
+        const files = [z.forward, z.reverse4, z.reverse6].flatMap((zone) =>
+          zone ? [{ path: join(dir, `db.${zone.origin.replace(/\.$/, "")}`), content: zone.text, opts: { what: "zone file" } }] : [],
+        );
+        replaceFiles(files);
+        const written = files.map((f) => f.path);
         if (g.json) json({ ok: true, files: written });
         else out(written.join("\n"));
         return;

@@ -1,8 +1,22 @@
 // The mesh file on disk: the default registry. Owns locking and atomic writes; knows nothing of the CLI.
 // Writes go to a temp file in the same directory, fsync, rename, fsync of the directory: a crash leaves either the
-// old or the new file, never a torn one. A lock file serializes writers (two `ciab set` racing both land).
-import { closeSync, constants, fchownSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
-import { basename, dirname, join, resolve } from "node:path";
+// old or the new file, never a torn one; a failed write (full disk) leaves the old one byte-identical and exits 6.
+// A lock file serializes writers (two `ciab set` racing both land). File primitives: adapters/files.ts.
+import { closeSync, constants, linkSync, lstatSync, openSync, statSync, unlinkSync } from "node:fs";
+import { basename, resolve } from "node:path";
+import {
+  createExclusive,
+  errnoOf,
+  ioError,
+  kindOf,
+  lstatOrUndefined,
+  pidAlive,
+  readRegularText,
+  replaceFile,
+  replacementTarget,
+  tempName,
+  writeAll,
+} from "../adapters/files.js";
 import { CiabError, notFound } from "../model/errors.js";
 import { checkNetworkName, type Mesh, meshFromDoc } from "../model/mesh.js";
 import { dumpToml, parseToml, type TomlTable } from "../model/toml.js";
@@ -21,22 +35,15 @@ export function meshRef(arg: string, dir = process.cwd()): MeshRef {
   return { name, path: resolve(dir, `${withoutExt}.conf`) };
 }
 
-const ioError = (message: string, e: unknown, hint?: string) =>
-  new CiabError("io", `${message}: ${(e as NodeJS.ErrnoException).code ?? ""} ${(e as Error).message ?? e}`.trim(), { cause: e, hint });
-
 export interface Loaded {
   text: string;
   doc: TomlTable;
   mesh: Mesh;
 }
 
+/** The mesh file's text, or undefined when there is none. Only a regular file (or a link to one) is read. */
 export function readText(ref: MeshRef): string | undefined {
-  try {
-    return readFileSync(ref.path, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw ioError(`cannot read ${ref.path}`, e);
-  }
+  return readRegularText(ref.path, { what: "mesh file" });
 }
 
 export function loadMesh(ref: MeshRef): Loaded {
@@ -53,58 +60,105 @@ export function loadMesh(ref: MeshRef): Loaded {
 
 // --- locking -------------------------------------------------------------------------------------------------
 
+// Atomics.wait sleeps in the kernel: waiting for another writer costs no CPU (no busy loop).
 const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
-function pidAlive(pid: number): boolean {
+/** An empty or unparsable lock younger than this may be one being created (no-hard-link fallback): wait. */
+const FRESH_LOCK_MS = 1000;
+
+/**
+ * Create `lock` holding our PID, or return false when it exists. The PID goes into a temp file first, which is then
+ * hard-linked to the lock name (link(2) never replaces anything): the lock is never seen empty, and a full disk
+ * fails on the temp file, leaving no lock behind.
+ */
+function tryCreateLock(lock: string): boolean {
+  const tmp = tempName(lock);
+  const fail = (e: unknown) => ioError(`cannot create lock file ${lock} (is the directory writable?)`, e);
   try {
-    process.kill(pid, 0);
+    unlinkSync(tmp);
+  } catch {
+    /* normal: not there */
+  }
+  let fd: number | undefined;
+  try {
+    fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    writeAll(fd, `${process.pid}\n`);
+    const f = fd;
+    fd = undefined;
+    closeSync(f);
+  } catch (e) {
+    if (fd !== undefined) closeSync(fd);
+    removeQuietly(tmp);
+    throw fail(e);
+  }
+  try {
+    linkSync(tmp, lock);
     return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
+    const code = errnoOf(e);
+    if (code === "EEXIST") return false;
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EMLINK") throw fail(e);
+    return createExclusive(lock, `${process.pid}\n`, 0o600); // no hard links here: O_EXCL directly
+  } finally {
+    removeQuietly(tmp);
   }
 }
 
-/** Take `<file>.lock` (O_EXCL); wait for a live holder up to `timeoutMs`; take over a dead holder's lock. */
+const removeQuietly = (p: string): void => {
+  try {
+    unlinkSync(p);
+  } catch {
+    /* already gone */
+  }
+};
+
+/**
+ * Take `<file>.lock`; wait for a live holder up to `timeoutMs`; take over a stale lock (dead PID, or empty or
+ * unparsable: what a crash or a full disk left). A lock path that is not a regular file is an error at once.
+ */
 export function acquireLock(path: string, timeoutMs: number): () => void {
   const lock = `${path}.lock`;
   const deadline = Date.now() + timeoutMs;
   let delay = 5;
   for (;;) {
-    try {
-      const fd = openSync(lock, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      return () => {
-        try {
-          unlinkSync(lock);
-        } catch {
-          /* already gone */
-        }
-      };
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== "EEXIST") throw ioError(`cannot create lock file ${lock} (is the directory writable?)`, e);
+    const st = lstatOrUndefined(lock);
+    if (st && !st.isFile()) {
+      throw new CiabError("io", `lock file ${lock} is ${kindOf(st)}, not a regular file; ${path} was left unchanged`, {
+        where: { file: lock },
+        hint: `no ciab process made it: remove ${lock} (rm -r) and run the command again`,
+      });
     }
-    let holder = Number.NaN;
-    try {
-      holder = Number.parseInt(readFileSync(lock, "utf8"), 10);
-    } catch {
-      continue; // released between our open and read
+    if (!st && tryCreateLock(lock)) {
+      return () => removeQuietly(lock);
     }
-    if (Number.isInteger(holder) && holder > 0 && !pidAlive(holder)) {
-      try {
-        unlinkSync(lock); // stale: its owner died without cleaning up
-      } catch {
-        /* someone else took it over */
+    let holder: number | undefined;
+    let stale = false;
+    let inode: { dev: number; ino: number } | undefined;
+    try {
+      const text = readRegularText(lock, { follow: false, maxBytes: 4096, what: "lock file" });
+      if (text !== undefined) {
+        const m = /^\s*(\d+)\s*$/.exec(text);
+        holder = m ? Number(m[1]) : undefined;
+        const now = lstatSync(lock);
+        inode = { dev: now.dev, ino: now.ino };
+        stale = holder === undefined || holder <= 0 ? Date.now() - now.mtimeMs > FRESH_LOCK_MS : holder !== process.pid && !pidAlive(holder);
       }
+    } catch (e) {
+      if (!(e instanceof CiabError) && errnoOf(e) !== "ENOENT") throw ioError(`cannot read lock file ${lock}`, e);
+      if (e instanceof CiabError) throw e;
+    }
+    if (stale && inode) {
+      // Only the lock we judged: if another process took it over meanwhile, its inode differs.
+      const again = lstatOrUndefined(lock);
+      if (again && again.dev === inode.dev && again.ino === inode.ino) removeQuietly(lock);
       continue;
     }
     if (Date.now() >= deadline) {
-      throw new CiabError("locked", `${path} is locked by another process (pid ${Number.isNaN(holder) ? "unknown" : holder})`, {
+      throw new CiabError("locked", `${path} is locked by another process (pid ${holder ?? "unknown"})`, {
         hint: `wait for it to finish, or remove ${lock} if no ciab process is running`,
       });
     }
-    sleep(delay);
+    sleep(Math.min(delay, Math.max(1, deadline - Date.now())));
     delay = Math.min(delay * 2, 100);
   }
 }
@@ -118,42 +172,7 @@ const holdsSecrets = (doc: TomlTable): boolean =>
 
 /** Replace `path` with `text` atomically; mode 0600 when the content holds secrets. */
 export function writeAtomic(path: string, text: string, secret: boolean): void {
-  let mode = 0o644;
-  let owner: { uid: number; gid: number } | undefined;
-  try {
-    const st = statSync(path);
-    mode = st.mode & 0o777;
-    owner = { uid: st.uid, gid: st.gid };
-  } catch {
-    /* new file */
-  }
-  if (secret) mode &= 0o600;
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-  let fd: number | undefined;
-  try {
-    fd = openSync(tmp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, mode);
-    writeSync(fd, text);
-    if (owner && typeof process.getuid === "function" && process.getuid() === 0) fchownSync(fd, owner.uid, owner.gid);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd !== undefined) closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* not created */
-    }
-    throw ioError(`cannot write ${path}; it was left unchanged`, e, "check that the directory is writable and the disk is not full");
-  }
-  try {
-    const dfd = openSync(dirname(path), constants.O_RDONLY);
-    fsyncSync(dfd);
-    closeSync(dfd);
-  } catch {
-    /* some filesystems cannot fsync a directory; the rename is done */
-  }
+  replaceFile(path, text, { mode: secret ? 0o600 : 0o644, maxMode: secret ? 0o600 : undefined, what: "mesh file" });
 }
 
 export interface UpdateOptions {
@@ -169,15 +188,18 @@ export interface UpdateOptions {
 export function updateMesh(ref: MeshRef, opts: UpdateOptions, mutate: (doc: TomlTable, existed: boolean) => void): { mesh: Mesh; changed: boolean } {
   const existing = readText(ref);
   if (existing === undefined && !opts.create) loadMesh(ref); // throws the not-found error
+  // A symlinked mesh file: the link's target is replaced (atomically, in its own directory, locked beside it);
+  // the link stays a link (README "The mesh file"). A dangling link is refused, never replaced by a file.
+  const target = replacementTarget(ref.path, "mesh file");
   if (existing !== undefined) {
-    const st = statSync(ref.path);
+    const st = statSync(target);
     if ((st.mode & 0o222) === 0) {
       throw new CiabError("io", `${ref.path} is read-only (mode ${(st.mode & 0o777).toString(8).padStart(4, "0")}); it was left unchanged`, {
         hint: `make it writable first (chmod u+w ${ref.path})`,
       });
     }
   }
-  const release = acquireLock(ref.path, opts.lockTimeoutMs ?? 10_000);
+  const release = acquireLock(target, opts.lockTimeoutMs ?? 10_000);
   try {
     const text = readText(ref); // re-read under the lock: another writer may have landed meanwhile
     const doc = text === undefined ? {} : parseToml(text, ref.path);
@@ -192,7 +214,7 @@ export function updateMesh(ref: MeshRef, opts: UpdateOptions, mutate: (doc: Toml
       throw e;
     }
     if (out === text) return { mesh, changed: false };
-    writeAtomic(ref.path, out, holdsSecrets(doc));
+    writeAtomic(target, out, holdsSecrets(doc));
     return { mesh, changed: true };
   } finally {
     release();
