@@ -21,9 +21,9 @@ describe.skipIf(!labReady())("ciab lab: 6 nodes, 2 reflectors, up then test at o
       lab = await startLab("bu", { nodes: 6, reflectors: 2, underlay }, { progress: (m) => progress.push(m) });
       try {
         expect(progress.some((m) => m.includes("ready: every pair has a WireGuard handshake"))).toBe(true);
-        // First contact (keys/contact.ts): the handshakes are done when the bundles are; before it, every pair's
-        // initiations crossed and `lab up` waited for WireGuard's 5 s retry (or 15 s for a pair left dark one way).
-        expect(progress.filter((m) => m.includes("waiting for WireGuard handshakes"))).toEqual([]);
+        // Not asserted: "no wait for handshakes". With first contact (keys/contact.ts) no pair's initiations cross,
+        // but a node whose bundle finishes after its peers' first packets still waits one WireGuard retry (<= 5 s)
+        // for those peers; test/unit/first-contact.test.ts guards the mechanism itself.
         const report = await labTest(lab.name, deps());
         const failed = report.checks.filter((c) => c.status === "fail");
         expect(failed, `${JSON.stringify(failed, null, 2)}\n${progress.join("\n")}`).toEqual([]);
