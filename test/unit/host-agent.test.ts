@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import type { RunOptions, RunResult } from "../../src/adapters/exec.js";
 import { loadDesired } from "../../src/agent/desired.js";
+import { doctor } from "../../src/agent/doctor.js";
 import type { HostDeps } from "../../src/agent/host.js";
 import { applyActions, reconcile } from "../../src/agent/reconcile.js";
 import { applySet } from "../../src/model/edit.js";
@@ -197,5 +198,46 @@ describe("loading the desired state", () => {
     const frr = l.desired.routing.daemon === "frr" ? l.desired.routing.frrConf : "";
     expect(frr).toContain("  network 10.2.5.0/24");
     expect(frr).not.toContain("  network 10.2.0.0/16");
+  });
+});
+
+describe("doctor: the mesh's guard", () => {
+  const guard = async (answer: (a: string) => RunResult | undefined, up = true) => {
+    const h = fakeHost(installed, (argv) => answer(argv.join(" ")));
+    const deps: HostDeps = { ...h.deps, exists: (p) => (p === `/sys/class/net/${NET}` ? up : h.deps.exists(p)) };
+    return (await doctor(installed, deps))
+      .filter((c) => ["tool nft", "guard", "host firewall"].includes(c.name))
+      .map((c) => `${c.name} ${c.status}: ${c.detail}`);
+  };
+  it("loaded and current, no dropping host chain: ok", async () => {
+    expect(
+      await guard((a) =>
+        a.startsWith("nft -j list chains")
+          ? ok('{"nftables":[{"chain":{"family":"inet","table":"ciab_upc3194","name":"input","hook":"input","policy":"accept"}}]}')
+          : undefined,
+      ),
+    ).toEqual([
+      "tool nft ok: installed",
+      `guard ok: nft table inet ciab_${NET} loaded and current`,
+      "host firewall ok: no base chain of another table drops forward or input traffic by default",
+    ]);
+  });
+  it("nft missing fails; the guard missing while WireGuard is up fails; a changed table warns; a dropping host chain warns", async () => {
+    expect(await guard((a) => (a.startsWith("sh -c command -v") && a.endsWith(" nft") ? { code: 1, stdout: "", stderr: "" } : undefined))).toEqual([
+      expect.stringMatching(/^tool nft fail: missing: the mesh's guard .* cannot be installed/),
+    ]);
+    expect(
+      await guard((a) => (a.startsWith("nft list table") ? { code: 1, stdout: "", stderr: "Error: No such file or directory" } : undefined)),
+    ).toContainEqual(expect.stringMatching(/^guard fail: .* is not loaded while upc3194 is up: the underlay can reach the containers/));
+    expect(await guard((a) => (a.startsWith("nft list table") ? ok(fx("n2.nft-table.txt").replace(/^.*tcp dport 179.*\n/m, "")) : undefined))).toContainEqual(
+      expect.stringMatching(/^guard warn: .* differs from the bundle's/),
+    );
+    expect(
+      await guard((a) =>
+        a.startsWith("nft -j list chains")
+          ? ok('{"nftables":[{"chain":{"family":"ip","table":"filter","name":"FORWARD","hook":"forward","policy":"drop"}}]}')
+          : undefined,
+      ),
+    ).toContainEqual(expect.stringMatching(/^host firewall warn: ip filter chain FORWARD \(hook forward\) drops by default/));
   });
 });
