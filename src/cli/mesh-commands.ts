@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { prepareOutDir } from "../adapters/bundle-fs.js";
-import { readRegularText, replaceFiles } from "../adapters/files.js";
+import { isNotRegular, readRegularText, replaceFiles } from "../adapters/files.js";
 import { genkey, genpsk, pubkey } from "../keys/x25519.js";
 import { addNodes, applySet, blacklist, delNodes, ensureNetwork, repairEndpoints } from "../model/edit.js";
 import { CiabError, invalid, notFound, problemsError } from "../model/errors.js";
@@ -33,7 +33,13 @@ export function findNode(mesh: Mesh, name: string) {
 /** `private-key FILE`: a regular file only (a FIFO or /dev/zero would hang the edit while it holds the lock). */
 function readKeyFile(path: string): string {
   // The "path" is often a mistyped key, i.e. a secret: edit.ts keeps only the errno code of what is thrown here.
-  const text = readRegularText(path, { what: "key file", maxBytes: 4096 });
+  let text: string | undefined;
+  try {
+    text = readRegularText(path, { what: "key file", maxBytes: 4096 });
+  } catch (e) {
+    const code = isNotRegular(e) ? "not a regular file" : ((e as { cause?: { code?: string } }).cause?.code ?? "unreadable");
+    throw new CiabError("io", "unreadable key file", { cause: { code } });
+  }
   if (text === undefined) throw new CiabError("notFound", "no such key file", { cause: { code: "ENOENT" } });
   return text;
 }

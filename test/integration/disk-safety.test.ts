@@ -290,8 +290,8 @@ describe("only regular files are read or replaced", () => {
     mkfifo(join(dir, "key"));
     const before = digest(file);
     const r = ciab(set("node", "node1", "private-key", "./key"), { cwd: dir });
-    expect(r.stderr).toMatch(/key is a FIFO \(named pipe\), not a regular key file/);
-    expect(r.code).toBe(EXIT.io);
+    expect(r.stderr).toMatch(/nor a readable key file \(not a regular file\)/);
+    expect(r.code).toBe(EXIT.invalid);
     expect(digest(file)).toBe(before);
     expect(readdirSync(dir).sort()).toEqual(["ciabmesh.conf", "key"]);
   });
@@ -408,27 +408,33 @@ describe("key init", () => {
 });
 
 describe("render touches only what it owns", () => {
+  // Such names are no DNS labels: the edit refuses them (schema), and a file that has one anyway (written by hand or
+  // by vwgen) is refused by render before anything is written. The bundle writer refuses them too (defence in depth).
+  const withNode = (dir: string, node: string) => {
+    const file = join(dir, "ciabmesh.conf");
+    writeFileSync(file, readFileSync(file, "utf8").replace("[Node.node3]", `[Node."${node}"]`));
+  };
+
   it("a node named mesh.conf rendered with --out . does not touch the mesh file", () => {
     const dir = withFiles(BASIC);
-    const words = ["node", "mesh.conf", "endpoint", "198.18.0.9:51820", "listen-port", "51820"];
-    expect(ciab(["add", "ciabmesh", "mesh.conf"], { cwd: dir }).code).toBe(0);
-    expect(ciab(set(...words), { cwd: dir }).code).toBe(0);
+    expect(ciab(["add", "ciabmesh", "mesh.conf"], { cwd: dir }).code).toBe(EXIT.invalid);
+    withNode(dir, "mesh.conf");
     cpSync(join(dir, "ciabmesh.conf"), join(dir, "mesh.conf")); // a second mesh file, named like the node
     const before = tree(dir);
     const r = ciab(["render", "ciabmesh", "--out", "."], { cwd: dir });
-    expect(r.stderr).toMatch(/cannot render node 'mesh\.conf': .*\/mesh\.conf already exists and it is a regular file, not a bundle directory/);
-    expect(r.code).toBe(EXIT.conflict);
+    expect(r.stderr).toMatch(/mesh\.conf/);
+    expect(r.code).not.toBe(0);
     expect(tree(dir)).toEqual(before); // and no node's bundle was written either: all or nothing
   });
 
   it("a node named like the mesh file itself is refused before anything is written", () => {
     const dir = withFiles(BASIC);
-    expect(ciab(["add", "ciabmesh", "ciabmesh.conf"], { cwd: dir }).code).toBe(0);
-    expect(ciab(set("node", "ciabmesh.conf", "endpoint", "198.18.0.9:51820"), { cwd: dir }).code).toBe(0);
+    expect(ciab(["add", "ciabmesh", "ciabmesh.conf"], { cwd: dir }).code).toBe(EXIT.invalid);
+    withNode(dir, "ciabmesh.conf");
     const before = tree(dir);
     const r = ciab(["render", "ciabmesh", "--out", "."], { cwd: dir });
-    expect(r.stderr).toMatch(/that would replace .*ciabmesh\.conf/);
-    expect(r.code).toBe(EXIT.conflict);
+    expect(r.stderr).toMatch(/ciabmesh\.conf/);
+    expect(r.code).not.toBe(0);
     expect(tree(dir)).toEqual(before);
   });
 
