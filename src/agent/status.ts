@@ -7,7 +7,7 @@ import { birdSessions } from "../adapters/bird.js";
 import { frrSessions, type RoutingSession } from "../adapters/frr.js";
 import { observeIp, parseRoutes } from "../adapters/iproute2.js";
 import { observeWireguard } from "../adapters/wireguard.js";
-import { formatAddr, parseAddr } from "../ipam/ip.js";
+import { canonicalAddr } from "../ipam/ip.js";
 import type { DesiredHost } from "../plan/types.js";
 import type { HostDeps } from "./host.js";
 
@@ -41,14 +41,7 @@ export interface StatusReport {
   problems: string[];
 }
 
-const norm = (a: string): string => {
-  try {
-    const p = parseAddr(a);
-    return formatAddr(p.family, p.addr);
-  } catch {
-    return a;
-  }
-};
+const norm = canonicalAddr;
 
 async function ping(deps: HostDeps, address: string): Promise<PeerStatus["ping"]> {
   const r = await deps.run(["ping", address.includes(":") ? "-6" : "-4", "-n", "-c", "1", "-W", "1", address], { timeoutMs: 5000 });

@@ -104,3 +104,13 @@ export function reverseZone(p: Prefix): string {
   const total = full.length - suffix;
   return full.slice(total - labels).join(".");
 }
+
+/** An address in canonical text ("2001:DB8::0:1" -> "2001:db8::1"); text that is no address comes back unchanged. */
+export function canonicalAddr(a: string): string {
+  try {
+    const p = parseAddr(a);
+    return formatAddr(p.family, p.addr);
+  } catch {
+    return a;
+  }
+}

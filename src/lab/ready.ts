@@ -9,11 +9,12 @@
 // Why (issue 19): "routes are in the kernel" alone returned while a pair's tunnel was still dark; routes came
 // through the other reflector, and the first `lab test` failed.
 import { type Runner, tail } from "../adapters/exec.js";
-import { formatAddr, parseAddr } from "../ipam/ip.js";
+import { canonicalAddr } from "../ipam/ip.js";
 import { CiabError } from "../model/errors.js";
 import type { Mesh } from "../model/mesh.js";
 import { bgpNeighbors, hostPart, ownedPrefixes, wgPeers } from "../model/topology.js";
 import type { LabContainer } from "./containers.js";
+import { mapLimit } from "./limit.js";
 import type { LabPlan } from "./plan.js";
 
 export type Condition = "handshakes" | "sessions" | "routes" | "pings";
@@ -32,14 +33,7 @@ export const CONDITION_TEXT: Record<Condition, string> = {
   pings: "all-pairs ping",
 };
 
-const norm = (a: string): string => {
-  try {
-    const p = parseAddr(a);
-    return formatAddr(p.family, p.addr);
-  } catch {
-    return a;
-  }
-};
+const norm = canonicalAddr;
 const pairKey = (a: string, b: string): string => (a < b ? `${a}–${b}` : `${b}–${a}`);
 
 // ------------------------------------------------------------------------------------------------ pure parts
@@ -107,20 +101,6 @@ export interface ReadyProbe {
   containers: LabContainer[];
   /** argv that runs `argv` on a node with its private mounts (wg and vtysh talk to that node's daemons). */
   onNode(node: string, argv: string[]): string[];
-}
-
-/** Run `fn` over items, at most `limit` at a time (a 2-core machine: more would measure the scheduler). */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (x: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 const PARALLEL = 8;
