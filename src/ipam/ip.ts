@@ -114,3 +114,21 @@ export function canonicalAddr(a: string): string {
     return a;
   }
 }
+
+/**
+ * The prefixes (or bare addresses) not covered by another one of the list, in their original order and text:
+ * nftables refuses overlapping intervals in a set. Prefixes either nest or are disjoint, so after sorting by
+ * address and length one sweep finds every covered one: O(n log n).
+ */
+export function outermost(items: string[]): string[] {
+  const parsed = items.map((text, i) => ({ i, p: network(parsePrefix(text, "prefix", false)) }));
+  parsed.sort((a, b) => a.p.family - b.p.family || (a.p.addr < b.p.addr ? -1 : a.p.addr > b.p.addr ? 1 : a.p.len - b.p.len));
+  const keep = new Set<number>();
+  let last: Prefix | undefined;
+  for (const { i, p } of parsed) {
+    if (last && contains(last, p)) continue;
+    keep.add(i);
+    last = p;
+  }
+  return items.filter((_, i) => keep.has(i));
+}

@@ -16,7 +16,7 @@
 // here ends only this table's chain, so the host's firewall keeps deciding everything else (nothing is widened),
 // and `ciab down` / `ciab-down` delete the table.
 import { createHash } from "node:crypto";
-import type { Family } from "../ipam/ip.js";
+import { type Family, outermost } from "../ipam/ip.js";
 import type { Mesh, MeshNode } from "../model/mesh.js";
 import { blacklistTransits, hostPart, ownedPrefixes, vxlanDev, wgPeers } from "../model/topology.js";
 
@@ -67,14 +67,14 @@ function meshDestinations(mesh: Mesh, family: Family): string[] {
     out.push(...ownedPrefixes(n, family));
     if (family === 4 && n.vtepFamily === 4) out.push(n.vtep);
   }
-  return uniq(out);
+  return outermost(out);
 }
 
 const macHex = (mac: string): string => `0x${mac.replace(/:/g, "").toLowerCase()}`;
 
 function set(name: string, type: string, elements: string[], interval = true): string[] {
   const flags = interval ? "; flags interval" : "";
-  // nft merges overlapping intervals itself only with auto-merge; keep the element list free of exact duplicates.
+  // Interval sets get no overlapping elements (outermost, above); exact duplicates go here.
   const list = uniq(elements);
   return [`\tset ${name} {`, `\t\t${type}${flags}`, ...(list.length ? [`\t\telements = { ${list.join(",\n\t\t\t")} }`] : []), "\t}"];
 }
@@ -94,13 +94,13 @@ export function renderNft(mesh: Mesh, node: MeshNode): string {
     peers.flatMap((p) => {
       const from = [p, ...(relayed.get(p.name) ?? [])].flatMap((n) => sources(n, family));
       if (family === 6) from.push("::", "fe80::/10"); // unspecified (DAD, MLD) and link-local: ND, OSPFv3, BGP next hops
-      return uniq(from).map((s) => `${p.mac.toLowerCase()} . ${s}`);
+      return outermost(from).map((s) => `${p.mac.toLowerCase()} . ${s}`);
     });
   const vtepMacs = (family: 4 | 6): string[] => peers.filter((p) => p.vtepFamily === family).map((p) => `${p.vtep} . ${macHex(p.mac)}`);
   const mesh4 = meshDestinations(mesh, 4);
   const mesh6 = meshDestinations(mesh, 6);
-  const own4 = ownedPrefixes(node, 4);
-  const own6 = ownedPrefixes(node, 6);
+  const own4 = outermost(ownedPrefixes(node, 4));
+  const own6 = outermost(ownedPrefixes(node, 6));
   const meshIfs = `{ "${wg}", "${vx}" }`;
 
   const lines = [

@@ -10,7 +10,9 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { renderNft } from "../../src/render/nft.js";
 import { hasTool, isRoot } from "../helpers/env.js";
+import { buildMesh } from "../helpers/meshes.js";
 import { allRoutingOutputs, filesNamed } from "../helpers/routing.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "ciab-routing-parsers-"));
@@ -183,5 +185,22 @@ describe.skipIf(!(isRoot && hasTool("nft") && hasTool("unshare")))("nft checks e
     expect(nftFiles.length).toBe(18); // every node of every fixture mesh: the guard is always rendered
     const r = inNetns('nft -c -f "$1"', tmpFile("mss.nft", (nftFiles[0]?.[1] as string).replace("maxseg size", "maxsegs size")));
     expect(r.code).not.toBe(0);
+  });
+});
+
+describe.skipIf(!(isRoot && hasTool("nft") && hasTool("unshare")))("the guard with nested prefixes (nft refuses overlapping intervals)", () => {
+  it("a node whose Subnets nest, inside the overlay pool: the rendered file loads", () => {
+    const m = buildMesh("nest", { nodes: ["a", "b"], network: {} });
+    const a = m.nodes.find((n) => n.name === "a") as (typeof m.nodes)[number];
+    const b = m.nodes.find((n) => n.name === "b") as (typeof m.nodes)[number];
+    const nested = {
+      ...m,
+      nodes: [
+        { ...a, subnets: ["10.70.0.0/16", "10.70.1.0/24"] },
+        { ...b, subnets: ["10.71.0.0/24", "10.71.0.128/25"] },
+      ],
+    };
+    const text = renderNft(nested, nested.nodes[0] as (typeof m.nodes)[number]);
+    expect(inNetns('nft -c -f "$1"', tmpFile("nested.nft", text))).toEqual({ code: 0, out: "" });
   });
 });
