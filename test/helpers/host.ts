@@ -61,3 +61,16 @@ export function observedOf(node: "n1" | "n2", installed: DesiredHost, now = 1795
 }
 
 export { parseBgpSummary };
+
+/** A host with nothing of the mesh yet (FRR installed, not running): what a first `ciab up` observes. */
+export const emptyHost = (): ObservedHost => ({
+  now: 0,
+  links: [],
+  addresses: [],
+  neighbours: [],
+  fdb: [],
+  sysctls: {},
+  files: {},
+  nftTable: undefined,
+  frr: { installed: true, running: false, reloadScript: true, systemd: false },
+});

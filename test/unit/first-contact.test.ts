@@ -9,24 +9,14 @@ import { addNodes, applySet } from "../../src/model/edit.js";
 import { plan, waitingPeers } from "../../src/plan/plan.js";
 import type { DesiredHost, ObservedHost } from "../../src/plan/types.js";
 import { renderBundle } from "../../src/render/bundle.js";
-import { desiredOf, meshDoc, meshOf, NET, observedOf, random } from "../helpers/host.js";
+import { desiredOf, emptyHost, meshDoc, meshOf, NET, observedOf, random } from "../helpers/host.js";
 
 const doc = meshDoc();
 addNodes(doc, NET, ["n4", "n5"], random());
 for (const n of ["n4", "n5"]) applySet(doc, NET, ["node", n, "endpoint", `198.18.${n.slice(1)}.1:51820`, "listen-port", "51820"], { random: random() });
 const mesh = meshOf(doc);
 const desired = Object.fromEntries(mesh.nodes.map((n) => [n.name, desiredOf(mesh, n.name)])) as Record<string, DesiredHost>;
-const empty: ObservedHost = {
-  now: 0,
-  links: [],
-  addresses: [],
-  neighbours: [],
-  fdb: [],
-  sysctls: {},
-  files: {},
-  nftTable: undefined,
-  frr: { installed: true, running: false, reloadScript: true, systemd: false },
-};
+const empty: ObservedHost = emptyHost();
 
 describe("first contact", () => {
   it.each([

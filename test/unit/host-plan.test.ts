@@ -8,7 +8,7 @@ import type { TomlTable } from "../../src/model/toml.js";
 import { formatCommand } from "../../src/plan/commands.js";
 import { plan } from "../../src/plan/plan.js";
 import type { Action, DesiredHost } from "../../src/plan/types.js";
-import { desiredOf, meshDoc, meshOf, NET, observedOf, random } from "../helpers/host.js";
+import { desiredOf, emptyHost, meshDoc, meshOf, NET, observedOf, random } from "../helpers/host.js";
 
 const summary = (actions: Action[]) => actions.map((a) => `${a.kind} ${a.subject}: ${a.reason}`);
 const base = meshOf(meshDoc());
@@ -115,17 +115,7 @@ describe("planner on captured host state", () => {
 
   it("a fresh host: create with the chosen backend, sync, addresses, up, then VXLAN and FRR start", () => {
     const d = installed.n1;
-    const empty = {
-      now: 0,
-      links: [],
-      addresses: [],
-      neighbours: [],
-      fdb: [],
-      sysctls: {},
-      files: {},
-      nftTable: undefined,
-      frr: { installed: true, running: false, reloadScript: true, systemd: false },
-    };
+    const empty = emptyHost();
     const actions = plan(d, empty, { backend: userspaceBackend({}) });
     expect(actions.map((a) => a.kind)).toEqual([
       "nft", // the guard before forwarding and the tunnels
