@@ -4,10 +4,12 @@
 // to announce. Owns: reading the bundle, checking the host's key against the mesh's. Must not: change the host,
 // keep a private key read from a key file (only its public key), or go on when discovery fails (a wrong
 // announcement is worse than none: the error stops `ciab up` before anything changes).
+
 import { join, resolve } from "node:path";
 import { discoverSubnets, type LxdSubnet } from "../adapters/lxd.js";
 import { pubkey } from "../keys/x25519.js";
 import { CiabError, notFound } from "../model/errors.js";
+import { topology } from "../model/topology.js";
 import { type BundleManifest, checkManifest, chooseAnnouncements, desiredFromBundle } from "../plan/bundle.js";
 import type { DesiredHost } from "../plan/types.js";
 import { loadMesh, meshRef } from "../registry/file.js";
@@ -68,7 +70,8 @@ export async function loadDesired(src: DesiredSource, deps: HostDeps): Promise<L
     if (!src.network || !src.node) throw new CiabError("usage", "say which host this is: --bundle DIR, or NET NODE");
     const ref = meshRef(src.network, src.meshDir);
     const { mesh, text } = loadMesh(ref);
-    checkRenderable(mesh);
+    const topo = topology(mesh);
+    checkRenderable(topo);
     const node = mesh.nodes.find((n) => n.name === src.node);
     if (!node)
       throw notFound(`network '${mesh.name}' has no node '${src.node}'`, {
@@ -76,7 +79,7 @@ export async function loadDesired(src: DesiredSource, deps: HostDeps): Promise<L
         where: { node: src.node },
       });
     source = ref.path;
-    files = new Map(renderBundle(mesh, node, sha256(text)).map((f) => [f.path, f.content]));
+    files = new Map(renderBundle(topo.node(node), sha256(text)).map((f) => [f.path, f.content]));
   }
   const manifest = checkManifest(source, files);
   const host = manifest.host as NonNullable<BundleManifest["host"]>;

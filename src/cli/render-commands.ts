@@ -1,4 +1,5 @@
 // `ciab render`, `ciab graph`, `ciab key init`: from the mesh file to what hosts need.
+
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
 import { prepareOutDir, removeBundle, staleBundles, writeBundles } from "../adapters/bundle-fs.js";
@@ -7,6 +8,7 @@ import { dotToSvg } from "../adapters/graphviz.js";
 import { genkey, pubkey } from "../keys/x25519.js";
 import { CiabError, invalid } from "../model/errors.js";
 import { checkNetworkName } from "../model/mesh.js";
+import { topology } from "../model/topology.js";
 import { loadMesh, meshRef } from "../registry/file.js";
 import { checkRenderable, renderBundle, sha256 } from "../render/bundle.js";
 import { renderDot } from "../render/dot.js";
@@ -26,11 +28,11 @@ export function registerRenderCommands(program: Command): void {
       const ref = meshRef(net, g.dir);
       const { mesh, text } = loadMesh(ref);
       for (const w of mesh.warnings) warn(w);
-      checkRenderable(mesh);
+      checkRenderable(topology(mesh));
       const nodes = o.node ? [findNode(mesh, o.node)] : mesh.nodes;
       const digest = sha256(text);
       // Render everything before writing anything: a renderer that throws leaves no half-written output.
-      const bundles = nodes.map((n) => ({ node: n.name, files: renderBundle(mesh, n, digest) }));
+      const bundles = nodes.map((n) => ({ node: n.name, files: renderBundle(topology(mesh).node(n), digest) }));
       const outDir = prepareOutDir(o.out.trim() === "" ? "" : resolve(g.dir, o.out));
       // The mesh file (a link's target too) and its lock are never replaced, whatever a node is called.
       const meshFile = replacementTarget(ref.path, "mesh file");
@@ -62,7 +64,7 @@ export function registerRenderCommands(program: Command): void {
     .action((net: string, o: { out?: string }, cmd: Command) => {
       const g = globals(cmd);
       const { mesh } = loadMesh(meshRef(net, g.dir));
-      const dot = renderDot(mesh);
+      const dot = renderDot(topology(mesh));
       if (!o.out) return void process.stdout.write(dot);
       const content = o.out.endsWith(".svg") ? dotToSvg(dot) : dot;
       if (o.out.trim() === "") throw invalid("--out: the file name must not be empty");

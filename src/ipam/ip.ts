@@ -132,3 +132,12 @@ export function outermost(items: string[]): string[] {
   }
   return items.filter((_, i) => keep.has(i));
 }
+
+/** The prefixes of one family, canonical (host bits cleared) and sorted by address, then length. */
+export function sortedNetworks(texts: readonly string[], family: Family): string[] {
+  return texts
+    .map((s) => network(parsePrefix(s)))
+    .filter((p) => p.family === family)
+    .sort((x, y) => (x.addr === y.addr ? x.len - y.len : x.addr < y.addr ? -1 : 1))
+    .map(formatPrefix);
+}

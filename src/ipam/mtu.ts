@@ -3,7 +3,6 @@
 // VXLAN adds 50 with IPv4 VTEPs (20 IP + 8 UDP + 8 VXLAN + 14 Ethernet). By default nothing may be fragmented,
 // because many clouds drop IP fragments (../shared/lab/FINDINGS.md §4).
 import type { Mesh, MeshNode } from "../model/mesh.js";
-import { wgPeers } from "../model/topology.js";
 
 export const WG_OVERHEAD = { 4: 60, 6: 80 } as const;
 /** VXLAN over IPv4 VTEPs (20 IP + 8 UDP + 8 VXLAN + 14 Ethernet); IPv6 VTEPs add 20 more (40-byte header). */
@@ -21,36 +20,43 @@ export interface MtuPlan {
   mss4: number;
 }
 
-/** Worst-case WireGuard overhead of a node: IPv6 (or an unresolved host name) on any of its paths costs 80. */
-export function wgOverhead(mesh: Mesh, node: MeshNode): number {
-  const families = [node, ...wgPeers(mesh, node)].map((n) => n.endpoint?.family);
-  return families.some((f) => f === 6 || f === "dns") ? WG_OVERHEAD[6] : WG_OVERHEAD[4];
-}
+/** IPv6 (or an unresolved host name, which may resolve to IPv6) on a path costs the IPv6 overhead. */
+const costly = (n: MeshNode): boolean => n.endpoint?.family === 6 || n.endpoint?.family === "dns";
 
-export function mtuPlan(mesh: Mesh, node: MeshNode): MtuPlan {
+/**
+ * Every node's MTU plan, in O(nodes + blacklist). A node's WireGuard overhead is the worst of its paths: IPv6 (or a
+ * host name) at its own endpoint or at any peer's (a blacklisted pair has no path), so per node we only count the
+ * costly nodes it is blacklisted with instead of walking its peers.
+ */
+export function mtuPlans(mesh: Mesh): Map<string, MtuPlan> {
+  const costlyNodes = mesh.nodes.filter(costly);
+  const costlyNames = new Set(costlyNodes.map((n) => n.name));
+  const blocked = new Map<string, number>();
+  for (const pair of mesh.blacklist) {
+    const [a, b] = pair.split(",") as [string, string];
+    if (costlyNames.has(b)) blocked.set(a, (blocked.get(a) ?? 0) + 1);
+    if (costlyNames.has(a)) blocked.set(b, (blocked.get(b) ?? 0) + 1);
+  }
+  const overhead = (n: MeshNode): number => (costly(n) || costlyNodes.length - (blocked.get(n.name) ?? 0) > 0 ? WG_OVERHEAD[6] : WG_OVERHEAD[4]);
   const net = mesh.network;
-  if (net.mtuMode === "fragment") {
-    // vwgen's behaviour on purpose: WireGuard packets larger than the path are fragmented by the sender.
-    return { wg: net.vxlanMTU + vxlanOverhead(mesh), vxlan: net.vxlanMTU, container: net.vxlanMTU, mss4: net.vxlanMTU - 40 };
+  const vx = vxlanOverhead(mesh);
+  const worst = Math.max(WG_OVERHEAD[4], ...(costlyNodes.length ? mesh.nodes.map(overhead) : []));
+  const vxlan = Math.min(net.vxlanMTU, net.underlayMTU - worst - vx);
+  const plans = new Map<string, MtuPlan>();
+  for (const n of mesh.nodes) {
+    // mtuMode "fragment" is vwgen's behaviour on purpose: WireGuard packets larger than the path are fragmented.
+    const plan: MtuPlan =
+      net.mtuMode === "fragment"
+        ? { wg: net.vxlanMTU + vx, vxlan: net.vxlanMTU, container: net.vxlanMTU, mss4: net.vxlanMTU - 40 }
+        : { wg: net.underlayMTU - overhead(n), vxlan, container: vxlan, mss4: vxlan - 40 };
+    plans.set(n.name, plan);
   }
-  const vxlan = meshVxlanMtu(mesh);
-  return { wg: net.underlayMTU - wgOverhead(mesh, node), vxlan, container: vxlan, mss4: vxlan - 40 };
+  return plans;
 }
 
-// The mesh-wide VXLAN MTU needs every node's paths: compute it once per (immutable) mesh, not once per node.
-const vxlanCache = new WeakMap<Mesh, number>();
-
-function meshVxlanMtu(mesh: Mesh): number {
-  let v = vxlanCache.get(mesh);
-  if (v === undefined) {
-    const net = mesh.network;
-    // Only IPv6/host-name endpoints raise the overhead, so the worst node is any node that has one on a path.
-    let worst: number = WG_OVERHEAD[4];
-    if (mesh.nodes.some((n) => n.endpoint?.family === 6 || n.endpoint?.family === "dns")) {
-      worst = Math.max(...mesh.nodes.map((n) => wgOverhead(mesh, n)));
-    }
-    v = Math.min(net.vxlanMTU, net.underlayMTU - worst - vxlanOverhead(mesh));
-    vxlanCache.set(mesh, v);
-  }
-  return v;
+/** One node's MTU plan (O(nodes); the topology computes all of them at once with mtuPlans). */
+export function mtuPlan(mesh: Mesh, node: MeshNode): MtuPlan {
+  const plan = mtuPlans(mesh).get(node.name);
+  if (!plan) throw new Error(`mtuPlan: node '${node.name}' is not in mesh '${mesh.name}'`);
+  return plan;
 }

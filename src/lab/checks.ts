@@ -8,7 +8,7 @@ import { type Runner, tail } from "../adapters/exec.js";
 import { contains, type Family, parsePrefix } from "../ipam/ip.js";
 import { CiabError } from "../model/errors.js";
 import type { Mesh, MeshNode } from "../model/mesh.js";
-import { bgpNeighbors, hostPart, isBlacklisted, ownedPrefixes, transitFor } from "../model/topology.js";
+import { hostPart, isBlacklisted, type Topology, topology } from "../model/topology.js";
 import type { LabContainer } from "./containers.js";
 import { exposure } from "./exposure.js";
 import { kernelProto, loadLabMesh, missingRoutes } from "./lab.js";
@@ -99,11 +99,12 @@ const result = (name: string, ok: boolean, detail: string): CheckResult => ({ na
 export const sessions: Check = async (ctx) => {
   const { routing, routingDaemon } = ctx.mesh.network;
   if (routing === "none") return [{ name: "routing sessions", status: "skip", detail: "Routing = none" }];
+  const topo = topology(ctx.mesh);
   return Promise.all(
     ctx.mesh.nodes.map(async (node): Promise<CheckResult> => {
       const name = `routing sessions on ${node.name}`;
       if (routing === "bgp") {
-        const want = bgpNeighbors(ctx.mesh, node).length;
+        const want = topo.node(node).bgpNeighbors.length;
         const r = await ctx.run(ctx.onNode(node.name, ["vtysh", "-c", "show bgp summary json"]), { timeoutMs: 15_000 });
         if (r.code !== 0) return result(name, false, `vtysh failed (${r.code}): ${tail(r.stderr || r.stdout, 2)}`);
         let summary: Record<string, { peers?: Record<string, { state?: string }> }>;
@@ -140,14 +141,14 @@ export const routes: Check = async (ctx) => {
 const asPrefix = (dst: string): string => (dst.includes("/") ? dst : `${dst}/${dst.includes(":") ? 128 : 32}`);
 
 /** The nodes whose Subnets hold `dst` (other than `self`). */
-function ownersOf(mesh: Mesh, self: MeshNode, dst: string, family: Family): MeshNode[] {
+function ownersOf(topo: Topology, self: MeshNode, dst: string, family: Family): MeshNode[] {
   let p: ReturnType<typeof parsePrefix>;
   try {
     p = parsePrefix(asPrefix(dst));
   } catch {
     return [];
   }
-  return mesh.nodes.filter((o) => o.name !== self.name && ownedPrefixes(o, family).some((s) => contains(parsePrefix(s), p)));
+  return topo.prefixOwners[family].filter((o) => o.name !== self.name && topo.owned(o, family).some((s) => contains(parsePrefix(s), p)));
 }
 
 /**
@@ -162,6 +163,7 @@ export const ownership: Check = async (ctx) => {
   if (!proto) return [{ name, status: "skip", detail: "Routing = none" }];
   const bad: string[] = [];
   let seen = 0;
+  const topo = topology(ctx.mesh);
   for (const p of ctx.plan.nodes) {
     const self = ctx.mesh.nodes.find((x) => x.name === p.name);
     if (!self) continue;
@@ -176,14 +178,14 @@ export const ownership: Check = async (ctx) => {
       if (r.code !== 0) bad.push(`${p.name}: ip route failed: ${tail(r.stderr, 1)}`);
       for (const route of routes) {
         seen++;
-        const owners = ownersOf(ctx.mesh, self, route.dst, f);
+        const owners = ownersOf(topo, self, route.dst, f);
         if (owners.length === 0) {
           bad.push(`${p.name} has ${route.dst}, which is no node's subnet`);
           continue;
         }
         const gateways = [route.gateway, ...(route.nexthops ?? []).map((h) => h.gateway)].filter((g): g is string => g !== undefined);
         if (f === 6 || gateways.length === 0) continue;
-        const allowed = owners.map((o) => (isBlacklisted(ctx.mesh, self, o) ? transitFor(ctx.mesh, self, o) : o).overlayIPv4);
+        const allowed = owners.map((o) => (isBlacklisted(ctx.mesh, self, o) ? topo.transit(self, o) : o)?.overlayIPv4);
         const wrong = gateways.filter((g) => !allowed.includes(g));
         if (wrong.length)
           bad.push(`${p.name} has ${route.dst} via ${wrong.join(",")}, but it belongs to ${owners.map((o) => o.name).join("/")} (${allowed.join("/")})`);
@@ -202,7 +204,7 @@ export function traceHops(out: string): string[] {
 }
 
 /**
- * A blacklisted pair has no WireGuard peer, so its traffic must go through the transit node (transitFor, set as
+ * A blacklisted pair has no WireGuard peer, so its traffic must go through the transit node (topology, set as
  * the BGP next hop by the pair's inbound policy): a traceroute from a container of each to a container of the other
  * must reach it with the transit's overlay address as a hop on the way. One line per direction.
  */
@@ -212,6 +214,7 @@ export const transit: Check = async (ctx) => {
   if (pairs.length === 0) return [{ name, status: "skip", detail: "no blacklisted pairs" }];
   if (ctx.mesh.network.routing === "none") return [{ name, status: "skip", detail: "Routing = none: blacklisted pairs have no relay" }];
   const node = (n: string) => ctx.mesh.nodes.find((x) => x.name === n) as MeshNode;
+  const topo = topology(ctx.mesh);
   const containerOn = (n: string) => ctx.state.containers.find((c) => c.node === n);
   const jobs = pairs.flatMap(([a, b]) => [
     [a, b],
@@ -223,7 +226,8 @@ export const transit: Check = async (ctx) => {
     const label = `${name} ${x}->${y}`;
     const f = cx && cy ? commonFamily(cx, cy) : undefined;
     if (!cx || !cy || !f) return { name: label, status: "skip", detail: "needs containers of one address family on both nodes" };
-    const t = transitFor(ctx.mesh, node(x as string), node(y as string));
+    const t = topo.transit(node(x as string), node(y as string));
+    if (!t) return { name: label, status: "fail", detail: `no node can relay between ${x} and ${y}` };
     const want = f === 4 ? t.overlayIPv4 : t.ipv6 && hostPart(t.ipv6);
     if (!want) return { name: label, status: "skip", detail: `transit ${t.name} has no IPv${f} overlay address` };
     const dst = ofFamily(cy, f)[0] as string;

@@ -4,6 +4,7 @@
 // or an abort, and teardown by PID and namespace. Must not: touch the root namespace (all network commands are
 // namespaced, see topology.ts), use a mesh file's real endpoints (mesh.ts rewrites them), kill anything except the
 // processes inside this lab's own namespaces, or print (progress goes through a callback; cli/ prints).
+
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeBundle } from "../adapters/bundle-fs.js";
@@ -12,6 +13,7 @@ import type { Random } from "../model/edit.js";
 import { CiabError, notFound, usage } from "../model/errors.js";
 import { type Mesh, meshFromDoc, type Routing } from "../model/mesh.js";
 import { dumpToml, type TomlTable } from "../model/toml.js";
+import { topology } from "../model/topology.js";
 import { loadMesh, meshRef } from "../registry/file.js";
 import { checkRenderable, renderBundle, sha256 } from "../render/bundle.js";
 import { type ContainerProvider, type LabContainer, netnsProvider, type ProviderContext, providerOf, runSteps } from "./containers.js";
@@ -88,7 +90,7 @@ export function labMesh(opts: LabUpOptions): { doc: TomlTable; mesh: Mesh; warni
     doc = newLabMesh(net, opts.nodes ?? 3, common, opts.random);
   }
   const mesh = meshFromDoc(net, doc, { file: `(lab ${opts.name}) ${net}.conf` });
-  checkRenderable(mesh);
+  checkRenderable(topology(mesh));
   return { doc, mesh, warnings: [...warnings, ...mesh.warnings] };
 }
 
@@ -210,9 +212,10 @@ class Builder {
 
   async bundles(meshText: string): Promise<void> {
     const digest = sha256(meshText);
+    const topo = topology(this.mesh);
     for (const node of this.mesh.nodes) {
       const dir = this.paths.bundle(node.name);
-      writeBundle(dir, renderBundle(this.mesh, node, digest));
+      writeBundle(dir, renderBundle(topo.node(node), digest));
       await this.deps.beforeApply?.(node.name, dir);
     }
   }

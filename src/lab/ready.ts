@@ -12,7 +12,7 @@ import { type Runner, tail } from "../adapters/exec.js";
 import { canonicalAddr } from "../ipam/ip.js";
 import { CiabError } from "../model/errors.js";
 import type { Mesh } from "../model/mesh.js";
-import { bgpNeighbors, hostPart, ownedPrefixes, wgPeers } from "../model/topology.js";
+import { hostPart, topology } from "../model/topology.js";
 import type { LabContainer } from "./containers.js";
 import { mapLimit } from "./limit.js";
 import type { LabPlan } from "./plan.js";
@@ -134,11 +134,12 @@ async function routesMissing(run: Runner, plan: LabPlan, mesh: Mesh): Promise<Mi
   const items: string[] = [];
   let total = 0;
   if (proto) {
+    const topo = topology(mesh);
     const per = await mapLimit(plan.nodes, PARALLEL, async (n) => {
       const out: string[] = [];
       let count = 0;
       for (const fam of [4, 6] as const) {
-        const want = mesh.nodes.filter((o) => o.name !== n.name).flatMap((o) => ownedPrefixes(o, fam));
+        const want = mesh.nodes.filter((o) => o.name !== n.name).flatMap((o) => topo.owned(o, fam));
         if (want.length === 0) continue;
         count += want.length;
         const have = await routesOf(run, n.ns, fam, proto);
@@ -157,8 +158,9 @@ async function routesMissing(run: Runner, plan: LabPlan, mesh: Mesh): Promise<Mi
 async function handshakesMissing(p: ReadyProbe): Promise<Missing> {
   const pairs = new Set<string>();
   const all = new Set<string>();
+  const topo = topology(p.mesh);
   await mapLimit(p.mesh.nodes, PARALLEL, async (node) => {
-    const peers = wgPeers(p.mesh, node);
+    const { peers } = topo.node(node);
     for (const x of peers) all.add(pairKey(node.name, x.name));
     const r = await p.run(p.onNode(node.name, ["wg", "show", p.mesh.name, "dump"]), { timeoutMs: 15_000 });
     const none = r.code === 0 ? peersWithoutHandshake(r.stdout, peers) : peers.map((x) => x.name);
@@ -172,8 +174,9 @@ async function sessionsMissing(p: ReadyProbe): Promise<Missing> {
   const items: string[] = [];
   let total = 0;
   if (routing === "bgp") {
+    const topo = topology(p.mesh);
     await mapLimit(p.mesh.nodes, PARALLEL, async (node) => {
-      const want = bgpNeighbors(p.mesh, node).map((b) => ({
+      const want = topo.node(node).bgpNeighbors.map((b) => ({
         name: b.node.name,
         addresses: [b.node.overlayIPv4, b.node.ipv6 ? hostPart(b.node.ipv6) : undefined].filter((a): a is string => a !== undefined),
       }));

@@ -1,9 +1,15 @@
-// Who talks to whom on the overlay: WireGuard peers, BGP neighbors (route reflectors or full mesh), the relay node
-// for a blacklisted pair, and which prefixes each node owns. Also the routing checks the mesh file alone cannot
-// express. Pure; no I/O. Every list comes back sorted, so renderers are deterministic.
-import { type Family, formatPrefix, network, parsePrefix } from "../ipam/ip.js";
-import { CiabError, type Problem } from "./errors.js";
+// The topology of a mesh, computed once (squat/kilo's NewTopology): who talks to whom on the overlay — WireGuard
+// peers, VTEPs, FDB and neighbour entries, BGP neighbours (reflectors or full mesh), the relay of each blacklisted
+// pair, which prefixes each node owns, the MTU plan — and every deploy problem of the mesh, located. Renderers are
+// functions of one node's view of it (`topology(mesh).node(n)`), so nothing is derived twice and no renderer keeps
+// a cache. Mesh-wide indexes are built eagerly in O(nodes + blacklist); a node's lists (O(peers)) are built when its
+// view is asked for, so rendering a large mesh holds one node's lists at a time. Pure; no I/O; every list sorted.
+import { type Family, outermost, sortedNetworks } from "../ipam/ip.js";
+import { type MtuPlan, mtuPlans } from "../ipam/mtu.js";
+import { type Problem, problemsError } from "./errors.js";
 import { type Mesh, type MeshNode, pairKey } from "./mesh.js";
+import { endpointProblems } from "./routing-problems.js";
+import { deployProblems } from "./validate.js";
 
 /** The VXLAN device of a mesh (vwgen's name). checkNetworkName keeps it within Linux's 15 bytes. */
 export const vxlanDev = (mesh: Mesh): string => `v${mesh.name}`;
@@ -12,10 +18,8 @@ export const isBlacklisted = (mesh: Mesh, a: MeshNode, b: MeshNode): boolean => 
 
 export const isReflector = (mesh: Mesh, n: MeshNode): boolean => mesh.network.routeReflectors.includes(n.name);
 
-/** Every other node except blacklisted pairs, sorted by name (mesh.nodes is sorted). */
-export function wgPeers(mesh: Mesh, node: MeshNode): MeshNode[] {
-  return mesh.nodes.filter((p) => p.name !== node.name && !isBlacklisted(mesh, node, p));
-}
+/** Address without its length ("2001:db8::1/64" -> "2001:db8::1"). */
+export const hostPart = (a: string): string => a.split("/")[0] as string;
 
 export interface BgpNeighbor {
   node: MeshNode;
@@ -23,170 +27,243 @@ export interface BgpNeighbor {
   rrClient: boolean;
 }
 
-/**
- * iBGP sessions of a node. With RouteReflectors, reflectors peer with every node and with each other (each reflector
- * is its own cluster, so a client keeps a path through every reflector), clients only with reflectors. Without
- * reflectors, a full mesh. A blacklisted pair never gets a session: with no WireGuard peer, its VXLAN frames go nowhere.
- */
-export function bgpNeighbors(mesh: Mesh, node: MeshNode): BgpNeighbor[] {
-  checkBlacklist(mesh);
-  const rr = mesh.network.routeReflectors.length > 0;
-  const meRR = isReflector(mesh, node);
-  return wgPeers(mesh, node)
-    .filter((p) => !rr || meRR || isReflector(mesh, p))
-    .map((p) => ({ node: p, rrClient: meRR && !isReflector(mesh, p) }));
+/** The desired data plane of one node: one source for the wg-quick file's hooks and ciab-up's re-run reconciliation. */
+export interface Dataplane {
+  wgIf: string;
+  vxlanIf: string;
+  /** This node's VTEP and its family: an IPv6 (link-local) VTEP binds the VXLAN device to the WireGuard interface. */
+  vtep: string;
+  vtepFamily: 4 | 6;
+  mtu: MtuPlan;
+  peers: MeshNode[];
+  /** Overlay addresses on the VXLAN device (IPv4 with pool length, derived IPv6). */
+  addresses: string[];
+  /** One all-zero (flood) entry per peer VTEP: head-end replication of broadcast, ARP, multicast. */
+  flood: string[];
+  /** Known unicast: the peer's VXLAN MAC at its VTEP, so unicast is not flooded to every peer (FINDINGS §4). */
+  unicast: { mac: string; vtep: string }[];
+  /** Static neighbour entries for the peers' overlay addresses (no ARP/ND needed on the mesh). */
+  neighbours: { ip: string; mac: string }[];
 }
 
-/**
- * The node that relays traffic between a blacklisted pair: reachable from both (reflectors first, then by name).
- * Reflected routes keep the originator's next hop (RFC 4456 §10), so without a relay a would send to b directly.
- */
-export function transitFor(mesh: Mesh, a: MeshNode, b: MeshNode): MeshNode {
-  const ok = mesh.nodes.filter((t) => t.name !== a.name && t.name !== b.name && !isBlacklisted(mesh, t, a) && !isBlacklisted(mesh, t, b));
-  const best = ok.find((t) => isReflector(mesh, t)) ?? ok[0];
-  if (!best) {
-    throw new CiabError("invalid", `blacklisted nodes '${a.name}' and '${b.name}' have no node in common to relay their traffic ([PeerBlacklist] Blacklist)`, {
-      hint: `remove the pair ${pairKey(a.name, b.name)} from [PeerBlacklist] Blacklist, or add a node that neither is blacklisted with`,
-      where: { table: "PeerBlacklist", key: "Blacklist", node: a.name },
+/** One entry of a node's inbound routing policy: whose prefixes it checks, and the relay when they are blacklisted. */
+export interface PolicyEntry {
+  owner: MeshNode;
+  via?: MeshNode;
+}
+
+/** Everything about one node, as the topology sees it. */
+export interface NodeTopology {
+  topology: Topology;
+  node: MeshNode;
+  reflector: boolean;
+  /** WireGuard peers: every other node except blacklisted partners, sorted by name. */
+  peers: MeshNode[];
+  /**
+   * iBGP sessions. With RouteReflectors, reflectors peer with every node and with each other (each reflector is its
+   * own cluster, so a client keeps a path through every reflector), clients only with reflectors. Without
+   * reflectors, a full mesh. A blacklisted pair never gets a session: with no WireGuard peer, its frames go nowhere.
+   */
+  bgpNeighbors: BgpNeighbor[];
+  /** Blacklisted partner name -> the node that relays traffic between the pair. Sorted by partner name. */
+  transits: Map<string, MeshNode>;
+  /** Peer name -> our blacklisted partners whose traffic that peer relays to us (their sources arrive from it). */
+  relays: Map<string, MeshNode[]>;
+  /**
+   * BGP inbound policy per family: the owners whose routes this node checks. Reflectors and full-mesh nodes check
+   * every other owner; a reflector client hears routes only from the reflectors, which have already checked them,
+   * so it keeps entries only for its blacklisted partners (to relay their traffic): O(1) instead of O(nodes).
+   */
+  policy: Record<Family, PolicyEntry[]>;
+  /** The other nodes that own prefixes of a family (whose routes OSPF accepts), sorted by name. */
+  owners: Record<Family, MeshNode[]>;
+  /** This node's Subnets of each family, canonical and sorted. */
+  owned: Record<Family, string[]>;
+  mtu: MtuPlan;
+  dataplane: Dataplane;
+}
+
+export interface Topology {
+  mesh: Mesh;
+  wgIf: string;
+  vxlanIf: string;
+  /** The families the routing runs: IPv4 always (router ids, sessions), IPv6 when any node owns an IPv6 subnet. */
+  families: Family[];
+  /** IPv6 forwarding is needed for an IPv6 overlay pool or any IPv6 container subnet (OSPFv3 needs no pool). */
+  ipv6Forwarding: boolean;
+  /** Every deploy problem of the mesh (the file's own, MTU, routing, endpoints, relays), located. Render refuses any. */
+  problems: Problem[];
+  /** Nodes that own prefixes of a family, sorted by name. */
+  prefixOwners: Record<Family, MeshNode[]>;
+  /** What the mesh owns as destinations: the overlay pool (or addresses), every node's Subnets and IPv4 VTEPs; outermost. */
+  destinations: Record<Family, string[]>;
+  /** A node's Subnets of a family, canonical (host bits cleared) and sorted numerically. */
+  owned(n: MeshNode, family: Family): string[];
+  /**
+   * The sources a peer may use on the overlay, as the guard's sets take them (outermost): its overlay addresses and
+   * Subnets, those of the nodes it relays for (`relayed`), and for IPv6 the unspecified address (DAD, MLD) and
+   * link-local (ND, OSPFv3, BGP next hops).
+   */
+  sources(n: MeshNode, family: Family, relayed?: MeshNode[]): string[];
+  /** The node that relays traffic between a blacklisted pair (reflectors first, then by name); undefined when none can. */
+  transit(a: MeshNode, b: MeshNode): MeshNode | undefined;
+  /** One node's view: its peers, sessions, policy, data plane. Built on each call (O(peers)); not cached. */
+  node(n: MeshNode | string): NodeTopology;
+}
+
+const EXTRA_SOURCES6 = ["::", "fe80::/10"];
+
+/** Renderers refuse a topology with problems: one error listing every one of them (not only the first). */
+export function checkTopology(t: Topology): void {
+  if (t.problems.length) throw problemsError(t.problems);
+}
+
+export function topology(mesh: Mesh): Topology {
+  const byName = new Map(mesh.nodes.map((n) => [n.name, n]));
+  const reflectors = new Set(mesh.network.routeReflectors);
+  const partners = new Map<string, Set<string>>();
+  for (const pair of mesh.blacklist) {
+    const [a, b] = pair.split(",") as [string, string];
+    for (const [x, y] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      const s = partners.get(x) ?? new Set<string>();
+      s.add(y);
+      partners.set(x, s);
+    }
+  }
+  const blocked = (a: MeshNode, b: MeshNode): boolean => partners.get(a.name)?.has(b.name) ?? false;
+
+  // Each Subnet is parsed once for the whole mesh.
+  const ownedBy = new Map<string, Record<Family, string[]>>();
+  const rawSources = new Map<string, Record<Family, string[]>>();
+  const sourcesBy = new Map<string, Record<Family, string[]>>();
+  for (const n of mesh.nodes) {
+    const o: Record<Family, string[]> = { 4: sortedNetworks(n.subnets, 4), 6: sortedNetworks(n.subnets, 6) };
+    ownedBy.set(n.name, o);
+    const hosts = [...n.address.map(hostPart), ...(n.ipv6 ? [hostPart(n.ipv6)] : [])];
+    const fam = (a: string): Family => (a.includes(":") ? 6 : 4);
+    const raw: Record<Family, string[]> = { 4: [...hosts.filter((a) => fam(a) === 4), ...o[4]], 6: [...hosts.filter((a) => fam(a) === 6), ...o[6]] };
+    rawSources.set(n.name, raw);
+    sourcesBy.set(n.name, { 4: outermost(raw[4]), 6: outermost([...raw[6], ...EXTRA_SOURCES6]) });
+  }
+  const owned = (n: MeshNode, f: Family): string[] => ownedBy.get(n.name)?.[f] ?? [];
+  const sources = (n: MeshNode, f: Family, relayed: MeshNode[] = []): string[] => {
+    if (relayed.length === 0) return sourcesBy.get(n.name)?.[f] ?? [];
+    const all = [n, ...relayed].flatMap((x) => rawSources.get(x.name)?.[f] ?? []);
+    return outermost(f === 6 ? [...all, ...EXTRA_SOURCES6] : all);
+  };
+  const prefixOwners: Record<Family, MeshNode[]> = { 4: mesh.nodes.filter((n) => owned(n, 4).length > 0), 6: mesh.nodes.filter((n) => owned(n, 6).length > 0) };
+  const families: Family[] = prefixOwners[6].length > 0 ? [4, 6] : [4];
+
+  const destinations = (family: Family): string[] => {
+    const pool = family === 4 ? mesh.network.poolIPv4 : mesh.network.poolIPv6;
+    const out: string[] = pool ? [pool] : [];
+    for (const n of mesh.nodes) {
+      if (!pool) out.push(...n.address.map(hostPart).filter((a) => a.includes(":") === (family === 6)));
+      out.push(...owned(n, family));
+      if (family === 4 && n.vtepFamily === 4) out.push(n.vtep);
+    }
+    return outermost(out);
+  };
+
+  // Reflected routes keep the originator's next hop (RFC 4456 §10), so without a relay a would send to b directly.
+  const transits = new Map<string, MeshNode | undefined>();
+  const rrFirst = [...mesh.nodes.filter((n) => reflectors.has(n.name)), ...mesh.nodes.filter((n) => !reflectors.has(n.name))];
+  for (const pair of [...mesh.blacklist].sort()) {
+    const [a, b] = pair.split(",").map((x) => byName.get(x)) as [MeshNode | undefined, MeshNode | undefined];
+    if (!a || !b) continue;
+    transits.set(
+      pair,
+      rrFirst.find((t) => t !== a && t !== b && !blocked(t, a) && !blocked(t, b)),
+    );
+  }
+  const transit = (a: MeshNode, b: MeshNode): MeshNode | undefined => transits.get(pairKey(a.name, b.name));
+
+  const relayProblems: Problem[] = [];
+  for (const [pair, t] of transits) {
+    if (t) continue;
+    const [a, b] = pair.split(",") as [string, string];
+    relayProblems.push({
+      phase: "deploy",
+      message: `blacklisted nodes '${a}' and '${b}' have no node in common to relay their traffic ([PeerBlacklist] Blacklist)`,
+      hint: `remove the pair ${pair} from [PeerBlacklist] Blacklist, or add a node that neither is blacklisted with`,
+      where: { table: "PeerBlacklist", key: "Blacklist", node: a },
     });
   }
-  return best;
-}
+  const mtu = mtuPlans(mesh);
+  const rr = reflectors.size > 0;
+  const reflectorNodes = mesh.nodes.filter((n) => reflectors.has(n.name));
 
-/** For each blacklisted partner of `node`, the relay to use: [partner, transit], sorted by partner name. */
-export function blacklistTransits(mesh: Mesh, node: MeshNode): [MeshNode, MeshNode][] {
-  return mesh.nodes.filter((p) => p.name !== node.name && isBlacklisted(mesh, node, p)).map((p) => [p, transitFor(mesh, node, p)]);
-}
-
-// Meshes are immutable once built, so per-node derivations are computed once (a 1000-node render asks for every
-// node's prefixes from every other node).
-const owned = new WeakMap<MeshNode, Record<Family, string[]>>();
-
-/** A node's Subnets of one family, canonical (host bits cleared) and sorted numerically. */
-export function ownedPrefixes(node: MeshNode, family: Family): string[] {
-  let o = owned.get(node);
-  if (!o) {
-    const all = node.subnets.map((s) => network(parsePrefix(s))).sort((x, y) => (x.addr === y.addr ? x.len - y.len : x.addr < y.addr ? -1 : 1));
-    o = { 4: all.filter((p) => p.family === 4).map(formatPrefix), 6: all.filter((p) => p.family === 6).map(formatPrefix) };
-    owned.set(node, o);
-  }
-  return o[family];
-}
-
-/** The other nodes that own prefixes of a family: whose routes `node` may accept. Sorted by name. */
-export const prefixOwners = (mesh: Mesh, node: MeshNode, family: Family): MeshNode[] =>
-  mesh.nodes.filter((o) => o.name !== node.name && ownedPrefixes(o, family).length > 0);
-
-/** Whether any node owns a prefix of this family. */
-export const meshHasFamily = (mesh: Mesh, family: Family): boolean => mesh.nodes.some((n) => ownedPrefixes(n, family).length > 0);
-
-/** The families the routing runs: IPv4 always (router ids, sessions), IPv6 when any node owns an IPv6 subnet. */
-export const routedFamilies = (mesh: Mesh): Family[] => (meshHasFamily(mesh, 6) ? [4, 6] : [4]);
-
-/** Address without its length ("2001:db8::1/64" -> "2001:db8::1"). */
-export const hostPart = (a: string): string => a.split("/")[0] as string;
-
-/** Validate what the routing renderers need beyond the mesh file's own checks. Throws CiabError "invalid". */
-export function checkRouting(mesh: Mesh): void {
-  const first = routingErrors(mesh)[0];
-  if (first) throw first;
-}
-
-/** The routing problems of a mesh as "deploy" problems (render refuses them; edits may not introduce them). */
-export const routingProblems = (mesh: Mesh): Problem[] =>
-  routingErrors(mesh).map((e) => ({ phase: "deploy", message: e.message, hint: e.hint, where: e.where }));
-
-/** Every routing problem, in a stable order (not only the first: the cdk8s way). */
-function routingErrors(mesh: Mesh): CiabError[] {
-  const { routing, routingDaemon } = mesh.network;
-  const errors: CiabError[] = [];
-  if (routing === "none") return errors;
-  if (routing === "bgp" && routingDaemon === "bird") {
-    errors.push(
-      new CiabError("invalid", `[Network] RoutingDaemon "bird" is only supported with Routing = "ospf"`, {
-        hint: 'use RoutingDaemon = "frr" for BGP, or Routing = "ospf"',
-        where: { table: "Network", key: "RoutingDaemon", value: routingDaemon },
-      }),
-    );
-  }
-  for (const n of mesh.nodes) {
-    if (!n.overlayIPv4) {
-      errors.push(
-        new CiabError("invalid", `node '${n.name}': [Node.${n.name}] Address has no IPv4 overlay address, which ${routing.toUpperCase()} needs as router-id`, {
-          hint: "set pool-ipv4 and give the node an address from it",
-          where: { table: `Node.${n.name}`, key: "Address", node: n.name },
-        }),
-      );
-    }
-    if (routing === "bgp" && !n.ipv6 && ownedPrefixes(n, 6).length > 0) {
-      errors.push(
-        new CiabError(
-          "invalid",
-          `node '${n.name}': [Node.${n.name}] Subnets has IPv6 prefixes but the network has no AddressPoolIPv6 for the IPv6 BGP sessions`,
-          {
-            hint: "set pool-ipv6 on the network (e.g. a /64 of your own) so every node gets an overlay IPv6 address",
-            where: { table: `Node.${n.name}`, key: "Subnets", node: n.name },
-          },
-        ),
-      );
-    }
-  }
-  if (routing === "bgp") errors.push(...blacklistErrors(mesh));
-  const pair = [...mesh.blacklist].sort()[0];
-  if (routing === "ospf" && pair) {
-    const [a] = pair.split(",");
-    // OSPF treats the VXLAN segment as one broadcast network (RFC 2328 §2.1.1): every router must hear every other.
-    errors.push(
-      new CiabError(
-        "invalid",
-        `node '${a}': [PeerBlacklist] Blacklist pair ${pair} splits the OSPF broadcast segment; OSPF needs every node to reach every other`,
-        {
-          hint: 'remove the pair from [PeerBlacklist] Blacklist, or use Routing = "bgp" with RouteReflectors (a blacklisted pair then talks through a relay)',
-          where: { table: "PeerBlacklist", key: "Blacklist", node: a },
+  const t: Topology = {
+    mesh,
+    wgIf: mesh.name,
+    vxlanIf: vxlanDev(mesh),
+    families,
+    ipv6Forwarding: Boolean(mesh.network.poolIPv6) || prefixOwners[6].length > 0,
+    // The endpoint problems come first: they say why a node can never be reached at all.
+    problems: [...endpointProblems(mesh), ...deployProblems(mesh), ...relayProblems],
+    prefixOwners,
+    destinations: { 4: destinations(4), 6: destinations(6) },
+    owned,
+    sources,
+    transit,
+    node(which) {
+      // By name: a node of another Mesh object built from the same document is the same node.
+      const name = typeof which === "string" ? which : which.name;
+      const node = byName.get(name);
+      if (!node) throw new Error(`topology: node '${name}' is not in mesh '${mesh.name}'`);
+      const mine = partners.get(node.name);
+      const peers = mesh.nodes.filter((p) => p !== node && !mine?.has(p.name));
+      const reflector = reflectors.has(node.name);
+      const sessions = rr && !reflector ? reflectorNodes.filter((p) => p !== node && !mine?.has(p.name)) : peers;
+      const bgpNeighbors = sessions.map((p) => ({ node: p, rrClient: reflector && !reflectors.has(p.name) }));
+      const myTransits = new Map<string, MeshNode>();
+      const relays = new Map<string, MeshNode[]>();
+      for (const p of mesh.nodes) {
+        if (!mine?.has(p.name)) continue;
+        const via = transit(node, p);
+        if (!via) continue;
+        myTransits.set(p.name, via);
+        relays.set(via.name, [...(relays.get(via.name) ?? []), p]);
+      }
+      const others = (f: Family) => prefixOwners[f].filter((o) => o !== node);
+      const checks = (o: MeshNode) => !rr || reflector || (mine?.has(o.name) ?? false);
+      const policy = (f: Family): PolicyEntry[] =>
+        others(f)
+          .filter(checks)
+          .map((o) => {
+            const via = myTransits.get(o.name);
+            return via ? { owner: o, via } : { owner: o };
+          });
+      const plan = mtu.get(node.name) as MtuPlan;
+      return {
+        topology: t,
+        node,
+        reflector,
+        peers,
+        bgpNeighbors,
+        transits: myTransits,
+        relays,
+        policy: { 4: policy(4), 6: policy(6) },
+        owners: { 4: others(4), 6: others(6) },
+        owned: { 4: owned(node, 4), 6: owned(node, 6) },
+        mtu: plan,
+        dataplane: {
+          wgIf: mesh.name,
+          vxlanIf: vxlanDev(mesh),
+          vtep: node.vtep,
+          vtepFamily: node.vtepFamily,
+          mtu: plan,
+          peers,
+          addresses: [...node.address, ...(node.ipv6 ? [node.ipv6] : [])],
+          flood: peers.map((p) => p.vtep),
+          unicast: peers.map((p) => ({ mac: p.mac, vtep: p.vtep })),
+          neighbours: peers.flatMap((p) => [...p.address.map(hostPart), ...(p.ipv6 ? [hostPart(p.ipv6)] : [])].map((ip) => ({ ip, mac: p.mac }))),
         },
-      ),
-    );
-  }
-  return errors;
-}
-
-function checkBlacklist(mesh: Mesh): void {
-  const first = blacklistErrors(mesh)[0];
-  if (first) throw first;
-}
-
-/** BGP rules for blacklisted pairs: they need a reflector to learn each other's routes, and a reflector must reach all. */
-function blacklistErrors(mesh: Mesh): CiabError[] {
-  const rrs = mesh.network.routeReflectors;
-  const errors: CiabError[] = [];
-  for (const pair of [...mesh.blacklist].sort()) {
-    const [a, b] = pair.split(",") as [string, string];
-    const rr = [a, b].find((x) => rrs.includes(x));
-    if (rr) {
-      const other = rr === a ? b : a;
-      errors.push(
-        new CiabError(
-          "invalid",
-          `node '${rr}' is a route reflector ([Network] RouteReflectors) but is blacklisted with '${other}' ([PeerBlacklist] Blacklist); a reflector must reach every node`,
-          {
-            hint: `remove the pair ${pair} from [PeerBlacklist] Blacklist, or choose another node in [Network] RouteReflectors`,
-            where: { table: "PeerBlacklist", key: "Blacklist", node: rr },
-          },
-        ),
-      );
-    }
-    if (rrs.length === 0) {
-      errors.push(
-        new CiabError(
-          "invalid",
-          `node '${a}' is blacklisted with '${b}' ([PeerBlacklist] Blacklist) but [Network] RouteReflectors is empty; in a full iBGP mesh they would never learn each other's subnets`,
-          {
-            hint: `set [Network] RouteReflectors to a node that both '${a}' and '${b}' can reach; it also relays their traffic`,
-            where: { table: "Network", key: "RouteReflectors", node: a },
-          },
-        ),
-      );
-    }
-  }
-  return errors;
+      };
+    },
+  };
+  return t;
 }

@@ -8,7 +8,7 @@
 import { mtuPlan } from "../ipam/mtu.js";
 import { type Problem, problemsError } from "./errors.js";
 import type { Mesh } from "./mesh.js";
-import { routingProblems } from "./topology.js";
+import { routingProblems } from "./routing-problems.js";
 
 /** IPv6 needs links of at least 1280 bytes (RFC 8200 §5): the overlay carries IPv6 when there is an IPv6 pool. */
 function mtuProblems(mesh: Mesh): Problem[] {

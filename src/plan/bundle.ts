@@ -5,12 +5,11 @@
 // bundle is refused before anything is observed or changed), or keep the private key anywhere but in memory.
 // The hashes are not authenticated (anyone who can edit a file can edit the manifest), so every value `up` acts on
 // (names, keys, ports, addresses, paths) is checked with the model's own validators, and no message repeats a key.
-import { contains, formatPrefix, network, parseAddr, parsePrefix } from "../ipam/ip.js";
+import { contains, formatPrefix, network, parseAddr, parsePrefix, sortedNetworks } from "../ipam/ip.js";
 import { isLowOrderKey, keyShape } from "../keys/x25519.js";
 import { CiabError } from "../model/errors.js";
-import { endpointProblem, IFNAME, type MeshNode, NODE_NAME, networkNameProblem, parseEndpoint } from "../model/mesh.js";
+import { endpointProblem, IFNAME, NODE_NAME, networkNameProblem, parseEndpoint } from "../model/mesh.js";
 import { controlAt } from "../model/schema.js";
-import { ownedPrefixes } from "../model/topology.js";
 import { sha256Hex } from "./plan.js";
 import type { DesiredFile, DesiredHost, DesiredPeer, DesiredRouting, PrivateKeySource } from "./types.js";
 
@@ -306,17 +305,13 @@ export function desiredFromBundle(dir: string, files: ReadonlyMap<string, string
 }
 
 /** Canonical, sorted by family then address then length (as the renderers sort Subnets). */
-export const sortPrefixes = (ps: string[]): string[] => {
-  const n = { subnets: ps } as MeshNode;
-  return [...ownedPrefixes(n, 4), ...ownedPrefixes(n, 6)];
-};
+export const sortPrefixes = (ps: string[]): string[] => [...sortedNetworks(ps, 4), ...sortedNetworks(ps, 6)];
 
 /**
  * The `network` lines of a rendered BGP frr.conf replaced by `announce` (per address family), exactly as
- * renderFrr(mesh, node, { announce }) would render them (a unit test holds the two together).
+ * renderFrr(nodeTopology, { announce }) would render them (a unit test holds the two together).
  */
 export function announceInFrr(conf: string, announce: string[]): string {
-  const n = { subnets: announce } as MeshNode;
   const out: string[] = [];
   let inBgp = false;
   let inAf = false;
@@ -326,7 +321,7 @@ export function announceInFrr(conf: string, announce: string[]): string {
     if (inBgp && af) {
       out.push(l);
       inAf = true;
-      for (const p of ownedPrefixes(n, af[1] === "ipv4" ? 4 : 6)) out.push(`  network ${p}`);
+      for (const p of sortedNetworks(announce, af[1] === "ipv4" ? 4 : 6)) out.push(`  network ${p}`);
       continue;
     }
     if (inAf && /^ {2}network \S+$/.test(l)) continue;

@@ -1,21 +1,20 @@
 // BIRD 2 configuration of one node (/etc/bird/bird.conf) for Routing = "ospf" with RoutingDaemon = "bird": OSPFv2
 // (and OSPFv3 when the mesh has IPv6 subnets) on the VXLAN device, exporting only the node's own Subnets, importing
-// only prefixes their owner announces. Pure: (mesh, node) -> text; no I/O. Verified with `bird -p -c` (BIRD 2.0.12).
+// only prefixes their owner announces. Pure: (topology, node) -> text; no I/O. Verified with `bird -p -c` (BIRD 2.0.12).
 import type { Family } from "../ipam/ip.js";
-import type { Mesh, MeshNode } from "../model/mesh.js";
-import { checkRouting, ownedPrefixes, prefixOwners, routedFamilies, vxlanDev } from "../model/topology.js";
+import type { NodeTopology } from "../model/topology.js";
 
 const OSPF_SOURCES = "[ RTS_OSPF, RTS_OSPF_IA, RTS_OSPF_EXT1, RTS_OSPF_EXT2 ]";
 /** A BIRD prefix set matching the prefixes and anything more specific ("+" suffix). */
 const prefixSet = (ps: string[]): string => `[ ${ps.map((p) => `${p}+`).join(", ")} ]`;
 
 /** Render bird.conf for a node; "" (write no file) unless the mesh runs OSPF with BIRD. */
-export function renderBird(mesh: Mesh, node: MeshNode): string {
-  checkRouting(mesh);
+export function renderBird(nt: NodeTopology): string {
+  const { node, topology: t } = nt;
+  const { mesh, families: fams } = t;
   const net = mesh.network;
   if (net.routing !== "ospf" || net.routingDaemon !== "bird") return "";
-  const dev = vxlanDev(mesh);
-  const fams = routedFamilies(mesh);
+  const dev = t.vxlanIf;
   const out: string[] = [
     `# BIRD 2 configuration of node ${node.name} in mesh ${mesh.name}, rendered by ciab: edit the mesh file, not this.`,
     "log syslog { info, remote, warning, error, auth, fatal, bug };",
@@ -34,7 +33,7 @@ export function renderBird(mesh: Mesh, node: MeshNode): string {
   for (const f of fams) {
     out.push(`protocol kernel kernel${f} {`, `  ipv${f} { import none; export where source ~ ${OSPF_SOURCES}; };`, "}");
   }
-  for (const f of fams) out.push("", ...filters(mesh, node, f));
+  for (const f of fams) out.push("", ...filters(nt, f));
   if (net.bfd) {
     out.push(
       "",
@@ -70,11 +69,11 @@ export function renderBird(mesh: Mesh, node: MeshNode): string {
  * router id = the owner's overlay IPv4). Export: only this node's own Subnets, as connected (device) routes, so
  * the underlay and the overlay network itself are never announced.
  */
-function filters(mesh: Mesh, node: MeshNode, f: Family): string[] {
-  const own = ownedPrefixes(node, f);
+function filters(nt: NodeTopology, f: Family): string[] {
+  const own = nt.owned[f];
   return [
     `filter ciab_ospf_in${f} {`,
-    ...prefixOwners(mesh, node, f).map((o) => `  if net ~ ${prefixSet(ownedPrefixes(o, f))} && ospf_router_id = ${o.overlayIPv4} then accept; # ${o.name}`),
+    ...nt.owners[f].map((o) => `  if net ~ ${prefixSet(nt.topology.owned(o, f))} && ospf_router_id = ${o.overlayIPv4} then accept; # ${o.name}`),
     "  reject;",
     "}",
     `filter ciab_ospf_out${f} {`,

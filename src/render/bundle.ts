@@ -1,13 +1,12 @@
-// `ciab render`: every file one host needs, as data. Validates the whole mesh first, so a bad mesh renders
-// nothing. Pure: returns files; writing them is adapters/bundle-fs.ts.
+// `ciab render`: every file one host needs, as data, from the node's view of the mesh's topology. The topology's
+// problems are checked first (all of them, at once), so a bad mesh renders nothing. Pure: returns files; writing
+// them is adapters/bundle-fs.ts.
 import { createHash } from "node:crypto";
-import type { Mesh, MeshNode } from "../model/mesh.js";
-import { assertDeployable } from "../model/validate.js";
+import { checkTopology, type NodeTopology, type Topology } from "../model/topology.js";
 import { renderBird } from "./bird.js";
-import { checkDeployable, dataplane } from "./dataplane.js";
 import { renderFrr } from "./frr.js";
 import { renderNft } from "./nft.js";
-import { renderCiabDown, renderCiabStatus, renderCiabUp, routesIPv6, type ScriptOptions } from "./scripts.js";
+import { renderCiabDown, renderCiabStatus, renderCiabUp, type ScriptOptions } from "./scripts.js";
 import { renderVxlanFdb, renderVxlanIp, renderWireguard } from "./wireguard.js";
 
 export interface BundleFile {
@@ -19,32 +18,35 @@ export interface BundleFile {
 
 export const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex");
 
-/** Checks that must pass before any bundle of the mesh is written. */
-export function checkRenderable(mesh: Mesh): void {
-  checkDeployable(mesh);
-  assertDeployable(mesh); // every "deploy" problem of the mesh, routing included (model/validate.ts)
-}
+/**
+ * What must hold before any bundle of the mesh is written: no deploy problem at all (the file's own, MTU, routing,
+ * endpoints, relays). Throws one error that lists every problem with its location.
+ */
+export const checkRenderable = (t: Topology): void => checkTopology(t);
 
-export function renderBundle(mesh: Mesh, node: MeshNode, meshDigest: string): BundleFile[] {
+/** Every file of one node's bundle. Refuses a topology with problems (the renderers assume none). */
+export function renderBundle(nt: NodeTopology, meshDigest: string): BundleFile[] {
+  checkTopology(nt.topology);
+  const { node, dataplane: dp } = nt;
+  const mesh = nt.topology.mesh;
   const net = mesh.network;
   const routing: ScriptOptions["routing"] = net.routing === "none" ? "none" : net.routingDaemon;
   const opts: ScriptOptions = { routing };
-  const dp = dataplane(mesh, node);
   const files: BundleFile[] = [
-    { path: `wireguard/${mesh.name}.conf`, content: renderWireguard(mesh, node), mode: 0o600 },
+    { path: `wireguard/${mesh.name}.conf`, content: renderWireguard(nt), mode: 0o600 },
     { path: `wireguard/${mesh.name}.vxlan-ip`, content: renderVxlanIp(dp), mode: 0o644 },
     { path: `wireguard/${mesh.name}.vxlan-fdb`, content: renderVxlanFdb(dp), mode: 0o644 },
   ];
   if (routing === "frr") {
-    const frr = renderFrr(mesh, node);
+    const frr = renderFrr(nt);
     files.push({ path: "frr/frr.conf", content: frr.frrConf, mode: 0o640 }, { path: "frr/daemons", content: frr.daemons, mode: 0o644 });
   }
-  if (routing === "bird") files.push({ path: "bird/bird.conf", content: renderBird(mesh, node), mode: 0o640 });
-  files.push({ path: "nft/ciab.nft", content: renderNft(mesh, node), mode: 0o644 });
+  if (routing === "bird") files.push({ path: "bird/bird.conf", content: renderBird(nt), mode: 0o640 });
+  files.push({ path: "nft/ciab.nft", content: renderNft(nt), mode: 0o644 });
   files.push(
-    { path: "bin/ciab-up", content: renderCiabUp(mesh, node, opts), mode: 0o755 },
-    { path: "bin/ciab-down", content: renderCiabDown(mesh, node, opts), mode: 0o755 },
-    { path: "bin/ciab-status", content: renderCiabStatus(mesh, node, opts), mode: 0o755 },
+    { path: "bin/ciab-up", content: renderCiabUp(nt, opts), mode: 0o755 },
+    { path: "bin/ciab-down", content: renderCiabDown(nt, opts), mode: 0o755 },
+    { path: "bin/ciab-status", content: renderCiabStatus(nt, opts), mode: 0o755 },
     { path: `systemd/ciab-mesh@.service`, content: renderUnit(), mode: 0o644 },
   );
   const manifest = {
@@ -57,7 +59,7 @@ export function renderBundle(mesh: Mesh, node: MeshNode, meshDigest: string): Bu
     privateKey: node.privateKey ? "in wireguard file" : "on the host (/etc/wireguard/<net>.key)",
     // What `ciab up --bundle` needs beyond the files: the key the host must have, the prefixes it owns (LXD bridges
     // inside them are announced with DiscoverLXD), and whether it forwards IPv6.
-    host: { publicKey: node.publicKey, subnets: node.subnets, discoverLXD: node.discoverLXD, ipv6Forwarding: routesIPv6(mesh) },
+    host: { publicKey: node.publicKey, subnets: node.subnets, discoverLXD: node.discoverLXD, ipv6Forwarding: nt.topology.ipv6Forwarding },
     files: files.map((f) => ({ path: f.path, mode: `0${f.mode.toString(8)}`, sha256: sha256(f.content) })),
   };
   files.push({ path: "manifest.json", content: `${JSON.stringify(manifest, null, 2)}\n`, mode: 0o644 });

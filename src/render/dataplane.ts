@@ -1,90 +1,13 @@
-// The desired data plane of one node: WireGuard peers, the VXLAN device, its forwarding entries and addresses.
-// One source for both the wg-quick file's hooks and ciab-up's re-run reconciliation. Pure; no I/O.
-import { type MtuPlan, mtuPlan } from "../ipam/mtu.js";
-import { CiabError } from "../model/errors.js";
+// The desired data plane of one node (WireGuard peers, the VXLAN device, its forwarding entries and addresses) is a
+// fact of the topology (model/topology.ts): one source for both the wg-quick file's hooks and ciab-up's re-run
+// reconciliation. Pure; no I/O.
 import type { Mesh, MeshNode } from "../model/mesh.js";
-import { wgPeers } from "../model/topology.js";
+import { type Dataplane, topology } from "../model/topology.js";
 
-export interface Dataplane {
-  wgIf: string;
-  vxlanIf: string;
-  /** This node's VTEP and its family: an IPv6 (link-local) VTEP binds the VXLAN device to the WireGuard interface. */
-  vtep: string;
-  vtepFamily: 4 | 6;
-  mtu: MtuPlan;
-  peers: MeshNode[];
-  /** Overlay addresses on the VXLAN device (IPv4 with pool length, derived IPv6). */
-  addresses: string[];
-  /** One all-zero (flood) entry per peer VTEP: head-end replication of broadcast, ARP, multicast. */
-  flood: string[];
-  /** Known unicast: the peer's VXLAN MAC at its VTEP, so unicast is not flooded to every peer (FINDINGS §4). */
-  unicast: { mac: string; vtep: string }[];
-  /** Static neighbour entries for the peers' overlay addresses (no ARP/ND needed on the mesh). */
-  neighbours: { ip: string; mac: string }[];
-}
+export type { Dataplane } from "../model/topology.js";
 
-const bare = (a: string) => a.split("/")[0] as string;
-const hosts = new WeakMap<MeshNode, string[]>();
-/** A node's overlay addresses without lengths (IPv4 and the derived IPv6). */
-const overlayHosts = (n: MeshNode): string[] => {
-  let h = hosts.get(n);
-  if (!h) {
-    h = [...n.address.map(bare), ...(n.ipv6 ? [bare(n.ipv6)] : [])];
-    hosts.set(n, h);
-  }
-  return h;
-};
-
-// Several renderers of one bundle need the same dataplane; meshes are immutable, so compute it once per node.
-const cache = new WeakMap<MeshNode, Dataplane>();
-
-export function dataplane(mesh: Mesh, node: MeshNode): Dataplane {
-  const hit = cache.get(node);
-  if (hit) return hit;
-  const dp = computeDataplane(mesh, node);
-  cache.set(node, dp);
-  return dp;
-}
-
-function computeDataplane(mesh: Mesh, node: MeshNode): Dataplane {
-  const peers = wgPeers(mesh, node);
-  return {
-    wgIf: mesh.name,
-    vxlanIf: `v${mesh.name}`,
-    vtep: node.vtep,
-    vtepFamily: node.vtepFamily,
-    mtu: mtuPlan(mesh, node),
-    peers,
-    addresses: [...node.address, ...(node.ipv6 ? [node.ipv6] : [])],
-    flood: peers.map((p) => p.vtep),
-    unicast: peers.map((p) => ({ mac: p.mac, vtep: p.vtep })),
-    neighbours: peers.flatMap((p) => overlayHosts(p).map((ip) => ({ ip, mac: p.mac }))),
-  };
-}
-
-/** Checks that only matter once a mesh is deployed (showconf stays as lenient as vwgen). */
-export function checkDeployable(mesh: Mesh): void {
-  const fail = (node: string, key: string, message: string, hint: string) =>
-    new CiabError("invalid", `node '${node}': ${key}: ${message}`, { hint, where: { node, key } });
-  for (const n of mesh.nodes) {
-    if (!n.endpoint && n.persistentKeepalive === 0) {
-      throw fail(
-        n.name,
-        "Endpoint",
-        "has no endpoint and no persistent-keepalive, so no peer can ever reach it",
-        `give it an endpoint ('ciab set ${mesh.name} node ${n.name} endpoint HOST:PORT') or, behind NAT, 'persistent-keepalive 25'`,
-      );
-    }
-    if (n.listenPort === 0 && n.endpoint) throw fail(n.name, "ListenPort", "is 0 but the node has an endpoint", `set 'listen-port' to the endpoint's port`);
-    for (const p of wgPeers(mesh, n)) {
-      if (p.name > n.name && !n.endpoint && !p.endpoint) {
-        throw fail(
-          n.name,
-          "Endpoint",
-          `neither '${n.name}' nor its peer '${p.name}' has an endpoint: they can never handshake`,
-          `give one of them an endpoint, or 'ciab blacklist ${mesh.name} add ${n.name} ${p.name}'`,
-        );
-      }
-    }
-  }
-}
+/**
+ * One node's data plane from a mesh. Builds the mesh's topology on each call (O(nodes)): code that has a node's
+ * view (`topology(mesh).node(n)`) uses its `dataplane` field instead.
+ */
+export const dataplane = (mesh: Mesh, node: MeshNode): Dataplane => topology(mesh).node(node).dataplane;

@@ -1,10 +1,12 @@
 // The mesh as a Graphviz DOT graph: nodes (reflectors bold), WireGuard links, blacklisted pairs dashed red.
 // Pure; no I/O.
-import { type Mesh, pairKey } from "../model/mesh.js";
+import { pairKey } from "../model/mesh.js";
+import type { Topology } from "../model/topology.js";
 
 const id = (s: string) => `"${s.replace(/["\\]/g, "\\$&")}"`;
 
-export function renderDot(mesh: Mesh): string {
+export function renderDot(t: Topology): string {
+  const { mesh } = t;
   const rr = new Set(mesh.network.routeReflectors);
   const out = [`graph ${id(mesh.name)} {`, '  graph [layout=circo, fontname="Helvetica"];', '  node [shape=box, style=rounded, fontname="Helvetica"];'];
   for (const n of mesh.nodes) {

@@ -1,23 +1,12 @@
 // FRR 8.4 configuration of one node: frr.conf (BGP over the VXLAN overlay, or OSPF with ospfd/ospf6d) and the
-// daemons file that says which FRR daemons frrinit.sh starts. Pure: (mesh, node) -> text; no I/O, no clock.
+// daemons file that says which FRR daemons frrinit.sh starts. Pure: (topology, node) -> text; no I/O, no clock.
 // Verified on FRR 8.4.4 (Debian 12): `vtysh --dryrun -f` and each daemon's `-C` check accept every rendered file.
 // Blocks end with "!" and no `exit`: FRR leaves a block when a line only its parent node knows comes (lib/command.c
 // walks up the node tree). A daemon that reads the integrated file and does not know a block (bfdd and
 // `router bgp`) would take that block's closing `exit` as "leave configure mode" and skip every later line.
-import type { Family } from "../ipam/ip.js";
+import { type Family, sortedNetworks } from "../ipam/ip.js";
 import type { Mesh, MeshNode } from "../model/mesh.js";
-import {
-  bgpNeighbors,
-  blacklistTransits,
-  checkRouting,
-  hostPart,
-  isBlacklisted,
-  isReflector,
-  ownedPrefixes,
-  prefixOwners,
-  routedFamilies,
-  vxlanDev,
-} from "../model/topology.js";
+import { hostPart, type NodeTopology } from "../model/topology.js";
 
 export interface FrrFiles {
   /** /etc/frr/frr.conf (integrated config, loaded by `vtysh -b`). */
@@ -64,8 +53,7 @@ const nhList = (n: MeshNode): string => `CIAB-NH4-${n.name}`;
 
 /**
  * Render frr.conf and daemons for a node. When FRR has nothing to do (Routing = "none", or OSPF run by BIRD) both
- * texts are empty and no file should be written. Throws CiabError "invalid" for meshes the routing cannot serve
- * (see checkRouting).
+ * texts are empty and no file should be written. The topology must have no problems (renderBundle checks).
  */
 export interface FrrOptions {
   /**
@@ -75,12 +63,14 @@ export interface FrrOptions {
   announce?: string[];
 }
 
-export function renderFrr(mesh: Mesh, node: MeshNode, opts: FrrOptions = {}): FrrFiles {
-  checkRouting(mesh);
+export function renderFrr(nt: NodeTopology, opts: FrrOptions = {}): FrrFiles {
+  const t = nt.topology;
+  const { mesh } = t;
+  const { node } = nt;
   const { routing, routingDaemon, bfd } = mesh.network;
   if (routing === "none" || (routing === "ospf" && routingDaemon !== "frr")) return { frrConf: "", daemons: "" };
-  const fams = routedFamilies(mesh);
-  const body = routing === "bgp" ? bgp(mesh, node, fams, opts.announce) : ospf(mesh, node, fams);
+  const fams = t.families;
+  const body = routing === "bgp" ? bgp(nt, opts.announce) : ospf(nt);
   const frrConf = [
     `! FRR configuration of node ${node.name} in mesh ${mesh.name}, rendered by ciab: edit the mesh file, not this.`,
     "frr defaults traditional",
@@ -91,10 +81,7 @@ export function renderFrr(mesh: Mesh, node: MeshNode, opts: FrrOptions = {}): Fr
     ...(routing === "bgp" ? ["debug bgp updates in"] : []),
     "!",
     // BGP announces the node's own subnets with `network`; OSPF redistributes them through its own prefix-list.
-    ...prefixLists(
-      mesh.nodes.filter((n) => (routing === "ospf" ? true : n.name !== node.name && checksOwner(mesh, node, n))),
-      fams,
-    ),
+    ...prefixLists(nt, (f) => (routing === "ospf" ? t.prefixOwners[f] : nt.policy[f].map((e) => e.owner))),
     ...body,
     ...(bfd ? bfdProfile(mesh) : []),
     "end",
@@ -105,32 +92,23 @@ export function renderFrr(mesh: Mesh, node: MeshNode, opts: FrrOptions = {}): Fr
 }
 
 /** One prefix-list per owner and family: its Subnets and anything more specific (le /32, /128). */
-function prefixLists(owners: MeshNode[], fams: Family[]): string[] {
+function prefixLists(nt: NodeTopology, owners: (f: Family) => MeshNode[]): string[] {
   const out: string[] = [];
-  for (const f of fams) {
-    for (const n of owners) {
-      ownedPrefixes(n, f).forEach((p, i) => out.push(`${ip(f)} prefix-list ${ownList(n, f)} seq ${5 * (i + 1)} permit ${p} le ${f === 4 ? 32 : 128}`));
+  for (const f of nt.topology.families) {
+    for (const n of owners(f)) {
+      nt.topology.owned(n, f).forEach((p, i) => out.push(`${ip(f)} prefix-list ${ownList(n, f)} seq ${5 * (i + 1)} permit ${p} le ${f === 4 ? 32 : 128}`));
     }
   }
   return out.length ? ["! Prefix ownership: the Subnets the mesh file gives each node.", ...out, "!"] : [];
 }
 
-/**
- * Whether `node` checks the ownership of `owner`'s routes itself. Reflectors and full-mesh nodes check everyone.
- * A reflector client hears routes only from the reflectors, which have already checked them, so it keeps
- * entries only for its blacklisted partners (to relay their traffic): its policy stays O(1) instead of O(nodes),
- * which keeps a 1000-node mesh's configs small and route-map evaluation cheap.
- */
-function checksOwner(mesh: Mesh, node: MeshNode, owner: MeshNode): boolean {
-  return mesh.network.routeReflectors.length === 0 || isReflector(mesh, node) || isBlacklisted(mesh, node, owner);
-}
-
-function bgp(mesh: Mesh, node: MeshNode, fams: Family[], announce?: string[]): string[] {
+function bgp(nt: NodeTopology, announce?: string[]): string[] {
+  const { node, topology: t } = nt;
+  const { mesh, families: fams } = t;
   const net = mesh.network;
-  const dev = vxlanDev(mesh);
-  const neighbors = bgpNeighbors(mesh, node);
-  const transit = new Map(blacklistTransits(mesh, node).map(([p, t]) => [p.name, t]));
-  const client = net.routeReflectors.length > 0 && !isReflector(mesh, node);
+  const dev = t.vxlanIf;
+  const neighbors = nt.bgpNeighbors;
+  const client = net.routeReflectors.length > 0 && !nt.reflector;
   const out: string[] = [];
 
   out.push(
@@ -142,21 +120,18 @@ function bgp(mesh: Mesh, node: MeshNode, fams: Family[], announce?: string[]): s
   );
   for (const f of fams) {
     const map = `CIAB-BGP-IN${f}`;
-    prefixOwners(mesh, node, f)
-      .filter((owner) => checksOwner(mesh, node, owner))
-      .forEach((owner, i) => {
-        const via = transit.get(owner.name);
-        out.push(
-          `route-map ${map} permit ${10 * (i + 1)}`,
-          ` description ${owner.name}${via ? ` (blacklisted with ${node.name}: relayed by ${via.name})` : ""}`,
-          ` match ${ip(f)} address prefix-list ${ownList(owner, f)}`,
-          ` match ${ip(f)} next-hop address ${overlay(owner, f)}`,
-          // No WireGuard peer between a blacklisted pair: send its traffic to the relay, which forwards it on the
-          // same VXLAN segment (ciab disables ICMP redirects there, so the relay does not redirect us back).
-          ...(via ? [f === 4 ? ` set ip next-hop ${overlay(via, 4)}` : ` set ipv6 next-hop global ${overlay(via, 6)}`] : []),
-          "!",
-        );
-      });
+    nt.policy[f].forEach(({ owner, via }, i) => {
+      out.push(
+        `route-map ${map} permit ${10 * (i + 1)}`,
+        ` description ${owner.name}${via ? ` (blacklisted with ${node.name}: relayed by ${via.name})` : ""}`,
+        ` match ${ip(f)} address prefix-list ${ownList(owner, f)}`,
+        ` match ${ip(f)} next-hop address ${overlay(owner, f)}`,
+        // No WireGuard peer between a blacklisted pair: send its traffic to the relay, which forwards it on the
+        // same VXLAN segment (ciab disables ICMP redirects there, so the relay does not redirect us back).
+        ...(via ? [f === 4 ? ` set ip next-hop ${overlay(via, 4)}` : ` set ipv6 next-hop global ${overlay(via, 6)}`] : []),
+        "!",
+      );
+    });
     if (client) out.push(`route-map ${map} permit 65535`, " description the rest, as the reflectors checked it", "!");
     else out.push(`route-map ${map} deny 65535`, " description everything else: not the sender's own subnet", "!");
   }
@@ -190,7 +165,7 @@ function bgp(mesh: Mesh, node: MeshNode, fams: Family[], announce?: string[]): s
   for (const f of fams) {
     out.push(" !", ` address-family ${afi(f)} unicast`);
     // Canonical and sorted like the Subnets, so an announcement equal to the Subnets renders the same file.
-    for (const p of ownedPrefixes(announce ? { ...node, subnets: announce } : node, f)) out.push(`  network ${p}`);
+    for (const p of announce ? sortedNetworks(announce, f) : nt.owned[f]) out.push(`  network ${p}`);
     for (const { node: p, rrClient } of neighbors) {
       const a = overlay(p, f);
       out.push(
@@ -203,13 +178,15 @@ function bgp(mesh: Mesh, node: MeshNode, fams: Family[], announce?: string[]): s
     out.push(" exit-address-family");
   }
   out.push("!");
-  const role = mesh.network.routeReflectors.length === 0 ? "full iBGP mesh" : isReflector(mesh, node) ? "route reflector" : "route-reflector client";
+  const role = mesh.network.routeReflectors.length === 0 ? "full iBGP mesh" : nt.reflector ? "route reflector" : "route-reflector client";
   return [`! BGP: AS ${net.asn} over ${dev}, ${role}.`, ...out];
 }
 
-function ospf(mesh: Mesh, node: MeshNode, fams: Family[]): string[] {
+function ospf(nt: NodeTopology): string[] {
+  const { node, topology: t } = nt;
+  const { mesh, families: fams } = t;
   const net = mesh.network;
-  const dev = vxlanDev(mesh);
+  const dev = t.vxlanIf;
   const out: string[] = [];
   for (const f of fams) {
     // zebra installs a route OSPF learnt only if its prefix is owned by the router it points to. The IPv4 next hop
@@ -217,7 +194,7 @@ function ospf(mesh: Mesh, node: MeshNode, fams: Family[]): string[] {
     // §16.4), i.e. the owner's. OSPFv3 next hops are link-local, so IPv6 is checked against every owner's subnets.
     // (zebra has no `match ip next-hop address`: it takes the rule silently and ignores it; a /32 prefix-list works.)
     const map = `CIAB-OSPF-IN${f}`;
-    prefixOwners(mesh, node, f).forEach((owner, i) => {
+    nt.owners[f].forEach((owner, i) => {
       if (f === 4) out.push(`ip prefix-list ${nhList(owner)} seq 5 permit ${owner.overlayIPv4}/32`);
       out.push(
         `route-map ${map} permit ${10 * (i + 1)}`,
@@ -228,7 +205,7 @@ function ospf(mesh: Mesh, node: MeshNode, fams: Family[]): string[] {
       );
     });
     out.push(`route-map ${map} deny 65535`, " description everything else, including the overlay network itself (connected)", "!");
-    if (ownedPrefixes(node, f).length > 0) {
+    if (nt.owned[f].length > 0) {
       out.push(
         `route-map CIAB-OSPF-OUT${f} permit 10`,
         ` description own subnets of ${node.name}`,
@@ -265,7 +242,7 @@ function ospf(mesh: Mesh, node: MeshNode, fams: Family[]): string[] {
       ` ${rid} ${node.overlayIPv4}`,
       " log-adjacency-changes",
       // Only the node's own Subnets become external LSAs; other connected networks (underlay) are not announced.
-      ...(ownedPrefixes(node, f).length > 0 ? [` redistribute connected route-map CIAB-OSPF-OUT${f}`] : []),
+      ...(nt.owned[f].length > 0 ? [` redistribute connected route-map CIAB-OSPF-OUT${f}`] : []),
       "!",
     );
   }

@@ -1,4 +1,4 @@
-// nftables ruleset of one node: the mesh's guard and TCP MSS clamping. Pure: (mesh, node) -> text; no I/O.
+// nftables ruleset of one node: the mesh's guard and TCP MSS clamping. Pure: (topology, node) -> text; no I/O.
 // Verified with `nft -c -f` (nftables 1.0.6) in a private network namespace, and in the lab's exposure check.
 //
 // The guard makes "only WireGuard carries mesh traffic" true on a host that forwards (issue 20):
@@ -17,8 +17,8 @@
 // and `ciab down` / `ciab-down` delete the table.
 import { createHash } from "node:crypto";
 import { type Family, outermost } from "../ipam/ip.js";
-import type { Mesh, MeshNode } from "../model/mesh.js";
-import { blacklistTransits, hostPart, ownedPrefixes, vxlanDev, wgPeers } from "../model/topology.js";
+import type { Mesh } from "../model/mesh.js";
+import type { NodeTopology } from "../model/topology.js";
 
 /**
  * The table name: `ciab_<mesh>`. nft 1.0.6 takes only bare identifiers ([A-Za-z_][A-Za-z0-9_/.-]*, no quoting), and
@@ -47,28 +47,9 @@ export const GUARD_COUNTERS = {
 const BGP_PORT = 179;
 export const BFD_PORTS = [3784, 3785, 4784];
 
-const fam = (a: string): Family => (a.includes(":") ? 6 : 4);
 const uniq = (xs: string[]): string[] => [...new Set(xs)];
 /** The first 48 bits after the VXLAN header's 8 bytes and the inner destination MAC: the inner source MAC. */
 const INNER_SRC_MAC = "@th,176,48";
-
-/** Host addresses and prefixes a node may send from on the overlay (its own, not relayed ones). */
-function sources(n: MeshNode, family: Family): string[] {
-  const own = [...n.address.map(hostPart), ...(n.ipv6 ? [hostPart(n.ipv6)] : [])].filter((a) => fam(a) === family);
-  return [...own, ...ownedPrefixes(n, family)];
-}
-
-/** What the mesh owns, as destinations: the overlay pools (or addresses), every node's Subnets and IPv4 VTEPs. */
-function meshDestinations(mesh: Mesh, family: Family): string[] {
-  const pool = family === 4 ? mesh.network.poolIPv4 : mesh.network.poolIPv6;
-  const out: string[] = pool ? [pool] : [];
-  for (const n of mesh.nodes) {
-    if (!pool) out.push(...n.address.map(hostPart).filter((a) => fam(a) === family));
-    out.push(...ownedPrefixes(n, family));
-    if (family === 4 && n.vtepFamily === 4) out.push(n.vtep);
-  }
-  return outermost(out);
-}
 
 const macHex = (mac: string): string => `0x${mac.replace(/:/g, "").toLowerCase()}`;
 
@@ -80,27 +61,25 @@ function set(name: string, type: string, elements: string[], interval = true): s
 }
 
 /** Render the nft file of a node: the guard always, MSS clamping unless the network turns it off (MSSClamp = false). */
-export function renderNft(mesh: Mesh, node: MeshNode): string {
+export function renderNft(nt: NodeTopology): string {
+  const { node, peers, topology: top } = nt;
+  const mesh = top.mesh;
   const t = nftTable(mesh);
-  const wg = mesh.name;
-  const vx = vxlanDev(mesh);
+  const wg = top.wgIf;
+  const vx = top.vxlanIf;
   const net = mesh.network;
   const c = GUARD_COUNTERS;
-  const peers = wgPeers(mesh, node);
   // Peer -> the sources it may use: its own, plus those of our blacklisted partners it relays for.
-  const relayed = new Map<string, MeshNode[]>();
-  for (const [partner, transit] of blacklistTransits(mesh, node)) relayed.set(transit.name, [...(relayed.get(transit.name) ?? []), partner]);
   const peerSources = (family: Family): string[] =>
     peers.flatMap((p) => {
-      const from = [p, ...(relayed.get(p.name) ?? [])].flatMap((n) => sources(n, family));
-      if (family === 6) from.push("::", "fe80::/10"); // unspecified (DAD, MLD) and link-local: ND, OSPFv3, BGP next hops
-      return outermost(from).map((s) => `${p.mac.toLowerCase()} . ${s}`);
+      const mac = p.mac.toLowerCase();
+      return top.sources(p, family, nt.relays.get(p.name)).map((s) => `${mac} . ${s}`);
     });
   const vtepMacs = (family: 4 | 6): string[] => peers.filter((p) => p.vtepFamily === family).map((p) => `${p.vtep} . ${macHex(p.mac)}`);
-  const mesh4 = meshDestinations(mesh, 4);
-  const mesh6 = meshDestinations(mesh, 6);
-  const own4 = outermost(ownedPrefixes(node, 4));
-  const own6 = outermost(ownedPrefixes(node, 6));
+  const mesh4 = top.destinations[4];
+  const mesh6 = top.destinations[6];
+  const own4 = outermost(nt.owned[4]);
+  const own6 = outermost(nt.owned[6]);
   const meshIfs = `{ "${wg}", "${vx}" }`;
 
   const lines = [

@@ -5,7 +5,7 @@
 
 import { waitsForPeer } from "../keys/contact.js";
 import type { Mesh, MeshNode } from "../model/mesh.js";
-import { type Dataplane, dataplane } from "./dataplane.js";
+import type { Dataplane, NodeTopology } from "../model/topology.js";
 import { nftTable } from "./nft.js";
 import { keyFilePath } from "./showconf.js";
 import { fdbVia, vxlanCreate, vxlanFiles, vxlanSysctl } from "./wireguard.js";
@@ -17,8 +17,9 @@ export interface ScriptOptions {
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-function common(mesh: Mesh, node: MeshNode, name: string): string {
-  const dp = dataplane(mesh, node);
+function common(nt: NodeTopology, name: string): string {
+  const { node, dataplane: dp } = nt;
+  const mesh = nt.topology.mesh;
   return `#!/bin/sh
 # ${name} for node ${node.name} of network ${mesh.name}; rendered by ciab-mesh, do not edit. Safe to re-run.
 # The prelude is shared by ciab-up/down/status, so not every script uses every helper:
@@ -169,11 +170,12 @@ fi
 `;
 }
 
-export function renderCiabUp(mesh: Mesh, node: MeshNode, opts: ScriptOptions): string {
-  const dp = dataplane(mesh, node);
+export function renderCiabUp(nt: NodeTopology, opts: ScriptOptions): string {
+  const { node, dataplane: dp } = nt;
+  const mesh = nt.topology.mesh;
   const net = mesh.network;
   const files = vxlanFiles(mesh.name);
-  return `${common(mesh, node, "ciab-up")}
+  return `${common(nt, "ciab-up")}
 need ip "iproute2"; need bridge "iproute2"; need wg "wireguard-tools"; need wg-quick "wireguard-tools"
 need bash "bash (wg-quick is a bash script)"; need awk "awk"
 if [ ! -e /sys/module/wireguard ] && ! modprobe wireguard 2>/dev/null; then
@@ -190,7 +192,7 @@ nft -f "$B/nft/ciab.nft" || die "nft refused $B/nft/ciab.nft"
 
 # Forwarding: containers' traffic is routed through this host.
 sysctl -q -w net.ipv4.ip_forward=1
-${routesIPv6(mesh) ? "sysctl -q -w net.ipv6.conf.all.forwarding=1\n" : ""}
+${nt.topology.ipv6Forwarding ? "sysctl -q -w net.ipv6.conf.all.forwarding=1\n" : ""}
 # 1. Files beside the WireGuard configuration (the wg-quick hooks read the VXLAN batch files from there).
 mkdir -p /etc/wireguard && chmod 700 /etc/wireguard
 umask 077
@@ -234,8 +236,10 @@ say "node ${node.name} is up (WireGuard $WG, VXLAN $VX)"
 `;
 }
 
-export function renderCiabDown(mesh: Mesh, node: MeshNode, opts: ScriptOptions): string {
-  return `${common(mesh, node, "ciab-down")}
+export function renderCiabDown(nt: NodeTopology, opts: ScriptOptions): string {
+  const { node } = nt;
+  const mesh = nt.topology.mesh;
+  return `${common(nt, "ciab-down")}
 # Removes what ciab-up created and nothing else; the host's private key file stays.
 if link_exists "$WG"; then wg-quick down "$NET" >/dev/null 2>&1 || ip link del "$WG" 2>/dev/null || true; fi
 ip link del "$VX" 2>/dev/null || true
@@ -259,8 +263,8 @@ if [ -f /etc/bird/bird.conf.ciab-orig ]; then mv /etc/bird/bird.conf.ciab-orig /
 `;
 }
 
-export function renderCiabStatus(mesh: Mesh, node: MeshNode, opts: ScriptOptions): string {
-  return `${common(mesh, node, "ciab-status")}
+export function renderCiabStatus(nt: NodeTopology, opts: ScriptOptions): string {
+  return `${common(nt, "ciab-status")}
 rc=0
 if link_exists "$WG"; then echo "== WireGuard $WG"; wg show "$WG" | grep -v 'private key'; else echo "WireGuard interface $WG is missing"; rc=1; fi
 if link_exists "$VX"; then echo "== VXLAN $VX"; ip -br address show dev "$VX"; bridge fdb show dev "$VX" | grep -c dst | sed 's/^/forwarding entries: /'; else echo "VXLAN device $VX is missing"; rc=1; fi
@@ -279,6 +283,3 @@ echo "== routes learned"; ip route show proto bird
 }exit $rc
 `;
 }
-
-/** IPv6 forwarding is needed for an IPv6 overlay pool or any IPv6 container subnet (OSPFv3 needs no pool). */
-export const routesIPv6 = (mesh: Mesh): boolean => Boolean(mesh.network.poolIPv6) || mesh.nodes.some((n) => n.subnets.some((s) => s.includes(":")));

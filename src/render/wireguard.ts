@@ -1,8 +1,8 @@
 // The bundle's WireGuard file: a wg-quick(8) file in vwgen's layout that brings up the VXLAN overlay on its own
 // (with the two batch files beside it), plus what vwgen lacks: pre-shared keys, known-unicast FDB entries, static
 // neighbours, a no-fragmentation MTU, and no ethtool/`via` dependency. Pure; no I/O.
-import { type Mesh, type MeshNode, pairKey } from "../model/mesh.js";
-import { type Dataplane, dataplane } from "./dataplane.js";
+import { pairKey } from "../model/mesh.js";
+import type { Dataplane, NodeTopology } from "../model/topology.js";
 import { formatFwMark, keyFilePath } from "./showconf.js";
 
 /** Where ciab-up installs the VXLAN batch files next to the WireGuard file. */
@@ -53,8 +53,9 @@ export function renderVxlanFdb(dp: Dataplane): string {
   ].join("\n");
 }
 
-export function renderWireguard(mesh: Mesh, node: MeshNode): string {
-  const dp = dataplane(mesh, node);
+export function renderWireguard(nt: NodeTopology): string {
+  const { node, dataplane: dp } = nt;
+  const mesh = nt.topology.mesh;
   const net = mesh.network;
   const out: string[] = [];
   const line = (s = "") => out.push(s);

@@ -2,7 +2,9 @@
 // batch files, FRR/BIRD, nftables, scripts, systemd unit, manifest), plus the topology picture. The files under
 // test/golden/<mesh>/ are the reviewed output; UPDATE_GOLDEN=1 rewrites them. Secrets never go into golden files
 // (even the fixtures' fake ones): they are redacted here, and a separate test checks they are in the bundle.
+
 import { describe, expect, it } from "vitest";
+import { topology } from "../../src/model/topology.js";
 import { renderBundle } from "../../src/render/bundle.js";
 import { renderDot } from "../../src/render/dot.js";
 import { expectGolden } from "../helpers/golden.js";
@@ -14,16 +16,16 @@ const redact = (text: string) =>
 describe.each(FIXTURE_MESHES)("bundle golden files: %s", (meshName) => {
   const mesh = loadFixture(meshName);
   it.each(mesh.nodes.map((n) => n.name))("%s", (name) => {
-    const files = renderBundle(mesh, mesh.nodes.find((n) => n.name === name)!, "golden-digest");
+    const files = renderBundle(topology(mesh).node(mesh.nodes.find((n) => n.name === name)!), "golden-digest");
     expect(files.length).toBeGreaterThan(5);
     expectGolden(`${meshName}/${name}/files.txt`, `${files.map((f) => `${f.path} 0${f.mode.toString(8)}`).join("\n")}\n`);
     for (const f of files) expectGolden(`${meshName}/${name}/${f.path}`, redact(f.content));
   });
   it.each(mesh.nodes.map((n) => n.name))("%s: the WireGuard file carries the node's private key", (name) => {
     const node = mesh.nodes.find((n) => n.name === name)!;
-    const wg = renderBundle(mesh, node, "x").find((f) => f.path.endsWith(".conf") && f.path.startsWith("wireguard/"))!;
+    const wg = renderBundle(topology(mesh).node(node), "x").find((f) => f.path.endsWith(".conf") && f.path.startsWith("wireguard/"))!;
     expect(wg.content).toContain(`PrivateKey = ${node.privateKey}`);
     expect(wg.mode).toBe(0o600);
   });
-  it("topology.dot", () => expectGolden(`${meshName}/topology.dot`, renderDot(mesh)));
+  it("topology.dot", () => expectGolden(`${meshName}/topology.dot`, renderDot(topology(mesh))));
 });

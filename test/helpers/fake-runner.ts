@@ -2,7 +2,7 @@
 // (the set of network namespaces, processes in them, routes a routing daemon installed) to drive labUp/labDown.
 import type { Runner, RunOptions, RunResult } from "../../src/adapters/exec.js";
 import type { Mesh } from "../../src/model/mesh.js";
-import { bgpNeighbors, wgPeers } from "../../src/model/topology.js";
+import { topology } from "../../src/model/topology.js";
 
 export type Reply = (argv: string[], opts?: RunOptions) => RunResult | undefined | Promise<RunResult | undefined>;
 
@@ -85,13 +85,19 @@ export function healthyMesh(meshOf: (lab: string) => Mesh): Reply {
     if (argv.includes("wg") && argv.includes("dump")) {
       const n = node();
       if (!n) return undefined;
-      const peers = wgPeers(mesh(), n).map((p) => `${p.publicKey}\t(none)\t198.18.0.1:51820\t${p.vtep}/32\t1700000000\t100\t100\toff`);
+      const peers = topology(mesh())
+        .node(n)
+        .peers.map((p) => `${p.publicKey}\t(none)\t198.18.0.1:51820\t${p.vtep}/32\t1700000000\t100\t100\toff`);
       return ok(["key\tpub\t51820\toff", ...peers].join("\n"));
     }
     if (argv.includes("show bgp summary json")) {
       const n = node();
       if (!n) return undefined;
-      const peers = Object.fromEntries(bgpNeighbors(mesh(), n).map((b) => [b.node.overlayIPv4 as string, { state: "Established" }]));
+      const peers = Object.fromEntries(
+        topology(mesh())
+          .node(n)
+          .bgpNeighbors.map((b) => [b.node.overlayIPv4 as string, { state: "Established" }]),
+      );
       return ok(JSON.stringify({ ipv4Unicast: { peers } }));
     }
     const i = argv.indexOf("ciab-ready");

@@ -1,5 +1,6 @@
 // The host fixtures (test/fixtures/host): real outputs captured on node n1/n2 of a 3-node lab (BGP, reflector n1),
 // the lab's mesh with public keys only, and helpers that build the planner's observed and desired states from them.
+
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseBgpSummary } from "../../src/adapters/frr.js";
@@ -9,6 +10,7 @@ import { seededRandom } from "../../src/keys/random.js";
 import type { Random } from "../../src/model/edit.js";
 import { type Mesh, meshFromDoc } from "../../src/model/mesh.js";
 import { parseToml, type TomlTable } from "../../src/model/toml.js";
+import { topology } from "../../src/model/topology.js";
 import { type DesiredOptions, desiredFromBundle } from "../../src/plan/bundle.js";
 import { frrFiles, sha256Hex, vxlanSysctls } from "../../src/plan/plan.js";
 import type { DesiredHost, ObservedHost } from "../../src/plan/types.js";
@@ -29,7 +31,7 @@ export const random = (): Random => seededRandom("host-fixtures");
 export function desiredOf(mesh: Mesh, node: string, opts: DesiredOptions = {}): DesiredHost {
   const n = mesh.nodes.find((x) => x.name === node);
   if (!n) throw new Error(`no node ${node}`);
-  return desiredFromBundle("(memory)", new Map(renderBundle(mesh, n, "digest").map((f) => [f.path, f.content])), opts);
+  return desiredFromBundle("(memory)", new Map(renderBundle(topology(mesh).node(n), "digest").map((f) => [f.path, f.content])), opts);
 }
 
 /**

@@ -1,5 +1,6 @@
 // The routing files of every node of every fixture mesh, keyed by file name; shared by the golden and the
 // integration tests so both check exactly the same texts.
+import { topology } from "../../src/model/topology.js";
 import { renderBird } from "../../src/render/bird.js";
 import { renderFrr } from "../../src/render/frr.js";
 import { renderNft } from "../../src/render/nft.js";
@@ -15,8 +16,13 @@ export interface NodeOutputs {
 export function routingOutputs(meshName: string): NodeOutputs[] {
   const mesh = loadFixture(meshName);
   return mesh.nodes.map((n) => {
-    const frr = renderFrr(mesh, n);
-    const all = { "frr.conf": frr.frrConf, daemons: frr.daemons, "bird.conf": renderBird(mesh, n), "mss-clamp.nft": renderNft(mesh, n) };
+    const frr = renderFrr(topology(mesh).node(n));
+    const all = {
+      "frr.conf": frr.frrConf,
+      daemons: frr.daemons,
+      "bird.conf": renderBird(topology(mesh).node(n)),
+      "mss-clamp.nft": renderNft(topology(mesh).node(n)),
+    };
     return { mesh: meshName, node: n.name, files: Object.fromEntries(Object.entries(all).filter(([, v]) => v !== "")) };
   });
 }

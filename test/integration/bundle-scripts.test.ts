@@ -1,8 +1,10 @@
 // The bundle's scripts are valid POSIX sh with no shellcheck finding, for every fixture mesh and node.
+
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { topology } from "../../src/model/topology.js";
 import { renderBundle } from "../../src/render/bundle.js";
 import { tempDir } from "../helpers/cli.js";
 import { hasTool } from "../helpers/env.js";
@@ -11,7 +13,7 @@ import { FIXTURE_MESHES, loadFixture } from "../helpers/meshes.js";
 const scripts = FIXTURE_MESHES.flatMap((name) => {
   const mesh = loadFixture(name);
   return mesh.nodes.flatMap((n) =>
-    renderBundle(mesh, n, "test")
+    renderBundle(topology(mesh).node(n), "test")
       .filter((f) => f.path.startsWith("bin/"))
       .map((f) => ({ id: `${name}/${n.name}/${f.path}`, content: f.content })),
   );

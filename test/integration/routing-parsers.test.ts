@@ -5,11 +5,13 @@
 // honours `log file` and would otherwise write to the host's, and each daemon leaves a /var/tmp/frr/<daemon>.<pid>
 // directory behind, which made a later run with a reused PID fail. nft runs in a private network namespace.
 // Skips itself when not root or when a tool is missing.
+
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { topology } from "../../src/model/topology.js";
 import { renderNft } from "../../src/render/nft.js";
 import { hasTool, isRoot } from "../helpers/env.js";
 import { buildMesh } from "../helpers/meshes.js";
@@ -200,7 +202,7 @@ describe.skipIf(!(isRoot && hasTool("nft") && hasTool("unshare")))("the guard wi
         { ...b, subnets: ["10.71.0.0/24", "10.71.0.128/25"] },
       ],
     };
-    const text = renderNft(nested, nested.nodes[0] as (typeof m.nodes)[number]);
+    const text = renderNft(topology(nested).node(nested.nodes[0] as (typeof m.nodes)[number]));
     expect(inNetns('nft -c -f "$1"', tmpFile("nested.nft", text))).toEqual({ code: 0, out: "" });
   });
 });

@@ -1,10 +1,12 @@
 // Every WireGuard file ciab writes is accepted by the real tools: `wg-quick strip` + `wg setconf` into a
 // wireguard-go interface in a private namespace, and `wg showconf` reads back what we meant.
+
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { type Mesh, meshFromDoc } from "../../src/model/mesh.js";
 import { parseToml } from "../../src/model/toml.js";
+import { topology } from "../../src/model/topology.js";
 import { checkRenderable } from "../../src/render/bundle.js";
 import { renderShowconf } from "../../src/render/showconf.js";
 import { renderWireguard } from "../../src/render/wireguard.js";
@@ -55,13 +57,13 @@ describe.skipIf(!ready)("WireGuard files load into wireguard-go", () => {
     });
     let renderable = true;
     try {
-      checkRenderable(mesh);
+      checkRenderable(topology(mesh));
     } catch {
       renderable = false;
     }
     it.skipIf(!renderable).each(mesh.nodes.map((n) => n.name))(`${name}: bundle WireGuard file of %s`, (node) => {
       const n = mesh.nodes.find((x) => x.name === node)!;
-      const r = loadIntoWireguardGo(renderWireguard(mesh, n), mesh.name);
+      const r = loadIntoWireguardGo(renderWireguard(topology(mesh).node(n)), mesh.name);
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
       for (const p of mesh.nodes.filter((x) => x.name !== n.name && !mesh.blacklist.has([n.name, x.name].sort().join(",")))) {

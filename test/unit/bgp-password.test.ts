@@ -1,11 +1,13 @@
 // TCP-MD5 for BGP (issue 20): `bgp-password on|off|SECRET`, rendered as `neighbor X password` on every session,
 // kept like a secret (never in an error message, `show --json` only with --show-keys).
+
 import { describe, expect, it } from "vitest";
 import { seededRandom } from "../../src/keys/random.js";
 import { addNodes, applySet, ensureNetwork } from "../../src/model/edit.js";
 import { CiabError } from "../../src/model/errors.js";
 import { meshFromDoc } from "../../src/model/mesh.js";
 import type { TomlTable } from "../../src/model/toml.js";
+import { topology } from "../../src/model/topology.js";
 import { renderFrr } from "../../src/render/frr.js";
 import { showJson } from "../../src/render/show.js";
 
@@ -26,7 +28,7 @@ describe("bgp-password", () => {
     expect(pw).toMatch(/^[A-Za-z0-9+/]{43}$/);
     const m = mesh(doc);
     for (const n of m.nodes) {
-      const conf = renderFrr(m, n).frrConf;
+      const conf = renderFrr(topology(m).node(n)).frrConf;
       const sessions = conf.match(/^ neighbor \S+ remote-as /gm)?.length ?? 0;
       expect(sessions).toBeGreaterThan(0);
       expect(conf.match(new RegExp(`^ neighbor \\S+ password ${pw.replace(/[+/]/g, "\\$&")}$`, "gm"))?.length).toBe(sessions);
@@ -35,7 +37,7 @@ describe("bgp-password", () => {
     applySet(doc, "m", ["bgp-password", "on"], env);
     expect((doc.Network as TomlTable).BGPPassword).toBe(pw);
     applySet(doc, "m", ["bgp-password", "off"], env);
-    expect(renderFrr(mesh(doc), mesh(doc).nodes[0]!).frrConf).not.toMatch(/password/);
+    expect(renderFrr(topology(mesh(doc)).node(mesh(doc).nodes[0]!)).frrConf).not.toMatch(/password/);
   });
 
   it("a secret of one's own; a bad one is refused without repeating it", () => {

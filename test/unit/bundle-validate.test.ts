@@ -1,7 +1,9 @@
 // Bundles are validated, not only hashed (issue 9, Build 6): the SHA-256s in manifest.json are not authenticated,
 // so a tampered bundle with matching hashes must still be refused for every value `ciab up` would act on, without
 // repeating a key; and dry-run output quotes every argument.
+
 import { describe, expect, it } from "vitest";
+import { topology } from "../../src/model/topology.js";
 import { desiredFromBundle } from "../../src/plan/bundle.js";
 import { commitStaged, formatCommand, installFile, syncconfCommand } from "../../src/plan/commands.js";
 import { sha256Hex } from "../../src/plan/plan.js";
@@ -11,7 +13,7 @@ import { loadFixture } from "../helpers/meshes.js";
 const mesh = loadFixture("rr3");
 const me = mesh.nodes[0]!;
 const WG = `wireguard/${mesh.name}.conf`;
-const fresh = () => new Map(renderBundle(mesh, me, "x").map((f) => [f.path, f.content]));
+const fresh = () => new Map(renderBundle(topology(mesh).node(me), "x").map((f) => [f.path, f.content]));
 
 /** Change a file and make the manifest agree with it, as an attacker who can edit both would. */
 function tamper(files: Map<string, string>, path: string, edit: (t: string) => string, manifest?: (m: Record<string, unknown>) => void) {

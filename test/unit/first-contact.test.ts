@@ -2,10 +2,12 @@
 // handshake, so the two ends' initiations cannot cross. Checked on the planner (ciab up) and on the bundle's
 // bin/ciab-up text, for every node of a mesh: the waiting end configures the peer without its endpoint, pings only
 // the peers it initiates to, and sets the held-back endpoints last.
+
 import { describe, expect, it } from "vitest";
 import { userspaceBackend } from "../../src/adapters/wireguard.js";
 import { waitsForPeer } from "../../src/keys/contact.js";
 import { addNodes, applySet } from "../../src/model/edit.js";
+import { topology } from "../../src/model/topology.js";
 import { plan, waitingPeers } from "../../src/plan/plan.js";
 import type { DesiredHost, ObservedHost } from "../../src/plan/types.js";
 import { renderBundle } from "../../src/render/bundle.js";
@@ -59,7 +61,7 @@ describe("first contact", () => {
   it.each(mesh.nodes.map((n) => n.name))("%s: bin/ciab-up strips, pings and sets the same peers as the planner", (name) => {
     const node = mesh.nodes.find((n) => n.name === name);
     if (!node) throw new Error(name);
-    const up = renderBundle(mesh, node, "x").find((f) => f.path === "bin/ciab-up")?.content ?? "";
+    const up = renderBundle(topology(mesh).node(node), "x").find((f) => f.path === "bin/ciab-up")?.content ?? "";
     const d = desired[name] as DesiredHost;
     const wait = waitingPeers(d);
     const first = d.wireguard.peers.filter((p) => !wait.includes(p));

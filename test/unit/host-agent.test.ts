@@ -1,6 +1,7 @@
 // The host agent with injected side effects: observation answered from the captured fixtures, a fake runner that
 // records every command. A dry run runs only read commands; apply stops at the first failure and says what was
 // applied; a bad bundle, a missing key file and an LXD socket that answers garbage stop before anything changes.
+
 import { describe, expect, it } from "vitest";
 import type { RunOptions, RunResult } from "../../src/adapters/exec.js";
 import { loadDesired } from "../../src/agent/desired.js";
@@ -9,6 +10,7 @@ import type { HostDeps } from "../../src/agent/host.js";
 import { applyActions, reconcile } from "../../src/agent/reconcile.js";
 import { applySet } from "../../src/model/edit.js";
 import { dumpToml } from "../../src/model/toml.js";
+import { topology } from "../../src/model/topology.js";
 import { sha256Hex } from "../../src/plan/plan.js";
 import type { DesiredHost } from "../../src/plan/types.js";
 import { renderBundle } from "../../src/render/bundle.js";
@@ -132,7 +134,7 @@ describe("host agent with a fake host", () => {
 });
 
 describe("loading the desired state", () => {
-  const bundle = () => new Map(renderBundle(base, base.nodes[1]!, "d").map((f) => [`/b/${f.path}`, f.content]));
+  const bundle = () => new Map(renderBundle(topology(base).node(base.nodes[1]!), "d").map((f) => [`/b/${f.path}`, f.content]));
   const deps = (files: Map<string, string>, extra: Partial<HostDeps> = {}): HostDeps => ({
     run: async () => ok(),
     readFile: (p) => files.get(p),
@@ -161,7 +163,7 @@ describe("loading the desired state", () => {
     const doc = meshDoc();
     applySet(doc, NET, ["node", "n2", "subnets", "10.2.0.0/16", "discover-lxd", "on"], { random: random() });
     const m = meshOf(doc);
-    const files = new Map(renderBundle(m, m.nodes[1]!, sha256Hex(dumpToml(doc))).map((f) => [`/b/${f.path}`, f.content]));
+    const files = new Map(renderBundle(topology(m).node(m.nodes[1]!), sha256Hex(dumpToml(doc))).map((f) => [`/b/${f.path}`, f.content]));
     const run = async () => ok();
     const lxd = { socket: "/lxd.sock", isSocket: () => true, transport: async () => ({ status: 200, body: "<html>not lxd</html>" }) };
     await expect(loadDesired({ bundle: "/b" }, deps(files, { run, lxd }))).rejects.toThrow(
@@ -178,7 +180,7 @@ describe("loading the desired state", () => {
       random: random(),
     });
     const m = meshOf(doc);
-    const files = new Map(renderBundle(m, m.nodes[1]!, "d").map((f) => [`/b/${f.path}`, f.content]));
+    const files = new Map(renderBundle(topology(m).node(m.nodes[1]!), "d").map((f) => [`/b/${f.path}`, f.content]));
     const body = JSON.stringify({
       type: "sync",
       status: "Success",

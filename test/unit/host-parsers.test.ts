@@ -1,11 +1,13 @@
 // Parsers of real host outputs (test/fixtures/host, captured in a lab node), each defensive: garbage is a CiabError
 // "external" naming the command. Also the bundle loader, the LXD announcement choice, and renderFrr's announce option.
+
 import { describe, expect, it } from "vitest";
 import { parseBirdOspfNeighbors, parseBirdProtocols } from "../../src/adapters/bird.js";
 import { parseBgpSummary, parseOspfNeighborsJson } from "../../src/adapters/frr.js";
 import { parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes } from "../../src/adapters/iproute2.js";
 import { parseWgDump } from "../../src/adapters/wireguard.js";
 import { CiabError } from "../../src/model/errors.js";
+import { topology } from "../../src/model/topology.js";
 import { announceInFrr, chooseAnnouncements, desiredFromBundle } from "../../src/plan/bundle.js";
 import { nftFingerprint } from "../../src/plan/plan.js";
 import { renderBundle } from "../../src/render/bundle.js";
@@ -151,7 +153,7 @@ describe("bundle loader and announcements", () => {
   it.each(FIXTURE_MESHES)("%s: every node's bundle loads; the VXLAN create line is the bundle's", (m) => {
     const mesh = loadFixture(m);
     for (const n of mesh.nodes) {
-      const files = new Map(renderBundle(mesh, n, "x").map((f) => [f.path, f.content]));
+      const files = new Map(renderBundle(topology(mesh).node(n), "x").map((f) => [f.path, f.content]));
       const d = desiredFromBundle("x", files);
       expect(d.wireguard.peers.map((p) => p.name)).toEqual(
         mesh.nodes.filter((p) => p.name !== n.name && !mesh.blacklist.has([n.name, p.name].sort().join(","))).map((p) => p.name),
@@ -163,20 +165,20 @@ describe("bundle loader and announcements", () => {
   });
   it("a broken bundle is refused before anything else", () => {
     const mesh = loadFixture("rr3");
-    const files = new Map(renderBundle(mesh, mesh.nodes[0]!, "x").map((f) => [f.path, f.content]));
+    const files = new Map(renderBundle(topology(mesh).node(mesh.nodes[0]!), "x").map((f) => [f.path, f.content]));
     files.set("frr/frr.conf", `${files.get("frr/frr.conf")}extra\n`);
     expect(() => desiredFromBundle("/b", files)).toThrow(/bundle \/b: frr\/frr.conf does not match its SHA-256/);
     files.delete("frr/frr.conf");
     expect(() => desiredFromBundle("/b", files)).toThrow(/frr\/frr.conf is missing \(listed in manifest.json\)/);
     expect(() => desiredFromBundle("/b", new Map([["manifest.json", "{"]]))).toThrow(/manifest.json is not JSON/);
   });
-  it("announceInFrr equals renderFrr(mesh, node, { announce })", () => {
+  it("announceInFrr equals renderFrr(topology(mesh).node(node), { announce })", () => {
     for (const m of ["rr3", "dualstack", "rr5-blacklist"]) {
       const mesh = loadFixture(m);
       for (const n of mesh.nodes) {
         const announce = [...n.subnets.map((s) => s.replace(/\/\d+$/, s.includes(":") ? "/80" : "/28")), ...(n.subnets.length ? [] : [])];
-        expect(announceInFrr(renderFrr(mesh, n).frrConf, announce)).toBe(renderFrr(mesh, n, { announce }).frrConf);
-        expect(announceInFrr(renderFrr(mesh, n).frrConf, n.subnets)).toBe(renderFrr(mesh, n).frrConf);
+        expect(announceInFrr(renderFrr(topology(mesh).node(n)).frrConf, announce)).toBe(renderFrr(topology(mesh).node(n), { announce }).frrConf);
+        expect(announceInFrr(renderFrr(topology(mesh).node(n)).frrConf, n.subnets)).toBe(renderFrr(topology(mesh).node(n)).frrConf);
       }
     }
   });

@@ -6,7 +6,7 @@ import type { LabContainer } from "../../src/lab/containers.js";
 import { labMesh } from "../../src/lab/lab.js";
 import { planLab } from "../../src/lab/plan.js";
 import { bgpNotEstablished, describeMissing, peersWithoutHandshake, pingJobs, type ReadyProbe, waitReady } from "../../src/lab/ready.js";
-import { wgPeers } from "../../src/model/topology.js";
+import { topology } from "../../src/model/topology.js";
 import { FakeKernel, healthyMesh, ok } from "../helpers/fake-runner.js";
 
 const A = "AAAA=";
@@ -112,10 +112,12 @@ describe("readiness: waiting", () => {
       if (!argv.includes("dump")) return undefined;
       const self = mesh.nodes[Number(argv[3]?.slice(-1)) - 1];
       if (!self) return undefined;
-      const peers = wgPeers(mesh, self).map((p) => {
-        const never = (self === n1 && p === n2) || (self === n2 && p === n1);
-        return `${p.publicKey}\t(none)\t198.18.0.1:51820\t${p.vtep}/32\t${never ? 0 : 1700000000}\t1\t1\toff`;
-      });
+      const peers = topology(mesh)
+        .node(self)
+        .peers.map((p) => {
+          const never = (self === n1 && p === n2) || (self === n2 && p === n1);
+          return `${p.publicKey}\t(none)\t198.18.0.1:51820\t${p.vtep}/32\t${never ? 0 : 1700000000}\t1\t1\toff`;
+        });
       return ok(["x\ty\t51820\toff", ...peers].join("\n"));
     });
     k.replies.push(healthyMesh(() => mesh));

@@ -3,6 +3,7 @@
 
 import { readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { topology } from "../../src/model/topology.js";
 import { renderBird } from "../../src/render/bird.js";
 import { renderFrr } from "../../src/render/frr.js";
 import { nftTable, renderNft } from "../../src/render/nft.js";
@@ -18,10 +19,10 @@ describe("renderers with nothing to do return empty text (no file)", () => {
   ])("%s", (_, network, want) => {
     const m = buildMesh("t", { nodes: ["a", "b"], network });
     const a = node(m, "a");
-    const frr = renderFrr(m, a);
-    expect({ frr: frr.frrConf !== "", bird: renderBird(m, a) !== "", nft: renderNft(m, a) !== "" }).toEqual(want);
+    const frr = renderFrr(topology(m).node(a));
+    expect({ frr: frr.frrConf !== "", bird: renderBird(topology(m).node(a)) !== "", nft: renderNft(topology(m).node(a)) !== "" }).toEqual(want);
     expect(frr.daemons !== "").toBe(want.frr);
-    expect(renderNft(m, a).includes("chain mss_clamp")).toBe(network.MSSClamp !== false);
+    expect(renderNft(topology(m).node(a)).includes("chain mss_clamp")).toBe(network.MSSClamp !== false);
   });
 });
 
@@ -38,20 +39,20 @@ describe("FRR specifics", () => {
   it("daemons: bgpd and bfdd for BGP with BFD, ospf6d only with IPv6 subnets", () => {
     const yes = (t: string) => [...t.matchAll(/^(\w+)=yes$/gm)].map((m) => m[1]);
     const rr3 = loadFixture("rr3");
-    expect(yes(renderFrr(rr3, node(rr3, "n1")).daemons)).toEqual(["bgpd", "bfdd", "vtysh_enable"]);
+    expect(yes(renderFrr(topology(rr3).node(node(rr3, "n1"))).daemons)).toEqual(["bgpd", "bfdd", "vtysh_enable"]);
     const ds = loadFixture("dualstack");
-    expect(yes(renderFrr(ds, node(ds, "d1")).daemons)).toEqual(["bgpd", "vtysh_enable"]);
+    expect(yes(renderFrr(topology(ds).node(node(ds, "d1"))).daemons)).toEqual(["bgpd", "vtysh_enable"]);
     const o = loadFixture("ospf3-frr");
-    expect(yes(renderFrr(o, node(o, "f2")).daemons)).toEqual(["ospfd", "ospf6d", "bfdd", "vtysh_enable"]);
+    expect(yes(renderFrr(topology(o).node(node(o, "f2"))).daemons)).toEqual(["ospfd", "ospf6d", "bfdd", "vtysh_enable"]);
   });
 
   it("blacklist transit: the route-map rewrites the partner's next hop to the relay on both sides", () => {
     const m = loadFixture("rr5-blacklist");
-    const c1 = renderFrr(m, node(m, "c1")).frrConf;
-    const c2 = renderFrr(m, node(m, "c2")).frrConf;
+    const c1 = renderFrr(topology(m).node(node(m, "c1"))).frrConf;
+    const c2 = renderFrr(topology(m).node(node(m, "c2"))).frrConf;
     expect(c1).toContain(" match ip next-hop address 172.20.20.12\n set ip next-hop 172.20.20.1\n");
     expect(c2).toContain(" match ip next-hop address 172.20.20.11\n set ip next-hop 172.20.20.1\n");
-    expect(renderFrr(m, node(m, "c3")).frrConf).not.toContain("set ip next-hop");
+    expect(renderFrr(topology(m).node(node(m, "c3"))).frrConf).not.toContain("set ip next-hop");
   });
 
   it("never ends a block with `exit` (a daemon that skips a block would leave configure mode)", () => {

@@ -1,6 +1,8 @@
 // IPv6 link-local VTEPs: the VXLAN device is bound to the WireGuard interface and every FDB entry names it (`via`).
+
 import { describe, expect, it } from "vitest";
 import { mtuPlan } from "../../src/ipam/mtu.js";
+import { topology } from "../../src/model/topology.js";
 import { deployProblems } from "../../src/model/validate.js";
 import { dataplane } from "../../src/render/dataplane.js";
 import { renderVxlanFdb, renderWireguard, vxlanCreate } from "../../src/render/wireguard.js";
@@ -25,7 +27,7 @@ describe("IPv6 link-local VTEPs", () => {
       `fdb replace ${mesh.nodes[1]!.mac} dev vm dst fe80::b via m self permanent`,
       `fdb replace ${mesh.nodes[2]!.mac} dev vm dst fe80::c via m self permanent`,
     ]);
-    expect(renderWireguard(mesh, a)).toMatch(/AllowedIPs = fe80::b\/128/);
+    expect(renderWireguard(topology(mesh).node(a))).toMatch(/AllowedIPs = fe80::b\/128/);
   });
   it("costs 20 more bytes of VXLAN overhead (IPv6 outer header)", () => {
     const mesh = build(all6);
