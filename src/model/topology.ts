@@ -105,6 +105,8 @@ export interface Topology {
    * link-local (ND, OSPFv3, BGP next hops).
    */
   sources(n: MeshNode, family: Family, relayed?: MeshNode[]): string[];
+  /** A node's overlay addresses without lengths (IPv4, then the derived IPv6). */
+  hosts(n: MeshNode): string[];
   /** The node that relays traffic between a blacklisted pair (reflectors first, then by name); undefined when none can. */
   transit(a: MeshNode, b: MeshNode): MeshNode | undefined;
   /** One node's view: its peers, sessions, policy, data plane. Built on each call (O(peers)); not cached. */
@@ -149,6 +151,8 @@ export function topology(mesh: Mesh): Topology {
     sourcesBy.set(n.name, { 4: outermost(raw[4]), 6: outermost([...raw[6], ...EXTRA_SOURCES6]) });
   }
   const owned = (n: MeshNode, f: Family): string[] => ownedBy.get(n.name)?.[f] ?? [];
+  // Each node's overlay addresses without lengths (IPv4 and the derived IPv6): its peers' static neighbours.
+  const hostsBy = new Map(mesh.nodes.map((n) => [n.name, [...n.address.map(hostPart), ...(n.ipv6 ? [hostPart(n.ipv6)] : [])]]));
   const sources = (n: MeshNode, f: Family, relayed: MeshNode[] = []): string[] => {
     if (relayed.length === 0) return sourcesBy.get(n.name)?.[f] ?? [];
     const all = [n, ...relayed].flatMap((x) => rawSources.get(x.name)?.[f] ?? []);
@@ -208,6 +212,7 @@ export function topology(mesh: Mesh): Topology {
     destinations: { 4: destinations(4), 6: destinations(6) },
     owned,
     sources,
+    hosts: (n) => hostsBy.get(n.name) ?? [],
     transit,
     node(which) {
       // By name: a node of another Mesh object built from the same document is the same node.
@@ -238,6 +243,21 @@ export function topology(mesh: Mesh): Topology {
             return via ? { owner: o, via } : { owner: o };
           });
       const plan = mtu.get(node.name) as MtuPlan;
+      // The data plane's lists are O(peers) objects; renderers that only need text do not ask for them.
+      let dp: Dataplane | undefined;
+      const dataplane = (): Dataplane =>
+        (dp ??= {
+          wgIf: mesh.name,
+          vxlanIf: vxlanDev(mesh),
+          vtep: node.vtep,
+          vtepFamily: node.vtepFamily,
+          mtu: plan,
+          peers,
+          addresses: [...node.address, ...(node.ipv6 ? [node.ipv6] : [])],
+          flood: peers.map((p) => p.vtep),
+          unicast: peers.map((p) => ({ mac: p.mac, vtep: p.vtep })),
+          neighbours: peers.flatMap((p) => (hostsBy.get(p.name) as string[]).map((ip) => ({ ip, mac: p.mac }))),
+        });
       return {
         topology: t,
         node,
@@ -250,17 +270,8 @@ export function topology(mesh: Mesh): Topology {
         owners: { 4: others(4), 6: others(6) },
         owned: { 4: owned(node, 4), 6: owned(node, 6) },
         mtu: plan,
-        dataplane: {
-          wgIf: mesh.name,
-          vxlanIf: vxlanDev(mesh),
-          vtep: node.vtep,
-          vtepFamily: node.vtepFamily,
-          mtu: plan,
-          peers,
-          addresses: [...node.address, ...(node.ipv6 ? [node.ipv6] : [])],
-          flood: peers.map((p) => p.vtep),
-          unicast: peers.map((p) => ({ mac: p.mac, vtep: p.vtep })),
-          neighbours: peers.flatMap((p) => [...p.address.map(hostPart), ...(p.ipv6 ? [hostPart(p.ipv6)] : [])].map((ip) => ({ ip, mac: p.mac }))),
+        get dataplane() {
+          return dataplane();
         },
       };
     },

@@ -5,9 +5,9 @@ import { createHash } from "node:crypto";
 import { checkTopology, type NodeTopology, type Topology } from "../model/topology.js";
 import { renderBird } from "./bird.js";
 import { renderFrr } from "./frr.js";
-import { renderNft } from "./nft.js";
+import { nftRenderer } from "./nft.js";
 import { renderCiabDown, renderCiabStatus, renderCiabUp, type ScriptOptions } from "./scripts.js";
-import { renderVxlanFdb, renderVxlanIp, renderWireguard } from "./wireguard.js";
+import { type WireguardRenderer, wireguardRenderer } from "./wireguard.js";
 
 export interface BundleFile {
   /** Relative to the bundle directory. */
@@ -25,24 +25,37 @@ export const sha256 = (s: string): string => createHash("sha256").update(s).dige
 export const checkRenderable = (t: Topology): void => checkTopology(t);
 
 /** Every file of one node's bundle. Refuses a topology with problems (the renderers assume none). */
-export function renderBundle(nt: NodeTopology, meshDigest: string): BundleFile[] {
-  checkTopology(nt.topology);
-  const { node, dataplane: dp } = nt;
+export const renderBundle = (nt: NodeTopology, meshDigest: string): BundleFile[] => bundleRenderer(nt.topology, meshDigest)(nt);
+
+/**
+ * The bundle renderer of a mesh: checks the topology once, builds what every node's files share once, then renders
+ * one node's bundle per call (O(that node's output)). `ciab render` calls it node by node and writes each bundle
+ * before rendering the next, so memory holds one bundle, not the mesh's.
+ */
+export function bundleRenderer(t: Topology, meshDigest: string): (nt: NodeTopology) => BundleFile[] {
+  checkTopology(t);
+  const nft = nftRenderer(t);
+  const wg = wireguardRenderer(t);
+  return (nt) => bundleFiles(nt, meshDigest, nft, wg);
+}
+
+function bundleFiles(nt: NodeTopology, meshDigest: string, nft: (nt: NodeTopology) => string, wg: WireguardRenderer): BundleFile[] {
+  const { node } = nt;
   const mesh = nt.topology.mesh;
   const net = mesh.network;
   const routing: ScriptOptions["routing"] = net.routing === "none" ? "none" : net.routingDaemon;
   const opts: ScriptOptions = { routing };
   const files: BundleFile[] = [
-    { path: `wireguard/${mesh.name}.conf`, content: renderWireguard(nt), mode: 0o600 },
-    { path: `wireguard/${mesh.name}.vxlan-ip`, content: renderVxlanIp(dp), mode: 0o644 },
-    { path: `wireguard/${mesh.name}.vxlan-fdb`, content: renderVxlanFdb(dp), mode: 0o644 },
+    { path: `wireguard/${mesh.name}.conf`, content: wg.conf(nt), mode: 0o600 },
+    { path: `wireguard/${mesh.name}.vxlan-ip`, content: wg.ip(nt), mode: 0o644 },
+    { path: `wireguard/${mesh.name}.vxlan-fdb`, content: wg.fdb(nt), mode: 0o644 },
   ];
   if (routing === "frr") {
     const frr = renderFrr(nt);
     files.push({ path: "frr/frr.conf", content: frr.frrConf, mode: 0o640 }, { path: "frr/daemons", content: frr.daemons, mode: 0o644 });
   }
   if (routing === "bird") files.push({ path: "bird/bird.conf", content: renderBird(nt), mode: 0o640 });
-  files.push({ path: "nft/ciab.nft", content: renderNft(nt), mode: 0o644 });
+  files.push({ path: "nft/ciab.nft", content: nft(nt), mode: 0o644 });
   files.push(
     { path: "bin/ciab-up", content: renderCiabUp(nt, opts), mode: 0o755 },
     { path: "bin/ciab-down", content: renderCiabDown(nt, opts), mode: 0o755 },
@@ -55,7 +68,7 @@ export function renderBundle(nt: NodeTopology, meshDigest: string): BundleFile[]
     node: node.name,
     meshDigest,
     routing: net.routing === "none" ? "none" : `${net.routing}/${net.routingDaemon}`,
-    mtu: dp.mtu,
+    mtu: nt.mtu,
     privateKey: node.privateKey ? "in wireguard file" : "on the host (/etc/wireguard/<net>.key)",
     // What `ciab up --bundle` needs beyond the files: the key the host must have, the prefixes it owns (LXD bridges
     // inside them are announced with DiscoverLXD), and whether it forwards IPv6.

@@ -17,8 +17,8 @@
 // and `ciab down` / `ciab-down` delete the table.
 import { createHash } from "node:crypto";
 import { type Family, outermost } from "../ipam/ip.js";
-import type { Mesh } from "../model/mesh.js";
-import type { NodeTopology } from "../model/topology.js";
+import type { Mesh, MeshNode } from "../model/mesh.js";
+import type { NodeTopology, Topology } from "../model/topology.js";
 
 /**
  * The table name: `ciab_<mesh>`. nft 1.0.6 takes only bare identifiers ([A-Za-z_][A-Za-z0-9_/.-]*, no quoting), and
@@ -53,15 +53,55 @@ const INNER_SRC_MAC = "@th,176,48";
 
 const macHex = (mac: string): string => `0x${mac.replace(/:/g, "").toLowerCase()}`;
 
-function set(name: string, type: string, elements: string[], interval = true): string[] {
+const SEP = ",\n\t\t\t";
+
+/** A set whose elements are already joined with SEP ("" for none). */
+function setOf(name: string, type: string, body: string, interval = true): string[] {
   const flags = interval ? "; flags interval" : "";
-  // Interval sets get no overlapping elements (outermost, above); exact duplicates go here.
-  const list = uniq(elements);
-  return [`\tset ${name} {`, `\t\t${type}${flags}`, ...(list.length ? [`\t\telements = { ${list.join(",\n\t\t\t")} }`] : []), "\t}"];
+  return [`\tset ${name} {`, `\t\t${type}${flags}`, ...(body ? [`\t\telements = { ${body} }`] : []), "\t}"];
 }
 
+// Interval sets get no overlapping elements (outermost); exact duplicates go here.
+const set = (name: string, type: string, elements: string[], interval = true): string[] => setOf(name, type, uniq(elements).join(SEP), interval);
+
 /** Render the nft file of a node: the guard always, MSS clamping unless the network turns it off (MSSClamp = false). */
-export function renderNft(nt: NodeTopology): string {
+export const renderNft = (nt: NodeTopology): string => nftRenderer(nt.topology)(nt);
+
+/**
+ * The nft renderer of a mesh: what every node's file shares (each node's source and VTEP elements, as the peers'
+ * sets list them; the mesh's destination sets) is built once, so a node's file costs O(its peers) joins instead of
+ * O(peers x prefixes) parses and formats. Elements of one peer are outermost (no duplicates) and peers' MACs differ,
+ * so the joined sets equal uniq() of the element lists; a mesh with two nodes of the same MAC takes the slow path.
+ */
+export function nftRenderer(top: Topology): (nt: NodeTopology) => string {
+  const mesh = top.mesh;
+  const macs = new Set(mesh.nodes.map((n) => n.mac.toLowerCase()));
+  const distinct = macs.size === mesh.nodes.length;
+  const elements = (p: MeshNode, family: Family, relayed?: MeshNode[]): string[] => {
+    const mac = p.mac.toLowerCase();
+    return top.sources(p, family, relayed).map((s) => `${mac} . ${s}`);
+  };
+  const chunks: Record<Family, Map<string, string>> = { 4: new Map(), 6: new Map() };
+  const vteps: Record<Family, Map<string, string>> = { 4: new Map(), 6: new Map() };
+  for (const p of mesh.nodes) {
+    for (const f of [4, 6] as const) chunks[f].set(p.name, elements(p, f).join(SEP));
+    vteps[p.vtepFamily].set(p.name, `${p.vtep} . ${macHex(p.mac)}`);
+  }
+  const mesh4 = set("mesh4", "type ipv4_addr", top.destinations[4]);
+  const mesh6 = set("mesh6", "type ipv6_addr", top.destinations[6]);
+  return (nt) => render(nt, { distinct, elements, chunks, vteps, mesh4, mesh6 });
+}
+
+interface Shared {
+  distinct: boolean;
+  elements(p: MeshNode, family: Family, relayed?: MeshNode[]): string[];
+  chunks: Record<Family, Map<string, string>>;
+  vteps: Record<Family, Map<string, string>>;
+  mesh4: string[];
+  mesh6: string[];
+}
+
+function render(nt: NodeTopology, sh: Shared): string {
   const { node, peers, topology: top } = nt;
   const mesh = top.mesh;
   const t = nftTable(mesh);
@@ -70,14 +110,27 @@ export function renderNft(nt: NodeTopology): string {
   const net = mesh.network;
   const c = GUARD_COUNTERS;
   // Peer -> the sources it may use: its own, plus those of our blacklisted partners it relays for.
-  const peerSources = (family: Family): string[] =>
-    peers.flatMap((p) => {
-      const mac = p.mac.toLowerCase();
-      return top.sources(p, family, nt.relays.get(p.name)).map((s) => `${mac} . ${s}`);
-    });
-  const vtepMacs = (family: 4 | 6): string[] => peers.filter((p) => p.vtepFamily === family).map((p) => `${p.vtep} . ${macHex(p.mac)}`);
-  const mesh4 = top.destinations[4];
-  const mesh6 = top.destinations[6];
+  const peerSet = (name: string, type: string, family: Family): string[] => {
+    if (!sh.distinct) return set(name, type, peers.flatMap((p) => sh.elements(p, family, nt.relays.get(p.name))));
+    const body = peers
+      .map((p) => {
+        const relayed = nt.relays.get(p.name);
+        return relayed ? sh.elements(p, family, relayed).join(SEP) : (sh.chunks[family].get(p.name) as string);
+      })
+      .filter((x) => x !== "")
+      .join(SEP);
+    return setOf(name, type, body);
+  };
+  const vtepSet = (name: string, type: string, family: Family): string[] =>
+    setOf(
+      name,
+      type,
+      peers
+        .map((p) => sh.vteps[family].get(p.name))
+        .filter((x): x is string => x !== undefined)
+        .join(SEP),
+      false,
+    );
   const own4 = outermost(nt.owned[4]);
   const own6 = outermost(nt.owned[6]);
   const meshIfs = `{ "${wg}", "${vx}" }`;
@@ -91,14 +144,14 @@ export function renderNft(nt: NodeTopology): string {
     `delete table inet ${t}`,
     `table inet ${t} {`,
     ...Object.values(c).map((name) => `\tcounter ${name} {}`),
-    ...set("mesh4", "type ipv4_addr", mesh4),
-    ...set("mesh6", "type ipv6_addr", mesh6),
+    ...sh.mesh4,
+    ...sh.mesh6,
     ...set("own4", "type ipv4_addr", own4),
     ...set("own6", "type ipv6_addr", own6),
-    ...set("peer4", "type ether_addr . ipv4_addr", peerSources(4)),
-    ...set("peer6", "type ether_addr . ipv6_addr", peerSources(6)),
-    ...set("vtep4", `typeof ip saddr . ${INNER_SRC_MAC}`, vtepMacs(4), false),
-    ...set("vtep6", `typeof ip6 saddr . ${INNER_SRC_MAC}`, vtepMacs(6), false),
+    ...peerSet("peer4", "type ether_addr . ipv4_addr", 4),
+    ...peerSet("peer6", "type ether_addr . ipv6_addr", 6),
+    ...vtepSet("vtep4", `typeof ip saddr . ${INNER_SRC_MAC}`, 4),
+    ...vtepSet("vtep6", `typeof ip6 saddr . ${INNER_SRC_MAC}`, 6),
     "\tchain prerouting {",
     "\t\ttype filter hook prerouting priority filter; policy accept;",
     "\t\t# Source validation on the overlay: only what the sending peer owns (or relays for us).",
@@ -149,9 +202,10 @@ export function renderNft(nt: NodeTopology): string {
   lines.push("}", "");
   // The digest lets `ciab up` tell the loaded table from another version without comparing nft's canonical
   // listing (which reorders sets and adds counter values) to this text.
-  const open = lines.indexOf(`table inet ${t} {`);
-  lines.splice(open + 1, 0, `\tcomment "${nftDigestComment(lines.join("\n"))}"`);
-  return lines.join("\n");
+  const text = lines.join("\n");
+  const open = `\ntable inet ${t} {\n`;
+  const at = text.indexOf(open) + open.length;
+  return `${text.slice(0, at)}\tcomment "${nftDigestComment(text)}"\n${text.slice(at)}`;
 }
 
 /** `ciab sha256:<16 hex>` over the ruleset text without its comment line. */

@@ -4,7 +4,7 @@
 // Pure: returns text; the values come from the same dataplane description as the WireGuard file.
 
 import { waitsForPeer } from "../keys/contact.js";
-import type { Mesh, MeshNode } from "../model/mesh.js";
+import type { MeshNode } from "../model/mesh.js";
 import type { Dataplane, NodeTopology } from "../model/topology.js";
 import { nftTable } from "./nft.js";
 import { keyFilePath } from "./showconf.js";
@@ -18,8 +18,8 @@ export interface ScriptOptions {
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 function common(nt: NodeTopology, name: string): string {
-  const { node, dataplane: dp } = nt;
-  const mesh = nt.topology.mesh;
+  const { node } = nt;
+  const { mesh, wgIf, vxlanIf } = nt.topology;
   return `#!/bin/sh
 # ${name} for node ${node.name} of network ${mesh.name}; rendered by ciab-mesh, do not edit. Safe to re-run.
 # The prelude is shared by ciab-up/down/status, so not every script uses every helper:
@@ -27,8 +27,8 @@ function common(nt: NodeTopology, name: string): string {
 set -eu
 B=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)
 NET=${q(mesh.name)}
-WG=${q(dp.wgIf)}
-VX=${q(dp.vxlanIf)}
+WG=${q(wgIf)}
+VX=${q(vxlanIf)}
 say() { printf '%s: %s\\n' ${q(name)} "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -118,7 +118,7 @@ $1=="neigh" && !($2 in wn) { print "neigh del " $2 " dev " vx }
 $1=="addr" && !($2 in wa) && $2 !~ /^fe80:/ { print "address del " $2 " dev " vx }`;
 
 /** Peers this node lets make the first handshake (keys/contact.ts): configured without their endpoint at first. */
-export const waitingFor = (dp: Dataplane, node: MeshNode): MeshNode[] => dp.peers.filter((p) => p.endpoint && waitsForPeer(node.publicKey, p.publicKey));
+export const waitingFor = (dp: Pick<Dataplane, "peers">, node: MeshNode): MeshNode[] => dp.peers.filter((p) => p.endpoint && waitsForPeer(node.publicKey, p.publicKey));
 
 // The wg-quick file without the Endpoint lines of the peers in $1 (space-separated public keys); PublicKey comes
 // before Endpoint in every [Peer] section ciab renders.
@@ -129,9 +129,8 @@ s == "[Peer]" && $1 == "Endpoint" && (key in w) { next }
 { print }`;
 
 /** The first \`wg-quick up\`: from a copy of the file without the endpoints of the peers that make first contact. */
-function wgQuickUp(dp: Dataplane, node: MeshNode): string {
+function wgQuickUp(wait: MeshNode[]): string {
   const fail = `{ wg-quick down "$NET" >/dev/null 2>&1 || true; die "wg-quick up $NET failed (see above)"; }`;
-  const wait = waitingFor(dp, node);
   if (wait.length === 0) return `  wg-quick up "$NET" || ${fail}\n`;
   return `  # First contact (keys/contact.ts): peers ${wait.map((p) => p.name).join(", ")} start the handshake; until this
   # script is done they are configured without an endpoint, so the two ends' initiations cannot cross.
@@ -143,9 +142,9 @@ function wgQuickUp(dp: Dataplane, node: MeshNode): string {
 }
 
 /** After a first bring-up: one packet to each peer this node makes first contact with starts the handshakes now. */
-function firstContactKick(dp: Dataplane, node: MeshNode): string {
-  const wait = new Set(waitingFor(dp, node));
-  const vteps = dp.peers.filter((p) => !wait.has(p)).map((p) => p.vtep);
+function firstContactKick(peers: MeshNode[], waiting: MeshNode[]): string {
+  const wait = new Set(waiting);
+  const vteps = peers.filter((p) => !wait.has(p)).map((p) => p.vtep);
   if (vteps.length === 0) return "";
   return `
 # First contact: a packet to each peer's VTEP starts its handshake at once (not at the first routing packet).
@@ -157,8 +156,7 @@ fi
 }
 
 /** After a first bring-up: the peers that made first contact get their endpoints (as the wg-quick file has them). */
-function firstContactEndpoints(dp: Dataplane, node: MeshNode): string {
-  const wait = waitingFor(dp, node);
+function firstContactEndpoints(wait: MeshNode[]): string {
   if (wait.length === 0) return "";
   const args = wait.map((p) => `peer ${q(p.publicKey)} endpoint ${q(p.endpoint?.text ?? "")}`).join(" \\\n    ");
   return `
@@ -171,8 +169,11 @@ fi
 }
 
 export function renderCiabUp(nt: NodeTopology, opts: ScriptOptions): string {
-  const { node, dataplane: dp } = nt;
+  const { node, peers } = nt;
   const mesh = nt.topology.mesh;
+  const top = nt.topology;
+  const dp = { wgIf: top.wgIf, vxlanIf: top.vxlanIf, vtep: node.vtep, vtepFamily: node.vtepFamily, mtu: nt.mtu };
+  const wait = waitingFor(nt, node);
   const net = mesh.network;
   const files = vxlanFiles(mesh.name);
   return `${common(nt, "ciab-up")}
@@ -212,7 +213,7 @@ if link_exists "$WG"; then
 else
   fresh=yes
   say "bringing up WireGuard interface $WG"
-${wgQuickUp(dp, node)}fi
+${wgQuickUp(wait)}fi
 
 # 3. VXLAN: recreated only if missing or its VNI/port changed; otherwise its entries converge without a flap.
 if ! ip -d link show dev "$VX" 2>/dev/null | grep -q "vxlan id ${net.vxlanId} .*dstport ${net.vxlanPort}"; then
@@ -231,7 +232,7 @@ else
   [ ! -s "$tmp" ] || bridge -batch "$tmp"
   rm -f "$tmp"
 fi
-${firstContactKick(dp, node)}${opts.routing === "frr" ? "\n# 4. Routing: FRR\ninstall_frr\n" : ""}${opts.routing === "bird" ? "\n# 4. Routing: BIRD\ninstall_bird\n" : ""}${firstContactEndpoints(dp, node)}
+${firstContactKick(peers, wait)}${opts.routing === "frr" ? "\n# 4. Routing: FRR\ninstall_frr\n" : ""}${opts.routing === "bird" ? "\n# 4. Routing: BIRD\ninstall_bird\n" : ""}${firstContactEndpoints(wait)}
 say "node ${node.name} is up (WireGuard $WG, VXLAN $VX)"
 `;
 }

@@ -2,14 +2,14 @@
 // (with the two batch files beside it), plus what vwgen lacks: pre-shared keys, known-unicast FDB entries, static
 // neighbours, a no-fragmentation MTU, and no ethtool/`via` dependency. Pure; no I/O.
 import { pairKey } from "../model/mesh.js";
-import type { Dataplane, NodeTopology } from "../model/topology.js";
+import type { Dataplane, NodeTopology, Topology } from "../model/topology.js";
 import { formatFwMark, keyFilePath } from "./showconf.js";
 
 /** Where ciab-up installs the VXLAN batch files next to the WireGuard file. */
 export const vxlanFiles = (net: string) => ({ ip: `/etc/wireguard/${net}.vxlan-ip`, fdb: `/etc/wireguard/${net}.vxlan-fdb` });
 
 /** The command that creates the VXLAN device. */
-export function vxlanCreate(dp: Dataplane, vni: number, port: number, mac: string): string {
+export function vxlanCreate(dp: Pick<Dataplane, "vxlanIf" | "mtu" | "vtepFamily" | "vtep" | "wgIf">, vni: number, port: number, mac: string): string {
   const head = `ip link add ${dp.vxlanIf} address ${mac} mtu ${dp.mtu.vxlan} type vxlan id ${vni} dstport ${port}`;
   // `local`: the device sends from, and belongs to, the node's VTEP (the guard in nft/ciab.nft takes its frames only
   // from WireGuard; the kernel's VXLAN socket itself listens on every address). IPv4 VTEPs: no `dev`, since the
@@ -22,7 +22,7 @@ export function vxlanCreate(dp: Dataplane, vni: number, port: number, mac: strin
 
 /** ICMP redirects would tell a node to skip the transit node of a blacklisted pair. */
 // Slash-separated keys: an interface name may contain dots, which the dotted sysctl form would split.
-export const vxlanSysctl = (dp: Dataplane): string =>
+export const vxlanSysctl = (dp: Pick<Dataplane, "vxlanIf">): string =>
   `sysctl -q -w net/ipv4/conf/${dp.vxlanIf}/accept_redirects=0 net/ipv4/conf/${dp.vxlanIf}/send_redirects=0 net/ipv6/conf/${dp.vxlanIf}/accept_redirects=0`;
 
 /**
@@ -30,43 +30,115 @@ export const vxlanSysctl = (dp: Dataplane): string =>
  * creates the state and converges it on a re-run. One process instead of thousands in a large mesh.
  */
 export function renderVxlanIp(dp: Dataplane): string {
+  return vxlanIpText(
+    dp,
+    dp.neighbours.map((n) => `\n${neighLine(n.ip, n.mac, dp.vxlanIf)}`),
+  );
+}
+
+const neighLine = (ip: string, mac: string, v: string): string => `neigh replace ${ip} lladdr ${mac} dev ${v} nud permanent`;
+
+function vxlanIpText(dp: Pick<Dataplane, "addresses" | "vxlanIf" | "mtu">, neighbours: string[]): string {
   const v = dp.vxlanIf;
-  return [
-    ...dp.addresses.map((a) => `address replace ${a} dev ${v}`),
-    `link set ${v} mtu ${dp.mtu.vxlan} up`,
-    ...dp.neighbours.map((n) => `neigh replace ${n.ip} lladdr ${n.mac} dev ${v} nud permanent`),
-    "",
-  ].join("\n");
+  return `${[...dp.addresses.map((a) => `address replace ${a} dev ${v}`), `link set ${v} mtu ${dp.mtu.vxlan} up`].join("\n")}${neighbours.join("")}\n`;
 }
 
 /** A link-local destination needs its interface: without `via`, nothing is sent at all (FINDINGS §4). */
-export const fdbVia = (dp: Dataplane): string => (dp.vtepFamily === 6 ? ` via ${dp.wgIf}` : "");
+export const fdbVia = (dp: Pick<Dataplane, "vtepFamily" | "wgIf">): string => (dp.vtepFamily === 6 ? ` via ${dp.wgIf}` : "");
+
+const floodLine = (v: string, vtep: string, via: string): string => `fdb append 00:00:00:00:00:00 dev ${v} dst ${vtep}${via}\n`;
+const unicastLine = (v: string, mac: string, vtep: string, via: string): string => `fdb replace ${mac} dev ${v} dst ${vtep}${via} self permanent\n`;
 
 /** `bridge -batch` file: one flood entry per peer VTEP, and each peer's MAC at its VTEP (known unicast). */
 export function renderVxlanFdb(dp: Dataplane): string {
   const v = dp.vxlanIf;
   const via = fdbVia(dp);
-  return [
-    ...dp.flood.map((vtep) => `fdb append 00:00:00:00:00:00 dev ${v} dst ${vtep}${via}`),
-    ...dp.unicast.map((u) => `fdb replace ${u.mac} dev ${v} dst ${u.vtep}${via} self permanent`),
-    "",
-  ].join("\n");
+  return `${dp.flood.map((vtep) => floodLine(v, vtep, via)).join("")}${dp.unicast.map((u) => unicastLine(v, u.mac, u.vtep, via)).join("")}`;
 }
 
 export function renderWireguard(nt: NodeTopology): string {
-  const { node, dataplane: dp } = nt;
+  return wireguardRenderer(nt.topology).conf(nt);
+}
+
+export interface WireguardRenderer {
+  conf(nt: NodeTopology): string;
+  ip(nt: NodeTopology): string;
+  fdb(nt: NodeTopology): string;
+}
+
+/**
+ * The WireGuard renderers of a mesh: each peer's [Peer] section, neighbour and FDB lines are the same in every
+ * node's files (but for the pre-shared key and the node's keepalive), so they are built once per mesh and a node's
+ * files are joins of its peers' pieces. Same text as renderVxlanIp/renderVxlanFdb of the node's data plane.
+ */
+export function wireguardRenderer(t: Topology): WireguardRenderer {
+  const mesh = t.mesh;
+  const v = t.vxlanIf;
+  const head = new Map<string, string>();
+  const tail = new Map<string, string>();
+  const neigh = new Map<string, string>();
+  const fdb: Record<string, Map<string, string>> = {};
+  for (const p of mesh.nodes) {
+    head.set(p.name, `\n\n# Peer node ${p.name}\n[Peer]\nPublicKey = ${p.publicKey}`);
+    tail.set(p.name, `\nAllowedIPs = ${p.allowedIPs.join(", ")}${p.endpoint ? `\nEndpoint = ${p.endpoint.text}` : ""}`);
+    neigh.set(
+      p.name,
+      t
+        .hosts(p)
+        .map((ip) => `\n${neighLine(ip, p.mac, v)}`)
+        .join(""),
+    );
+  }
+  // The FDB lines depend on the rendering node's VTEP family (`via`): built for each family that occurs.
+  const fdbLines = (via: string): Map<string, string> => {
+    let m = fdb[via];
+    if (!m) {
+      m = new Map(mesh.nodes.map((p) => [p.name, floodLine(v, p.vtep, via)]));
+      for (const p of mesh.nodes) m.set(`${p.name}\0u`, unicastLine(v, p.mac, p.vtep, via));
+      fdb[via] = m;
+    }
+    return m;
+  };
+  return {
+    conf(nt) {
+      const { node, peers } = nt;
+      const psk = mesh.network.presharedKeys;
+      const keepalive = node.persistentKeepalive !== 0 ? `\nPersistentKeepalive = ${node.persistentKeepalive}` : "";
+      const sections = peers.map((p) => {
+        const k = psk ? mesh.psk.get(pairKey(node.name, p.name)) : undefined;
+        return `${head.get(p.name)}${k ? `\nPresharedKey = ${k}` : ""}${tail.get(p.name)}${keepalive}`;
+      });
+      return `${interfaceSection(nt).join("\n")}${sections.join("")}\n`;
+    },
+    ip: (nt) =>
+      vxlanIpText(
+        { addresses: [...nt.node.address, ...(nt.node.ipv6 ? [nt.node.ipv6] : [])], vxlanIf: v, mtu: nt.mtu },
+        nt.peers.map((p) => neigh.get(p.name) as string),
+      ),
+    fdb(nt) {
+      const m = fdbLines(fdbVia({ vtepFamily: nt.node.vtepFamily, wgIf: t.wgIf }));
+      return `${nt.peers.map((p) => m.get(p.name)).join("")}${nt.peers.map((p) => m.get(`${p.name}\0u`)).join("")}`;
+    },
+  };
+}
+
+/** The wg-quick file up to its first [Peer] section: the interface, its hooks and the VXLAN device's life cycle. */
+function interfaceSection(nt: NodeTopology): string[] {
+  const { node } = nt;
   const mesh = nt.topology.mesh;
   const net = mesh.network;
+  const mtu = nt.mtu;
+  const dp = { wgIf: nt.topology.wgIf, vxlanIf: nt.topology.vxlanIf, vtep: node.vtep, vtepFamily: node.vtepFamily, mtu };
   const out: string[] = [];
   const line = (s = "") => out.push(s);
   line(`# ciab-mesh: network ${mesh.name}, node ${node.name}. wg-quick(8) file; rendered, do not edit.`);
-  line(`# MTU: WireGuard ${dp.mtu.wg}, VXLAN and containers ${dp.mtu.vxlan} (mode ${net.mtuMode}, underlay ${net.underlayMTU}).`);
+  line(`# MTU: WireGuard ${mtu.wg}, VXLAN and containers ${mtu.vxlan} (mode ${net.mtuMode}, underlay ${net.underlayMTU}).`);
   line();
   line("[Interface]");
   line(`ListenPort = ${node.listenPort}`);
   if (node.privateKey) line(`PrivateKey = ${node.privateKey}`);
   line(`Address = ${node.linkLayerAddress.join(", ")}`);
-  line(`MTU = ${dp.mtu.wg}`);
+  line(`MTU = ${mtu.wg}`);
   line("Table = off");
   if (node.fwMark !== 0) line(`FwMark = ${formatFwMark(node.fwMark)}`);
   if (node.saveConfig) line("SaveConfig = true");
@@ -86,16 +158,5 @@ export function renderWireguard(nt: NodeTopology): string {
   line(`PreDown = ip link set ${dp.vxlanIf} down || true`);
   line(`PostDown = ip link delete ${dp.vxlanIf} || true`);
   for (const s of node.postDown) line(`PostDown = ${s}`);
-  for (const p of dp.peers) {
-    line();
-    line(`# Peer node ${p.name}`);
-    line("[Peer]");
-    line(`PublicKey = ${p.publicKey}`);
-    const psk = mesh.psk.get(pairKey(node.name, p.name));
-    if (net.presharedKeys && psk) line(`PresharedKey = ${psk}`);
-    line(`AllowedIPs = ${p.allowedIPs.join(", ")}`);
-    if (p.endpoint) line(`Endpoint = ${p.endpoint.text}`);
-    if (node.persistentKeepalive !== 0) line(`PersistentKeepalive = ${node.persistentKeepalive}`);
-  }
-  return `${out.join("\n")}\n`;
+  return out;
 }
