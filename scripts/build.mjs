@@ -15,4 +15,6 @@ const common = {
 await Promise.all([
   build({ ...common, entryPoints: ["src/cli/main.ts"], outfile: "dist/ciab.mjs" }),
   build({ ...common, entryPoints: ["src/index.ts"], outfile: "dist/index.mjs" }),
+  // `ciab render`'s second thread (src/cli/render-bundles.ts looks for it beside dist/ciab.mjs).
+  build({ ...common, entryPoints: ["src/cli/render-worker.ts"], outfile: "dist/render-worker.mjs" }),
 ]);

@@ -1,7 +1,7 @@
 // Renders every bundle of a mesh file in memory (no disk): prints {ms, bytes} as JSON.
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
-import { meshFromDoc, parseToml, bundleRenderer, topology } from "../../dist/index.mjs";
+import { bundleRenderer, meshFromDoc, parseToml, topology } from "../../dist/index.mjs";
 
 const file = process.argv[2];
 const text = readFileSync(file, "utf8");

@@ -4,9 +4,12 @@
 //   node, and it holds nothing but the files that manifest lists (a user's notes.txt makes us refuse, naming it,
 //   rather than delete it); anything else at that name (a file, a link, a foreign directory) is refused by name;
 // - all or nothing across nodes: every bundle is written to a temp directory first; only when all are complete are
-//   they renamed into place, so a full disk leaves every old bundle as it was (and exit 6 naming ENOSPC).
+//   they renamed into place, so a full disk leaves every old bundle as it was (and exit 6 naming ENOSPC). Bundles
+//   may be streamed: planBundles refuses every target before anything is written, writeBundleTree writes one
+//   bundle's temp directory (from any thread), then commitBundles renames them all, or abortBundles removes them.
 // No fsync per file: a bundle can always be rendered again, and its manifest's digests reveal a torn copy
-// (fsyncing 13 files per node made a 1000-node render take minutes). The mesh file itself is fsynced.
+// (fsyncing 13 files per node made a 1000-node render take minutes). --out is fsynced once, after the renames.
+// The mesh file itself is fsynced.
 import { chmodSync, closeSync, constants, fchmodSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, type Stats } from "node:fs";
 import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from "node:path";
 import { CiabError, conflict, invalid } from "../model/errors.js";
@@ -128,13 +131,27 @@ const inside = (parent: string, child: string): boolean => {
   return r === "" || (!r.startsWith("..") && !isAbsolute(r));
 };
 
-function writeTree(tmp: string, files: BundleFile[]): void {
-  mkdirSync(tmp, { mode: 0o700 });
+/** Write one bundle into its (new) temp directory: 0700 while being written, 0755 when complete. */
+export function writeBundleTree(tmp: string, files: BundleFile[]): void {
+  try {
+    mkdirSync(tmp, { mode: 0o700 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+    rmSync(tmp, { recursive: true, force: true }); // left by this process (same PID): start it again
+    mkdirSync(tmp, { mode: 0o700 });
+  }
+  const made = new Set<string>([tmp]);
   for (const f of files) {
     const rel = normalize(f.path);
     if (isAbsolute(rel) || rel === ".." || rel.startsWith(`..${sep}`)) throw new CiabError("internal", `bundle file path '${f.path}' leaves the bundle`);
     const path = join(tmp, rel);
-    makeDirs(dirname(path));
+    const dir = dirname(path);
+    if (!made.has(dir)) {
+      // One level below a directory made here (the common case): one mkdir, no walk up the path.
+      if (made.has(dirname(dir))) mkdirSync(dir, { mode: 0o755 });
+      else makeDirs(dir);
+      made.add(dir);
+    }
     const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, f.mode);
     try {
       fchmodSync(fd, f.mode); // the umask may have narrowed it; secrets are 0600 from the first byte
@@ -146,11 +163,19 @@ function writeTree(tmp: string, files: BundleFile[]): void {
   chmodSync(tmp, 0o755); // 0700 while being written: nobody reads a half bundle
 }
 
+/** Where one bundle goes: its directory, and the temp and old names used while it is replaced. */
+export interface BundleTarget {
+  node: string;
+  dir: string;
+  tmp: string;
+  old: string;
+}
+
 /**
- * Write every bundle under `outDir` (already checked by prepareOutDir), all or nothing: refuses, before writing
- * anything, any node directory ciab does not own.
+ * Check every bundle's target under `outDir` (already checked by prepareOutDir) before anything is written:
+ * refuses any node directory ciab does not own, and any that would replace a protected path.
  */
-export function writeBundles(outDir: string, bundles: BundleToWrite[], opts: WriteOptions): void {
+export function planBundles(outDir: string, bundles: Omit<BundleToWrite, "files">[], opts: WriteOptions): BundleTarget[] {
   const protect = (opts.protect ?? []).map((p) => resolve(p));
   const targets = bundles.map((b) => {
     const name = componentName(b.dirName ?? b.node);
@@ -170,21 +195,25 @@ export function writeBundles(outDir: string, bundles: BundleToWrite[], opts: Wri
         hint: "move it away, or render into another --out directory",
       });
     }
-    return { ...b, dir, tmp: join(outDir, `.${name}.tmp-${process.pid}`), old: join(outDir, `.${name}.old-${process.pid}`) };
+    return { node: b.node, dir, tmp: join(outDir, `.${name}.tmp-${process.pid}`), old: join(outDir, `.${name}.old-${process.pid}`) };
   });
   removeDeadRenders(outDir);
-  const cleanup = () => {
-    for (const t of targets) rmSync(t.tmp, { recursive: true, force: true });
-  };
-  try {
-    for (const t of targets) {
-      rmSync(t.tmp, { recursive: true, force: true });
-      writeTree(t.tmp, t.files);
-    }
-  } catch (e) {
-    cleanup();
-    throw ioError(`cannot write the bundles in ${outDir}; existing bundles were left unchanged`, e, "check that the output directory is writable");
-  }
+  return targets;
+}
+
+/** Remove the temp directories of a render that failed: every old bundle stays as it was. */
+export function abortBundles(targets: BundleTarget[]): void {
+  for (const t of targets) rmSync(t.tmp, { recursive: true, force: true });
+}
+
+/** The error of a failed bundle write, after removing every temp directory. */
+export function bundleWriteError(outDir: string, targets: BundleTarget[], e: unknown): CiabError {
+  abortBundles(targets);
+  return ioError(`cannot write the bundles in ${outDir}; existing bundles were left unchanged`, e, "check that the output directory is writable");
+}
+
+/** Every bundle's temp directory is complete: rename them into place (old ones away first), then fsync --out once. */
+export function commitBundles(outDir: string, targets: BundleTarget[]): void {
   for (const t of targets) {
     const existed = lstatOrUndefined(t.dir) !== undefined;
     try {
@@ -192,12 +221,26 @@ export function writeBundles(outDir: string, bundles: BundleToWrite[], opts: Wri
       renameSync(t.tmp, t.dir);
     } catch (e) {
       if (existed && lstatOrUndefined(t.dir) === undefined && lstatOrUndefined(t.old) !== undefined) renameSync(t.old, t.dir);
-      cleanup();
+      abortBundles(targets);
       throw ioError(`cannot replace bundle ${t.dir}`, e);
     }
-    rmSync(t.old, { recursive: true, force: true });
+    if (existed) rmSync(t.old, { recursive: true, force: true });
   }
   fsyncDir(outDir);
+}
+
+/**
+ * Write every bundle under `outDir` (already checked by prepareOutDir), all or nothing: refuses, before writing
+ * anything, any node directory ciab does not own.
+ */
+export function writeBundles(outDir: string, bundles: BundleToWrite[], opts: WriteOptions): void {
+  const targets = planBundles(outDir, bundles, opts);
+  try {
+    bundles.forEach((b, i) => writeBundleTree((targets[i] as BundleTarget).tmp, b.files));
+  } catch (e) {
+    throw bundleWriteError(outDir, targets, e);
+  }
+  commitBundles(outDir, targets);
 }
 
 /** One bundle into `dir` (any name, e.g. the lab's `<node>/bundle`); network and node come from its manifest. */

@@ -2,7 +2,7 @@
 
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
-import { prepareOutDir, removeBundle, staleBundles, writeBundles } from "../adapters/bundle-fs.js";
+import { bundleWriteError, commitBundles, planBundles, prepareOutDir, removeBundle, staleBundles } from "../adapters/bundle-fs.js";
 import { createExclusive, lstatOrUndefined, makeDirs, readRegularText, replaceFile, replacementTarget } from "../adapters/files.js";
 import { dotToSvg } from "../adapters/graphviz.js";
 import { genkey, pubkey } from "../keys/x25519.js";
@@ -10,11 +10,12 @@ import { CiabError, invalid } from "../model/errors.js";
 import { checkNetworkName } from "../model/mesh.js";
 import { topology } from "../model/topology.js";
 import { loadMesh, meshRef } from "../registry/file.js";
-import { checkRenderable, renderBundle, sha256 } from "../render/bundle.js";
+import { checkRenderable, sha256 } from "../render/bundle.js";
 import { renderDot } from "../render/dot.js";
 import { globals, randomSource } from "./context.js";
 import { findNode } from "./mesh-commands.js";
 import { json, out, warn } from "./output.js";
+import { renderBundlesTo } from "./render-bundles.js";
 
 export function registerRenderCommands(program: Command): void {
   program
@@ -23,20 +24,34 @@ export function registerRenderCommands(program: Command): void {
     .argument("<network>")
     .option("--out <dir>", "where the bundles go (one directory per node)", "bundles")
     .option("--node <name>", "only this node")
-    .action((net: string, o: { out: string; node?: string }, cmd: Command) => {
+    .action(async (net: string, o: { out: string; node?: string }, cmd: Command) => {
       const g = globals(cmd);
       const ref = meshRef(net, g.dir);
       const { mesh, text } = loadMesh(ref);
       for (const w of mesh.warnings) warn(w);
-      checkRenderable(topology(mesh));
+      // validate() then synth(): every problem of the mesh, at once, before anything is written.
+      const topo = topology(mesh);
+      checkRenderable(topo);
       const nodes = o.node ? [findNode(mesh, o.node)] : mesh.nodes;
       const digest = sha256(text);
-      // Render everything before writing anything: a renderer that throws leaves no half-written output.
-      const bundles = nodes.map((n) => ({ node: n.name, files: renderBundle(topology(mesh).node(n), digest) }));
       const outDir = prepareOutDir(o.out.trim() === "" ? "" : resolve(g.dir, o.out));
       // The mesh file (a link's target too) and its lock are never replaced, whatever a node is called.
       const meshFile = replacementTarget(ref.path, "mesh file");
-      writeBundles(outDir, bundles, { network: mesh.name, protect: [ref.path, meshFile, `${meshFile}.lock`] });
+      // Every target is checked before the first bundle is written; each bundle is then rendered straight into its
+      // temp directory, and all are renamed into place only when every one is complete.
+      const targets = planBundles(
+        outDir,
+        nodes.map((n) => ({ node: n.name })),
+        { network: mesh.name, protect: [ref.path, meshFile, `${meshFile}.lock`] },
+      );
+      let files: string[][];
+      try {
+        files = await renderBundlesTo(topo, { file: ref.path, text }, digest, targets);
+      } catch (e) {
+        throw bundleWriteError(outDir, targets, e);
+      }
+      commitBundles(outDir, targets);
+      const bundles = nodes.map((n, i) => ({ node: n.name, files: files[i] as string[] }));
       // A node deleted from the mesh must not leave a bundle that looks current.
       const stale = o.node ? { remove: [], kept: [] } : staleBundles(outDir, mesh.name, new Set(mesh.nodes.map((n) => n.name)));
       for (const s of stale.remove) removeBundle(join(outDir, s));
@@ -46,7 +61,7 @@ export function registerRenderCommands(program: Command): void {
           ok: true,
           network: mesh.name,
           meshDigest: digest,
-          bundles: bundles.map((b) => ({ node: b.node, dir: join(outDir, b.node), files: b.files.map((f) => f.path) })),
+          bundles: bundles.map((b) => ({ node: b.node, dir: join(outDir, b.node), files: b.files })),
           removed: stale.remove,
           kept: stale.kept.map((k) => k.name),
         });

@@ -111,7 +111,12 @@ function render(nt: NodeTopology, sh: Shared): string {
   const c = GUARD_COUNTERS;
   // Peer -> the sources it may use: its own, plus those of our blacklisted partners it relays for.
   const peerSet = (name: string, type: string, family: Family): string[] => {
-    if (!sh.distinct) return set(name, type, peers.flatMap((p) => sh.elements(p, family, nt.relays.get(p.name))));
+    if (!sh.distinct)
+      return set(
+        name,
+        type,
+        peers.flatMap((p) => sh.elements(p, family, nt.relays.get(p.name))),
+      );
     const body = peers
       .map((p) => {
         const relayed = nt.relays.get(p.name);

@@ -118,7 +118,8 @@ $1=="neigh" && !($2 in wn) { print "neigh del " $2 " dev " vx }
 $1=="addr" && !($2 in wa) && $2 !~ /^fe80:/ { print "address del " $2 " dev " vx }`;
 
 /** Peers this node lets make the first handshake (keys/contact.ts): configured without their endpoint at first. */
-export const waitingFor = (dp: Pick<Dataplane, "peers">, node: MeshNode): MeshNode[] => dp.peers.filter((p) => p.endpoint && waitsForPeer(node.publicKey, p.publicKey));
+export const waitingFor = (dp: Pick<Dataplane, "peers">, node: MeshNode): MeshNode[] =>
+  dp.peers.filter((p) => p.endpoint && waitsForPeer(node.publicKey, p.publicKey));
 
 // The wg-quick file without the Endpoint lines of the peers in $1 (space-separated public keys); PublicKey comes
 // before Endpoint in every [Peer] section ciab renders.

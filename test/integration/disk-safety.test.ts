@@ -141,13 +141,15 @@ describe.skipIf(!canMount)("a full disk (a 16-64 KiB tmpfs, for real): exit 6 na
     expect(readFileSync(join(r.afterDir, "d.conf"), "utf8")).toContain("VxlanPort = 4791");
   });
 
-  it("render: the old bundles stay as they were, no half-written temp directory", () => {
+  // Threads 2: half of the bundles are rendered and written by a worker thread (src/cli/render-bundles.ts).
+  it.each(["1", "2"])("render (%s threads): the old bundles stay as they were, no half-written temp directory", (threads) => {
     // The mesh file stays on the real disk (-C); the bundles go to the tmpfs.
     const meshes = meshDir(4);
     const r = onFullDisk(
       tempDir(),
       1024,
-      `$CIAB -C "${meshes}" render d --out "$MNT/out" >/dev/null || exit 9
+      `export CIAB_RENDER_THREADS=${threads}
+       $CIAB -C "${meshes}" render d --out "$MNT/out" >/dev/null || exit 9
        $CIAB -C "${meshes}" set d vxlan-port 4790 || exit 9
        snap before; fill 16384; $CIAB -C "${meshes}" render d --out "$MNT/out" 2>"$RES/stderr"; echo $? >"$RES/code"`,
     );
