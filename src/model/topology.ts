@@ -245,8 +245,8 @@ export function topology(mesh: Mesh): Topology {
       const plan = mtu.get(node.name) as MtuPlan;
       // The data plane's lists are O(peers) objects; renderers that only need text do not ask for them.
       let dp: Dataplane | undefined;
-      const dataplane = (): Dataplane =>
-        (dp ??= {
+      const dataplane = (): Dataplane => {
+        dp ??= {
           wgIf: mesh.name,
           vxlanIf: vxlanDev(mesh),
           vtep: node.vtep,
@@ -257,7 +257,9 @@ export function topology(mesh: Mesh): Topology {
           flood: peers.map((p) => p.vtep),
           unicast: peers.map((p) => ({ mac: p.mac, vtep: p.vtep })),
           neighbours: peers.flatMap((p) => (hostsBy.get(p.name) as string[]).map((ip) => ({ ip, mac: p.mac }))),
-        });
+        };
+        return dp;
+      };
       return {
         topology: t,
         node,
