@@ -15,7 +15,7 @@ import { type Mesh, meshFromDoc, type Routing } from "../model/mesh.js";
 import { dumpToml, type TomlTable } from "../model/toml.js";
 import { topology } from "../model/topology.js";
 import { loadMesh, meshRef } from "../registry/file.js";
-import { checkRenderable, renderBundle, sha256 } from "../render/bundle.js";
+import { bundleRenderer, checkRenderable, sha256 } from "../render/bundle.js";
 import { type ContainerProvider, type LabContainer, netnsProvider, type ProviderContext, providerOf, runSteps } from "./containers.js";
 import { labifyMesh, newLabMesh } from "./mesh.js";
 import { checkLabName, type LabPlan, type NodePlan, planLab, planNamespaces, type Underlay } from "./plan.js";
@@ -213,9 +213,10 @@ class Builder {
   async bundles(meshText: string): Promise<void> {
     const digest = sha256(meshText);
     const topo = topology(this.mesh);
+    const render = bundleRenderer(topo, digest);
     for (const node of this.mesh.nodes) {
       const dir = this.paths.bundle(node.name);
-      writeBundle(dir, renderBundle(topo.node(node), digest));
+      writeBundle(dir, render(topo.node(node)));
       await this.deps.beforeApply?.(node.name, dir);
     }
   }
