@@ -12,7 +12,11 @@ const MEASURE = join(ROOT, "bench", "lib", "measure.mjs");
 
 function ciab(dir, args, env = {}) {
   const out = join(dir, ".measure.json");
-  const r = spawnSync(process.execPath, [MEASURE, "-C", dir, ...args], { encoding: "utf8", env: { ...process.env, ...env, CIAB_BENCH_OUT: out }, maxBuffer: 1 << 30 });
+  const r = spawnSync(process.execPath, [MEASURE, "-C", dir, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, ...env, CIAB_BENCH_OUT: out },
+    maxBuffer: 1 << 30,
+  });
   if (r.status !== 0) throw new Error(`ciab ${args.slice(0, 3).join(" ")} failed: ${r.stderr}`);
   return JSON.parse(readFileSync(out, "utf8"));
 }
@@ -124,9 +128,23 @@ export async function renderScale(sizes = SIZES) {
     rows,
     targets: big
       ? [
-          { what: "1000-node mesh, every bundle rendered and written, ratio to `cp -r` of the same tree", target: "<= 2.0", value: `${big.ratioToCp.toFixed(2)} (${big.renderMs.toFixed(0)} / ${big.cpMs.toFixed(0)} ms)`, met: big.ratioToCp <= 2 },
+          {
+            what: "1000-node mesh, every bundle rendered and written, ratio to `cp -r` of the same tree",
+            target: "<= 2.0",
+            value: `${big.ratioToCp.toFixed(2)} (${big.renderMs.toFixed(0)} / ${big.cpMs.toFixed(0)} ms)`,
+            met: big.ratioToCp <= 2,
+          },
           { what: "1000-node mesh, every bundle rendered and written", target: "< 2000 ms", value: `${big.renderMs.toFixed(0)} ms`, met: big.renderMs < 2000 },
-          ...(huge ? [{ what: "2000-node mesh render, peak RSS", target: "< 1024 MiB", value: `${huge.renderMaxRssMiB.toFixed(0)} MiB`, met: huge.renderMaxRssMiB < 1024 }] : []),
+          ...(huge
+            ? [
+                {
+                  what: "2000-node mesh render, peak RSS",
+                  target: "< 1024 MiB",
+                  value: `${huge.renderMaxRssMiB.toFixed(0)} MiB`,
+                  met: huge.renderMaxRssMiB < 1024,
+                },
+              ]
+            : []),
           { what: "1000-node mesh, pure render (no disk)", target: "(reference)", value: `${big.pureRenderMs.toFixed(0)} ms`, met: true },
           { what: "show of one node of the 1000-node mesh", target: "< 300 ms", value: `${big.showMs.toFixed(0)} ms`, met: big.showMs < 300 },
           { what: "showconf of one node of it", target: "< 300 ms", value: `${big.showconfMs.toFixed(0)} ms`, met: big.showconfMs < 300 },

@@ -1,6 +1,7 @@
 // Streams every bundle of `ciab render` to its temp directory (adapters/bundle-fs.ts), on both cores when it pays:
-// this thread renders one slice of the nodes while a worker thread renders the other from the same mesh text
-// (parsed and turned into a topology again there: the text, not an object graph, crosses the thread boundary).
+// this thread renders one slice of the nodes while a worker thread renders the other from the same Mesh (plain
+// data: it crosses the thread boundary by structured cloning, so the worker neither parses nor derives keys again;
+// it builds its own topology, O(nodes)).
 // Each bundle is rendered, written and dropped before the next, so memory holds one bundle per thread, not all.
 // Only the caller commits (renames) the temp directories, once every slice is complete: all or nothing.
 import { existsSync } from "node:fs";
@@ -9,16 +10,13 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { type BundleTarget, writeBundleTree } from "../adapters/bundle-fs.js";
 import { CiabError, type ErrorCode, type ErrorDetails } from "../model/errors.js";
-import { meshFromDoc } from "../model/mesh.js";
-import { parseToml } from "../model/toml.js";
+import type { Mesh } from "../model/mesh.js";
 import { type Topology, topology } from "../model/topology.js";
 import { bundleRenderer } from "../render/bundle.js";
 
-/** What a worker needs to render its slice: the mesh as text, and where each of its bundles goes. */
+/** What a worker needs to render its slice: the mesh, and where each of its bundles goes. */
 export interface RenderJob {
-  network: string;
-  file: string;
-  text: string;
+  mesh: Mesh;
   meshDigest: string;
   jobs: { node: string; tmp: string }[];
 }
@@ -66,11 +64,10 @@ export function renderSlice(t: Topology, meshDigest: string, jobs: { node: strin
   });
 }
 
-/** The worker's side: rebuild the topology from the text, render the slice. */
+/** The worker's side: the topology of the cloned mesh, then the slice. */
 export function runJob(job: RenderJob): RenderReply {
   try {
-    const mesh = meshFromDoc(job.network, parseToml(job.text, job.file), { file: job.file, text: job.text });
-    return { ok: true, files: renderSlice(topology(mesh), job.meshDigest, job.jobs) };
+    return { ok: true, files: renderSlice(topology(job.mesh), job.meshDigest, job.jobs) };
   } catch (e) {
     return { ok: false, error: toData(e) };
   }
@@ -107,14 +104,14 @@ function inWorker(script: string, job: RenderJob): Promise<string[][]> {
  * Render every target's bundle into its temp directory. `CIAB_RENDER_THREADS` (1 or 2) overrides the choice; the
  * default uses a second thread for large meshes on a machine with more than one core.
  */
-export async function renderBundlesTo(t: Topology, source: { file: string; text: string }, meshDigest: string, targets: BundleTarget[]): Promise<string[][]> {
+export async function renderBundlesTo(t: Topology, meshDigest: string, targets: BundleTarget[]): Promise<string[][]> {
   const jobs = targets.map((x) => ({ node: x.node, tmp: x.tmp }));
   const want = Number(process.env.CIAB_RENDER_THREADS ?? (jobs.length >= PARALLEL_FROM && cpus().length > 1 ? 2 : 1));
   const script = want > 1 ? workerScript() : undefined;
   if (!script) return renderSlice(t, meshDigest, jobs);
-  // The worker parses the mesh again before it renders, so it takes the smaller share.
+  // The worker starts (loads the code, builds its topology) before it renders, so it takes the smaller share.
   const mine = Math.ceil(jobs.length * 0.52);
-  const other = inWorker(script, { network: t.mesh.name, file: source.file, text: source.text, meshDigest, jobs: jobs.slice(mine) });
+  const other = inWorker(script, { mesh: t.mesh, meshDigest, jobs: jobs.slice(mine) });
   let first: string[][];
   try {
     first = renderSlice(t, meshDigest, jobs.slice(0, mine));

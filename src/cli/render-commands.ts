@@ -46,7 +46,7 @@ export function registerRenderCommands(program: Command): void {
       );
       let files: string[][];
       try {
-        files = await renderBundlesTo(topo, { file: ref.path, text }, digest, targets);
+        files = await renderBundlesTo(topo, digest, targets);
       } catch (e) {
         throw bundleWriteError(outDir, targets, e);
       }
