@@ -5,6 +5,7 @@ import type { Mesh, MeshNode } from "../model/mesh.js";
 import { assertDeployable } from "../model/validate.js";
 import { renderBird } from "./bird.js";
 import { checkDeployable, dataplane } from "./dataplane.js";
+import { DESIRED_FILE, renderDesired, secretsFile } from "./desired.js";
 import { renderFrr } from "./frr.js";
 import { renderNft } from "./nft.js";
 import { renderCiabDown, renderCiabStatus, renderCiabUp, routesIPv6, type ScriptOptions } from "./scripts.js";
@@ -35,10 +36,8 @@ export function renderBundle(mesh: Mesh, node: MeshNode, meshDigest: string): Bu
     { path: `wireguard/${mesh.name}.vxlan-ip`, content: renderVxlanIp(dp), mode: 0o644 },
     { path: `wireguard/${mesh.name}.vxlan-fdb`, content: renderVxlanFdb(dp), mode: 0o644 },
   ];
-  if (routing === "frr") {
-    const frr = renderFrr(mesh, node);
-    files.push({ path: "frr/frr.conf", content: frr.frrConf, mode: 0o640 }, { path: "frr/daemons", content: frr.daemons, mode: 0o644 });
-  }
+  const frr = routing === "frr" ? renderFrr(mesh, node) : undefined;
+  if (frr) files.push({ path: "frr/frr.conf", content: frr.frrConf, mode: 0o640 }, { path: "frr/daemons", content: frr.daemons, mode: 0o644 });
   if (routing === "bird") files.push({ path: "bird/bird.conf", content: renderBird(mesh, node), mode: 0o640 });
   files.push({ path: "nft/ciab.nft", content: renderNft(mesh, node), mode: 0o644 });
   files.push(
@@ -47,6 +46,10 @@ export function renderBundle(mesh: Mesh, node: MeshNode, meshDigest: string): Bu
     { path: "bin/ciab-status", content: renderCiabStatus(mesh, node, opts), mode: 0o755 },
     { path: `systemd/ciab-mesh@.service`, content: renderUnit(), mode: 0o644 },
   );
+  // The desired state as data (what `ciab up` plans from), and the keys the mesh holds inline, apart and private.
+  const desired = renderDesired(mesh, node, dp, frr);
+  files.push({ path: DESIRED_FILE, content: `${JSON.stringify(desired.desired, null, 2)}\n`, mode: 0o644 });
+  if (desired.secrets !== undefined) files.push({ path: secretsFile(mesh.name), content: desired.secrets, mode: 0o600 });
   const manifest = {
     ciab: 1,
     network: mesh.name,

@@ -24,6 +24,11 @@ export interface FrrFiles {
   frrConf: string;
   /** /etc/frr/daemons. */
   daemons: string;
+  /**
+   * With BGP, where each family's `network` lines are in frrConf (0-based line, count): desired.json records it so
+   * `ciab up` puts the LXD announcements there (render/desired.ts spliceAnnouncements) without parsing the text.
+   */
+  networks?: { family: 4 | 6; line: number; count: number }[];
 }
 
 /** Log target. /var/log/frr exists (owned by frr) on a Debian/Ubuntu host and logrotate.d/frr rotates *.log there. */
@@ -80,8 +85,9 @@ export function renderFrr(mesh: Mesh, node: MeshNode, opts: FrrOptions = {}): Fr
   const { routing, routingDaemon, bfd } = mesh.network;
   if (routing === "none" || (routing === "ospf" && routingDaemon !== "frr")) return { frrConf: "", daemons: "" };
   const fams = routedFamilies(mesh);
-  const body = routing === "bgp" ? bgp(mesh, node, fams, opts.announce) : ospf(mesh, node, fams);
-  const frrConf = [
+  const networks: NonNullable<FrrFiles["networks"]> = [];
+  const body = routing === "bgp" ? bgp(mesh, node, fams, opts.announce, networks) : ospf(mesh, node, fams);
+  const head = [
     `! FRR configuration of node ${node.name} in mesh ${mesh.name}, rendered by ciab: edit the mesh file, not this.`,
     "frr defaults traditional",
     `hostname ${node.name}`,
@@ -95,14 +101,18 @@ export function renderFrr(mesh: Mesh, node: MeshNode, opts: FrrOptions = {}): Fr
       mesh.nodes.filter((n) => (routing === "ospf" ? true : n.name !== node.name && checksOwner(mesh, node, n))),
       fams,
     ),
-    ...body,
-    ...(bfd ? bfdProfile(mesh) : []),
-    "end",
-    "",
-  ].join("\n");
+  ];
+  const frrConf = [...head, ...body, ...(bfd ? bfdProfile(mesh) : []), "end", ""].join("\n");
   const on = new Set(["zebra", "staticd", ...(bfd ? ["bfdd"] : []), ...(routing === "bgp" ? ["bgpd"] : ["ospfd", ...(fams.includes(6) ? ["ospf6d"] : [])])]);
-  return { frrConf, daemons: daemonsFile(mesh, node, on) };
+  return {
+    frrConf,
+    daemons: daemonsFile(mesh, node, on),
+    ...(routing === "bgp" ? { networks: networks.map((n) => ({ ...n, line: n.line + head.length })) } : {}),
+  };
 }
+
+/** BGP `network` lines of an address family (canonical, sorted prefixes). */
+export const networkLines = (prefixes: string[]): string[] => prefixes.map((p) => `  network ${p}`);
 
 /** One prefix-list per owner and family: its Subnets and anything more specific (le /32, /128). */
 function prefixLists(owners: MeshNode[], fams: Family[]): string[] {
@@ -125,7 +135,8 @@ function checksOwner(mesh: Mesh, node: MeshNode, owner: MeshNode): boolean {
   return mesh.network.routeReflectors.length === 0 || isReflector(mesh, node) || isBlacklisted(mesh, node, owner);
 }
 
-function bgp(mesh: Mesh, node: MeshNode, fams: Family[], announce?: string[]): string[] {
+/** `networks` receives where each family's `network` lines are (index into the returned lines). */
+function bgp(mesh: Mesh, node: MeshNode, fams: Family[], announce: string[] | undefined, networks: NonNullable<FrrFiles["networks"]>): string[] {
   const net = mesh.network;
   const dev = vxlanDev(mesh);
   const neighbors = bgpNeighbors(mesh, node);
@@ -190,7 +201,10 @@ function bgp(mesh: Mesh, node: MeshNode, fams: Family[], announce?: string[]): s
   for (const f of fams) {
     out.push(" !", ` address-family ${afi(f)} unicast`);
     // Canonical and sorted like the Subnets, so an announcement equal to the Subnets renders the same file.
-    for (const p of ownedPrefixes(announce ? { ...node, subnets: announce } : node, f)) out.push(`  network ${p}`);
+    const nets = networkLines(ownedPrefixes(announce ? { ...node, subnets: announce } : node, f));
+    // +1: the role line below goes before `out`.
+    networks.push({ family: f, line: out.length + 1, count: nets.length });
+    out.push(...nets);
     for (const { node: p, rrClient } of neighbors) {
       const a = overlay(p, f);
       out.push(

@@ -6,10 +6,12 @@ import { parseBgpSummary, parseOspfNeighborsJson } from "../../src/adapters/frr.
 import { parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes } from "../../src/adapters/iproute2.js";
 import { parseWgDump } from "../../src/adapters/wireguard.js";
 import { CiabError } from "../../src/model/errors.js";
-import { announceInFrr, chooseAnnouncements, desiredFromBundle } from "../../src/plan/bundle.js";
+import { chooseAnnouncements, desiredFromBundle } from "../../src/plan/bundle.js";
 import { nftFingerprint } from "../../src/plan/plan.js";
 import { renderBundle } from "../../src/render/bundle.js";
+import { spliceAnnouncements } from "../../src/render/desired.js";
 import { renderFrr } from "../../src/render/frr.js";
+import { vxlanCreateArgv } from "../../src/render/vxlan.js";
 import { desiredOf, fx, meshDoc, meshOf, NET } from "../helpers/host.js";
 import { FIXTURE_MESHES, loadFixture } from "../helpers/meshes.js";
 
@@ -153,12 +155,14 @@ describe("bundle loader and announcements", () => {
     for (const n of mesh.nodes) {
       const files = new Map(renderBundle(mesh, n, "x").map((f) => [f.path, f.content]));
       const d = desiredFromBundle("x", files);
-      expect(d.wireguard.peers.map((p) => p.name)).toEqual(
+      expect(d.wireguard[0]!.peers.map((p) => p.name)).toEqual(
         mesh.nodes.filter((p) => p.name !== n.name && !mesh.blacklist.has([n.name, p.name].sort().join(","))).map((p) => p.name),
       );
-      expect(d.vxlan.mac).toBe(n.mac);
-      expect(d.vxlan.vni).toBe(mesh.network.vxlanId);
-      expect(d.wireguard.publicKey).toBe(n.publicKey);
+      expect(d.vxlan[0]!.mac).toBe(n.mac);
+      expect(d.vxlan[0]!.vni).toBe(mesh.network.vxlanId);
+      expect(d.wireguard[0]!.publicKey).toBe(n.publicKey);
+      // The wg-quick hook creates the device from the same value the planner uses.
+      expect(files.get(`wireguard/${mesh.name}.conf`)).toContain(`PostUp = ${vxlanCreateArgv(d.vxlan[0]!).join(" ")}\n`);
     }
   });
   it("a broken bundle is refused before anything else", () => {
@@ -170,13 +174,15 @@ describe("bundle loader and announcements", () => {
     expect(() => desiredFromBundle("/b", files)).toThrow(/frr\/frr.conf is missing \(listed in manifest.json\)/);
     expect(() => desiredFromBundle("/b", new Map([["manifest.json", "{"]]))).toThrow(/manifest.json is not JSON/);
   });
-  it("announceInFrr equals renderFrr(mesh, node, { announce })", () => {
+  it("spliceAnnouncements at desired.json's networkLines equals renderFrr(mesh, node, { announce })", () => {
     for (const m of ["rr3", "dualstack", "rr5-blacklist"]) {
       const mesh = loadFixture(m);
       for (const n of mesh.nodes) {
         const announce = [...n.subnets.map((s) => s.replace(/\/\d+$/, s.includes(":") ? "/80" : "/28")), ...(n.subnets.length ? [] : [])];
-        expect(announceInFrr(renderFrr(mesh, n).frrConf, announce)).toBe(renderFrr(mesh, n, { announce }).frrConf);
-        expect(announceInFrr(renderFrr(mesh, n).frrConf, n.subnets)).toBe(renderFrr(mesh, n).frrConf);
+        const f = renderFrr(mesh, n);
+        expect(spliceAnnouncements(f.frrConf, f.networks!, announce)).toBe(renderFrr(mesh, n, { announce }).frrConf);
+        expect(spliceAnnouncements(f.frrConf, f.networks!, n.subnets)).toBe(f.frrConf);
+        expect(spliceAnnouncements(f.frrConf, f.networks!, [])).not.toMatch(/^ {2}network /m);
       }
     }
   });
