@@ -6,8 +6,8 @@ import { createHash } from "node:crypto";
 
 /** Linux refuses longer interface names (IFNAMSIZ - 1). */
 export const IFNAME_MAX = 15;
-/** Hash characters at the end of a shortened name: 32^5 = 33 million values. */
-const HASH_CHARS = 5;
+/** Hash characters at the end of a shortened name: 32^8 = 2^40 values (20000 names collide with p < 0.0002). */
+const HASH_CHARS = 8;
 const B32 = "abcdefghijklmnopqrstuvwxyz234567";
 
 const bytes = (s: string): number => Buffer.byteLength(s, "utf8");
@@ -22,7 +22,7 @@ function hash(name: string, n: number): string {
 
 /**
  * The interface name for `prefix` + `base` (+ `-suffix`): as it is when it fits in 15 bytes, else the longest head
- * that fits with `-` and a 5-character hash of the full name.
+ * that fits with `-` and an 8-character hash of the full name.
  */
 export function ifname(prefix: string, base: string, suffix?: string): string {
   const full = `${prefix}${base}${suffix === undefined ? "" : `-${suffix}`}`;

@@ -1,12 +1,13 @@
 // Who talks to whom on the overlay: WireGuard peers, BGP neighbors (route reflectors or full mesh), the relay node
 // for a blacklisted pair, and which prefixes each node owns. Also the routing checks the mesh file alone cannot
 // express. Pure; no I/O. Every list comes back sorted, so renderers are deterministic.
+import { vxlanIfname } from "../ipam/ifname.js";
 import { type Family, formatPrefix, network, parsePrefix } from "../ipam/ip.js";
 import { CiabError, type Problem } from "./errors.js";
 import { type Mesh, type MeshNode, pairKey } from "./mesh.js";
 
-/** The VXLAN device of a mesh (vwgen's name). checkNetworkName keeps it within Linux's 15 bytes. */
-export const vxlanDev = (mesh: Mesh): string => `v${mesh.name}`;
+/** The VXLAN device of a mesh (vwgen's `v<name>`, from the one namer ipam/ifname.ts: <= 15 bytes). */
+export const vxlanDev = (mesh: Mesh): string => vxlanIfname(mesh.name);
 
 export const isBlacklisted = (mesh: Mesh, a: MeshNode, b: MeshNode): boolean => mesh.blacklist.has(pairKey(a.name, b.name));
 

@@ -130,8 +130,9 @@ const ipLinkDel: DestroyWg = (ifname) => [cmd("ip", "link", "del", "dev", ifname
 
 function stale(d: DesiredHost, o: ObservedHost, opts: PlanOptions, out: Action[]): void {
   const want = new Set([...d.wireguard.map((w) => w.ifname), ...d.vxlan.map((x) => x.ifname)]);
-  for (const l of ownedLinks(d, o)) {
-    if (want.has(l.name)) continue;
+  // VXLAN devices first: one bound to a WireGuard interface would vanish under it.
+  const gone = ownedLinks(d, o).filter((l) => !want.has(l.name));
+  for (const l of [...gone.filter((x) => x.kind === "vxlan"), ...gone.filter((x) => x.kind !== "vxlan")]) {
     if (l.kind === "vxlan")
       out.push(
         act(

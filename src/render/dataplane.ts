@@ -1,9 +1,10 @@
 // The desired data plane of one node: WireGuard peers, the VXLAN device, its forwarding entries and addresses.
 // One source for both the wg-quick file's hooks and ciab-up's re-run reconciliation. Pure; no I/O.
+import { wgIfname } from "../ipam/ifname.js";
 import { type MtuPlan, mtuPlan } from "../ipam/mtu.js";
 import { CiabError } from "../model/errors.js";
 import type { Mesh, MeshNode } from "../model/mesh.js";
-import { wgPeers } from "../model/topology.js";
+import { vxlanDev, wgPeers } from "../model/topology.js";
 
 export interface Dataplane {
   wgIf: string;
@@ -49,8 +50,8 @@ export function dataplane(mesh: Mesh, node: MeshNode): Dataplane {
 function computeDataplane(mesh: Mesh, node: MeshNode): Dataplane {
   const peers = wgPeers(mesh, node);
   return {
-    wgIf: mesh.name,
-    vxlanIf: `v${mesh.name}`,
+    wgIf: wgIfname(mesh.name),
+    vxlanIf: vxlanDev(mesh),
     vtep: node.vtep,
     vtepFamily: node.vtepFamily,
     mtu: mtuPlan(mesh, node),
