@@ -91,7 +91,7 @@ export function plan(d: DesiredHost, o: ObservedHost, opts: PlanOptions = {}): A
   // stale VXLAN device may hold the VNI and port a new one needs).
   stale(d, o, opts, out);
   const fresh = d.wireguard.filter((w) => !o.links.some((l) => l.name === w.ifname));
-  for (const w of d.wireguard) wireguard(w, o, opts, mark, out);
+  for (const w of d.wireguard) wireguard(w, o, opts, mark, configChanged(d, w, o), out);
   for (const x of d.vxlan) vxlan(x, o, mark, out);
   for (const w of fresh) firstContactKick(w, out);
   for (const r of d.routing) routing(r, o, out);
@@ -274,7 +274,16 @@ function peerDiffs(w: DesiredWireguard, observed: ObservedWgPeer[], now: number,
 /** An endpoint with an IP literal (a host name resolves to an address wg shows instead, so it cannot compare). */
 const isLiteral = (ep: string): boolean => /^\[[0-9a-fA-F:.]+\]:\d+$/.test(ep) || /^\d+\.\d+\.\d+\.\d+:\d+$/.test(ep);
 
-function wireguard(wg: DesiredWireguard, o: ObservedHost, opts: PlanOptions, mark: string, out: Action[]): void {
+/**
+ * The interface's installed wg-quick file differs from the bundle's: its configuration changed (an endpoint, say).
+ * Then configured endpoints win over roamed ones, as in bin/ciab-up, which syncs the file whenever it changed.
+ */
+const configChanged = (d: DesiredHost, w: DesiredWireguard, o: ObservedHost): boolean => {
+  const f = d.files.find((x) => x.path === `/etc/wireguard/${w.ifname}.conf`);
+  return f !== undefined && fileDiff(f, o) !== undefined;
+};
+
+function wireguard(wg: DesiredWireguard, o: ObservedHost, opts: PlanOptions, mark: string, changed: boolean, out: Action[]): void {
   const link = o.links.find((l) => l.name === wg.ifname);
   const created = !link;
   const obs = o.wireguard.find((w) => w.ifname === wg.ifname);
@@ -309,7 +318,7 @@ function wireguard(wg: DesiredWireguard, o: ObservedHost, opts: PlanOptions, mar
     if (wg.publicKey === undefined && obs.publicKey === undefined) reasons.push("private key not set");
     if (obs.listenPort !== wg.listenPort) reasons.push(`listen-port ${obs.listenPort} != ${wg.listenPort}`);
     if (obs.fwMark !== wg.fwMark) reasons.push(`fwmark ${obs.fwMark || "off"} != ${wg.fwMark || "off"}`);
-    reasons.push(...peerDiffs(wg, obs.peers, o.now, opts.roamGraceSeconds ?? 180));
+    reasons.push(...peerDiffs(wg, obs.peers, o.now, changed ? -1 : (opts.roamGraceSeconds ?? 180)));
   }
   // A new interface starts without the endpoints of the peers that make first contact (they come last, see plan()).
   const wait = new Set(created ? waitingPeers(wg) : []);

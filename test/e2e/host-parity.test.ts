@@ -176,7 +176,12 @@ describe.skipIf(!labReady())("bin/ciab-up and `ciab up` leave equal host state (
     const n4 = mesh().nodes.find((n) => n.name === "n4")!;
     const host = n4.endpoint!.text.replace(/:\d+$/, "");
     const port = String(n4.listenPort + 17);
-    await change("endpoint", () => cli(["set", net, "node", "n4", "listen-port", port, "endpoint", `${host}:${port}`]), ["wg-sync"]);
+    // n4 moves first (n1, n4 apply before n2, n3), so its peers may see it roam to the new port before they apply.
+    await change("endpoint", () => cli(["set", net, "node", "n4", "listen-port", port, "endpoint", `${host}:${port}`]), ["file"]);
+    for (const n of ["n2", "n3"]) {
+      const peer = parseWgDump(await out(n, ["wg", "show", net, "dump"]), net).peers.find((p) => p.publicKey === n4.publicKey);
+      expect(peer?.endpoint, `${n}: n4's endpoint`).toBe(`${host}:${port}`);
+    }
   }, 180_000);
 
   it("VNI and port", async () => {

@@ -167,6 +167,21 @@ describe("planner on captured host state", () => {
     ]);
   });
 
+  it("a roamed peer gets its configured endpoint back when the configuration changed (as bin/ciab-up syncs it)", () => {
+    const o = observedOf("n1", installed.n1);
+    const ow = o.wireguard[0]!;
+    const peer = ow.peers[0]!;
+    const want = installed.n1.wireguard[0]!.peers.find((p) => p.publicKey === peer.publicKey)!;
+    const roamed = {
+      ...o,
+      wireguard: [{ ...ow, peers: [{ ...peer, endpoint: "198.18.77.1:40000", latestHandshake: o.now - 30 }, ...ow.peers.slice(1)] }],
+      files: { ...o.files, [`/etc/wireguard/${NET}.conf`]: { sha256: "older", mode: 0o600 } },
+    };
+    expect(summary(plan(installed.n1, roamed)).filter((l) => l.startsWith("wg-sync"))).toEqual([
+      `wg-sync ${NET}: peer ${want.name} endpoint 198.18.77.1:40000 != ${want.endpoint}`,
+    ]);
+  });
+
   it("no WireGuard implementation: a clear error, not a half plan", () => {
     const empty = emptyHost();
     expect(() => plan(installed.n1, empty)).toThrow(/kernel has no WireGuard module and wireguard-go is not installed/);
