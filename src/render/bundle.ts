@@ -5,7 +5,7 @@ import type { Mesh, MeshNode } from "../model/mesh.js";
 import { assertDeployable } from "../model/validate.js";
 import { renderBird } from "./bird.js";
 import { checkDeployable, dataplane } from "./dataplane.js";
-import { DESIRED_FILE, renderDesired, secretsFile } from "./desired.js";
+import { DESIRED_FILE, formatDesired, renderDesired, secretsFile } from "./desired.js";
 import { renderFrr } from "./frr.js";
 import { renderNft } from "./nft.js";
 import { renderCiabDown, renderCiabStatus, renderCiabUp, routesIPv6, type ScriptOptions } from "./scripts.js";
@@ -48,7 +48,7 @@ export function renderBundle(mesh: Mesh, node: MeshNode, meshDigest: string): Bu
   );
   // The desired state as data (what `ciab up` plans from), and the keys the mesh holds inline, apart and private.
   const desired = renderDesired(mesh, node, dp, frr);
-  files.push({ path: DESIRED_FILE, content: `${JSON.stringify(desired.desired, null, 2)}\n`, mode: 0o644 });
+  files.push({ path: DESIRED_FILE, content: `${formatDesired(desired.desired)}\n`, mode: 0o644 });
   if (desired.secrets !== undefined) files.push({ path: secretsFile(mesh.name), content: desired.secrets, mode: 0o600 });
   const manifest = {
     ciab: 1,

@@ -258,7 +258,7 @@ export function renderCiabDown(mesh: Mesh, node: MeshNode, opts: ScriptOptions):
 # Removes what ciab-up created and nothing else; the host's private key file stays.
 if link_exists "$WG"; then wg-quick down "$NET" >/dev/null 2>&1 || ip link del "$WG" 2>/dev/null || true; fi
 ip link del "$VX" 2>/dev/null || true
-for n in $(marked_except); do ip link del dev "$n" 2>/dev/null || true; done
+for n in $(marked_except ""); do ip link del dev "$n" 2>/dev/null || true; done
 rm -f "/etc/wireguard/$NET.conf" "/etc/wireguard/$NET.vxlan-ip" "/etc/wireguard/$NET.vxlan-fdb"
 if have nft && nft list table inet ${nftTable(mesh)} >/dev/null 2>&1; then nft delete table inet ${nftTable(mesh)}; fi
 ${
