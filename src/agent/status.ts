@@ -90,11 +90,11 @@ export async function hostStatus(d: DesiredHost, deps: HostDeps): Promise<Status
 
   let sessions: RoutingSession[] = [];
   // The host's default-VRF instance (the only kind today).
-  const r = d.routing.find((x) => x.vrf === undefined) ?? { daemon: "none" as const };
+  const r = d.routing.find((x) => x.vrf === undefined) ?? { daemon: "none" as const, protocol: "none" as const };
   const routing: StatusReport["routing"] = { daemon: r.daemon, answering: r.daemon === "none" };
   let proto = "";
   if (r.daemon !== "none") {
-    const bgp = r.daemon === "frr" && /^\s*router bgp /m.test(r.frrConf);
+    const bgp = r.protocol === "bgp";
     proto = r.daemon === "bird" ? "bird" : bgp ? "bgp" : "ospf";
     try {
       sessions = r.daemon === "bird" ? await birdSessions(deps.run) : await frrSessions(deps.run, bgp ? "bgp" : "ospf");

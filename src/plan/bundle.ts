@@ -1,10 +1,13 @@
-// The desired state of a host, read from a rendered bundle's files (what `ciab render` wrote, or renderBundle's
-// output in memory for `ciab up NET NODE`: one path for both, so they cannot drift apart). Also the announcement
-// choice for DiscoverLXD. Pure: texts in, data out; reading the directory is the agent's job.
+// The desired state of a host, read from a rendered bundle (what `ciab render` wrote, or renderBundle's output in
+// memory for `ciab up NET NODE`: one path for both, so they cannot drift apart): desired.json, validated against
+// schema/desired-v1.json and resolved with the files it names. Nothing here parses rendered text (the wg-quick file,
+// batch files, frr.conf are installed or handed to their daemon as they are). Also the announcement choice for
+// DiscoverLXD. Pure: texts in, data out; reading the directory is the agent's job.
 // Must not: trust a bundle blindly (every file listed in the manifest must be there with its SHA-256; a broken
 // bundle is refused before anything is observed or changed), or keep the private key anywhere but in memory.
 // The hashes are not authenticated (anyone who can edit a file can edit the manifest), so every value `up` acts on
-// (names, keys, ports, addresses, paths) is checked with the model's own validators, and no message repeats a key.
+// (names, keys, ports, addresses, paths) is checked by the schema and the model's own validators, and no message
+// repeats a key.
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import desiredSchema from "../../schema/desired-v1.json" with { type: "json" };
 import { contains, formatPrefix, network, parseAddr, parsePrefix } from "../ipam/ip.js";
@@ -264,7 +267,7 @@ export function desiredFromBundle(dir: string, files: ReadonlyMap<string, string
   const routing: DesiredRoutingInstance[] = v.routing.map((r, i) => {
     const at = `${DESIRED_FILE}: routing[${i}]`;
     for (const s of r.announce.subnets) prefix(dir, `${at}.announce.subnets`, s);
-    const slot = { name: r.name, ...(r.vrf !== null ? { vrf: r.vrf } : {}) };
+    const slot = { name: r.name, protocol: r.protocol, ...(r.vrf !== null ? { vrf: r.vrf } : {}) };
     if (r.daemon === "frr") {
       let frrConf = need(r.config, "the FRR configuration");
       // DiscoverLXD: the bridges found here replace the Subnets at the places desired.json records.

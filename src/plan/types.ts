@@ -198,7 +198,7 @@ export type DesiredRouting = { daemon: "none" } | { daemon: "frr"; frrConf: stri
  * One routing instance: a daemon's configuration for one VRF. `vrf` is the slot for tenants (a kernel VRF or a
  * network namespace); today's meshes have one instance in the host's default VRF and leave it unset.
  */
-export type DesiredRoutingInstance = DesiredRouting & { name: string; vrf?: string };
+export type DesiredRoutingInstance = DesiredRouting & { name: string; protocol: "bgp" | "ospf" | "none"; vrf?: string };
 
 /**
  * The desired state of a host, plural: lists of WireGuard interfaces, VXLAN devices and routing instances (today's

@@ -56,7 +56,7 @@ export interface AnnounceV1 {
   networkLines?: { family: 4 | 6; line: number; count: number }[];
 }
 
-export type DesiredRoutingV1 = { name: string; vrf: string | null; announce: AnnounceV1 } & (
+export type DesiredRoutingV1 = { name: string; vrf: string | null; protocol: "bgp" | "ospf" | "none"; announce: AnnounceV1 } & (
   | { daemon: "none" }
   | { daemon: "frr"; config: string; daemons: string }
   | { daemon: "bird"; config: string }
@@ -138,7 +138,7 @@ export function renderDesired(mesh: Mesh, node: MeshNode, dp: Dataplane, frr?: F
     discoverLXD: node.discoverLXD,
     ...(frr?.networks ? { networkLines: frr.networks } : {}),
   };
-  const base = { name: "default", vrf: null, announce };
+  const base = { name: "default", vrf: null, protocol: net.routing, announce };
   const routing: DesiredRoutingV1 =
     net.routing === "none"
       ? { ...base, daemon: "none" }
@@ -173,7 +173,8 @@ export function renderDesired(mesh: Mesh, node: MeshNode, dp: Dataplane, frr?: F
 const isPrimitive = (v: unknown): boolean => v === null || typeof v !== "object";
 /** A primitive, a list of primitives, or an object of those: printed on one line. */
 const isFlat = (v: unknown): boolean =>
-  isPrimitive(v) || (Array.isArray(v) ? v.every(isPrimitive) : Object.values(v as object).every((x) => isPrimitive(x) || (Array.isArray(x) && x.every(isPrimitive))));
+  isPrimitive(v) ||
+  (Array.isArray(v) ? v.every(isPrimitive) : Object.values(v as object).every((x) => isPrimitive(x) || (Array.isArray(x) && x.every(isPrimitive))));
 
 /**
  * JSON with one line per list item and per flat object (a peer, an FDB entry): readable and diffable, yet close to
