@@ -63,13 +63,11 @@ export async function hostStatus(d: DesiredHost, deps: HostDeps): Promise<Status
     else if (!l.up) problems.push(`VXLAN device ${x.ifname} is down`);
   }
 
-  // Peer -> overlay addresses: its VTEP is in its AllowedIPs, the VTEP's known-unicast MAC (on the VXLAN device
-  // over the peer's WireGuard interface) names its addresses.
+  // Peer -> overlay addresses: its VTEP is in its AllowedIPs; the VXLAN devices over the peer's WireGuard
+  // interface list that VTEP with its addresses.
   const overlayOf = (w: DesiredWireguard, allowed: string[]): string[] => {
-    const vxs = d.vxlan.filter((x) => x.underlay === w.ifname);
-    const macOfVtep = new Map(vxs.flatMap((x) => x.unicast.map((u) => [u.vtep, u.mac.toLowerCase()] as const)));
-    const macs = new Set(allowed.map((a) => macOfVtep.get(a.split("/")[0] as string)).filter(Boolean));
-    return vxs.flatMap((x) => x.neighbours.filter((n) => macs.has(n.mac.toLowerCase())).map((n) => n.ip));
+    const vteps = new Set(allowed.map((a) => a.split("/")[0] as string));
+    return d.vxlan.filter((x) => x.underlay === w.ifname).flatMap((x) => x.peers.filter((p) => vteps.has(p.vtep)).flatMap((p) => p.ips));
   };
   const all = d.wireguard.flatMap((w) => w.peers.map((p) => ({ w, p })));
   // The ping goes first: it also refreshes the handshake of an idle peer.

@@ -229,7 +229,7 @@ export function desiredFromBundle(dir: string, files: ReadonlyMap<string, string
         ...(presharedKey ? { presharedKey } : {}),
         ...(p.endpoint !== undefined ? { endpoint: p.endpoint } : {}),
         allowedIPs: p.allowedIPs,
-        keepalive: p.keepalive,
+        keepalive: p.keepalive ?? 0,
       };
     });
     for (const a of w.addresses) prefix(dir, `${at}.addresses`, a);
@@ -239,9 +239,10 @@ export function desiredFromBundle(dir: string, files: ReadonlyMap<string, string
     const at = `${DESIRED_FILE}: vxlan[${i}]`;
     address(dir, `${at}.local`, x.local);
     for (const a of x.addresses) prefix(dir, `${at}.addresses`, a);
-    for (const f of x.flood) address(dir, `${at}.flood`, f);
-    for (const u of x.unicast) address(dir, `${at}.unicast.vtep`, u.vtep);
-    for (const n of x.neighbours) address(dir, `${at}.neighbours.ip`, n.ip);
+    x.peers.forEach((p, j) => {
+      address(dir, `${at}.peers[${j}].vtep`, p.vtep);
+      for (const ip of p.ips) address(dir, `${at}.peers[${j}].ips`, ip);
+    });
     if (!wireguard.some((w) => w.ifname === x.underlay)) throw broken(dir, `${at}.underlay: ${x.underlay} is not one of the WireGuard interfaces`);
     return x;
   });

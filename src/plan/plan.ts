@@ -27,6 +27,7 @@ import type {
   ObservedWgPeer,
   WgBackendCommands,
 } from "./types.js";
+import { floodEntries, neighbourEntries, unicastEntries } from "./vxlan-entries.js";
 
 export interface PlanOptions {
   /** How to create a WireGuard interface here (adapters/wireguard.ts); needed only when it is missing. */
@@ -421,8 +422,9 @@ export const vxlanSysctls = (dev: string): { key: string; value: string }[] => [
 function neighbours(vx: DesiredVxlan, observed: ObservedHost["neighbours"], out: Action[]): void {
   const dev = vx.ifname;
   const perm = new Map(observed.filter((n) => n.states.includes("PERMANENT")).map((n) => [normIp(n.ip), n]));
-  const want = new Map(vx.neighbours.map((n) => [normIp(n.ip), n]));
-  for (const n of vx.neighbours) {
+  const wanted = neighbourEntries(vx);
+  const want = new Map(wanted.map((n) => [normIp(n.ip), n]));
+  for (const n of wanted) {
     const h = perm.get(normIp(n.ip));
     if (h?.mac?.toLowerCase() === n.mac.toLowerCase()) continue;
     const why = h ? `neighbour ${n.ip} lladdr ${h.mac ?? "(none)"} != ${n.mac}` : `neighbour ${n.ip} lladdr ${n.mac} missing`;
@@ -441,10 +443,12 @@ function fdb(vx: DesiredVxlan, observed: ObservedFdb[], out: Action[]): void {
   const via = fdbViaArgs(vx);
   const withDst = observed.filter((f) => f.dst !== undefined);
   const floodHave = new Set(withDst.filter((f) => f.mac === ZERO_MAC).map((f) => f.dst as string));
-  const floodWant = new Set(vx.flood);
+  const flood = floodEntries(vx);
+  const unicast = unicastEntries(vx);
+  const floodWant = new Set(flood);
   const uniHave = new Map(withDst.filter((f) => f.mac !== ZERO_MAC).map((f) => [f.mac.toLowerCase(), f.dst as string]));
-  const uniWant = new Map(vx.unicast.map((u) => [u.mac.toLowerCase(), u.vtep]));
-  const vteps = new Set([...vx.flood, ...vx.unicast.map((u) => u.vtep)]);
+  const uniWant = new Map(unicast.map((u) => [u.mac.toLowerCase(), u.vtep]));
+  const vteps = new Set([...flood, ...unicast.map((u) => u.vtep)]);
   const staleWhy = (dst: string) => (vteps.has(dst) ? "stale" : `stale (no peer has VTEP ${dst}: node removed)`);
   for (const dst of [...floodHave].sort()) {
     if (!floodWant.has(dst))
@@ -454,7 +458,7 @@ function fdb(vx: DesiredVxlan, observed: ObservedFdb[], out: Action[]): void {
     if (!uniWant.has(mac))
       out.push(act("fdb", dev, `fdb ${mac} dst ${dst} ${staleWhy(dst)}`, cmd("bridge", "fdb", "del", mac, "dev", dev, "dst", dst, "self")));
   }
-  for (const dst of vx.flood) {
+  for (const dst of flood) {
     if (!floodHave.has(dst))
       out.push(
         act(
@@ -465,7 +469,7 @@ function fdb(vx: DesiredVxlan, observed: ObservedFdb[], out: Action[]): void {
         ),
       );
   }
-  for (const u of vx.unicast) {
+  for (const u of unicast) {
     const h = uniHave.get(u.mac.toLowerCase());
     if (h === u.vtep) continue;
     const why = h ? `fdb ${u.mac} dst ${h} != ${u.vtep}` : `fdb ${u.mac} dst ${u.vtep} missing (known unicast)`;

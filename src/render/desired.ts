@@ -22,13 +22,13 @@ export interface DesiredPeerV1 {
   /** Node name, for messages. */
   name: string;
   publicKey: string;
-  /** The pair has a pre-shared key: it is in the secrets file under this interface and the peer's public key. */
-  presharedKey: boolean;
+  /** The pair has a pre-shared key: it is in the secrets file under this interface and the peer's public key. Absent: none. */
+  presharedKey?: true;
   /** host:port (IPv6 in brackets). */
   endpoint?: string;
   allowedIPs: string[];
-  /** Seconds; 0 = off. */
-  keepalive: number;
+  /** Seconds. Absent: 0 (off). */
+  keepalive?: number;
 }
 
 export interface DesiredWireguardV1 {
@@ -115,10 +115,10 @@ export function renderDesired(mesh: Mesh, node: MeshNode, dp: Dataplane, frr?: F
     return {
       name: p.name,
       publicKey: p.publicKey,
-      presharedKey: psk !== undefined,
+      ...(psk !== undefined ? { presharedKey: true as const } : {}),
       ...(p.endpoint ? { endpoint: p.endpoint.text } : {}),
       allowedIPs: p.allowedIPs,
-      keepalive: node.persistentKeepalive,
+      ...(node.persistentKeepalive ? { keepalive: node.persistentKeepalive } : {}),
     };
   });
   const wg: DesiredWireguardV1 = {

@@ -24,12 +24,18 @@ export interface VxlanDevice {
   udpChecksum: boolean;
   /** Overlay addresses with length. */
   addresses: string[];
-  /** Flood (all-zero MAC) entries: one per peer VTEP (head-end replication). */
-  flood: string[];
-  /** Known unicast: each peer's VXLAN MAC at its VTEP. */
-  unicast: { mac: string; vtep: string }[];
-  /** Static neighbours for the peers' overlay addresses. */
-  neighbours: { ip: string; mac: string }[];
+  /**
+   * The remote VTEPs: each peer's VTEP, its VXLAN MAC and its overlay addresses. The flood, known-unicast and
+   * neighbour entries follow from it (plan/vxlan-entries.ts), so desired.json lists each peer once.
+   */
+  peers: VxlanPeer[];
+}
+
+export interface VxlanPeer {
+  vtep: string;
+  mac: string;
+  /** Overlay addresses without length (static neighbours at `mac`). */
+  ips: string[];
 }
 
 /** The node's VXLAN device of the mesh (`local`: the device sends from, and belongs to, the node's VTEP). */
@@ -47,10 +53,19 @@ export function vxlanDevice(dp: Dataplane, vni: number, port: number, mac: strin
     ttl: 1,
     udpChecksum: v6,
     addresses: dp.addresses,
-    flood: dp.flood,
-    unicast: dp.unicast,
-    neighbours: dp.neighbours,
+    peers: vxlanPeers(dp),
   };
+}
+
+/** The data plane's peers as VTEP, MAC and overlay addresses (its neighbour list grouped by MAC, in one pass). */
+function vxlanPeers(dp: Dataplane): VxlanPeer[] {
+  const ips = new Map<string, string[]>();
+  for (const n of dp.neighbours) {
+    const l = ips.get(n.mac);
+    if (l) l.push(n.ip);
+    else ips.set(n.mac, [n.ip]);
+  }
+  return dp.unicast.map((u) => ({ vtep: u.vtep, mac: u.mac, ips: ips.get(u.mac) ?? [] }));
 }
 
 /** `ip link add` for the device. `nolearning`: the FDB is authoritative. */

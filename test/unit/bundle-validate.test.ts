@@ -157,11 +157,25 @@ describe("desired.json is checked against schema/desired-v1.json and the model's
       /vxlan\[0\]\.vni must be <= 16777215/,
     ],
     [
-      "an FDB destination that is not an address",
+      "a VXLAN peer VTEP that is not an address",
       (d) => {
-        d.vxlan[0].flood[0] = "$(reboot)";
+        d.vxlan[0].peers[0].vtep = "$(reboot)";
       },
-      /vxlan\[0\]\.flood\[0\] must match pattern/,
+      /vxlan\[0\]\.peers\[0\]\.vtep must match pattern/,
+    ],
+    [
+      "an address of the right shape that is not one",
+      (d) => {
+        d.vxlan[0].peers[0].ips[0] = "1.2.3.999";
+      },
+      /vxlan\[0\]\.peers\[0\]\.ips: "1\.2\.3\.999" is not an IP address/,
+    ],
+    [
+      "keepalive 0 spelled out (absent means off)",
+      (d) => {
+        d.wireguard[0].peers[0].keepalive = 0;
+      },
+      /wireguard\[0\]\.peers\[0\]\.keepalive must be >= 1/,
     ],
     ["a missing field", (d) => delete d.vxlan[0].mac, /vxlan\[0\]\.mac: missing/],
     [

@@ -8,6 +8,7 @@ import { parseWgDump } from "../../src/adapters/wireguard.js";
 import { CiabError } from "../../src/model/errors.js";
 import { chooseAnnouncements, desiredFromBundle } from "../../src/plan/bundle.js";
 import { nftFingerprint } from "../../src/plan/plan.js";
+import { floodEntries, neighbourEntries, unicastEntries } from "../../src/plan/vxlan-entries.js";
 import { renderBundle } from "../../src/render/bundle.js";
 import { spliceAnnouncements } from "../../src/render/desired.js";
 import { renderFrr } from "../../src/render/frr.js";
@@ -161,6 +162,18 @@ describe("bundle loader and announcements", () => {
       expect(d.vxlan[0]!.mac).toBe(n.mac);
       expect(d.vxlan[0]!.vni).toBe(mesh.network.vxlanId);
       expect(d.wireguard[0]!.publicKey).toBe(n.publicKey);
+      // The planner's entries (from desired.json's VXLAN peers) are the batch files' entries.
+      const vx = d.vxlan[0]!;
+      const ip = files.get(`wireguard/${mesh.name}.vxlan-ip`)!;
+      const fdb = files.get(`wireguard/${mesh.name}.vxlan-fdb`)!;
+      expect(neighbourEntries(vx).map((e) => `neigh replace ${e.ip} lladdr ${e.mac} dev ${vx.ifname} nud permanent`)).toEqual(
+        ip.split("\n").filter((l) => l.startsWith("neigh ")),
+      );
+      const via = vx.bindDev ? ` via ${vx.underlay}` : "";
+      expect([
+        ...floodEntries(vx).map((v) => `fdb append 00:00:00:00:00:00 dev ${vx.ifname} dst ${v}${via}`),
+        ...unicastEntries(vx).map((u) => `fdb replace ${u.mac} dev ${vx.ifname} dst ${u.vtep}${via} self permanent`),
+      ]).toEqual(fdb.split("\n").filter(Boolean));
       // The wg-quick hook creates the device from the same value the planner uses.
       expect(files.get(`wireguard/${mesh.name}.conf`)).toContain(`PostUp = ${vxlanCreateArgv(d.vxlan[0]!).join(" ")}\n`);
     }

@@ -6,6 +6,7 @@ import { userspaceBackend } from "../../src/adapters/wireguard.js";
 import { planDown } from "../../src/plan/down.js";
 import { ownerMark, plan, sha256Hex, vxlanSysctls } from "../../src/plan/plan.js";
 import type { Action, DesiredHost, DesiredVxlan, DesiredWireguard, ObservedHost } from "../../src/plan/types.js";
+import { floodEntries, neighbourEntries, unicastEntries } from "../../src/plan/vxlan-entries.js";
 import { desiredOf, meshDoc, meshOf, NET } from "../helpers/host.js";
 
 const summary = (actions: Action[]) => actions.map((a) => `${a.kind} ${a.subject}: ${a.reason}`);
@@ -47,10 +48,10 @@ function observedAfter(d: DesiredHost, now = 1_800_000_000): ObservedHost {
     addresses: [...d.wireguard, ...d.vxlan].flatMap((i) =>
       i.addresses.map((cidr) => ({ dev: i.ifname, cidr, family: cidr.includes(":") ? 6 : 4, scope: "global" }) as const),
     ),
-    neighbours: d.vxlan.flatMap((x) => x.neighbours.map((n) => ({ dev: x.ifname, ip: n.ip, mac: n.mac, states: ["PERMANENT"] }))),
+    neighbours: d.vxlan.flatMap((x) => neighbourEntries(x).map((n) => ({ dev: x.ifname, ip: n.ip, mac: n.mac, states: ["PERMANENT"] }))),
     fdb: d.vxlan.flatMap((x) => [
-      ...x.flood.map((dst) => ({ dev: x.ifname, mac: "00:00:00:00:00:00", dst, flags: ["self"], state: "permanent" })),
-      ...x.unicast.map((u) => ({ dev: x.ifname, mac: u.mac, dst: u.vtep, flags: ["self"], state: "permanent" })),
+      ...floodEntries(x).map((dst) => ({ dev: x.ifname, mac: "00:00:00:00:00:00", dst, flags: ["self"], state: "permanent" })),
+      ...unicastEntries(x).map((u) => ({ dev: x.ifname, mac: u.mac, dst: u.vtep, flags: ["self"], state: "permanent" })),
     ]),
     wireguard: d.wireguard.map((w) => ({
       ifname: w.ifname,
