@@ -89,8 +89,9 @@ describe("a bundle whose hashes match is still validated", () => {
 });
 
 /** Edit desired.json (and re-hash), as an attacker who can edit the bundle would. */
-// biome-ignore lint/suspicious/noExplicitAny: the test edits arbitrary JSON
-const tamperDesired = (edit: (d: any) => void) =>
+// biome-ignore lint/suspicious/noExplicitAny: the tests edit arbitrary JSON
+type Doc = any;
+const tamperDesired = (edit: (d: Doc) => void) =>
   tamper(fresh(), "desired.json", (t) => {
     const d = JSON.parse(t);
     edit(d);
@@ -106,7 +107,7 @@ describe("desired.json is checked against schema/desired-v1.json and the model's
     }
     throw new Error("accepted");
   };
-  it.each<[string, (d: any) => void, RegExp]>([
+  it.each<[string, (d: Doc) => void, RegExp]>([
     [
       "listenPort 99999",
       (d) => {
