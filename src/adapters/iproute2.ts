@@ -69,6 +69,7 @@ export function parseLinks(text: string, command = LINK_CMD): ObservedLink[] {
       mtu: num(command, o, "mtu", i),
       up: strs(o.flags).includes("UP"),
       ...(typeof o.address === "string" ? { mac: o.address } : {}),
+      ...(typeof o.ifalias === "string" ? { alias: o.ifalias } : {}),
     };
     if (kind === "vxlan" && data) {
       if (typeof data.id !== "number") throw garbage(command, `vxlan ${link.name} without a numeric id`);
@@ -157,13 +158,16 @@ export interface IpState {
   fdb: ObservedFdb[];
 }
 
-/** Links, addresses, and the neighbour and FDB entries of the given devices (the mesh's VXLAN device). */
-export async function observeIp(run: Runner, devs: string[]): Promise<IpState> {
+/**
+ * Links, addresses, and the neighbour and FDB entries of the given devices (the mesh's VXLAN devices; or chosen
+ * from the links, e.g. every device carrying ciab's mark).
+ */
+export async function observeIp(run: Runner, devs: string[] | ((links: ObservedLink[]) => string[])): Promise<IpState> {
   const links = parseLinks(await runList(run, ["ip", "-j", "-d", "link", "show"]));
   const addresses = parseAddresses(await runList(run, ["ip", "-j", "addr", "show"]));
   const neighbours: ObservedNeighbour[] = [];
   const fdb: ObservedFdb[] = [];
-  for (const dev of devs) {
+  for (const dev of typeof devs === "function" ? devs(links) : devs) {
     if (!links.some((l) => l.name === dev)) continue;
     neighbours.push(...parseNeighbours(await runList(run, ["ip", "-j", "neigh", "show", "dev", dev]), `ip -j neigh show dev ${dev}`, dev));
     fdb.push(...parseFdb(await runList(run, ["bridge", "-j", "fdb", "show", "dev", dev]), `bridge -j fdb show dev ${dev}`, dev));

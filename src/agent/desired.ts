@@ -11,7 +11,7 @@ import { pubkey } from "../keys/x25519.js";
 import { CiabError, notFound } from "../model/errors.js";
 import { topology } from "../model/topology.js";
 import { type BundleManifest, checkManifest, chooseAnnouncements, desiredFromBundle } from "../plan/bundle.js";
-import type { DesiredHost } from "../plan/types.js";
+import type { DesiredHost, DesiredWireguard } from "../plan/types.js";
 import { loadMesh, meshRef } from "../registry/file.js";
 import { checkRenderable, renderBundle, sha256 } from "../render/bundle.js";
 import type { HostDeps } from "./host.js";
@@ -100,7 +100,11 @@ export async function loadDesired(src: DesiredSource, deps: HostDeps): Promise<L
 
 /** A key that stays on the host must exist and match the public key the mesh registered for this node. */
 function checkHostKey(d: DesiredHost, deps: Pick<HostDeps, "readFile">): void {
-  const src = d.wireguard.privateKey;
+  for (const w of d.wireguard) checkInterfaceKey(d, w, deps);
+}
+
+function checkInterfaceKey(d: DesiredHost, w: DesiredWireguard, deps: Pick<HostDeps, "readFile">): void {
+  const src = w.privateKey;
   if (!("file" in src)) return;
   const text = deps.readFile(src.file);
   if (text === undefined || text.trim() === "") {
@@ -117,10 +121,10 @@ function checkHostKey(d: DesiredHost, deps: Pick<HostDeps, "readFile">): void {
       hint: `recreate it with 'ciab key init ${d.network} ${d.node}'`,
     });
   }
-  if (d.wireguard.publicKey !== undefined && pub !== d.wireguard.publicKey) {
+  if (w.publicKey !== undefined && pub !== w.publicKey) {
     throw new CiabError(
       "conflict",
-      `the key in ${src.file} (public ${pub}) is not the one the mesh has for node ${d.node} (${d.wireguard.publicKey}); peers would refuse this host`,
+      `the key in ${src.file} (public ${pub}) is not the one the mesh has for node ${d.node} (${w.publicKey}); peers would refuse this host`,
       {
         hint: `register this host's key: ciab set ${d.network} node ${d.node} public-key ${pub}, then render again`,
       },

@@ -6,7 +6,7 @@ import { chooseBackend, RUN_DIR } from "../adapters/wireguard.js";
 import { WG_OVERHEAD } from "../ipam/mtu.js";
 import { IFNAME } from "../model/mesh.js";
 import { FRR_INIT, nftFingerprint } from "../plan/plan.js";
-import type { DesiredHost } from "../plan/types.js";
+import type { DesiredHost, DesiredWireguard, ObservedLink } from "../plan/types.js";
 import type { HostDeps } from "./host.js";
 
 export interface Check {
@@ -43,9 +43,8 @@ export async function doctor(d: DesiredHost | undefined, deps: HostDeps): Promis
   // The kernel uses the larger of conf/all and conf/<dev> (ip-sysctl.rst); strict (1) drops packets that arrive
   // on another interface than the route back, which happens to traffic relayed for a blacklisted pair.
   const rpAll = Number(sys("net/ipv4/conf/all/rp_filter") ?? 0);
-  const rpDev = d
-    ? Number(sys(`net/ipv4/conf/${d.vxlan.ifname}/rp_filter`) ?? sys("net/ipv4/conf/default/rp_filter") ?? 0)
-    : Number(sys("net/ipv4/conf/default/rp_filter") ?? 0);
+  const rpDefault = Number(sys("net/ipv4/conf/default/rp_filter") ?? 0);
+  const rpDev = Math.max(rpDefault, ...(d?.vxlan ?? []).map((x) => Number(sys(`net/ipv4/conf/${x.ifname}/rp_filter`) ?? rpDefault)));
   const rp = Math.max(rpAll, rpDev);
   checks.push(
     rp === 1
@@ -74,8 +73,8 @@ export async function doctor(d: DesiredHost | undefined, deps: HostDeps): Promis
   }
   if (d?.nft) checks.push(...(await guardChecks(d, d.nft, deps)));
 
-  if (d?.routing.daemon === "frr") {
-    const r = d.routing;
+  for (const r of d?.routing ?? []) {
+    if (r.daemon !== "frr") continue;
     if (!deps.exists(FRR_INIT)) checks.push(fail("frr", "FRR is not installed", "apt-get install --no-install-recommends frr frr-pythontools"));
     else {
       checks.push(ok("frr", "installed"));
@@ -102,7 +101,7 @@ export async function doctor(d: DesiredHost | undefined, deps: HostDeps): Promis
       );
     }
   }
-  if (d?.routing.daemon === "bird")
+  if (d?.routing.some((r) => r.daemon === "bird"))
     checks.push(
       (await have(deps, "bird")) && (await have(deps, "birdc"))
         ? ok("bird", "installed")
@@ -110,63 +109,15 @@ export async function doctor(d: DesiredHost | undefined, deps: HostDeps): Promis
     );
 
   if (d) {
-    const wgIf = d.wireguard.ifname;
+    const names = [...d.wireguard, ...d.vxlan].map((x) => x.ifname);
+    const bad = names.filter((n) => !IFNAME.test(n));
     checks.push(
-      IFNAME.test(wgIf) && IFNAME.test(d.vxlan.ifname)
-        ? ok("interface names", `${wgIf}, ${d.vxlan.ifname} (<= 15 bytes)`)
-        : fail("interface names", `${wgIf} / ${d.vxlan.ifname} exceed Linux's 15 bytes`, "use a network name of at most 14 characters"),
+      bad.length === 0
+        ? ok("interface names", `${names.join(", ")} (<= 15 bytes)`)
+        : fail("interface names", `${bad.join(" / ")} exceed Linux's 15 bytes`, "use a network name of at most 14 characters"),
     );
-
-    // The listen port: free, or held by our own interface.
     const links = parseLinks((await deps.run(["ip", "-j", "-d", "link", "show"])).stdout || "[]");
-    const ours = links.some((l) => l.name === wgIf);
-    const ss = await deps.run(["ss", "-H", "-u", "-l", "-n"], { timeoutMs: 5000 });
-    const port = d.wireguard.listenPort;
-    const taken = ss.code === 0 && ss.stdout.split("\n").some((l) => new RegExp(`[:\\]]${port}\\s`).test(`${l.trim().split(/\s+/)[3] ?? ""} `));
-    if (port === 0) checks.push(ok("listen port", "0 (random)"));
-    else if (ss.code !== 0) checks.push(warn("listen port", `cannot check UDP ${port}: ss failed`, "apt-get install iproute2"));
-    else if (taken && !ours)
-      checks.push(
-        fail(
-          "listen port",
-          `UDP ${port} is in use by another program`,
-          `free it, or give the node another port: ciab set ${d.network} node ${d.node} listen-port N`,
-        ),
-      );
-    else checks.push(ok("listen port", `UDP ${port} ${ours ? `held by ${wgIf}` : "free"}`));
-
-    // MTU: the route to each peer's endpoint must carry a WireGuard packet of the rendered size unfragmented.
-    const seen = new Set<string>();
-    for (const p of d.wireguard.peers) {
-      const host = p.endpoint?.replace(/^\[(.*)\]:\d+$/, "$1").replace(/^([\d.]+):\d+$/, "$1");
-      if (!host || !/^[\d.]+$|:/.test(host) || seen.has(host)) continue;
-      seen.add(host);
-      const r = await deps.run(["ip", "-j", "route", "get", host], { timeoutMs: 5000 });
-      let dev: string | undefined;
-      let routeMtu: number | undefined;
-      try {
-        const j = JSON.parse(r.stdout) as { dev?: string; metrics?: { mtu?: number }[] }[];
-        dev = j[0]?.dev;
-        routeMtu = j[0]?.metrics?.find((m) => m.mtu)?.mtu;
-      } catch {
-        /* no route */
-      }
-      if (!dev) {
-        checks.push(fail(`underlay to ${p.name}`, `no route to ${host}`, "check the host's default route"));
-        continue;
-      }
-      const mtu = routeMtu ?? links.find((l) => l.name === dev)?.mtu ?? 1500;
-      const need = d.wireguard.mtu + (host.includes(":") ? WG_OVERHEAD[6] : WG_OVERHEAD[4]);
-      checks.push(
-        need <= mtu
-          ? ok(`underlay MTU to ${p.name}`, `${dev} mtu ${mtu} carries WireGuard ${d.wireguard.mtu} + overhead = ${need}`)
-          : fail(
-              `underlay MTU to ${p.name}`,
-              `${dev} mtu ${mtu} < ${need} (WireGuard ${d.wireguard.mtu} + overhead): packets would be fragmented or dropped`,
-              `ciab set ${d.network} underlay-mtu ${mtu}, then render and ciab up again`,
-            ),
-      );
-    }
+    for (const w of d.wireguard) checks.push(...(await wgChecks(d, w, links, deps)));
   }
 
   // WireGuard handshakes carry a timestamp that must increase (TAI64N, replay protection): a clock set far back
@@ -178,6 +129,62 @@ export async function doctor(d: DesiredHost | undefined, deps: HostDeps): Promis
       ? ok("clock", `${new Date(now * 1000).toISOString()}`)
       : fail("clock", `the system clock says ${new Date(now * 1000).toISOString()}`, "set the clock (NTP: apt-get install systemd-timesyncd or chrony)"),
   );
+  return checks;
+}
+
+/** One WireGuard interface: its listen port is free or its own; each peer's underlay carries its packets unfragmented. */
+async function wgChecks(d: DesiredHost, w: DesiredWireguard, links: ObservedLink[], deps: HostDeps): Promise<Check[]> {
+  const checks: Check[] = [];
+  const wgIf = w.ifname;
+  // The listen port: free, or held by our own interface.
+  const ours = links.some((l) => l.name === wgIf);
+  const ss = await deps.run(["ss", "-H", "-u", "-l", "-n"], { timeoutMs: 5000 });
+  const port = w.listenPort;
+  const taken = ss.code === 0 && ss.stdout.split("\n").some((l) => new RegExp(`[:\\]]${port}\\s`).test(`${l.trim().split(/\s+/)[3] ?? ""} `));
+  if (port === 0) checks.push(ok("listen port", "0 (random)"));
+  else if (ss.code !== 0) checks.push(warn("listen port", `cannot check UDP ${port}: ss failed`, "apt-get install iproute2"));
+  else if (taken && !ours)
+    checks.push(
+      fail(
+        "listen port",
+        `UDP ${port} is in use by another program`,
+        `free it, or give the node another port: ciab set ${d.network} node ${d.node} listen-port N`,
+      ),
+    );
+  else checks.push(ok("listen port", `UDP ${port} ${ours ? `held by ${wgIf}` : "free"}`));
+
+  // MTU: the route to each peer's endpoint must carry a WireGuard packet of the rendered size unfragmented.
+  const seen = new Set<string>();
+  for (const p of w.peers) {
+    const host = p.endpoint?.replace(/^\[(.*)\]:\d+$/, "$1").replace(/^([\d.]+):\d+$/, "$1");
+    if (!host || !/^[\d.]+$|:/.test(host) || seen.has(host)) continue;
+    seen.add(host);
+    const r = await deps.run(["ip", "-j", "route", "get", host], { timeoutMs: 5000 });
+    let dev: string | undefined;
+    let routeMtu: number | undefined;
+    try {
+      const j = JSON.parse(r.stdout) as { dev?: string; metrics?: { mtu?: number }[] }[];
+      dev = j[0]?.dev;
+      routeMtu = j[0]?.metrics?.find((m) => m.mtu)?.mtu;
+    } catch {
+      /* no route */
+    }
+    if (!dev) {
+      checks.push(fail(`underlay to ${p.name}`, `no route to ${host}`, "check the host's default route"));
+      continue;
+    }
+    const mtu = routeMtu ?? links.find((l) => l.name === dev)?.mtu ?? 1500;
+    const need = w.mtu + (host.includes(":") ? WG_OVERHEAD[6] : WG_OVERHEAD[4]);
+    checks.push(
+      need <= mtu
+        ? ok(`underlay MTU to ${p.name}`, `${dev} mtu ${mtu} carries WireGuard ${w.mtu} + overhead = ${need}`)
+        : fail(
+            `underlay MTU to ${p.name}`,
+            `${dev} mtu ${mtu} < ${need} (WireGuard ${w.mtu} + overhead): packets would be fragmented or dropped`,
+            `ciab set ${d.network} underlay-mtu ${mtu}, then render and ciab up again`,
+          ),
+    );
+  }
   return checks;
 }
 
@@ -200,13 +207,14 @@ async function guardChecks(d: DesiredHost, nft: { table: string; content: string
     ];
   const out: Check[] = [ok("tool nft", "installed")];
   const listed = await deps.run(["nft", "list", "table", "inet", nft.table], { timeoutMs: 10_000 });
-  const wgUp = deps.exists(`/sys/class/net/${d.wireguard.ifname}`);
+  const up = d.wireguard.filter((w) => deps.exists(`/sys/class/net/${w.ifname}`)).map((w) => w.ifname);
+  const wgUp = up.length > 0;
   if (listed.code !== 0)
     out.push(
       wgUp
         ? fail(
             "guard",
-            `nft table inet ${nft.table} is not loaded while ${d.wireguard.ifname} is up: the underlay can reach the containers and the VXLAN socket`,
+            `nft table inet ${nft.table} is not loaded while ${up.join(", ")} ${up.length > 1 ? "are" : "is"} up: the underlay can reach the containers and the VXLAN socket`,
             "ciab up (it loads the guard first)",
           )
         : ok("guard", `nft table inet ${nft.table} is loaded by ciab up, before the mesh comes up`),
@@ -231,12 +239,14 @@ async function guardChecks(d: DesiredHost, nft: { table: string; content: string
     /* an nft without JSON output: nothing to say */
   }
   const dropping = chains.filter((c) => c.table !== nft.table && c.policy === "drop" && (c.hook === "forward" || c.hook === "input"));
+  const ports = d.wireguard.map((w) => w.listenPort).join(", ");
+  const ifs = [...d.wireguard, ...d.vxlan].map((x) => `"${x.ifname}"`).join(", ");
   for (const c of dropping) {
-    const what = c.hook === "forward" ? "forwarded container traffic over the mesh" : `the WireGuard port ${d.wireguard.listenPort}/udp`;
+    const what = c.hook === "forward" ? "forwarded container traffic over the mesh" : `the WireGuard port ${ports}/udp`;
     const rule =
       c.hook === "forward"
-        ? `nft add rule ${c.family} ${c.table} ${c.name} iifname { "${d.wireguard.ifname}", "${d.vxlan.ifname}" } accept; and the same with oifname`
-        : `nft add rule ${c.family} ${c.table} ${c.name} udp dport ${d.wireguard.listenPort} accept`;
+        ? `nft add rule ${c.family} ${c.table} ${c.name} iifname { ${ifs} } accept; and the same with oifname`
+        : `nft add rule ${c.family} ${c.table} ${c.name} udp dport { ${ports} } accept`;
     out.push(warn("host firewall", `${c.family} ${c.table} chain ${c.name} (hook ${c.hook}) drops by default: it may drop ${what}`, `allow it, e.g. ${rule}`));
   }
   if (dropping.length === 0) out.push(ok("host firewall", "no base chain of another table drops forward or input traffic by default"));

@@ -11,8 +11,8 @@ import { chooseBackend, kernelBackend, observeWireguard, RUN_DIR, userspaceBacke
 import { CiabError } from "../model/errors.js";
 import { formatCommand } from "../plan/commands.js";
 import { planDown } from "../plan/down.js";
-import { BIRD_CONF, FRR_CONF, FRR_DAEMONS, plan, sha256Hex, VTYSH_CONF, vxlanSysctls } from "../plan/plan.js";
-import type { Action, DesiredHost, ObservedFile, ObservedHost } from "../plan/types.js";
+import { BIRD_CONF, type DestroyWg, FRR_CONF, FRR_DAEMONS, ownerMark, plan, sha256Hex, VTYSH_CONF, vxlanSysctls } from "../plan/plan.js";
+import type { Action, DesiredHost, ObservedFile, ObservedHost, ObservedWireguard } from "../plan/types.js";
 import type { HostDeps } from "./host.js";
 
 const wgHost = (deps: HostDeps): WgHost => ({ run: deps.run, exists: deps.exists, readFile: deps.readFile, env: deps.env });
@@ -26,20 +26,30 @@ export interface Observation {
 
 /** Everything the planner compares, read from the host. `forDown` skips choosing a WireGuard implementation. */
 export async function observe(d: DesiredHost, deps: HostDeps, opts: { forDown?: boolean } = {}): Promise<Observation> {
-  const ip = await observeIp(deps.run, [d.vxlan.ifname]);
-  const wgLink = ip.links.find((l) => l.name === d.wireguard.ifname);
-  const wireguard = wgLink ? await observeWireguard(deps.run, d.wireguard.ifname) : undefined;
+  const mark = ownerMark(d.network);
+  const desiredVx = new Set(d.vxlan.map((x) => x.ifname));
+  // Entries of every VXLAN device ciab may own: the desired ones and any carrying its mark (a stale one).
+  const ip = await observeIp(deps.run, (links) => links.filter((l) => l.kind === "vxlan" && (desiredVx.has(l.name) || l.alias === mark)).map((l) => l.name));
+  const desiredWg = new Set(d.wireguard.map((w) => w.ifname));
+  const wgLinks = ip.links.filter((l) => desiredWg.has(l.name) || (l.alias === mark && (l.kind === "wireguard" || l.kind === "tun")));
+  const wireguard: ObservedWireguard[] = [];
+  for (const l of wgLinks) {
+    const w = await observeWireguard(deps.run, l.name);
+    if (w) wireguard.push(w);
+  }
   let backend: WgBackend | undefined;
   let backendWhy: string | undefined;
-  if (!wgLink && !opts.forDown) ({ backend, why: backendWhy } = await chooseBackend(wgHost(deps), deps.runDir ?? RUN_DIR));
+  const missing = d.wireguard.some((w) => !ip.links.some((l) => l.name === w.ifname));
+  if (missing && !opts.forDown) ({ backend, why: backendWhy } = await chooseBackend(wgHost(deps), deps.runDir ?? RUN_DIR));
 
   const sysctls: Record<string, string | undefined> = {};
-  for (const { key } of [...d.sysctls, ...vxlanSysctls(d.vxlan.ifname)]) sysctls[key] = deps.readFile(`/proc/sys/${key}`);
+  for (const { key } of [...d.sysctls, ...d.vxlan.flatMap((x) => vxlanSysctls(x.ifname))]) sysctls[key] = deps.readFile(`/proc/sys/${key}`);
 
   const secret = new Set(d.files.filter((f) => f.secret).map((f) => f.path));
   const paths = d.files.map((f) => f.path);
-  if (d.routing.daemon === "frr") paths.push(FRR_CONF, FRR_DAEMONS, VTYSH_CONF, `${FRR_CONF}.ciab-orig`, `${FRR_DAEMONS}.ciab-orig`);
-  if (d.routing.daemon === "bird") paths.push(BIRD_CONF, `${BIRD_CONF}.ciab-orig`);
+  const daemons = new Set(d.routing.map((r) => r.daemon));
+  if (daemons.has("frr")) paths.push(FRR_CONF, FRR_DAEMONS, VTYSH_CONF, `${FRR_CONF}.ciab-orig`, `${FRR_DAEMONS}.ciab-orig`);
+  if (daemons.has("bird")) paths.push(BIRD_CONF, `${BIRD_CONF}.ciab-orig`);
   const files: Record<string, ObservedFile | undefined> = {};
   for (const p of paths) {
     const text = deps.readFile(p);
@@ -59,16 +69,22 @@ export async function observe(d: DesiredHost, deps: HostDeps, opts: { forDown?: 
   const observed: ObservedHost = {
     now: deps.now(),
     ...ip,
-    ...(wireguard ? { wireguard } : {}),
+    wireguard,
     ...(backend ? { wgBackend: backend.kind } : {}),
     sysctls,
     files,
     ...(d.nft ? { nftTable } : {}),
-    ...(d.routing.daemon === "frr" ? { frr: observeFrr(probe) } : {}),
-    ...(d.routing.daemon === "bird" ? { bird: await observeBird(probe) } : {}),
+    ...(daemons.has("frr") ? { frr: observeFrr(probe) } : {}),
+    ...(daemons.has("bird") ? { bird: await observeBird(probe) } : {}),
   };
   return { observed, backend, backendWhy };
 }
+
+/** A WireGuard interface goes with its implementation: the kernel's by `ip link del`, wireguard-go's with its daemon. */
+const destroyWg =
+  (deps: HostDeps): DestroyWg =>
+  (ifname, kind) =>
+    (kind === "wireguard" ? kernelBackend : userspaceBackend(deps.env, deps.runDir ?? RUN_DIR)).destroy(ifname);
 
 export interface ApplyFailure {
   action: Action;
@@ -137,8 +153,8 @@ export async function reconcile(d: DesiredHost, deps: HostDeps, opts: { dryRun?:
       hint: "apt-get install nftables",
     });
   }
-  if (!observed.wireguard && !backend && backendWhy) warnings.push(`WireGuard: ${backendWhy}`);
-  const actions = plan(d, observed, backend ? { backend } : {});
+  if (!backend && backendWhy) warnings.push(`WireGuard: ${backendWhy}`);
+  const actions = plan(d, observed, { ...(backend ? { backend } : {}), destroyWg: destroyWg(deps) });
   const base = { network: d.network, node: d.node, actions, ...(backend ? { backend: `${backend.kind} (${backendWhy})` } : {}), warnings };
   if (opts.dryRun || actions.length === 0) return { ...base, dryRun: Boolean(opts.dryRun) };
   return { ...base, dryRun: false, result: await applyActions(actions, deps, opts.progress) };
@@ -147,8 +163,7 @@ export async function reconcile(d: DesiredHost, deps: HostDeps, opts: { dryRun?:
 /** `ciab down`: the removal plan, applied the same way. */
 export async function teardown(d: DesiredHost, deps: HostDeps, opts: { dryRun?: boolean; progress?: (a: Action) => void } = {}): Promise<ReconcileReport> {
   const { observed } = await observe(d, deps, { forDown: true });
-  const userspace = userspaceBackend(deps.env, deps.runDir ?? RUN_DIR);
-  const actions = planDown(d, observed, { destroyWg: (ifname, kind) => (kind === "wireguard" ? kernelBackend : userspace).destroy(ifname) });
+  const actions = planDown(d, observed, { destroyWg: destroyWg(deps) });
   const base = { network: d.network, node: d.node, actions, warnings: [] };
   if (opts.dryRun || actions.length === 0) return { ...base, dryRun: Boolean(opts.dryRun) };
   return { ...base, dryRun: false, result: await applyActions(actions, deps, opts.progress) };

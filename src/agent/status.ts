@@ -8,7 +8,7 @@ import { frrSessions, type RoutingSession } from "../adapters/frr.js";
 import { observeIp, parseRoutes } from "../adapters/iproute2.js";
 import { observeWireguard } from "../adapters/wireguard.js";
 import { canonicalAddr } from "../ipam/ip.js";
-import type { DesiredHost } from "../plan/types.js";
+import type { DesiredHost, DesiredWireguard, ObservedWireguard } from "../plan/types.js";
 import type { HostDeps } from "./host.js";
 
 export interface PeerStatus {
@@ -34,8 +34,8 @@ export interface StatusReport {
   network: string;
   node: string;
   ok: boolean;
-  wireguard: { ifname: string; exists: boolean; listenPort?: number };
-  vxlan: { ifname: string; exists: boolean; up?: boolean };
+  wireguard: { ifname: string; exists: boolean; listenPort?: number }[];
+  vxlan: { ifname: string; exists: boolean; up?: boolean }[];
   routing: { daemon: string; answering: boolean; error?: string };
   peers: PeerStatus[];
   problems: string[];
@@ -51,49 +51,63 @@ async function ping(deps: HostDeps, address: string): Promise<PeerStatus["ping"]
 
 export async function hostStatus(d: DesiredHost, deps: HostDeps): Promise<StatusReport> {
   const problems: string[] = [];
-  const ip = await observeIp(deps.run, [d.vxlan.ifname]);
-  const wgLink = ip.links.find((l) => l.name === d.wireguard.ifname);
-  const vxLink = ip.links.find((l) => l.name === d.vxlan.ifname);
-  if (!wgLink) problems.push(`WireGuard interface ${d.wireguard.ifname} is missing (run 'ciab up')`);
-  if (!vxLink) problems.push(`VXLAN device ${d.vxlan.ifname} is missing (run 'ciab up')`);
-  else if (!vxLink.up) problems.push(`VXLAN device ${d.vxlan.ifname} is down`);
+  const ip = await observeIp(
+    deps.run,
+    d.vxlan.map((x) => x.ifname),
+  );
+  const linkOf = (name: string) => ip.links.find((l) => l.name === name);
+  for (const w of d.wireguard) if (!linkOf(w.ifname)) problems.push(`WireGuard interface ${w.ifname} is missing (run 'ciab up')`);
+  for (const x of d.vxlan) {
+    const l = linkOf(x.ifname);
+    if (!l) problems.push(`VXLAN device ${x.ifname} is missing (run 'ciab up')`);
+    else if (!l.up) problems.push(`VXLAN device ${x.ifname} is down`);
+  }
 
-  // Peer -> overlay addresses: its VTEP is in its AllowedIPs, the VTEP's known-unicast MAC names its addresses.
-  const macOfVtep = new Map(d.vxlan.unicast.map((u) => [u.vtep, u.mac.toLowerCase()]));
-  const overlayOf = (allowed: string[]): string[] => {
-    const macs = new Set(allowed.map((a) => macOfVtep.get(a.split("/")[0] as string)).filter(Boolean));
-    return d.vxlan.neighbours.filter((n) => macs.has(n.mac.toLowerCase())).map((n) => n.ip);
+  // Peer -> overlay addresses: its VTEP is in its AllowedIPs; the VXLAN devices over the peer's WireGuard
+  // interface list that VTEP with its addresses.
+  const overlayOf = (w: DesiredWireguard, allowed: string[]): string[] => {
+    const vteps = new Set(allowed.map((a) => a.split("/")[0] as string));
+    return d.vxlan.filter((x) => x.underlay === w.ifname).flatMap((x) => x.peers.filter((p) => vteps.has(p.vtep)).flatMap((p) => p.ips));
   };
+  const all = d.wireguard.flatMap((w) => w.peers.map((p) => ({ w, p })));
   // The ping goes first: it also refreshes the handshake of an idle peer.
   const pings = await Promise.all(
-    d.wireguard.peers.map(async (p) => {
-      const target = overlayOf(p.allowedIPs).find((a) => !a.includes(":")) ?? overlayOf(p.allowedIPs)[0];
-      return wgLink && target ? ping(deps, target) : null;
+    all.map(async ({ w, p }) => {
+      const overlay = overlayOf(w, p.allowedIPs);
+      const target = overlay.find((a) => !a.includes(":")) ?? overlay[0];
+      return linkOf(w.ifname) && target ? ping(deps, target) : null;
     }),
   );
-  const wg = wgLink ? await observeWireguard(deps.run, d.wireguard.ifname) : undefined;
-  if (wgLink && !wg) problems.push(`${d.wireguard.ifname} does not answer 'wg show' (is its wireguard-go running?)`);
+  const observedWg = new Map<string, ObservedWireguard>();
+  for (const w of d.wireguard) {
+    if (!linkOf(w.ifname)) continue;
+    const o = await observeWireguard(deps.run, w.ifname);
+    if (o) observedWg.set(w.ifname, o);
+    else problems.push(`${w.ifname} does not answer 'wg show' (is its wireguard-go running?)`);
+  }
 
   let sessions: RoutingSession[] = [];
-  const routing: StatusReport["routing"] = { daemon: d.routing.daemon, answering: d.routing.daemon === "none" };
+  // The host's default-VRF instance (the only kind today).
+  const r = d.routing.find((x) => x.vrf === undefined) ?? { daemon: "none" as const, protocol: "none" as const };
+  const routing: StatusReport["routing"] = { daemon: r.daemon, answering: r.daemon === "none" };
   let proto = "";
-  if (d.routing.daemon !== "none") {
-    const bgp = d.routing.daemon === "frr" && /^\s*router bgp /m.test(d.routing.frrConf);
-    proto = d.routing.daemon === "bird" ? "bird" : bgp ? "bgp" : "ospf";
+  if (r.daemon !== "none") {
+    const bgp = r.protocol === "bgp";
+    proto = r.daemon === "bird" ? "bird" : bgp ? "bgp" : "ospf";
     try {
-      sessions = d.routing.daemon === "bird" ? await birdSessions(deps.run) : await frrSessions(deps.run, bgp ? "bgp" : "ospf");
+      sessions = r.daemon === "bird" ? await birdSessions(deps.run) : await frrSessions(deps.run, bgp ? "bgp" : "ospf");
       routing.answering = true;
     } catch (e) {
       routing.error = (e as Error).message;
-      problems.push(`routing daemon (${d.routing.daemon}) does not answer: ${routing.error}`);
+      problems.push(`routing daemon (${r.daemon}) does not answer: ${routing.error}`);
     }
   }
   const routes = proto ? parseRoutes((await deps.run(["ip", "-j", "route", "show", "proto", proto])).stdout || "[]") : [];
   const routes6 = proto ? parseRoutes((await deps.run(["ip", "-j", "-6", "route", "show", "proto", proto])).stdout || "[]") : [];
 
-  const peers: PeerStatus[] = d.wireguard.peers.map((p, i) => {
-    const w = wg?.peers.find((x) => x.publicKey === p.publicKey);
-    const overlay = overlayOf(p.allowedIPs);
+  const peers: PeerStatus[] = all.map(({ w: iface, p }, i) => {
+    const w = observedWg.get(iface.ifname)?.peers.find((x) => x.publicKey === p.publicKey);
+    const overlay = overlayOf(iface, p.allowedIPs);
     const ov = new Set(overlay.map(norm));
     // BGP sessions are keyed by the neighbour's overlay address; OSPF ones by router id (its overlay IPv4).
     const mine = sessions.filter((s) => ov.has(norm(s.peer)));
@@ -125,8 +139,14 @@ export async function hostStatus(d: DesiredHost, deps: HostDeps): Promise<Status
     network: d.network,
     node: d.node,
     ok: problems.length === 0,
-    wireguard: { ifname: d.wireguard.ifname, exists: Boolean(wgLink), ...(wg ? { listenPort: wg.listenPort } : {}) },
-    vxlan: { ifname: d.vxlan.ifname, exists: Boolean(vxLink), ...(vxLink ? { up: vxLink.up } : {}) },
+    wireguard: d.wireguard.map((w) => {
+      const o = observedWg.get(w.ifname);
+      return { ifname: w.ifname, exists: Boolean(linkOf(w.ifname)), ...(o ? { listenPort: o.listenPort } : {}) };
+    }),
+    vxlan: d.vxlan.map((x) => {
+      const l = linkOf(x.ifname);
+      return { ifname: x.ifname, exists: Boolean(l), ...(l ? { up: l.up } : {}) };
+    }),
     routing,
     peers,
     problems,

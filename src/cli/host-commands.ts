@@ -179,7 +179,10 @@ async function lxdEvents(deps: HostDeps, wake: () => void): Promise<LxdEventStre
 function printStatus(s: StatusReport): void {
   out(`node ${s.node} of ${s.network}: ${s.ok ? "ok" : "DEGRADED"}`);
   out(
-    `  ${s.wireguard.ifname}: ${s.wireguard.exists ? `up, port ${s.wireguard.listenPort ?? "?"}` : "MISSING"}; ${s.vxlan.ifname}: ${s.vxlan.exists ? (s.vxlan.up ? "up" : "DOWN") : "MISSING"}; routing ${s.routing.daemon}: ${s.routing.answering ? "answering" : "NOT ANSWERING"}`,
+    `  ${[
+      ...s.wireguard.map((w) => `${w.ifname}: ${w.exists ? `up, port ${w.listenPort ?? "?"}` : "MISSING"}`),
+      ...s.vxlan.map((x) => `${x.ifname}: ${x.exists ? (x.up ? "up" : "DOWN") : "MISSING"}`),
+    ].join("; ")}; routing ${s.routing.daemon}: ${s.routing.answering ? "answering" : "NOT ANSWERING"}`,
   );
   const w = Math.max(4, ...s.peers.map((p) => p.name.length));
   for (const p of s.peers) {

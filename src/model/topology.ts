@@ -4,6 +4,8 @@
 // functions of one node's view of it (`topology(mesh).node(n)`), so nothing is derived twice and no renderer keeps
 // a cache. Mesh-wide indexes are built eagerly in O(nodes + blacklist); a node's lists (O(peers)) are built when its
 // view is asked for, so rendering a large mesh holds one node's lists at a time. Pure; no I/O; every list sorted.
+
+import { vxlanIfname, wgIfname } from "../ipam/ifname.js";
 import { type Family, outermost, sortedNetworks } from "../ipam/ip.js";
 import { type MtuPlan, mtuPlans } from "../ipam/mtu.js";
 import { type Problem, problemsError } from "./errors.js";
@@ -12,7 +14,7 @@ import { endpointProblems } from "./routing-problems.js";
 import { deployProblems } from "./validate.js";
 
 /** The VXLAN device of a mesh (vwgen's name). checkNetworkName keeps it within Linux's 15 bytes. */
-export const vxlanDev = (mesh: Mesh): string => `v${mesh.name}`;
+export const vxlanDev = (mesh: Mesh): string => vxlanIfname(mesh.name);
 
 export const isBlacklisted = (mesh: Mesh, a: MeshNode, b: MeshNode): boolean => mesh.blacklist.has(pairKey(a.name, b.name));
 
@@ -202,7 +204,7 @@ export function topology(mesh: Mesh): Topology {
 
   const t: Topology = {
     mesh,
-    wgIf: mesh.name,
+    wgIf: wgIfname(mesh.name),
     vxlanIf: vxlanDev(mesh),
     families,
     ipv6Forwarding: Boolean(mesh.network.poolIPv6) || prefixOwners[6].length > 0,
@@ -247,7 +249,7 @@ export function topology(mesh: Mesh): Topology {
       let dp: Dataplane | undefined;
       const dataplane = (): Dataplane => {
         dp ??= {
-          wgIf: mesh.name,
+          wgIf: wgIfname(mesh.name),
           vxlanIf: vxlanDev(mesh),
           vtep: node.vtep,
           vtepFamily: node.vtepFamily,

@@ -1,17 +1,23 @@
-// The desired state of a host, read from a rendered bundle's files (what `ciab render` wrote, or renderBundle's
-// output in memory for `ciab up NET NODE`: one path for both, so they cannot drift apart). Also the announcement
-// choice for DiscoverLXD. Pure: texts in, data out; reading the directory is the agent's job.
+// The desired state of a host, read from a rendered bundle (what `ciab render` wrote, or renderBundle's output in
+// memory for `ciab up NET NODE`: one path for both, so they cannot drift apart): desired.json, validated against
+// schema/desired-v1.json and resolved with the files it names. Nothing here parses rendered text (the wg-quick file,
+// batch files, frr.conf are installed or handed to their daemon as they are). Also the announcement choice for
+// DiscoverLXD. Pure: texts in, data out; reading the directory is the agent's job.
 // Must not: trust a bundle blindly (every file listed in the manifest must be there with its SHA-256; a broken
 // bundle is refused before anything is observed or changed), or keep the private key anywhere but in memory.
 // The hashes are not authenticated (anyone who can edit a file can edit the manifest), so every value `up` acts on
-// (names, keys, ports, addresses, paths) is checked with the model's own validators, and no message repeats a key.
+// (names, keys, ports, addresses, paths) is checked by the schema and the model's own validators, and no message
+// repeats a key.
+import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import desiredSchema from "../../schema/desired-v1.json" with { type: "json" };
 import { contains, formatPrefix, network, parseAddr, parsePrefix, sortedNetworks } from "../ipam/ip.js";
 import { isLowOrderKey, keyShape } from "../keys/x25519.js";
 import { CiabError } from "../model/errors.js";
-import { endpointProblem, IFNAME, NODE_NAME, networkNameProblem, parseEndpoint } from "../model/mesh.js";
+import { endpointProblem, type MeshNode, NODE_NAME, networkNameProblem, parseEndpoint } from "../model/mesh.js";
 import { controlAt } from "../model/schema.js";
+import { DESIRED_FILE, DESIRED_VERSION, type DesiredStateV1, type SecretsV1, spliceAnnouncements } from "../render/desired.js";
 import { sha256Hex } from "./plan.js";
-import type { DesiredFile, DesiredHost, DesiredPeer, DesiredRouting, PrivateKeySource } from "./types.js";
+import type { DesiredFile, DesiredHost, DesiredPeer, DesiredRoutingInstance, DesiredVxlan, DesiredWireguard, PrivateKeySource } from "./types.js";
 
 export interface BundleManifest {
   ciab: number;
@@ -105,232 +111,197 @@ function address(dir: string, what: string, text: string | undefined): string {
   }
 }
 
-function integer(dir: string, what: string, text: string | undefined, lo: number, hi: number, dflt?: number): number {
-  if (text === undefined && dflt !== undefined) return dflt;
-  const n = text !== undefined && /^(0x[0-9a-f]+|\d+)$/i.test(text.trim()) ? Number(text.trim()) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < lo || n > hi) throw broken(dir, `${what} ${JSON.stringify(text ?? "")} is not an integer from ${lo} to ${hi}`);
-  return n;
+// ----------------------------------------------------------------------------------------------- desired.json
+
+type Validate = ValidateFunction<DesiredStateV1>;
+let validator: Validate | undefined;
+/** Compiled once per process (a few ms), on the first bundle read. */
+const validate = (): Validate => {
+  validator ??= new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true }).compile<DesiredStateV1>(desiredSchema);
+  return validator;
+};
+
+/** "/wireguard/0/listenPort" -> "wireguard[0].listenPort": the field as a person names it. */
+const fieldOf = (pointer: string): string =>
+  pointer
+    .split("/")
+    .slice(1)
+    .map((p) => p.replace(/~1/g, "/").replace(/~0/g, "~"))
+    .reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), "");
+
+/** What schema/desired-v1.json says about the first problems, each naming its field (never a value: keys). */
+function schemaProblems(errors: ErrorObject[]): string {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const e of errors) {
+    // oneOf/if reports its branches' errors too; the branch errors name the field better.
+    if (e.keyword === "oneOf" || e.keyword === "if") continue;
+    const field = fieldOf(e.instancePath) || "(top level)";
+    const what =
+      e.keyword === "additionalProperties"
+        ? `${field}: unknown field ${JSON.stringify((e.params as { additionalProperty: string }).additionalProperty)}`
+        : e.keyword === "required"
+          ? `${field === "(top level)" ? "" : `${field}.`}${(e.params as { missingProperty: string }).missingProperty}: missing`
+          : `${field} ${e.message ?? "is invalid"}`;
+    if (!seen.has(what)) out.push(what);
+    seen.add(what);
+  }
+  return out.slice(0, 5).join("; ") + (out.length > 5 ? ` (and ${out.length - 5} more)` : "");
 }
 
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
-
-function mac(dir: string, what: string, text: string | undefined): string {
-  if (text === undefined || !MAC.test(text)) throw broken(dir, `${what}: ${JSON.stringify(text ?? "")} is not a MAC address`);
-  return text;
+/** desired.json checked against schema/desired-v1.json; a bad one is refused naming the field (exit 4, "invalid"). */
+export function parseDesired(dir: string, text: string): DesiredStateV1 {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw broken(dir, `${DESIRED_FILE} is not JSON (${(e as Error).message})`);
+  }
+  if (typeof v === "object" && v !== null && "version" in v && v.version !== DESIRED_VERSION)
+    throw broken(dir, `${DESIRED_FILE}: version ${JSON.stringify(v.version)} is not ${DESIRED_VERSION} (rendered by another ciab version)`);
+  const check = validate();
+  if (!check(v)) throw broken(dir, `${DESIRED_FILE} does not match schema/desired-v1.json: ${schemaProblems(check.errors ?? [])}`);
+  return v;
 }
 
-interface WgQuick {
-  iface: Map<string, string[]>;
-  peers: { name?: string; keys: Map<string, string[]> }[];
+/** The bundle's secrets file: per interface, the private key and the pre-shared keys by peer public key. */
+function parseSecrets(dir: string, path: string, text: string): SecretsV1 {
+  let v: Partial<SecretsV1>;
+  try {
+    v = JSON.parse(text) as Partial<SecretsV1>;
+  } catch {
+    // Never the parser's message: it may quote a key.
+    throw broken(dir, `${path} is not JSON`);
+  }
+  if (v?.version !== DESIRED_VERSION || typeof v.interfaces !== "object" || v.interfaces === null)
+    throw broken(dir, `${path}: no version 1 'interfaces' object`);
+  return v as SecretsV1;
 }
 
-/** wg-quick(8) file: sections, repeated keys kept in order; `# Peer node NAME` names the next peer. */
-function parseWgQuick(text: string, where: string): WgQuick {
-  const iface = new Map<string, string[]>();
-  const peers: WgQuick["peers"] = [];
-  let section: Map<string, string[]> | undefined;
-  let pendingName: string | undefined;
-  text.split("\n").forEach((raw, i) => {
-    const line = raw.trim();
-    const named = /^# Peer node (\S+)$/.exec(line);
-    if (named) pendingName = named[1];
-    if (line === "" || line.startsWith("#")) return;
-    if (line === "[Interface]") section = iface;
-    else if (line === "[Peer]") {
-      section = new Map();
-      peers.push({ name: pendingName, keys: section });
-      pendingName = undefined;
-    } else {
-      const m = /^([A-Za-z]+)\s*=\s*(.*)$/.exec(line);
-      // Name the key, never the line: it may be a PrivateKey or PresharedKey line.
-      const key = /^([A-Za-z]+)\s*=/.exec(line)?.[1];
-      if (!m || !section)
-        throw new CiabError(
-          "invalid",
-          `${where}:${i + 1}: cannot parse ${key ? `the ${key} line` : "this line"}${section ? "" : " (outside [Interface]/[Peer])"}`,
-          {
-            hint: "render the bundle again",
-          },
-        );
-      const [, k, v] = m as unknown as [string, string, string];
-      section.set(k, [...(section.get(k) ?? []), v]);
-    }
-  });
-  return { iface, peers };
-}
-
-const one = (m: Map<string, string[]>, k: string): string | undefined => m.get(k)?.[0];
-const list = (v: string | undefined): string[] =>
-  v
-    ? v
-        .split(",")
-        .map((s) => s.trim())
-        .filter(Boolean)
-    : [];
-
-/** The desired host state from a bundle's files (relative path -> content). */
+/** The desired host state from a bundle's files (relative path -> content): desired.json and the files it names. */
 export function desiredFromBundle(dir: string, files: ReadonlyMap<string, string>, opts: DesiredOptions = {}): DesiredHost {
   const m = checkManifest(dir, files);
   const host = m.host as NonNullable<BundleManifest["host"]>;
-  const net = m.network;
-  const need = (path: string): string => {
+  const need = (path: string, what: string): string => {
     const t = files.get(path);
-    if (t === undefined) throw broken(dir, `${path} is missing`);
+    if (t === undefined) throw broken(dir, `${path} (${what}) is missing`);
     return t;
   };
-  const wgText = need(`wireguard/${net}.conf`);
-  const ipText = need(`wireguard/${net}.vxlan-ip`);
-  const fdbText = need(`wireguard/${net}.vxlan-fdb`);
-  const wq = parseWgQuick(wgText, `${dir}/wireguard/${net}.conf`);
+  const v = parseDesired(dir, need(DESIRED_FILE, "the desired state"));
+  if (v.network !== m.network || v.node !== m.node)
+    throw broken(dir, `${DESIRED_FILE} is for ${v.network}/${v.node}, manifest.json for ${m.network}/${m.node}`);
+  const secrets = v.secrets === undefined ? undefined : parseSecrets(dir, v.secrets, need(v.secrets, "the keys the mesh holds inline"));
 
-  const postUp = wq.iface.get("PostUp") ?? [];
-  const keyFile = postUp.map((l) => /^wg set %i private-key (\S+)$/.exec(l)?.[1]).find(Boolean);
-  const inline = one(wq.iface, "PrivateKey");
-  let privateKey: PrivateKeySource;
-  if (inline) {
-    checkKey(dir, `wireguard/${net}.conf: [Interface] PrivateKey`, inline, false);
-    privateKey = { inline };
-  } else if (keyFile) {
-    if (!keyFile.startsWith("/") || keyFile.split("/").includes("..") || controlAt(keyFile))
-      throw broken(dir, `wireguard/${net}.conf: the private-key file ${JSON.stringify(keyFile)} is not an absolute path without '..'`);
-    privateKey = { file: keyFile };
-  } else throw broken(dir, `wireguard/${net}.conf has neither PrivateKey nor a private-key file`);
-  const createLine = postUp.find((l) => /^ip link add \S+ .*type vxlan /.test(l));
-  if (!createLine) throw broken(dir, `wireguard/${net}.conf has no 'ip link add … type vxlan' PostUp line`);
-  const create = createLine.split(/\s+/);
-  const arg = (k: string): string | undefined => {
-    const i = create.indexOf(k);
-    return i >= 0 ? create[i + 1] : undefined;
-  };
-  const vxIf = create[3] as string;
-  if (!IFNAME.test(vxIf)) throw broken(dir, `the VXLAN device name ${JSON.stringify(vxIf)} is not an interface name`);
-  const vni = integer(dir, "the VXLAN id", arg("id"), 1, 0xffffff);
-  const port = integer(dir, "the VXLAN port", arg("dstport"), 1, 65535, 4789);
-  const vxMac = mac(dir, "the VXLAN device address", arg("address"));
-  const local = arg("local");
-  if (local !== undefined) address(dir, "the VXLAN local address", local);
-  const vxMtu = integer(dir, "the VXLAN MTU", arg("mtu"), 576, 65535);
-  for (const w of create) if (controlAt(w)) throw broken(dir, `wireguard/${net}.conf: the 'ip link add' line holds a control character`);
-
-  const peers: DesiredPeer[] = wq.peers.map((p, i) => {
-    const what = `wireguard/${net}.conf: peer #${i + 1}`;
-    const publicKey = one(p.keys, "PublicKey");
-    if (!publicKey) throw broken(dir, `${what} has no PublicKey`);
-    checkKey(dir, `${what} PublicKey`, publicKey, true);
-    if (p.name !== undefined && !NODE_NAME.test(p.name)) throw broken(dir, `${what}: node name ${JSON.stringify(p.name)} is not a DNS label`);
-    const psk = one(p.keys, "PresharedKey");
-    if (psk !== undefined) checkKey(dir, `${what} PresharedKey`, psk, false);
-    const ep = one(p.keys, "Endpoint");
-    if (ep !== undefined) {
-      let why: string | undefined;
-      try {
-        why = endpointProblem(parseEndpoint(ep, "Endpoint"));
-      } catch (e) {
-        why = (e as Error).message;
-      }
-      if (why || controlAt(ep)) throw broken(dir, `${what} Endpoint: ${why ?? "control character"}`);
+  const wireguard: DesiredWireguard[] = v.wireguard.map((w, i) => {
+    const at = `${DESIRED_FILE}: wireguard[${i}]`;
+    const own = secrets?.interfaces[w.ifname];
+    checkKey(dir, `${at}.publicKey`, w.publicKey, true);
+    let privateKey: PrivateKeySource;
+    if ("file" in w.privateKey) privateKey = { file: w.privateKey.file };
+    else {
+      if (typeof own?.privateKey !== "string") throw broken(dir, `${at}.privateKey: the secrets file has no private key for ${w.ifname}`);
+      checkKey(dir, `${v.secrets} interfaces.${w.ifname}.privateKey`, own.privateKey, false);
+      privateKey = { inline: own.privateKey };
     }
-    return {
-      name: p.name ?? `#${i + 1}`,
-      publicKey,
-      ...(psk ? { presharedKey: psk } : {}),
-      ...(ep ? { endpoint: ep } : {}),
-      allowedIPs: (p.keys.get("AllowedIPs") ?? []).flatMap(list).map((a) => prefix(dir, `${what} AllowedIPs`, a)),
-      keepalive: integer(dir, `${what} PersistentKeepalive`, one(p.keys, "PersistentKeepalive"), 0, 65535, 0),
-    };
+    const peers: DesiredPeer[] = w.peers.map((p, j) => {
+      const pat = `${at}.peers[${j}]`;
+      checkKey(dir, `${pat}.publicKey`, p.publicKey, true);
+      for (const a of p.allowedIPs) prefix(dir, `${pat}.allowedIPs`, a);
+      if (p.endpoint !== undefined) {
+        let why: string | undefined;
+        try {
+          why = endpointProblem(parseEndpoint(p.endpoint, "Endpoint"));
+        } catch (e) {
+          why = (e as Error).message;
+        }
+        if (why || controlAt(p.endpoint)) throw broken(dir, `${pat}.endpoint: ${why ?? "control character"}`);
+      }
+      let presharedKey: string | undefined;
+      if (p.presharedKey) {
+        presharedKey = own?.presharedKeys?.[p.publicKey];
+        if (typeof presharedKey !== "string") throw broken(dir, `${pat}.presharedKey: the secrets file has no pre-shared key for peer ${p.name}`);
+        checkKey(dir, `${v.secrets} pre-shared key of peer ${p.name}`, presharedKey, false);
+      }
+      return {
+        name: p.name,
+        publicKey: p.publicKey,
+        ...(presharedKey ? { presharedKey } : {}),
+        ...(p.endpoint !== undefined ? { endpoint: p.endpoint } : {}),
+        allowedIPs: p.allowedIPs,
+        keepalive: p.keepalive ?? 0,
+      };
+    });
+    for (const a of w.addresses) prefix(dir, `${at}.addresses`, a);
+    return { ifname: w.ifname, listenPort: w.listenPort, fwMark: w.fwMark, publicKey: w.publicKey, privateKey, mtu: w.mtu, addresses: w.addresses, peers };
   });
+  const vxlan: DesiredVxlan[] = v.vxlan.map((x, i) => {
+    const at = `${DESIRED_FILE}: vxlan[${i}]`;
+    address(dir, `${at}.local`, x.local);
+    for (const a of x.addresses) prefix(dir, `${at}.addresses`, a);
+    x.peers.forEach((p, j) => {
+      address(dir, `${at}.peers[${j}].vtep`, p.vtep);
+      for (const ip of p.ips) address(dir, `${at}.peers[${j}].ips`, ip);
+    });
+    if (!wireguard.some((w) => w.ifname === x.underlay)) throw broken(dir, `${at}.underlay: ${x.underlay} is not one of the WireGuard interfaces`);
+    return x;
+  });
+  unique(
+    dir,
+    "interface name",
+    [...wireguard, ...vxlan].map((x) => x.ifname),
+  );
+  unique(
+    dir,
+    "routing instance VRF",
+    v.routing.map((r) => r.vrf ?? "(default)"),
+  );
 
-  const addresses: string[] = [];
-  const neighbours: { ip: string; mac: string }[] = [];
-  for (const l of ipText.split("\n")) {
-    const w = l.trim().split(/\s+/);
-    if (w[0] === "address" && w[1] === "replace") addresses.push(prefix(dir, `wireguard/${net}.vxlan-ip address`, w[2] as string));
-    if (w[0] === "neigh" && w[1] === "replace")
-      neighbours.push({ ip: address(dir, `wireguard/${net}.vxlan-ip neigh`, w[2]), mac: mac(dir, `wireguard/${net}.vxlan-ip neigh`, w[4]) });
-  }
-  const flood: string[] = [];
-  const unicast: { mac: string; vtep: string }[] = [];
-  for (const l of fdbText.split("\n")) {
-    const w = l.trim().split(/\s+/);
-    if (w[0] !== "fdb") continue;
-    const dst = address(dir, `wireguard/${net}.vxlan-fdb dst`, w[w.indexOf("dst") + 1]);
-    if (w[1] === "append" && w[2] === "00:00:00:00:00:00") flood.push(dst);
-    else if (w[1] === "replace") unicast.push({ mac: mac(dir, `wireguard/${net}.vxlan-fdb`, w[2]), vtep: dst });
-  }
+  const fileMode = (mode: string): number => Number.parseInt(mode, 8);
+  const installed: DesiredFile[] = v.files.map((f) => ({
+    path: f.path,
+    content: need(f.source, `installed as ${f.path}`),
+    mode: fileMode(f.mode),
+    ...(f.secret ? { secret: true } : {}),
+  }));
 
-  const wgFiles: DesiredFile[] = [
-    // 0600 all three: the bundle's ciab-up copies them under umask 077, and /etc/wireguard is private anyway.
-    { path: `/etc/wireguard/${net}.conf`, content: wgText, mode: 0o600, secret: inline !== undefined },
-    { path: `/etc/wireguard/${net}.vxlan-ip`, content: ipText, mode: 0o600 },
-    { path: `/etc/wireguard/${net}.vxlan-fdb`, content: fdbText, mode: 0o600 },
-  ];
-
-  const warnings: string[] = [];
-  let routing: DesiredRouting = { daemon: "none" };
-  let announce = host.subnets.map((s) => formatPrefix(network(parsePrefix(s))));
-  if (m.routing.endsWith("/frr")) {
-    let frrConf = need("frr/frr.conf");
-    if (opts.announce && m.routing === "bgp/frr") frrConf = announceInFrr(frrConf, opts.announce);
-    routing = { daemon: "frr", frrConf, daemons: need("frr/daemons") };
-  } else if (m.routing.endsWith("/bird")) routing = { daemon: "bird", birdConf: need("bird/bird.conf") };
+  const routing: DesiredRoutingInstance[] = v.routing.map((r, i) => {
+    const at = `${DESIRED_FILE}: routing[${i}]`;
+    for (const s of r.announce.subnets) prefix(dir, `${at}.announce.subnets`, s);
+    const slot = { name: r.name, protocol: r.protocol, ...(r.vrf !== null ? { vrf: r.vrf } : {}) };
+    if (r.daemon === "frr") {
+      let frrConf = need(r.config, "the FRR configuration");
+      // DiscoverLXD: the bridges found here replace the Subnets at the places desired.json records.
+      if (opts.announce && r.announce.networkLines) frrConf = spliceAnnouncements(frrConf, r.announce.networkLines, opts.announce);
+      return { ...slot, daemon: "frr", frrConf, daemons: need(r.daemons, "FRR's daemons file") };
+    }
+    if (r.daemon === "bird") return { ...slot, daemon: "bird", birdConf: need(r.config, "the BIRD configuration") };
+    return { ...slot, daemon: "none" };
+  });
   // OSPF redistributes connected networks inside the Subnets by itself, so bridges appear without a config change.
-  if (opts.announce) announce = sortPrefixes(opts.announce);
-
-  // The guard is not optional: a bundle without it (rendered before ciab had one) is re-rendered, not run exposed.
-  const nftText = need("nft/ciab.nft");
-  const table = /^table inet (\S+) \{$/m.exec(nftText)?.[1];
-  if (!table || !/^[A-Za-z0-9_.-]{1,64}$/.test(table)) throw broken(dir, "nft/ciab.nft has no 'table inet NAME {' with a plain NAME");
+  const announce = opts.announce ? sortPrefixes(opts.announce) : host.subnets.map((s) => formatPrefix(network(parsePrefix(s))));
 
   return {
-    network: net,
-    node: m.node,
-    wireguard: {
-      ifname: net,
-      listenPort: integer(dir, `wireguard/${net}.conf ListenPort`, one(wq.iface, "ListenPort"), 0, 65535, 0),
-      fwMark: one(wq.iface, "FwMark") === "off" ? 0 : integer(dir, `wireguard/${net}.conf FwMark`, one(wq.iface, "FwMark"), 0, 0xffffffff, 0),
-      publicKey: host.publicKey,
-      privateKey,
-      mtu: integer(dir, `wireguard/${net}.conf MTU`, one(wq.iface, "MTU") ?? String(m.mtu.wg), 576, 65535),
-      addresses: (wq.iface.get("Address") ?? []).flatMap(list).map((a) => prefix(dir, `wireguard/${net}.conf Address`, a)),
-      peers,
-    },
-    vxlan: { ifname: vxIf, vni, port, mac: vxMac, mtu: vxMtu, ...(local ? { local } : {}), addresses, flood, unicast, neighbours, create },
-    sysctls: [{ key: "net/ipv4/ip_forward", value: "1" }, ...(host.ipv6Forwarding ? [{ key: "net/ipv6/conf/all/forwarding", value: "1" }] : [])],
-    files: wgFiles,
-    nft: { table, content: nftText },
+    network: v.network,
+    node: v.node,
+    wireguard,
+    vxlan,
+    sysctls: v.sysctls,
+    files: installed,
+    // The guard is not optional: a bundle without it (rendered before ciab had one) is re-rendered, not run exposed.
+    nft: { table: v.nft.table, content: need(v.nft.source, "the guard") },
     routing,
     announce,
-    warnings,
+    warnings: [],
   };
+}
+
+function unique(dir: string, what: string, names: string[]): void {
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup !== undefined) throw broken(dir, `${DESIRED_FILE}: ${what} ${dup} appears twice`);
 }
 
 /** Canonical, sorted by family then address then length (as the renderers sort Subnets). */
 export const sortPrefixes = (ps: string[]): string[] => [...sortedNetworks(ps, 4), ...sortedNetworks(ps, 6)];
-
-/**
- * The `network` lines of a rendered BGP frr.conf replaced by `announce` (per address family), exactly as
- * renderFrr(nodeTopology, { announce }) would render them (a unit test holds the two together).
- */
-export function announceInFrr(conf: string, announce: string[]): string {
-  const out: string[] = [];
-  let inBgp = false;
-  let inAf = false;
-  for (const l of conf.split("\n")) {
-    if (l.startsWith("router bgp ")) inBgp = true;
-    const af = /^ address-family (ipv4|ipv6) unicast$/.exec(l);
-    if (inBgp && af) {
-      out.push(l);
-      inAf = true;
-      for (const p of sortedNetworks(announce, af[1] === "ipv4" ? 4 : 6)) out.push(`  network ${p}`);
-      continue;
-    }
-    if (inAf && /^ {2}network \S+$/.test(l)) continue;
-    if (l === " exit-address-family") inAf = false;
-    if (l === "!" && !inAf) inBgp = false;
-    out.push(l);
-  }
-  return out.join("\n");
-}
 
 export interface Announcements {
   /** Discovered prefixes inside the node's Subnets: announced. */

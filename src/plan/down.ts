@@ -1,14 +1,15 @@
 // `ciab down` as a plan: remove exactly what `ciab up` (or the bundle's ciab-up) created, nothing else. Pure; no I/O.
-// Removed: the mesh's WireGuard interface (and its wireguard-go), its VXLAN device, its nft table, the files
-// beside the WireGuard configuration. Routing: the host's own FRR/BIRD files come back from their .ciab-orig
+// Removed: every interface ciab owns for the network (plan.ts ownedLinks: its mark, or a desired name of the right
+// kind), so interfaces an older desired state listed go too; WireGuard interfaces with their wireguard-go; the
+// nft table; the files beside the WireGuard configuration. Routing: the host's own FRR/BIRD files come back from their .ciab-orig
 // copies and the daemon reloads them (it keeps running for the host's other uses); without such a copy the daemon
 // ran only ciab's configuration and is stopped, as the bundle's ciab-down does. The host's private key file stays.
 // Routing goes first: peers then get a clean session close and withdraw this node's routes at once, instead of
 // waiting for their hold timers.
 
 import { OURS, shellQuote } from "./commands.js";
-import { BIRD_CONF, BIRD_CTL, FRR_CONF, FRR_DAEMONS, FRR_INIT, FRR_RELOAD } from "./plan.js";
-import type { Action, Command, DesiredHost, ObservedHost } from "./types.js";
+import { BIRD_CONF, BIRD_CTL, FRR_CONF, FRR_DAEMONS, FRR_INIT, FRR_RELOAD, ownedLinks } from "./plan.js";
+import type { Action, Command, DesiredHost, DesiredRoutingInstance, ObservedHost } from "./types.js";
 
 export interface DownOptions {
   /** How to remove the WireGuard interface, by its link kind ("wireguard": kernel, "tun": wireguard-go). */
@@ -23,7 +24,38 @@ const restore = (path: string): Command => ({
 
 export function planDown(d: DesiredHost, o: ObservedHost, opts: DownOptions): Action[] {
   const out: Action[] = [];
-  const r = d.routing;
+  for (const r of d.routing) routingDown(r, o, out);
+  if (d.nft && typeof o.nftTable === "string") {
+    out.push({
+      kind: "nft",
+      subject: `inet ${d.nft.table}`,
+      reason: `nft table inet ${d.nft.table} was created by ciab`,
+      commands: [cmd("nft", "delete", "table", "inet", d.nft.table)],
+    });
+  }
+  // VXLAN devices first: a device bound to its WireGuard interface would otherwise vanish under the next action.
+  const owned = ownedLinks(d, o);
+  for (const l of owned.filter((x) => x.kind === "vxlan"))
+    out.push({ kind: "link", subject: l.name, reason: `VXLAN device ${l.name} was created by ciab`, commands: [cmd("ip", "link", "del", "dev", l.name)] });
+  for (const l of owned.filter((x) => x.kind !== "vxlan"))
+    out.push({
+      kind: "link",
+      subject: l.name,
+      reason: `WireGuard interface ${l.name} (${l.kind === "tun" ? "wireguard-go" : "kernel"}) was created by ciab`,
+      commands: opts.destroyWg(l.name, l.kind),
+    });
+  const files = d.files.map((f) => f.path).filter((p) => o.files[p] !== undefined);
+  if (files.length)
+    out.push({
+      kind: "file",
+      subject: files.join(" "),
+      reason: "files installed by ciab beside the WireGuard configuration",
+      commands: [cmd("rm", "-f", ...files)],
+    });
+  return out;
+}
+
+function routingDown(r: DesiredRoutingInstance, o: ObservedHost, out: Action[]): void {
   if (r.daemon === "frr" && o.frr?.installed) {
     const backups = [FRR_CONF, FRR_DAEMONS].filter((p) => o.files[`${p}.ciab-orig`] !== undefined);
     const ours = o.files[FRR_CONF]?.text?.includes(OURS) ?? false;
@@ -68,33 +100,4 @@ export function planDown(d: DesiredHost, o: ObservedHost, opts: DownOptions): Ac
       });
     }
   }
-  if (d.nft && typeof o.nftTable === "string") {
-    out.push({
-      kind: "nft",
-      subject: `inet ${d.nft.table}`,
-      reason: `nft table inet ${d.nft.table} was created by ciab`,
-      commands: [cmd("nft", "delete", "table", "inet", d.nft.table)],
-    });
-  }
-  const vx = o.links.find((l) => l.name === d.vxlan.ifname);
-  if (vx?.kind === "vxlan")
-    out.push({ kind: "link", subject: vx.name, reason: `VXLAN device ${vx.name} was created by ciab`, commands: [cmd("ip", "link", "del", "dev", vx.name)] });
-  const wg = o.links.find((l) => l.name === d.wireguard.ifname);
-  // Only an interface that answers as WireGuard is ours to delete; any other interface of that name is left alone.
-  if (wg && o.wireguard)
-    out.push({
-      kind: "link",
-      subject: wg.name,
-      reason: `WireGuard interface ${wg.name} (${wg.kind === "tun" ? "wireguard-go" : "kernel"}) was created by ciab`,
-      commands: opts.destroyWg(wg.name, wg.kind),
-    });
-  const files = d.files.map((f) => f.path).filter((p) => o.files[p] !== undefined);
-  if (files.length)
-    out.push({
-      kind: "file",
-      subject: files.join(" "),
-      reason: "files installed by ciab beside the WireGuard configuration",
-      commands: [cmd("rm", "-f", ...files)],
-    });
-  return out;
 }

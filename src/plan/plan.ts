@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { formatAddr, parseAddr } from "../ipam/ip.js";
 import { waitsForPeer } from "../keys/contact.js";
 import { CiabError } from "../model/errors.js";
+import { fdbViaArgs, vxlanCreateArgv } from "../render/vxlan.js";
 import { commitStaged, installFile, shellQuote, stageConfig, syncconfCommand } from "./commands.js";
 import type {
   Action,
@@ -16,12 +17,17 @@ import type {
   DesiredFile,
   DesiredHost,
   DesiredPeer,
+  DesiredRoutingInstance,
+  DesiredVxlan,
+  DesiredWireguard,
   ObservedAddress,
   ObservedFdb,
   ObservedHost,
+  ObservedLink,
   ObservedWgPeer,
   WgBackendCommands,
 } from "./types.js";
+import { floodEntries, neighbourEntries, unicastEntries } from "./vxlan-entries.js";
 
 export interface PlanOptions {
   /** How to create a WireGuard interface here (adapters/wireguard.ts); needed only when it is missing. */
@@ -32,6 +38,8 @@ export interface PlanOptions {
    * (REJECT_AFTER_TIME: a session older than that is dead anyway).
    */
   roamGraceSeconds?: number;
+  /** How to remove a stale WireGuard interface (default `ip link del`, right for the kernel implementation). */
+  destroyWg?: DestroyWg;
 }
 
 export const FRR_INIT = "/usr/lib/frr/frrinit.sh";
@@ -67,53 +75,114 @@ const normCidr = (c: string): string => {
 const shortKey = (k: string): string => `${k.slice(0, 8)}…`;
 
 export function plan(d: DesiredHost, o: ObservedHost, opts: PlanOptions = {}): Action[] {
+  for (const r of d.routing) {
+    if (r.vrf !== undefined)
+      throw new CiabError("invalid", `routing instance ${r.name}: VRF ${r.vrf} is not supported yet (only the host's default VRF)`, {
+        hint: "render the bundle with this version of ciab",
+      });
+  }
   const out: Action[] = [];
+  const mark = ownerMark(d.network);
   // The guard first: forwarding, WireGuard and VXLAN come up only behind it (no window in which the underlay
   // reaches the containers or the VXLAN socket).
   nft(d, o, out);
   sysctls(d, o, out);
   files(d.files, o, out);
-  const fresh = !o.links.some((l) => l.name === d.wireguard.ifname);
-  wireguard(d, o, opts, out);
-  vxlan(d, o, out);
-  if (fresh) firstContactKick(d, out);
-  routing(d, o, out);
-  if (fresh) firstContactEndpoints(d, out);
+  // Interfaces ciab made for this network that the desired state no longer lists go before new ones come (a
+  // stale VXLAN device may hold the VNI and port a new one needs).
+  stale(d, o, opts, out);
+  const fresh = d.wireguard.filter((w) => !o.links.some((l) => l.name === w.ifname));
+  for (const w of d.wireguard) wireguard(w, o, opts, mark, configChanged(d, w, o), out);
+  for (const x of d.vxlan) vxlan(x, o, mark, out);
+  for (const w of fresh) firstContactKick(w, out);
+  for (const r of d.routing) routing(r, o, out);
+  for (const w of fresh) firstContactEndpoints(w, out);
   return out;
 }
+
+// ---------------------------------------------------------------------------------------------------- ownership
+
+/** The alias (ifalias) ciab gives every interface it creates for a network: what `down` and the planner own. */
+export const ownerMark = (network: string): string => `ciab:${network}`;
+
+const WG_KINDS = new Set(["wireguard", "tun"]);
+
+/**
+ * The interfaces of the network that ciab owns: those carrying its mark, and those of a desired name and the
+ * right kind (brought up before ciab marked its interfaces). Sorted by name.
+ */
+export function ownedLinks(d: DesiredHost, o: ObservedHost): ObservedLink[] {
+  const mark = ownerMark(d.network);
+  const wg = new Set(d.wireguard.map((w) => w.ifname));
+  const vx = new Set(d.vxlan.map((x) => x.ifname));
+  return o.links
+    .filter(
+      (l) =>
+        (l.alias === mark && (WG_KINDS.has(l.kind) || l.kind === "vxlan")) ||
+        (wg.has(l.name) && o.wireguard.some((w) => w.ifname === l.name)) ||
+        (vx.has(l.name) && l.kind === "vxlan"),
+    )
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** How to remove a WireGuard interface of a link kind ("wireguard": kernel, "tun": wireguard-go). */
+export type DestroyWg = (ifname: string, kind: string) => Command[];
+const ipLinkDel: DestroyWg = (ifname) => [cmd("ip", "link", "del", "dev", ifname)];
+
+function stale(d: DesiredHost, o: ObservedHost, opts: PlanOptions, out: Action[]): void {
+  const want = new Set([...d.wireguard.map((w) => w.ifname), ...d.vxlan.map((x) => x.ifname)]);
+  // VXLAN devices first: one bound to a WireGuard interface would vanish under it.
+  const gone = ownedLinks(d, o).filter((l) => !want.has(l.name));
+  for (const l of [...gone.filter((x) => x.kind === "vxlan"), ...gone.filter((x) => x.kind !== "vxlan")]) {
+    if (l.kind === "vxlan")
+      out.push(
+        act(
+          "link",
+          l.name,
+          `VXLAN device ${l.name} (vni ${l.vxlan?.id ?? "?"}) is ciab's but no longer desired: stale`,
+          cmd("ip", "link", "del", "dev", l.name),
+        ),
+      );
+    else
+      out.push(act("link", l.name, `WireGuard interface ${l.name} is ciab's but no longer desired: stale`, ...(opts.destroyWg ?? ipLinkDel)(l.name, l.kind)));
+  }
+}
+
+/** Mark an interface as ciab's (after creating it, or when an older ciab created it unmarked). */
+const markCmd = (ifname: string, mark: string): Command => cmd("ip", "link", "set", "dev", ifname, "alias", mark);
 
 // ------------------------------------------------------------------------------------------------ first contact
 // As the bundle's bin/ciab-up does (render/scripts.ts), so both leave the same host: on a new interface, the peers
 // whose key sorts first (keys/contact.ts) start the handshake; they get their endpoints once everything else is up.
 
 /** Peers that make first contact with this node: configured without their endpoint until the end of bring-up. */
-export const waitingPeers = (d: DesiredHost): DesiredPeer[] => {
-  const self = d.wireguard.publicKey;
-  return self === undefined ? [] : d.wireguard.peers.filter((p) => p.endpoint !== undefined && waitsForPeer(self, p.publicKey));
+export const waitingPeers = (w: DesiredWireguard): DesiredPeer[] => {
+  const self = w.publicKey;
+  return self === undefined ? [] : w.peers.filter((p) => p.endpoint !== undefined && waitsForPeer(self, p.publicKey));
 };
 
-function firstContactKick(d: DesiredHost, out: Action[]): void {
-  const wait = new Set(waitingPeers(d));
-  const first = d.wireguard.peers.filter((p) => !wait.has(p));
+function firstContactKick(w: DesiredWireguard, out: Action[]): void {
+  const wait = new Set(waitingPeers(w));
+  const first = w.peers.filter((p) => !wait.has(p));
   const vteps = first.map((p) => p.allowedIPs[0]?.split("/")[0]).filter((v): v is string => v !== undefined);
   if (vteps.length === 0) return;
   out.push(
-    act("wg-contact", d.wireguard.ifname, `first contact: one packet to the VTEP of ${first.map((p) => p.name).join(", ")} starts their handshakes now`, {
+    act("wg-contact", w.ifname, `first contact: one packet to the VTEP of ${first.map((p) => p.name).join(", ")} starts their handshakes now`, {
       argv: ["sh", "-c", 'command -v ping >/dev/null 2>&1 || exit 0; for v; do ping -n -q -c 1 -W 1 "$v" >/dev/null 2>&1 & done', "ciab-wg-contact", ...vteps],
       display: `ping -c 1 ${vteps.join(" ")} (in the background)`,
     }),
   );
 }
 
-function firstContactEndpoints(d: DesiredHost, out: Action[]): void {
-  const wait = waitingPeers(d);
+function firstContactEndpoints(w: DesiredWireguard, out: Action[]): void {
+  const wait = waitingPeers(w);
   if (wait.length === 0) return;
   out.push(
     act(
       "wg-endpoint",
-      d.wireguard.ifname,
+      w.ifname,
       `first contact is over: ${wait.map((p) => p.name).join(", ")} get their endpoints`,
-      cmd("wg", "set", d.wireguard.ifname, ...wait.flatMap((p) => ["peer", p.publicKey, "endpoint", p.endpoint as string])),
+      cmd("wg", "set", w.ifname, ...wait.flatMap((p) => ["peer", p.publicKey, "endpoint", p.endpoint as string])),
     ),
   );
 }
@@ -176,11 +245,11 @@ export function removedLines(before: string, after: string): string[] {
 
 // -------------------------------------------------------------------------------------------------- WireGuard
 
-function peerDiffs(d: DesiredHost, observed: ObservedWgPeer[], now: number, grace: number): string[] {
+function peerDiffs(w: DesiredWireguard, observed: ObservedWgPeer[], now: number, grace: number): string[] {
   const reasons: string[] = [];
   const have = new Map(observed.map((p) => [p.publicKey, p]));
-  const want = new Set(d.wireguard.peers.map((p) => p.publicKey));
-  for (const p of d.wireguard.peers) {
+  const want = new Set(w.peers.map((p) => p.publicKey));
+  for (const p of w.peers) {
     const h = have.get(p.publicKey);
     if (!h) {
       reasons.push(`peer ${p.name} missing`);
@@ -206,11 +275,20 @@ function peerDiffs(d: DesiredHost, observed: ObservedWgPeer[], now: number, grac
 /** An endpoint with an IP literal (a host name resolves to an address wg shows instead, so it cannot compare). */
 const isLiteral = (ep: string): boolean => /^\[[0-9a-fA-F:.]+\]:\d+$/.test(ep) || /^\d+\.\d+\.\d+\.\d+:\d+$/.test(ep);
 
-function wireguard(d: DesiredHost, o: ObservedHost, opts: PlanOptions, out: Action[]): void {
-  const wg = d.wireguard;
+/**
+ * The interface's installed wg-quick file differs from the bundle's: its configuration changed (an endpoint, say).
+ * Then configured endpoints win over roamed ones, as in bin/ciab-up, which syncs the file whenever it changed.
+ */
+const configChanged = (d: DesiredHost, w: DesiredWireguard, o: ObservedHost): boolean => {
+  const f = d.files.find((x) => x.path === `/etc/wireguard/${w.ifname}.conf`);
+  return f !== undefined && fileDiff(f, o) !== undefined;
+};
+
+function wireguard(wg: DesiredWireguard, o: ObservedHost, opts: PlanOptions, mark: string, changed: boolean, out: Action[]): void {
   const link = o.links.find((l) => l.name === wg.ifname);
   const created = !link;
-  if (link && !o.wireguard) {
+  const obs = o.wireguard.find((w) => w.ifname === wg.ifname);
+  if (link && !obs) {
     throw new CiabError("conflict", `interface ${wg.ifname} exists (${link.kind || "no kind"}) but is not a WireGuard interface`, {
       hint: `ciab leaves interfaces it did not create alone; rename or remove ${wg.ifname}, or use another network name`,
     });
@@ -222,10 +300,17 @@ function wireguard(d: DesiredHost, o: ObservedHost, opts: PlanOptions, out: Acti
         hint: "install wireguard-go (apt-get install wireguard-go), or a kernel with WireGuard (Linux >= 5.6)",
       });
     }
-    out.push(act("wg-create", wg.ifname, `WireGuard interface ${wg.ifname} missing (${backend.kind} implementation)`, ...backend.create(wg.ifname)));
-  }
+    out.push(
+      act(
+        "wg-create",
+        wg.ifname,
+        `WireGuard interface ${wg.ifname} missing (${backend.kind} implementation)`,
+        ...backend.create(wg.ifname),
+        markCmd(wg.ifname, mark),
+      ),
+    );
+  } else if (link.alias !== mark) out.push(act("link", wg.ifname, `${wg.ifname} is not marked as ciab's (alias ${mark})`, markCmd(wg.ifname, mark)));
   const reasons: string[] = [];
-  const obs = o.wireguard;
   if (created || !obs) {
     reasons.push(`new interface: listen-port ${wg.listenPort}, ${wg.peers.length} peer(s)`);
   } else {
@@ -234,10 +319,10 @@ function wireguard(d: DesiredHost, o: ObservedHost, opts: PlanOptions, out: Acti
     if (wg.publicKey === undefined && obs.publicKey === undefined) reasons.push("private key not set");
     if (obs.listenPort !== wg.listenPort) reasons.push(`listen-port ${obs.listenPort} != ${wg.listenPort}`);
     if (obs.fwMark !== wg.fwMark) reasons.push(`fwmark ${obs.fwMark || "off"} != ${wg.fwMark || "off"}`);
-    reasons.push(...peerDiffs(d, obs.peers, o.now, opts.roamGraceSeconds ?? 180));
+    reasons.push(...peerDiffs(wg, obs.peers, o.now, changed ? -1 : (opts.roamGraceSeconds ?? 180)));
   }
   // A new interface starts without the endpoints of the peers that make first contact (they come last, see plan()).
-  const wait = new Set(created ? waitingPeers(d) : []);
+  const wait = new Set(created ? waitingPeers(wg) : []);
   const sync = wait.size ? { ...wg, peers: wg.peers.map((p) => (wait.has(p) ? { ...p, endpoint: undefined } : p)) } : wg;
   if (wait.size) reasons.push(`${wait.size} endpoint(s) set after first contact`);
   if (reasons.length) out.push(act("wg-sync", wg.ifname, reasons.join("; "), syncconfCommand(sync, `${wg.peers.length} peer(s)`)));
@@ -264,8 +349,7 @@ function addresses(dev: string, want: string[], observed: ObservedAddress[], out
 
 // ------------------------------------------------------------------------------------------------------ VXLAN
 
-function vxlan(d: DesiredHost, o: ObservedHost, out: Action[]): void {
-  const vx = d.vxlan;
+function vxlan(vx: DesiredVxlan, o: ObservedHost, mark: string, out: Action[]): void {
   const link = o.links.find((l) => l.name === vx.ifname);
   let fresh = !link;
   if (link && link.kind !== "vxlan") {
@@ -274,7 +358,7 @@ function vxlan(d: DesiredHost, o: ObservedHost, out: Action[]): void {
     });
   }
   if (!link) {
-    out.push(act("vxlan-create", vx.ifname, `VXLAN device ${vx.ifname} missing`, cmd(...vx.create)));
+    out.push(act("vxlan-create", vx.ifname, `VXLAN device ${vx.ifname} missing`, cmd(...vxlanCreateArgv(vx)), markCmd(vx.ifname, mark)));
   } else {
     const why: string[] = [];
     const info = link.vxlan;
@@ -296,7 +380,8 @@ function vxlan(d: DesiredHost, o: ObservedHost, out: Action[]): void {
           vx.ifname,
           `VXLAN ${vx.ifname} ${why.join(", ")}: recreate (addresses, neighbours and FDB are re-added)`,
           cmd("ip", "link", "del", "dev", vx.ifname),
-          cmd(...vx.create),
+          cmd(...vxlanCreateArgv(vx)),
+          markCmd(vx.ifname, mark),
         ),
       );
       fresh = true;
@@ -305,6 +390,7 @@ function vxlan(d: DesiredHost, o: ObservedHost, out: Action[]): void {
         out.push(act("link", vx.ifname, `vxlan mtu ${link.mtu} != ${vx.mtu}`, cmd("ip", "link", "set", "dev", vx.ifname, "mtu", String(vx.mtu))));
       if (link.mac && link.mac.toLowerCase() !== vx.mac.toLowerCase())
         out.push(act("link", vx.ifname, `vxlan mac ${link.mac} != ${vx.mac}`, cmd("ip", "link", "set", "dev", vx.ifname, "address", vx.mac)));
+      if (link.alias !== mark) out.push(act("link", vx.ifname, `${vx.ifname} is not marked as ciab's (alias ${mark})`, markCmd(vx.ifname, mark)));
     }
   }
   // ICMP redirects would tell a node to skip the relay of a blacklisted pair (render/wireguard.ts).
@@ -322,8 +408,8 @@ function vxlan(d: DesiredHost, o: ObservedHost, out: Action[]): void {
   }
   addresses(vx.ifname, vx.addresses, fresh ? [] : o.addresses, out);
   if (fresh || !link?.up) out.push(act("link", vx.ifname, `${vx.ifname} is down`, cmd("ip", "link", "set", "dev", vx.ifname, "up")));
-  neighbours(d, fresh ? [] : o.neighbours.filter((n) => n.dev === vx.ifname), out);
-  fdb(d, fresh ? [] : o.fdb.filter((f) => f.dev === vx.ifname && !f.master), out);
+  neighbours(vx, fresh ? [] : o.neighbours.filter((n) => n.dev === vx.ifname), out);
+  fdb(vx, fresh ? [] : o.fdb.filter((f) => f.dev === vx.ifname && !f.master), out);
 }
 
 /** The VXLAN device's sysctls (slash form: an interface name may contain dots). */
@@ -333,11 +419,12 @@ export const vxlanSysctls = (dev: string): { key: string; value: string }[] => [
   { key: `net/ipv6/conf/${dev}/accept_redirects`, value: "0" },
 ];
 
-function neighbours(d: DesiredHost, observed: ObservedHost["neighbours"], out: Action[]): void {
-  const dev = d.vxlan.ifname;
+function neighbours(vx: DesiredVxlan, observed: ObservedHost["neighbours"], out: Action[]): void {
+  const dev = vx.ifname;
   const perm = new Map(observed.filter((n) => n.states.includes("PERMANENT")).map((n) => [normIp(n.ip), n]));
-  const want = new Map(d.vxlan.neighbours.map((n) => [normIp(n.ip), n]));
-  for (const n of d.vxlan.neighbours) {
+  const wanted = neighbourEntries(vx);
+  const want = new Map(wanted.map((n) => [normIp(n.ip), n]));
+  for (const n of wanted) {
     const h = perm.get(normIp(n.ip));
     if (h?.mac?.toLowerCase() === n.mac.toLowerCase()) continue;
     const why = h ? `neighbour ${n.ip} lladdr ${h.mac ?? "(none)"} != ${n.mac}` : `neighbour ${n.ip} lladdr ${n.mac} missing`;
@@ -351,14 +438,17 @@ function neighbours(d: DesiredHost, observed: ObservedHost["neighbours"], out: A
   }
 }
 
-function fdb(d: DesiredHost, observed: ObservedFdb[], out: Action[]): void {
-  const dev = d.vxlan.ifname;
+function fdb(vx: DesiredVxlan, observed: ObservedFdb[], out: Action[]): void {
+  const dev = vx.ifname;
+  const via = fdbViaArgs(vx);
   const withDst = observed.filter((f) => f.dst !== undefined);
   const floodHave = new Set(withDst.filter((f) => f.mac === ZERO_MAC).map((f) => f.dst as string));
-  const floodWant = new Set(d.vxlan.flood);
+  const flood = floodEntries(vx);
+  const unicast = unicastEntries(vx);
+  const floodWant = new Set(flood);
   const uniHave = new Map(withDst.filter((f) => f.mac !== ZERO_MAC).map((f) => [f.mac.toLowerCase(), f.dst as string]));
-  const uniWant = new Map(d.vxlan.unicast.map((u) => [u.mac.toLowerCase(), u.vtep]));
-  const vteps = new Set([...d.vxlan.flood, ...d.vxlan.unicast.map((u) => u.vtep)]);
+  const uniWant = new Map(unicast.map((u) => [u.mac.toLowerCase(), u.vtep]));
+  const vteps = new Set([...flood, ...unicast.map((u) => u.vtep)]);
   const staleWhy = (dst: string) => (vteps.has(dst) ? "stale" : `stale (no peer has VTEP ${dst}: node removed)`);
   for (const dst of [...floodHave].sort()) {
     if (!floodWant.has(dst))
@@ -368,17 +458,22 @@ function fdb(d: DesiredHost, observed: ObservedFdb[], out: Action[]): void {
     if (!uniWant.has(mac))
       out.push(act("fdb", dev, `fdb ${mac} dst ${dst} ${staleWhy(dst)}`, cmd("bridge", "fdb", "del", mac, "dev", dev, "dst", dst, "self")));
   }
-  for (const dst of d.vxlan.flood) {
+  for (const dst of flood) {
     if (!floodHave.has(dst))
       out.push(
-        act("fdb", dev, `fdb ${ZERO_MAC} dst ${dst} missing (flood to the peer's VTEP)`, cmd("bridge", "fdb", "append", ZERO_MAC, "dev", dev, "dst", dst)),
+        act(
+          "fdb",
+          dev,
+          `fdb ${ZERO_MAC} dst ${dst} missing (flood to the peer's VTEP)`,
+          cmd("bridge", "fdb", "append", ZERO_MAC, "dev", dev, "dst", dst, ...via),
+        ),
       );
   }
-  for (const u of d.vxlan.unicast) {
+  for (const u of unicast) {
     const h = uniHave.get(u.mac.toLowerCase());
     if (h === u.vtep) continue;
     const why = h ? `fdb ${u.mac} dst ${h} != ${u.vtep}` : `fdb ${u.mac} dst ${u.vtep} missing (known unicast)`;
-    out.push(act("fdb", dev, why, cmd("bridge", "fdb", "replace", u.mac, "dev", dev, "dst", u.vtep, "self", "permanent")));
+    out.push(act("fdb", dev, why, cmd("bridge", "fdb", "replace", u.mac, "dev", dev, "dst", u.vtep, ...via, "self", "permanent")));
   }
 }
 
@@ -430,8 +525,7 @@ function nft(d: DesiredHost, o: ObservedHost, out: Action[]): void {
 
 // --------------------------------------------------------------------------------------------------- routing
 
-function routing(d: DesiredHost, o: ObservedHost, out: Action[]): void {
-  const r = d.routing;
+function routing(r: DesiredRoutingInstance, o: ObservedHost, out: Action[]): void {
   if (r.daemon === "frr") frr(r.frrConf, r.daemons, o, out);
   if (r.daemon === "bird") bird(r.birdConf, o, out);
 }

@@ -4,6 +4,8 @@
 // (adapters drop it while parsing); desired state may hold the node's own private key only when the mesh file or
 // bundle carries it inline, and it only ever leaves as the standard input of a command marked `secret`.
 
+import type { VxlanDevice } from "../render/vxlan.js";
+
 /** One external command, run without a shell unless argv says `sh -c` (adapters/exec.ts). */
 export interface Command {
   argv: string[];
@@ -42,6 +44,8 @@ export interface ObservedLink {
   /** Administratively up (flag UP). */
   up: boolean;
   mac?: string;
+  /** The interface alias (ifalias): ciab marks the interfaces it creates with `ciab:<network>` (ownership). */
+  alias?: string;
   vxlan?: ObservedVxlan;
 }
 
@@ -127,8 +131,8 @@ export interface ObservedHost {
   addresses: ObservedAddress[];
   neighbours: ObservedNeighbour[];
   fdb: ObservedFdb[];
-  /** The mesh's WireGuard interface, when it exists and answers `wg show`. */
-  wireguard?: ObservedWireguard;
+  /** The mesh's WireGuard interfaces that exist and answer `wg show` (desired ones and ones ciab marked as its own). */
+  wireguard: ObservedWireguard[];
   /** Which WireGuard implementation creates interfaces here; undefined when there is none. */
   wgBackend?: WgBackendKind;
   /** Values of /proc/sys keys (slash form, "net/ipv4/ip_forward"); undefined when the key does not exist. */
@@ -171,22 +175,8 @@ export interface DesiredWireguard {
   peers: DesiredPeer[];
 }
 
-export interface DesiredVxlan {
-  ifname: string;
-  vni: number;
-  port: number;
-  mac: string;
-  mtu: number;
-  /** The VTEP the device sends from (`local`), when it is bound to one. */
-  local?: string;
-  addresses: string[];
-  /** Flood (all-zero MAC) entries: one per peer VTEP. */
-  flood: string[];
-  unicast: { mac: string; vtep: string }[];
-  neighbours: { ip: string; mac: string }[];
-  /** The exact `ip link add` argv (the bundle's, so both paths create the same device). */
-  create: string[];
-}
+/** A VXLAN device: the same value desired.json holds and the renderers create it from (render/vxlan.ts). */
+export type DesiredVxlan = VxlanDevice;
 
 export interface DesiredFile {
   path: string;
@@ -204,18 +194,29 @@ export interface DesiredFile {
 
 export type DesiredRouting = { daemon: "none" } | { daemon: "frr"; frrConf: string; daemons: string } | { daemon: "bird"; birdConf: string };
 
+/**
+ * One routing instance: a daemon's configuration for one VRF. `vrf` is the slot for tenants (a kernel VRF or a
+ * network namespace); today's meshes have one instance in the host's default VRF and leave it unset.
+ */
+export type DesiredRoutingInstance = DesiredRouting & { name: string; protocol: "bgp" | "ospf" | "none"; vrf?: string };
+
+/**
+ * The desired state of a host, plural: lists of WireGuard interfaces, VXLAN devices and routing instances (today's
+ * mesh is the one-element case of each). Built from the bundle's desired.json (render/desired.ts) and the files it
+ * names; nothing here comes from parsing rendered text.
+ */
 export interface DesiredHost {
   network: string;
   node: string;
-  wireguard: DesiredWireguard;
-  vxlan: DesiredVxlan;
-  /** /proc/sys keys (slash form) and values, host-wide (ip_forward); the VXLAN device's come from `vxlan`. */
+  wireguard: DesiredWireguard[];
+  vxlan: DesiredVxlan[];
+  /** /proc/sys keys (slash form) and values, host-wide (ip_forward); the VXLAN devices' come from `vxlan`. */
   sysctls: { key: string; value: string }[];
   /** Files beside the WireGuard configuration (wg-quick file, batch files): what the bundle's ciab-up installs. */
   files: DesiredFile[];
   /** The guard and MSS clamping table (nft/ciab.nft), replaced as a whole by `nft -f`. */
   nft?: { table: string; content: string };
-  routing: DesiredRouting;
+  routing: DesiredRoutingInstance[];
   /** Prefixes the routing daemon announces (for messages and status). */
   announce: string[];
   warnings: string[];

@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import { checkTopology, type NodeTopology, type Topology } from "../model/topology.js";
 import { renderBird } from "./bird.js";
+import { DESIRED_FILE, formatDesired, renderDesired, secretsFile } from "./desired.js";
 import { renderFrr } from "./frr.js";
 import { nftRenderer } from "./nft.js";
 import { renderCiabDown, renderCiabStatus, renderCiabUp, type ScriptOptions } from "./scripts.js";
@@ -50,10 +51,8 @@ function bundleFiles(nt: NodeTopology, meshDigest: string, nft: (nt: NodeTopolog
     { path: `wireguard/${mesh.name}.vxlan-ip`, content: wg.ip(nt), mode: 0o644 },
     { path: `wireguard/${mesh.name}.vxlan-fdb`, content: wg.fdb(nt), mode: 0o644 },
   ];
-  if (routing === "frr") {
-    const frr = renderFrr(nt);
-    files.push({ path: "frr/frr.conf", content: frr.frrConf, mode: 0o640 }, { path: "frr/daemons", content: frr.daemons, mode: 0o644 });
-  }
+  const frr = routing === "frr" ? renderFrr(nt) : undefined;
+  if (frr) files.push({ path: "frr/frr.conf", content: frr.frrConf, mode: 0o640 }, { path: "frr/daemons", content: frr.daemons, mode: 0o644 });
   if (routing === "bird") files.push({ path: "bird/bird.conf", content: renderBird(nt), mode: 0o640 });
   files.push({ path: "nft/ciab.nft", content: nft(nt), mode: 0o644 });
   files.push(
@@ -62,6 +61,10 @@ function bundleFiles(nt: NodeTopology, meshDigest: string, nft: (nt: NodeTopolog
     { path: "bin/ciab-status", content: renderCiabStatus(nt, opts), mode: 0o755 },
     { path: `systemd/ciab-mesh@.service`, content: renderUnit(), mode: 0o644 },
   );
+  // The desired state as data (what `ciab up` plans from), and the keys the mesh holds inline, apart and private.
+  const desired = renderDesired(nt, frr);
+  files.push({ path: DESIRED_FILE, content: `${formatDesired(desired.desired)}\n`, mode: 0o644 });
+  if (desired.secrets !== undefined) files.push({ path: secretsFile(mesh.name), content: desired.secrets, mode: 0o600 });
   const manifest = {
     ciab: 1,
     network: mesh.name,

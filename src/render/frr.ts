@@ -13,6 +13,11 @@ export interface FrrFiles {
   frrConf: string;
   /** /etc/frr/daemons. */
   daemons: string;
+  /**
+   * With BGP, where each family's `network` lines are in frrConf (0-based line, count): desired.json records it so
+   * `ciab up` puts the LXD announcements there (render/desired.ts spliceAnnouncements) without parsing the text.
+   */
+  networks?: { family: 4 | 6; line: number; count: number }[];
 }
 
 /** Log target. /var/log/frr exists (owned by frr) on a Debian/Ubuntu host and logrotate.d/frr rotates *.log there. */
@@ -70,8 +75,9 @@ export function renderFrr(nt: NodeTopology, opts: FrrOptions = {}): FrrFiles {
   const { routing, routingDaemon, bfd } = mesh.network;
   if (routing === "none" || (routing === "ospf" && routingDaemon !== "frr")) return { frrConf: "", daemons: "" };
   const fams = t.families;
-  const body = routing === "bgp" ? bgp(nt, opts.announce) : ospf(nt);
-  const frrConf = [
+  const networks: NonNullable<FrrFiles["networks"]> = [];
+  const body = routing === "bgp" ? bgp(nt, opts.announce, networks) : ospf(nt);
+  const head = [
     `! FRR configuration of node ${node.name} in mesh ${mesh.name}, rendered by ciab: edit the mesh file, not this.`,
     "frr defaults traditional",
     `hostname ${node.name}`,
@@ -82,14 +88,18 @@ export function renderFrr(nt: NodeTopology, opts: FrrOptions = {}): FrrFiles {
     "!",
     // BGP announces the node's own subnets with `network`; OSPF redistributes them through its own prefix-list.
     ...prefixLists(nt, (f) => (routing === "ospf" ? t.prefixOwners[f] : nt.policy[f].map((e) => e.owner))),
-    ...body,
-    ...(bfd ? bfdProfile(mesh) : []),
-    "end",
-    "",
-  ].join("\n");
+  ];
+  const frrConf = [...head, ...body, ...(bfd ? bfdProfile(mesh) : []), "end", ""].join("\n");
   const on = new Set(["zebra", "staticd", ...(bfd ? ["bfdd"] : []), ...(routing === "bgp" ? ["bgpd"] : ["ospfd", ...(fams.includes(6) ? ["ospf6d"] : [])])]);
-  return { frrConf, daemons: daemonsFile(mesh, node, on) };
+  return {
+    frrConf,
+    daemons: daemonsFile(mesh, node, on),
+    ...(routing === "bgp" ? { networks: networks.map((n) => ({ ...n, line: n.line + head.length })) } : {}),
+  };
 }
+
+/** BGP `network` lines of an address family (canonical, sorted prefixes). */
+export const networkLines = (prefixes: string[]): string[] => prefixes.map((p) => `  network ${p}`);
 
 /** One prefix-list per owner and family: its Subnets and anything more specific (le /32, /128). */
 function prefixLists(nt: NodeTopology, owners: (f: Family) => MeshNode[]): string[] {
@@ -102,7 +112,8 @@ function prefixLists(nt: NodeTopology, owners: (f: Family) => MeshNode[]): strin
   return out.length ? ["! Prefix ownership: the Subnets the mesh file gives each node.", ...out, "!"] : [];
 }
 
-function bgp(nt: NodeTopology, announce?: string[]): string[] {
+/** `networks` receives where each family's `network` lines are (index into the returned lines). */
+function bgp(nt: NodeTopology, announce: string[] | undefined, networks: NonNullable<FrrFiles["networks"]>): string[] {
   const { node, topology: t } = nt;
   const { mesh, families: fams } = t;
   const net = mesh.network;
@@ -165,7 +176,10 @@ function bgp(nt: NodeTopology, announce?: string[]): string[] {
   for (const f of fams) {
     out.push(" !", ` address-family ${afi(f)} unicast`);
     // Canonical and sorted like the Subnets, so an announcement equal to the Subnets renders the same file.
-    for (const p of announce ? sortedNetworks(announce, f) : nt.owned[f]) out.push(`  network ${p}`);
+    const nets = networkLines(announce ? sortedNetworks(announce, f) : nt.owned[f]);
+    // +1: the role line below goes before `out`.
+    networks.push({ family: f, line: out.length + 1, count: nets.length });
+    out.push(...nets);
     for (const { node: p, rrClient } of neighbors) {
       const a = overlay(p, f);
       out.push(

@@ -36,6 +36,13 @@ need() { have "$1" || die "'$1' is missing; install $2"; }
 [ "$(id -u)" = 0 ] || die "run me as root (sudo $0)"
 has_systemd() { [ -d /run/systemd/system ] && have systemctl; }
 link_exists() { ip link show dev "$1" >/dev/null 2>&1; }
+# Ownership (plan/plan.ts ownerMark): ciab's interfaces of this network carry the alias ciab:NET.
+MARK="ciab:$NET"
+# The marked interfaces other than those named in $@ (ip -o puts the alias last: "\\    alias ciab:NET").
+marked_except() {
+  ip -o link show | awk -v m="$MARK" -v keep=" $* " '{ n = $2; sub(/:$/, "", n); sub(/@.*/, "", n)
+    if ($NF == m && $(NF-1) == "alias" && index(keep, " " n " ") == 0) print n }'
+}
 `;
 }
 
@@ -67,8 +74,15 @@ install_frr() {
     say "starting FRR"
     if has_systemd; then systemctl enable --now frr >/dev/null 2>&1 || systemctl start frr; else /usr/lib/frr/frrinit.sh start >/dev/null; fi
   elif [ "$restart" = yes ]; then
-    say "FRR daemons changed: restarting FRR"
-    if has_systemd; then systemctl restart frr; else /usr/lib/frr/frrinit.sh restart >/dev/null; fi
+    # As \`ciab up\` does (plan/plan.ts): with frr-reload.py, \`frrinit.sh reload\` restarts only watchfrr, starts
+    # newly enabled daemons and applies frr.conf as deltas (bgpd keeps its sessions); without it, a restart.
+    if [ -x /usr/lib/frr/frr-reload.py ]; then
+      say "FRR daemons changed: reloading FRR (sessions stay up)"
+      if has_systemd; then systemctl reload frr; else /usr/lib/frr/frrinit.sh reload >/dev/null; fi
+    else
+      say "FRR daemons changed: restarting FRR (no frr-reload.py: install frr-pythontools)"
+      if has_systemd; then systemctl restart frr; else /usr/lib/frr/frrinit.sh restart >/dev/null; fi
+    fi
   elif [ "$changed" = yes ]; then
     say "reloading FRR configuration (sessions stay up)"
     if [ -x /usr/lib/frr/frr-reload.py ]; then
@@ -216,7 +230,9 @@ else
   say "bringing up WireGuard interface $WG"
 ${wgQuickUp(wait)}fi
 
-# 3. VXLAN: recreated only if missing or its VNI/port changed; otherwise its entries converge without a flap.
+# 3. Interfaces of this network the bundle no longer lists (an older VXLAN device name) go first, then VXLAN:
+#    recreated only if missing or its VNI/port changed; otherwise its entries converge without a flap.
+for n in $(marked_except "$WG" "$VX"); do say "removing $n (ciab's, not in this bundle)"; ip link del dev "$n"; done
 if ! ip -d link show dev "$VX" 2>/dev/null | grep -q "vxlan id ${net.vxlanId} .*dstport ${net.vxlanPort}"; then
   ip link del "$VX" 2>/dev/null || true
   ${vxlanCreate(dp, net.vxlanId, net.vxlanPort, node.mac)}
@@ -233,6 +249,8 @@ else
   [ ! -s "$tmp" ] || bridge -batch "$tmp"
   rm -f "$tmp"
 fi
+ip link set dev "$WG" alias "$MARK"
+ip link set dev "$VX" alias "$MARK"
 ${firstContactKick(peers, wait)}${opts.routing === "frr" ? "\n# 4. Routing: FRR\ninstall_frr\n" : ""}${opts.routing === "bird" ? "\n# 4. Routing: BIRD\ninstall_bird\n" : ""}${firstContactEndpoints(wait)}
 say "node ${node.name} is up (WireGuard $WG, VXLAN $VX)"
 `;
@@ -245,6 +263,7 @@ export function renderCiabDown(nt: NodeTopology, opts: ScriptOptions): string {
 # Removes what ciab-up created and nothing else; the host's private key file stays.
 if link_exists "$WG"; then wg-quick down "$NET" >/dev/null 2>&1 || ip link del "$WG" 2>/dev/null || true; fi
 ip link del "$VX" 2>/dev/null || true
+for n in $(marked_except ""); do ip link del dev "$n" 2>/dev/null || true; done
 rm -f "/etc/wireguard/$NET.conf" "/etc/wireguard/$NET.vxlan-ip" "/etc/wireguard/$NET.vxlan-fdb"
 if have nft && nft list table inet ${nftTable(mesh)} >/dev/null 2>&1; then nft delete table inet ${nftTable(mesh)}; fi
 ${

@@ -4,21 +4,14 @@
 import { pairKey } from "../model/mesh.js";
 import type { Dataplane, NodeTopology, Topology } from "../model/topology.js";
 import { formatFwMark, keyFilePath } from "./showconf.js";
+import { vxlanCreateArgv, vxlanLink } from "./vxlan.js";
 
 /** Where ciab-up installs the VXLAN batch files next to the WireGuard file. */
 export const vxlanFiles = (net: string) => ({ ip: `/etc/wireguard/${net}.vxlan-ip`, fdb: `/etc/wireguard/${net}.vxlan-fdb` });
 
-/** The command that creates the VXLAN device. */
-export function vxlanCreate(dp: Pick<Dataplane, "vxlanIf" | "mtu" | "vtepFamily" | "vtep" | "wgIf">, vni: number, port: number, mac: string): string {
-  const head = `ip link add ${dp.vxlanIf} address ${mac} mtu ${dp.mtu.vxlan} type vxlan id ${vni} dstport ${port}`;
-  // `local`: the device sends from, and belongs to, the node's VTEP (the guard in nft/ciab.nft takes its frames only
-  // from WireGuard; the kernel's VXLAN socket itself listens on every address). IPv4 VTEPs: no `dev`, since the
-  // kernel deletes a bound VXLAN device whenever the WireGuard interface goes away (a userspace daemon restart),
-  // FINDINGS §4. IPv6 link-local VTEPs cannot do without it: a link-local source needs its interface (and ciab-up
-  // recreates the device after such a restart). `nolearning`: the FDB is authoritative.
-  if (dp.vtepFamily === 6) return `${head} local ${dp.vtep} dev ${dp.wgIf} ttl 1 nolearning`;
-  return `${head} local ${dp.vtep} ttl 1 noudpcsum nolearning`;
-}
+/** The command that creates the VXLAN device (render/vxlan.ts: the planner creates it from the same value). */
+export const vxlanCreate = (dp: Parameters<typeof vxlanLink>[0], vni: number, port: number, mac: string): string =>
+  vxlanCreateArgv(vxlanLink(dp, vni, port, mac)).join(" ");
 
 /** ICMP redirects would tell a node to skip the transit node of a blacklisted pair. */
 // Slash-separated keys: an interface name may contain dots, which the dotted sysctl form would split.

@@ -19,16 +19,9 @@ import type { StatusReport } from "../../src/agent/status.js";
 import { execTarget, routesOf } from "../../src/lab/lab.js";
 import { LAB_ROOT, labPaths } from "../../src/lab/state.js";
 import { CLI, hasTool, isRoot } from "../helpers/env.js";
-import { labReady, type RunningLab, startLab, stopLab } from "../helpers/lab.js";
+import { ciabOn, labReady, onNode, type RunningLab, startLab, stopLab, waitFor } from "../helpers/lab.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const numbers: Record<string, unknown> = {};
-
-/** Run argv on a lab node (its namespace and private mounts). */
-async function onNode(lab: RunningLab, node: string, argv: string[], timeoutMs = 120_000) {
-  return spawnRunner(execTarget(LAB_ROOT, lab.state, node, argv).argv, { timeoutMs });
-}
-const ciabOn = (lab: RunningLab, node: string, args: string[]) => onNode(lab, node, [process.execPath, CLI, ...args]);
 
 interface UpJson {
   ok: boolean;
@@ -56,15 +49,6 @@ function sameSession(a: { up: boolean; epoch?: number } | undefined, b: { up: bo
   expect(a?.up, what).toBe(true);
   expect(b?.up, what).toBe(true);
   expect(Math.abs((a?.epoch ?? 0) - (b?.epoch ?? -99)), `${what}: established ${b?.epoch} -> ${a?.epoch}`).toBeLessThanOrEqual(2);
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<number> {
-  const t0 = Date.now();
-  while (!(await check())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(250);
-  }
-  return Date.now() - t0;
 }
 
 const net = (lab: RunningLab) => lab.state.network;

@@ -12,7 +12,7 @@ import { type Mesh, meshFromDoc } from "../../src/model/mesh.js";
 import { parseToml, type TomlTable } from "../../src/model/toml.js";
 import { topology } from "../../src/model/topology.js";
 import { type DesiredOptions, desiredFromBundle } from "../../src/plan/bundle.js";
-import { frrFiles, sha256Hex, vxlanSysctls } from "../../src/plan/plan.js";
+import { frrFiles, ownerMark, sha256Hex, vxlanSysctls } from "../../src/plan/plan.js";
 import type { DesiredHost, ObservedHost } from "../../src/plan/types.js";
 import { renderBundle } from "../../src/render/bundle.js";
 import { ROOT } from "./env.js";
@@ -34,6 +34,12 @@ export function desiredOf(mesh: Mesh, node: string, opts: DesiredOptions = {}): 
   return desiredFromBundle("(memory)", new Map(renderBundle(topology(mesh).node(n), "digest").map((f) => [f.path, f.content])), opts);
 }
 
+/** `ip -j -d link show` of a lab node. The captures predate ciab's ownership mark; a host brought up now has it. */
+export function linksJson(node: "n1" | "n2"): string {
+  const links = JSON.parse(fx(`${node}.ip-link.json`)) as { ifname: string; ifalias?: string }[];
+  return JSON.stringify(links.map((l) => (l.ifname === NET || l.ifname === `v${NET}` ? { ...l, ifalias: ownerMark(NET) } : l)));
+}
+
 /**
  * What node `node` (n1 or n2) of the lab looked like, from the captured outputs. Files, sysctls and FRR's state
  * were not captured: they are taken as equal to `installed` (what ciab-up installed there).
@@ -41,19 +47,19 @@ export function desiredOf(mesh: Mesh, node: string, opts: DesiredOptions = {}): 
 export function observedOf(node: "n1" | "n2", installed: DesiredHost, now = 1795408300): ObservedHost {
   const files: ObservedHost["files"] = {};
   for (const f of installed.files) files[f.path] = { sha256: sha256Hex(f.content), mode: f.mode, ...(f.secret ? {} : { text: f.content }) };
-  if (installed.routing.daemon === "frr") {
-    for (const f of frrFiles(installed.routing.frrConf, installed.routing.daemons))
-      files[f.path] = { sha256: sha256Hex(f.content), mode: f.mode, text: f.content };
+  for (const r of installed.routing) {
+    if (r.daemon !== "frr") continue;
+    for (const f of frrFiles(r.frrConf, r.daemons)) files[f.path] = { sha256: sha256Hex(f.content), mode: f.mode, text: f.content };
   }
   const sysctls: Record<string, string> = {};
-  for (const s of [...installed.sysctls, ...vxlanSysctls(installed.vxlan.ifname)]) sysctls[s.key] = `${s.value}\n`;
+  for (const s of [...installed.sysctls, ...installed.vxlan.flatMap((x) => vxlanSysctls(x.ifname))]) sysctls[s.key] = `${s.value}\n`;
   return {
     now,
-    links: parseLinks(fx(`${node}.ip-link.json`)),
+    links: parseLinks(linksJson(node)),
     addresses: parseAddresses(fx(`${node}.ip-addr.json`)),
     neighbours: parseNeighbours(fx(`${node}.ip-neigh.json`)),
     fdb: parseFdb(fx(`${node}.bridge-fdb.json`)),
-    wireguard: parseWgDump(fx(`${node}.wg-dump.txt`), NET),
+    wireguard: [parseWgDump(fx(`${node}.wg-dump.txt`), NET)],
     wgBackend: "userspace",
     sysctls,
     files,
@@ -71,6 +77,7 @@ export const emptyHost = (): ObservedHost => ({
   addresses: [],
   neighbours: [],
   fdb: [],
+  wireguard: [],
   sysctls: {},
   files: {},
   nftTable: undefined,

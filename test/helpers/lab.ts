@@ -5,9 +5,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { expect } from "vitest";
 import { spawnRunner } from "../../src/adapters/exec.js";
 import { cryptoRandom } from "../../src/keys/random.js";
-import { type LabDeps, type LabUpOptions, labDown, labUp, netnsPids } from "../../src/lab/lab.js";
+import { execTarget, type LabDeps, type LabUpOptions, labDown, labUp, netnsPids } from "../../src/lab/lab.js";
 import { LAB_ROOT, type LabState } from "../../src/lab/state.js";
-import { hasTool, isRoot } from "./env.js";
+import { CLI, hasTool, isRoot } from "./env.js";
 
 /** Real daemons need root, wireguard-go + wg-quick, and the routing daemon. */
 export const labReady = (routing: "frr" | "bird" = "frr"): boolean =>
@@ -68,4 +68,22 @@ export async function stopLab(lab: RunningLab | undefined): Promise<void> {
   await samplePids(lab);
   if (existsSync(`${LAB_ROOT}/${lab.name}/state.json`)) await labDown(lab.name, deps());
   await expectNothingLeft(lab.name, lab.pids);
+}
+
+/** Run argv on a lab node (its namespace and private mounts). */
+export async function onNode(lab: RunningLab, node: string, argv: string[], timeoutMs = 120_000) {
+  return spawnRunner(execTarget(LAB_ROOT, lab.state, node, argv).argv, { timeoutMs });
+}
+/** The ciab CLI (dist/ciab.mjs) on a lab node. */
+export const ciabOn = (lab: RunningLab, node: string, args: string[]) => onNode(lab, node, [process.execPath, CLI, ...args]);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Poll until `check` holds; the milliseconds it took. */
+export async function waitFor(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<number> {
+  const t0 = Date.now();
+  while (!(await check())) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(250);
+  }
+  return Date.now() - t0;
 }

@@ -13,6 +13,7 @@ import { loadFixture } from "../helpers/meshes.js";
 const mesh = loadFixture("rr3");
 const me = mesh.nodes[0]!;
 const WG = `wireguard/${mesh.name}.conf`;
+// The wg-quick file is not read by `ciab up` any more (desired.json is): edits to it only break its hash.
 const fresh = () => new Map(renderBundle(topology(mesh).node(me), "x").map((f) => [f.path, f.content]));
 
 /** Change a file and make the manifest agree with it, as an attacker who can edit both would. */
@@ -87,56 +88,183 @@ describe("a bundle whose hashes match is still validated", () => {
       ),
       /not a relative path inside the bundle/,
     ));
-  it("ListenPort = 99999", () =>
+});
+
+/** Edit desired.json (and re-hash), as an attacker who can edit the bundle would. */
+// biome-ignore lint/suspicious/noExplicitAny: the tests edit arbitrary JSON
+type Doc = any;
+const tamperDesired = (edit: (d: Doc) => void) =>
+  tamper(fresh(), "desired.json", (t) => {
+    const d = JSON.parse(t);
+    edit(d);
+    return JSON.stringify(d);
+  });
+
+describe("desired.json is checked against schema/desired-v1.json and the model's validators, naming the field", () => {
+  const error = (files: Map<string, string>) => {
+    try {
+      desiredFromBundle("/b", files);
+    } catch (e) {
+      return e as { exitCode: number; message: string };
+    }
+    throw new Error("accepted");
+  };
+  it.each<[string, (d: Doc) => void, RegExp]>([
+    [
+      "listenPort 99999",
+      (d) => {
+        d.wireguard[0].listenPort = 99999;
+      },
+      /desired\.json does not match schema\/desired-v1\.json: wireguard\[0\]\.listenPort must be <= 65535/,
+    ],
+    [
+      "a garbage peer key",
+      (d) => {
+        d.wireguard[0].peers[0].publicKey = "garbage";
+      },
+      /wireguard\[0\]\.peers\[0\]\.publicKey must match pattern/,
+    ],
+    [
+      "an all-zero peer key",
+      (d) => {
+        d.wireguard[0].peers[0].publicKey = Buffer.alloc(32).toString("base64");
+      },
+      /wireguard\[0\]\.peers\[0\]\.publicKey is all zeros or another low-order point/,
+    ],
+    [
+      "an unreachable endpoint",
+      (d) => {
+        d.wireguard[0].peers[0].endpoint = "0.0.0.0:51820";
+      },
+      /wireguard\[0\]\.peers\[0\]\.endpoint: 0\.0\.0\.0 is in 0\.0\.0\.0\/8/,
+    ],
+    [
+      "an AllowedIPs entry that is not a prefix",
+      (d) => {
+        d.wireguard[0].peers[0].allowedIPs[0] = "x; reboot";
+      },
+      /wireguard\[0\]\.peers\[0\]\.allowedIPs\[0\] must match pattern/,
+    ],
+    [
+      "a prefix of the right shape that is not one",
+      (d) => {
+        d.vxlan[0].addresses[0] = "999.1.1.1/24";
+      },
+      /vxlan\[0\]\.addresses: "999\.1\.1\.1\/24" is not an address\/length prefix/,
+    ],
+    [
+      "a VNI out of range",
+      (d) => {
+        d.vxlan[0].vni = 99999999;
+      },
+      /vxlan\[0\]\.vni must be <= 16777215/,
+    ],
+    [
+      "a VXLAN peer VTEP that is not an address",
+      (d) => {
+        d.vxlan[0].peers[0].vtep = "$(reboot)";
+      },
+      /vxlan\[0\]\.peers\[0\]\.vtep must match pattern/,
+    ],
+    [
+      "an address of the right shape that is not one",
+      (d) => {
+        d.vxlan[0].peers[0].ips[0] = "1.2.3.999";
+      },
+      /vxlan\[0\]\.peers\[0\]\.ips: "1\.2\.3\.999" is not an IP address/,
+    ],
+    [
+      "keepalive 0 spelled out (absent means off)",
+      (d) => {
+        d.wireguard[0].peers[0].keepalive = 0;
+      },
+      /wireguard\[0\]\.peers\[0\]\.keepalive must be >= 1/,
+    ],
+    ["a missing field", (d) => delete d.vxlan[0].mac, /vxlan\[0\]\.mac: missing/],
+    [
+      "an unknown field",
+      (d) => {
+        d.vxlan[0].learning = true;
+      },
+      /vxlan\[0\]: unknown field "learning"/,
+    ],
+    [
+      "a file from outside the bundle",
+      (d) => {
+        d.files[0].source = "../../etc/shadow";
+      },
+      /files\[0\]\.source must match pattern/,
+    ],
+    [
+      "a file installed to a relative path",
+      (d) => {
+        d.files[0].path = "etc/x";
+      },
+      /files\[0\]\.path must match pattern/,
+    ],
+    [
+      "a VXLAN device over no WireGuard interface",
+      (d) => {
+        d.vxlan[0].underlay = "other";
+      },
+      /vxlan\[0\]\.underlay: other is not one of the WireGuard interfaces/,
+    ],
+    [
+      "two devices of one name",
+      (d) => {
+        d.vxlan.push({ ...d.vxlan[0] });
+      },
+      /interface name vrr3 appears twice/,
+    ],
+    [
+      "a private key in desired.json",
+      (d) => {
+        d.wireguard[0].privateKey = { inline: me.privateKey };
+      },
+      /wireguard\[0\]\.privateKey: unknown field "inline"/,
+    ],
+    [
+      "another version",
+      (d) => {
+        d.version = 2;
+      },
+      /desired\.json: version 2 is not 1 \(rendered by another ciab version\)/,
+    ],
+  ])("%s", (_name, edit, message) => {
+    const files = tamperDesired(edit);
+    refuses(files, message);
+    expect(error(files).exitCode).toBe(4); // README "Exit codes": invalid
+  });
+  it("desired.json that is not JSON", () =>
     refuses(
-      tamper(fresh(), WG, (t) => t.replace(/^ListenPort = \d+$/m, "ListenPort = 99999")),
-      /ListenPort "99999" is not an integer from 0 to 65535/,
+      tamper(fresh(), "desired.json", (t) => t.slice(0, 20)),
+      /desired\.json is not JSON/,
     ));
-  it("a garbage peer key", () =>
+  it("no desired.json (a bundle of an older ciab)", () => {
+    const files = fresh();
+    files.delete("desired.json");
+    const m = JSON.parse(files.get("manifest.json") as string);
+    m.files = m.files.filter((f: { path: string }) => f.path !== "desired.json");
+    files.set("manifest.json", JSON.stringify(m));
+    refuses(files, /desired\.json \(the desired state\) is missing/);
+  });
+  it("the secrets file: a bad private key is named, never shown", () => {
+    const path = `wireguard/${mesh.name}.secrets.json`;
     refuses(
-      tamper(fresh(), WG, (t) => t.replace(/^PublicKey = .*$/m, "PublicKey = garbage")),
-      /peer #1 PublicKey is not a valid WireGuard key \(got 7 characters/,
-    ));
-  it("an all-zero peer key", () =>
-    refuses(
-      tamper(fresh(), WG, (t) => t.replace(/^PublicKey = .*$/m, `PublicKey = ${Buffer.alloc(32).toString("base64")}`)),
-      /peer #1 PublicKey is all zeros/,
-    ));
-  it("a malformed PrivateKey line: the key name, never the line", () => {
-    refuses(
-      tamper(fresh(), WG, (t) => t.replace(/^PrivateKey = (.*)$/m, "PrivateKey $1")),
-      /wireguard\/rr3\.conf:\d+: cannot parse this line/,
+      tamper(fresh(), path, (t) => t.replace(/("privateKey": "[^"]*)="/, '$1"')),
+      /wireguard\/rr3\.secrets\.json interfaces\.rr3\.privateKey is not a valid WireGuard key \(got 43 characters, without the '=' padding/,
     );
     refuses(
-      tamper(fresh(), WG, (t) => t.replace(/^PrivateKey = (.*)=$/m, "PrivateKey = $1")),
-      /\[Interface\] PrivateKey is not a valid WireGuard key \(got 43 characters, without the '=' padding/,
+      tamper(fresh(), path, (t) => t.slice(0, 40)),
+      /wireguard\/rr3\.secrets\.json is not JSON/,
     );
   });
-  it("a peer endpoint nobody can reach", () =>
-    refuses(
-      tamper(fresh(), WG, (t) => t.replace(/^Endpoint = .*$/m, "Endpoint = 0.0.0.0:51820")),
-      /peer #1 Endpoint: 0\.0\.0\.0 is in 0\.0\.0\.0\/8/,
-    ));
-  it("an AllowedIPs entry that is not a prefix", () =>
-    refuses(
-      tamper(fresh(), WG, (t) => t.replace(/^AllowedIPs = /m, "AllowedIPs = x; ")),
-      /peer #1 AllowedIPs: "x; [^"]*" is not an address\/length prefix/,
-    ));
-  it("a VXLAN id out of range", () =>
-    refuses(
-      tamper(fresh(), WG, (t) => t.replace(/ id \d+ /, " id 99999999 ")),
-      /the VXLAN id "99999999" is not an integer from 1 to 16777215/,
-    ));
-  it("an ip -batch address that is not a prefix", () =>
-    refuses(
-      tamper(fresh(), `wireguard/${mesh.name}.vxlan-ip`, (t) => t.replace(/^address replace \S+/m, "address replace 1.2.3.4/24;reboot")),
-      /vxlan-ip address: .* is not an address\/length prefix/,
-    ));
-  it("an FDB destination that is not an address", () =>
-    refuses(
-      tamper(fresh(), `wireguard/${mesh.name}.vxlan-fdb`, (t) => t.replace(/dst \S+/, "dst $(reboot)")),
-      /vxlan-fdb dst: "\$\(reboot\)" is not an IP address/,
-    ));
+  it("desired.json holds no secret; the secrets file is 0600", () => {
+    const files = renderBundle(topology(mesh).node(me), "x");
+    const desired = files.find((f) => f.path === "desired.json")!;
+    for (const s of secrets) expect(desired.content).not.toContain(s);
+    expect(files.find((f) => f.path.endsWith(".secrets.json"))!.mode).toBe(0o600);
+  });
 });
 
 describe("dry-run output quotes every argument", () => {

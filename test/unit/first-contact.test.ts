@@ -34,8 +34,9 @@ describe("first contact", () => {
 
   it.each(mesh.nodes.map((n) => n.name))("%s: a fresh ciab up holds back the endpoints of the peers it waits for, and sets them last", (name) => {
     const d = desired[name] as DesiredHost;
-    const wait = waitingPeers(d);
-    const first = d.wireguard.peers.filter((p) => !wait.includes(p));
+    const wg = d.wireguard[0]!;
+    const wait = waitingPeers(wg);
+    const first = wg.peers.filter((p) => !wait.includes(p));
     const actions = plan(d, empty, { backend: userspaceBackend({}) });
     const sync = actions.find((a) => a.kind === "wg-sync")?.commands[0]?.input ?? "";
     for (const p of wait) expect(sync).not.toContain(`Endpoint = ${p.endpoint}`);
@@ -50,8 +51,9 @@ describe("first contact", () => {
   });
 
   it("waiting is only for peers that have an endpoint, and only on a new interface", () => {
-    const withWait = mesh.nodes.map((n) => desired[n.name] as DesiredHost).find((d) => waitingPeers(d).length > 0) as DesiredHost;
-    const noEndpoints = { ...withWait, wireguard: { ...withWait.wireguard, peers: withWait.wireguard.peers.map((p) => ({ ...p, endpoint: undefined })) } };
+    const withWait = mesh.nodes.map((n) => desired[n.name] as DesiredHost).find((d) => waitingPeers(d.wireguard[0]!).length > 0) as DesiredHost;
+    const wg = withWait.wireguard[0]!;
+    const noEndpoints = { ...wg, peers: wg.peers.map((p) => ({ ...p, endpoint: undefined })) };
     expect(waitingPeers(noEndpoints)).toEqual([]);
     const again = plan(withWait, observedOf(withWait.node as "n1", withWait));
     expect(again.map((a) => a.kind)).not.toContain("wg-endpoint");
@@ -63,8 +65,9 @@ describe("first contact", () => {
     if (!node) throw new Error(name);
     const up = renderBundle(topology(mesh).node(node), "x").find((f) => f.path === "bin/ciab-up")?.content ?? "";
     const d = desired[name] as DesiredHost;
-    const wait = waitingPeers(d);
-    const first = d.wireguard.peers.filter((p) => !wait.includes(p));
+    const wg = d.wireguard[0]!;
+    const wait = waitingPeers(wg);
+    const first = wg.peers.filter((p) => !wait.includes(p));
     if (wait.length) {
       expect(up).toContain(`awk -v keys='${wait.map((p) => p.publicKey).join(" ")}'`);
       for (const p of wait) expect(up).toContain(`peer '${p.publicKey}' endpoint '${p.endpoint}'`);

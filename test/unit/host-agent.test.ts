@@ -14,7 +14,7 @@ import { topology } from "../../src/model/topology.js";
 import { sha256Hex } from "../../src/plan/plan.js";
 import type { DesiredHost } from "../../src/plan/types.js";
 import { renderBundle } from "../../src/render/bundle.js";
-import { desiredOf, fx, meshDoc, meshOf, NET, observedOf, random } from "../helpers/host.js";
+import { desiredOf, fx, linksJson, meshDoc, meshOf, NET, observedOf, random } from "../helpers/host.js";
 
 const ok = (stdout = ""): RunResult => ({ code: 0, stdout, stderr: "" });
 
@@ -24,9 +24,10 @@ function fakeHost(installed: DesiredHost, fail?: (argv: string[]) => RunResult |
   const o = observedOf("n2", installed);
   const files = new Map<string, string>();
   for (const f of installed.files) files.set(f.path, f.content);
-  if (installed.routing.daemon === "frr") {
-    files.set("/etc/frr/frr.conf", installed.routing.frrConf);
-    files.set("/etc/frr/daemons", installed.routing.daemons);
+  const r = installed.routing[0]!;
+  if (r.daemon === "frr") {
+    files.set("/etc/frr/frr.conf", r.frrConf);
+    files.set("/etc/frr/daemons", r.daemons);
     files.set("/etc/frr/vtysh.conf", "service integrated-vtysh-config\n");
   }
   for (const [k, v] of Object.entries(o.sysctls)) files.set(`/proc/sys/${k}`, v ?? "");
@@ -42,7 +43,7 @@ function fakeHost(installed: DesiredHost, fail?: (argv: string[]) => RunResult |
       const f = fail?.(argv);
       if (f) return f;
       const a = argv.join(" ");
-      if (a === "ip -j -d link show") return ok(fx("n2.ip-link.json"));
+      if (a === "ip -j -d link show") return ok(linksJson("n2"));
       if (a === "ip -j addr show") return ok(fx("n2.ip-addr.json"));
       if (a.startsWith("ip -j neigh show dev")) return ok(JSON.stringify(JSON.parse(fx("n2.ip-neigh.json")).filter((n: { dev: string }) => n.dev === argv[5])));
       if (a.startsWith("bridge -j fdb show dev"))
@@ -197,7 +198,8 @@ describe("loading the desired state", () => {
     expect(l.warnings).toEqual([
       "LXD bridge lxdbr9 10.9.0.0/24 is not announced: outside the node's Subnets (10.2.0.0/16) (peers only accept prefixes inside a node's Subnets)",
     ]);
-    const frr = l.desired.routing.daemon === "frr" ? l.desired.routing.frrConf : "";
+    const r = l.desired.routing[0]!;
+    const frr = r.daemon === "frr" ? r.frrConf : "";
     expect(frr).toContain("  network 10.2.5.0/24");
     expect(frr).not.toContain("  network 10.2.0.0/16");
   });

@@ -8,10 +8,13 @@ import { parseAddresses, parseFdb, parseLinks, parseNeighbours, parseRoutes } fr
 import { parseWgDump } from "../../src/adapters/wireguard.js";
 import { CiabError } from "../../src/model/errors.js";
 import { topology } from "../../src/model/topology.js";
-import { announceInFrr, chooseAnnouncements, desiredFromBundle } from "../../src/plan/bundle.js";
+import { chooseAnnouncements, desiredFromBundle } from "../../src/plan/bundle.js";
 import { nftFingerprint } from "../../src/plan/plan.js";
+import { floodEntries, neighbourEntries, unicastEntries } from "../../src/plan/vxlan-entries.js";
 import { renderBundle } from "../../src/render/bundle.js";
+import { spliceAnnouncements } from "../../src/render/desired.js";
 import { renderFrr } from "../../src/render/frr.js";
+import { vxlanCreateArgv } from "../../src/render/vxlan.js";
 import { desiredOf, fx, meshDoc, meshOf, NET } from "../helpers/host.js";
 import { FIXTURE_MESHES, loadFixture } from "../helpers/meshes.js";
 
@@ -155,12 +158,26 @@ describe("bundle loader and announcements", () => {
     for (const n of mesh.nodes) {
       const files = new Map(renderBundle(topology(mesh).node(n), "x").map((f) => [f.path, f.content]));
       const d = desiredFromBundle("x", files);
-      expect(d.wireguard.peers.map((p) => p.name)).toEqual(
+      expect(d.wireguard[0]!.peers.map((p) => p.name)).toEqual(
         mesh.nodes.filter((p) => p.name !== n.name && !mesh.blacklist.has([n.name, p.name].sort().join(","))).map((p) => p.name),
       );
-      expect(d.vxlan.mac).toBe(n.mac);
-      expect(d.vxlan.vni).toBe(mesh.network.vxlanId);
-      expect(d.wireguard.publicKey).toBe(n.publicKey);
+      expect(d.vxlan[0]!.mac).toBe(n.mac);
+      expect(d.vxlan[0]!.vni).toBe(mesh.network.vxlanId);
+      expect(d.wireguard[0]!.publicKey).toBe(n.publicKey);
+      // The planner's entries (from desired.json's VXLAN peers) are the batch files' entries.
+      const vx = d.vxlan[0]!;
+      const ip = files.get(`wireguard/${mesh.name}.vxlan-ip`)!;
+      const fdb = files.get(`wireguard/${mesh.name}.vxlan-fdb`)!;
+      expect(neighbourEntries(vx).map((e) => `neigh replace ${e.ip} lladdr ${e.mac} dev ${vx.ifname} nud permanent`)).toEqual(
+        ip.split("\n").filter((l) => l.startsWith("neigh ")),
+      );
+      const via = vx.bindDev ? ` via ${vx.underlay}` : "";
+      expect([
+        ...floodEntries(vx).map((v) => `fdb append 00:00:00:00:00:00 dev ${vx.ifname} dst ${v}${via}`),
+        ...unicastEntries(vx).map((u) => `fdb replace ${u.mac} dev ${vx.ifname} dst ${u.vtep}${via} self permanent`),
+      ]).toEqual(fdb.split("\n").filter(Boolean));
+      // The wg-quick hook creates the device from the same value the planner uses.
+      expect(files.get(`wireguard/${mesh.name}.conf`)).toContain(`PostUp = ${vxlanCreateArgv(d.vxlan[0]!).join(" ")}\n`);
     }
   });
   it("a broken bundle is refused before anything else", () => {
@@ -172,13 +189,15 @@ describe("bundle loader and announcements", () => {
     expect(() => desiredFromBundle("/b", files)).toThrow(/frr\/frr.conf is missing \(listed in manifest.json\)/);
     expect(() => desiredFromBundle("/b", new Map([["manifest.json", "{"]]))).toThrow(/manifest.json is not JSON/);
   });
-  it("announceInFrr equals renderFrr(topology(mesh).node(node), { announce })", () => {
+  it("spliceAnnouncements at desired.json's networkLines equals renderFrr(topology(mesh).node(node), { announce })", () => {
     for (const m of ["rr3", "dualstack", "rr5-blacklist"]) {
       const mesh = loadFixture(m);
       for (const n of mesh.nodes) {
         const announce = [...n.subnets.map((s) => s.replace(/\/\d+$/, s.includes(":") ? "/80" : "/28")), ...(n.subnets.length ? [] : [])];
-        expect(announceInFrr(renderFrr(topology(mesh).node(n)).frrConf, announce)).toBe(renderFrr(topology(mesh).node(n), { announce }).frrConf);
-        expect(announceInFrr(renderFrr(topology(mesh).node(n)).frrConf, n.subnets)).toBe(renderFrr(topology(mesh).node(n)).frrConf);
+        const f = renderFrr(topology(mesh).node(n));
+        expect(spliceAnnouncements(f.frrConf, f.networks!, announce)).toBe(renderFrr(topology(mesh).node(n), { announce }).frrConf);
+        expect(spliceAnnouncements(f.frrConf, f.networks!, n.subnets)).toBe(f.frrConf);
+        expect(spliceAnnouncements(f.frrConf, f.networks!, [])).not.toMatch(/^ {2}network /m);
       }
     }
   });

@@ -8,6 +8,7 @@ import type { TomlTable } from "../../src/model/toml.js";
 import { formatCommand } from "../../src/plan/commands.js";
 import { plan } from "../../src/plan/plan.js";
 import type { Action, DesiredHost } from "../../src/plan/types.js";
+import { vxlanCreateArgv } from "../../src/render/vxlan.js";
 import { desiredOf, emptyHost, meshDoc, meshOf, NET, observedOf, random } from "../helpers/host.js";
 
 const summary = (actions: Action[]) => actions.map((a) => `${a.kind} ${a.subject}: ${a.reason}`);
@@ -101,7 +102,11 @@ describe("planner on captured host state", () => {
     const actions = plan(d, observedOf("n2", installed.n2));
     const create = actions.find((a) => a.kind === "vxlan-create")!;
     expect(create.reason).toBe(`VXLAN v${NET} vni 884812 != 4242: recreate (addresses, neighbours and FDB are re-added)`);
-    expect(create.commands.map((c) => c.argv.join(" "))).toEqual([`ip link del dev v${NET}`, d.vxlan.create.join(" ")]);
+    expect(create.commands.map((c) => c.argv.join(" "))).toEqual([
+      `ip link del dev v${NET}`,
+      vxlanCreateArgv(d.vxlan[0]!).join(" "),
+      `ip link set dev v${NET} alias ciab:${NET}`,
+    ]);
     const kinds = actions.map((a) => a.kind);
     expect(kinds.filter((k) => k === "address")).toHaveLength(2);
     expect(kinds.filter((k) => k === "neighbour")).toHaveLength(4);
@@ -148,26 +153,42 @@ describe("planner on captured host state", () => {
 
   it("a roamed peer (fresh handshake from another address) is left alone; a stale one is pointed back", () => {
     const o = observedOf("n1", installed.n1);
-    const peer = o.wireguard!.peers[0]!;
-    const name = installed.n1.wireguard.peers.find((p) => p.publicKey === peer.publicKey)!.name;
+    const ow = o.wireguard[0]!;
+    const peer = ow.peers[0]!;
+    const name = installed.n1.wireguard[0]!.peers.find((p) => p.publicKey === peer.publicKey)!.name;
     const roamed = {
       ...o,
-      wireguard: { ...o.wireguard!, peers: [{ ...peer, endpoint: "198.18.77.1:40000", latestHandshake: o.now - 30 }, ...o.wireguard!.peers.slice(1)] },
+      wireguard: [{ ...ow, peers: [{ ...peer, endpoint: "198.18.77.1:40000", latestHandshake: o.now - 30 }, ...ow.peers.slice(1)] }],
     };
     expect(plan(installed.n1, roamed)).toEqual([]);
     const stale = { ...roamed, now: o.now + 1000 };
     expect(summary(plan(installed.n1, stale))).toEqual([
-      `wg-sync ${NET}: peer ${name} endpoint 198.18.77.1:40000 != ${installed.n1.wireguard.peers.find((p) => p.name === name)!.endpoint}`,
+      `wg-sync ${NET}: peer ${name} endpoint 198.18.77.1:40000 != ${installed.n1.wireguard[0]!.peers.find((p) => p.name === name)!.endpoint}`,
+    ]);
+  });
+
+  it("a roamed peer gets its configured endpoint back when the configuration changed (as bin/ciab-up syncs it)", () => {
+    const o = observedOf("n1", installed.n1);
+    const ow = o.wireguard[0]!;
+    const peer = ow.peers[0]!;
+    const want = installed.n1.wireguard[0]!.peers.find((p) => p.publicKey === peer.publicKey)!;
+    const roamed = {
+      ...o,
+      wireguard: [{ ...ow, peers: [{ ...peer, endpoint: "198.18.77.1:40000", latestHandshake: o.now - 30 }, ...ow.peers.slice(1)] }],
+      files: { ...o.files, [`/etc/wireguard/${NET}.conf`]: { sha256: "older", mode: 0o600 } },
+    };
+    expect(summary(plan(installed.n1, roamed)).filter((l) => l.startsWith("wg-sync"))).toEqual([
+      `wg-sync ${NET}: peer ${want.name} endpoint 198.18.77.1:40000 != ${want.endpoint}`,
     ]);
   });
 
   it("no WireGuard implementation: a clear error, not a half plan", () => {
-    const empty = { now: 0, links: [], addresses: [], neighbours: [], fdb: [], sysctls: {}, files: {} };
+    const empty = emptyHost();
     expect(() => plan(installed.n1, empty)).toThrow(/kernel has no WireGuard module and wireguard-go is not installed/);
   });
 
   it("an interface of that name that is not WireGuard is refused, never replaced", () => {
     const o = observedOf("n1", installed.n1);
-    expect(() => plan(installed.n1, { ...o, wireguard: undefined })).toThrow(/exists \(tun\) but is not a WireGuard interface/);
+    expect(() => plan(installed.n1, { ...o, wireguard: [] })).toThrow(/exists \(tun\) but is not a WireGuard interface/);
   });
 });

@@ -1,0 +1,197 @@
+// desired.json: the desired state of one host as versioned data (schema/desired-v1.json), rendered from the same
+// per-node values as the bundle's text files (the wg-quick file, the ip/bridge batches, frr.conf, bird.conf, nft).
+// `ciab up` plans from it and from the files it names; nothing re-parses the rendered text. Plural: lists of
+// WireGuard interfaces, VXLAN devices and routing instances (each with a VRF slot), today one of each.
+// Secrets never go into desired.json: a key that stays on the host is named by its path; keys the mesh file holds
+// inline go into the bundle's secrets file (0600), named by desired.json. Pure; no I/O.
+import { sortedNetworks } from "../ipam/ip.js";
+import { pairKey } from "../model/mesh.js";
+import type { NodeTopology } from "../model/topology.js";
+import { type FrrFiles, networkLines } from "./frr.js";
+import { nftTable } from "./nft.js";
+import { keyFilePath } from "./showconf.js";
+import { type VxlanDevice, vxlanDevice } from "./vxlan.js";
+import { vxlanFiles } from "./wireguard.js";
+
+export const DESIRED_VERSION = 1;
+export const DESIRED_FILE = "desired.json";
+export const secretsFile = (net: string): string => `wireguard/${net}.secrets.json`;
+
+export interface DesiredPeerV1 {
+  /** Node name, for messages. */
+  name: string;
+  publicKey: string;
+  /** The pair has a pre-shared key: it is in the secrets file under this interface and the peer's public key. Absent: none. */
+  presharedKey?: true;
+  /** host:port (IPv6 in brackets). */
+  endpoint?: string;
+  allowedIPs: string[];
+  /** Seconds. Absent: 0 (off). */
+  keepalive?: number;
+}
+
+export interface DesiredWireguardV1 {
+  ifname: string;
+  listenPort: number;
+  /** 0 = off. */
+  fwMark: number;
+  mtu: number;
+  /** The public key the interface must have. */
+  publicKey: string;
+  /** A key file that stays on the host, or the bundle's secrets file. */
+  privateKey: { file: string } | { secrets: true };
+  /** VTEP addresses with length (LinkLayerAddress). */
+  addresses: string[];
+  peers: DesiredPeerV1[];
+}
+
+/** Prefixes a routing instance announces, and where BGP's `network` lines are in its configuration file. */
+export interface AnnounceV1 {
+  /** The node's Subnets (canonical): what it owns and, without DiscoverLXD, announces. */
+  subnets: string[];
+  /** Announce the LXD/Incus bridges inside the Subnets instead (found on the host by `ciab up`). */
+  discoverLXD: boolean;
+  /** BGP: the 0-based line and count of each family's `network` lines in the configuration file. */
+  networkLines?: { family: 4 | 6; line: number; count: number }[];
+}
+
+export type DesiredRoutingV1 = { name: string; vrf: string | null; protocol: "bgp" | "ospf" | "none"; announce: AnnounceV1 } & (
+  | { daemon: "none" }
+  | { daemon: "frr"; config: string; daemons: string }
+  | { daemon: "bird"; config: string }
+);
+
+export interface DesiredFileV1 {
+  /** Where it is installed on the host. */
+  path: string;
+  /** The bundle file it is installed from. */
+  source: string;
+  /** Octal, "0600". */
+  mode: string;
+  /** Holds a key: never printed, compared by hash only. */
+  secret?: boolean;
+}
+
+export interface DesiredStateV1 {
+  version: typeof DESIRED_VERSION;
+  network: string;
+  node: string;
+  /** /proc/sys keys (slash form), host-wide; the VXLAN devices' own follow from `vxlan`. */
+  sysctls: { key: string; value: string }[];
+  files: DesiredFileV1[];
+  /** The guard: an nft table replaced as a whole from a bundle file. */
+  nft: { table: string; source: string };
+  wireguard: DesiredWireguardV1[];
+  vxlan: VxlanDevice[];
+  routing: DesiredRoutingV1[];
+  /** The bundle's secrets file, when the mesh holds this node's private key or pre-shared keys inline. */
+  secrets?: string;
+}
+
+/** The bundle's secrets file: per interface, the private key and the pre-shared keys by peer public key. */
+export interface SecretsV1 {
+  version: typeof DESIRED_VERSION;
+  interfaces: Record<string, { privateKey?: string; presharedKeys: Record<string, string> }>;
+}
+
+export interface DesiredRender {
+  desired: DesiredStateV1;
+  /** The secrets file's content, when there are secrets. */
+  secrets?: string;
+}
+
+/** The desired state of a node, from its view of the topology and the rendered FRR files (where the `network` lines are). */
+export function renderDesired(nt: NodeTopology, frr?: FrrFiles): DesiredRender {
+  const { node, dataplane: dp, topology: t } = nt;
+  const { mesh } = t;
+  const net = mesh.network;
+  const name = mesh.name;
+  const psks: Record<string, string> = {};
+  const peers: DesiredPeerV1[] = dp.peers.map((p) => {
+    const psk = net.presharedKeys ? mesh.psk.get(pairKey(node.name, p.name)) : undefined;
+    if (psk) psks[p.publicKey] = psk;
+    return {
+      name: p.name,
+      publicKey: p.publicKey,
+      ...(psk !== undefined ? { presharedKey: true as const } : {}),
+      ...(p.endpoint ? { endpoint: p.endpoint.text } : {}),
+      allowedIPs: p.allowedIPs,
+      ...(node.persistentKeepalive ? { keepalive: node.persistentKeepalive } : {}),
+    };
+  });
+  const wg: DesiredWireguardV1 = {
+    ifname: dp.wgIf,
+    listenPort: node.listenPort,
+    fwMark: node.fwMark,
+    mtu: dp.mtu.wg,
+    publicKey: node.publicKey,
+    privateKey: node.privateKey ? { secrets: true } : { file: keyFilePath(name) },
+    addresses: node.linkLayerAddress,
+    peers,
+  };
+  const hasSecrets = Boolean(node.privateKey) || Object.keys(psks).length > 0;
+  const batch = vxlanFiles(name);
+  const announce: AnnounceV1 = {
+    subnets: [...nt.owned[4], ...nt.owned[6]],
+    discoverLXD: node.discoverLXD,
+    ...(frr?.networks ? { networkLines: frr.networks } : {}),
+  };
+  const base = { name: "default", vrf: null, protocol: net.routing, announce };
+  const routing: DesiredRoutingV1 =
+    net.routing === "none"
+      ? { ...base, daemon: "none" }
+      : net.routingDaemon === "frr"
+        ? { ...base, daemon: "frr", config: "frr/frr.conf", daemons: "frr/daemons" }
+        : { ...base, daemon: "bird", config: "bird/bird.conf" };
+  const desired: DesiredStateV1 = {
+    version: DESIRED_VERSION,
+    network: name,
+    node: node.name,
+    sysctls: [{ key: "net/ipv4/ip_forward", value: "1" }, ...(t.ipv6Forwarding ? [{ key: "net/ipv6/conf/all/forwarding", value: "1" }] : [])],
+    // 0600 all three: the bundle's ciab-up copies them under umask 077, and /etc/wireguard is private anyway.
+    files: [
+      { path: `/etc/wireguard/${name}.conf`, source: `wireguard/${name}.conf`, mode: "0600", ...(hasSecrets ? { secret: true } : {}) },
+      { path: batch.ip, source: `wireguard/${name}.vxlan-ip`, mode: "0600" },
+      { path: batch.fdb, source: `wireguard/${name}.vxlan-fdb`, mode: "0600" },
+    ],
+    nft: { table: nftTable(mesh), source: "nft/ciab.nft" },
+    wireguard: [wg],
+    vxlan: [vxlanDevice(dp, net.vxlanId, net.vxlanPort, node.mac)],
+    routing: [routing],
+    ...(hasSecrets ? { secrets: secretsFile(name) } : {}),
+  };
+  if (!hasSecrets) return { desired };
+  const secrets: SecretsV1 = {
+    version: DESIRED_VERSION,
+    interfaces: { [wg.ifname]: { ...(node.privateKey ? { privateKey: node.privateKey } : {}), presharedKeys: psks } },
+  };
+  return { desired, secrets: `${JSON.stringify(secrets, null, 2)}\n` };
+}
+
+const isPrimitive = (v: unknown): boolean => v === null || typeof v !== "object";
+/** A primitive, a list of primitives, or an object of those: printed on one line. */
+const isFlat = (v: unknown): boolean =>
+  isPrimitive(v) ||
+  (Array.isArray(v) ? v.every(isPrimitive) : Object.values(v as object).every((x) => isPrimitive(x) || (Array.isArray(x) && x.every(isPrimitive))));
+
+/**
+ * JSON with one line per list item and per flat object (a peer, an FDB entry): readable and diffable, yet close to
+ * the compact size (a 1000-node mesh's desired.json lists ~1000 peers and ~4000 entries per node).
+ */
+export function formatDesired(v: unknown, indent = ""): string {
+  if (isFlat(v)) return JSON.stringify(v);
+  const inner = `${indent}  `;
+  if (Array.isArray(v)) return `[\n${v.map((x) => inner + formatDesired(x, inner)).join(",\n")}\n${indent}]`;
+  const entries = Object.entries(v as object).filter(([, x]) => x !== undefined);
+  return `{\n${entries.map(([k, x]) => `${inner}${JSON.stringify(k)}: ${formatDesired(x, inner)}`).join(",\n")}\n${indent}}`;
+}
+
+/**
+ * A BGP configuration with other announcements: each family's `network` lines (at the places desired.json
+ * records) replaced by `announce`, exactly as renderFrr(mesh, node, { announce }) renders them.
+ */
+export function spliceAnnouncements(conf: string, at: NonNullable<AnnounceV1["networkLines"]>, announce: string[]): string {
+  const lines = conf.split("\n");
+  for (const { family, line, count } of [...at].sort((a, b) => b.line - a.line)) lines.splice(line, count, ...networkLines(sortedNetworks(announce, family)));
+  return lines.join("\n");
+}
