@@ -328,6 +328,48 @@ export async function fragCounter(lab) {
   return Number(m[1]);
 }
 
+/** The bundle's nft table (guard and MSS clamp) of a node: its file and table name. */
+export function guardOf(lab, node) {
+  const file = join(lab.bundle(node), "nft", "ciab.nft");
+  const table = /^table inet (\S+) \{$/m.exec(readFileSync(file, "utf8"))?.[1];
+  if (!table) throw new Error(`${file} declares no nft table`);
+  return { file, table };
+}
+
+/**
+ * Run fn() with the bundle's nft table removed from `nodes` (a comparison only: the guard and the clamp are off for
+ * that run), then load the bundle's file again, also when fn throws.
+ */
+export async function withoutGuard(lab, nodes, fn) {
+  for (const n of nodes) {
+    const r = await run(inNs(lab.nodeNs(n), ["nft", "delete", "table", "inet", guardOf(lab, n).table]));
+    if (r.code !== 0) throw new Error(`nft delete table in ${lab.nodeNs(n)}: ${r.stderr}`);
+  }
+  let result;
+  let failure;
+  try {
+    result = await fn();
+  } catch (e) {
+    failure = e;
+  }
+  for (const n of nodes) {
+    const { file } = guardOf(lab, n);
+    const r = await run(inNs(lab.nodeNs(n), ["nft", "-f", file]), { cleanup: true });
+    if (r.code !== 0) throw new Error(`nft -f ${file} in ${lab.nodeNs(n)}: ${r.stderr}`);
+  }
+  if (failure) throw failure;
+  return result;
+}
+
+/** A namespace's UDP receive-buffer drops (/proc/net/snmp Udp RcvbufErrors): datagrams a full socket refused. */
+export async function udpRcvbufErrors(ns) {
+  const r = await run(inNs(ns, ["cat", "/proc/net/snmp"]));
+  const [head, vals] = r.stdout.split("\n").filter((l) => l.startsWith("Udp: "));
+  const i = head?.split(" ").indexOf("RcvbufErrors") ?? -1;
+  if (r.code !== 0 || i < 0 || !vals) throw new Error(`cannot read UDP counters in ${ns}: ${r.stderr}`);
+  return Number(vals.split(" ")[i]);
+}
+
 /**
  * iperf3 TCP from namespace `clientNs` to `address`, server in `serverNs` (a process we start and stop by PID).
  * Resolves {mbps (sender), receiverMbps, retransmits, mss, ok, error}.
