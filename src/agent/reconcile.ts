@@ -7,15 +7,13 @@ import { observeBird } from "../adapters/bird.js";
 import { tail } from "../adapters/exec.js";
 import { observeFrr } from "../adapters/frr.js";
 import { observeIp } from "../adapters/iproute2.js";
-import { chooseBackend, kernelBackend, observeWireguard, RUN_DIR, userspaceBackend, type WgBackend, type WgHost } from "../adapters/wireguard.js";
+import { chooseBackend, kernelBackend, observeWireguard, RUN_DIR, userspaceBackend, type WgBackend } from "../adapters/wireguard.js";
 import { CiabError } from "../model/errors.js";
 import { formatCommand } from "../plan/commands.js";
 import { planDown } from "../plan/down.js";
 import { BIRD_CONF, FRR_CONF, FRR_DAEMONS, plan, sha256Hex, VTYSH_CONF, vxlanSysctls } from "../plan/plan.js";
 import type { Action, DesiredHost, ObservedFile, ObservedHost } from "../plan/types.js";
 import type { HostDeps } from "./host.js";
-
-const wgHost = (deps: HostDeps): WgHost => ({ run: deps.run, exists: deps.exists, readFile: deps.readFile, env: deps.env });
 
 export interface Observation {
   observed: ObservedHost;
@@ -31,7 +29,7 @@ export async function observe(d: DesiredHost, deps: HostDeps, opts: { forDown?: 
   const wireguard = wgLink ? await observeWireguard(deps.run, d.wireguard.ifname) : undefined;
   let backend: WgBackend | undefined;
   let backendWhy: string | undefined;
-  if (!wgLink && !opts.forDown) ({ backend, why: backendWhy } = await chooseBackend(wgHost(deps), deps.runDir ?? RUN_DIR));
+  if (!wgLink && !opts.forDown) ({ backend, why: backendWhy } = await chooseBackend(deps, deps.runDir ?? RUN_DIR));
 
   const sysctls: Record<string, string | undefined> = {};
   for (const { key } of [...d.sysctls, ...vxlanSysctls(d.vxlan.ifname)]) sysctls[key] = deps.readFile(`/proc/sys/${key}`);

@@ -1,8 +1,9 @@
 // The desired data plane of one node: WireGuard peers, the VXLAN device, its forwarding entries and addresses.
 // One source for both the wg-quick file's hooks and ciab-up's re-run reconciliation. Pure; no I/O.
-import { type MtuPlan, mtuPlan } from "../ipam/mtu.js";
+
 import { CiabError } from "../model/errors.js";
 import type { Mesh, MeshNode } from "../model/mesh.js";
+import { type MtuPlan, mtuPlan } from "../model/mtu.js";
 import { wgPeers } from "../model/topology.js";
 
 export interface Dataplane {
