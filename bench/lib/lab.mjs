@@ -361,6 +361,18 @@ export async function withoutGuard(lab, nodes, fn) {
   return result;
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat; 0 when it is gone. */
+export function cpuSeconds(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+/** Clock ticks per second of /proc/PID/stat (USER_HZ: 100 on Linux). */
+const CLK_TCK = 100;
+
 /** A namespace's UDP receive-buffer drops (/proc/net/snmp Udp RcvbufErrors): datagrams a full socket refused. */
 export async function udpRcvbufErrors(ns) {
   const r = await run(inNs(ns, ["cat", "/proc/net/snmp"]));
@@ -372,7 +384,7 @@ export async function udpRcvbufErrors(ns) {
 
 /**
  * iperf3 TCP from namespace `clientNs` to `address`, server in `serverNs` (a process we start and stop by PID).
- * Resolves {mbps (sender), receiverMbps, retransmits, mss, ok, error}.
+ * Resolves {mbps (sender), receiverMbps, bytes, retransmits, mss, seconds, cpuPct {client, server}, ok, error}.
  */
 let port = 5201 + (process.pid % 500);
 export async function iperf(serverNs, clientNs, address, { seconds = 5, extra = [] } = {}) {
@@ -401,6 +413,9 @@ export async function iperf(serverNs, clientNs, address, { seconds = 5, extra = 
       bytes: end.sum_received?.bytes ?? 0,
       retransmits: end.sum_sent?.retransmits ?? null,
       mss: j.start?.tcp_mss_default ?? null,
+      seconds: end.sum_sent?.seconds ?? null,
+      // CPU of the iperf3 processes themselves (user + system, % of the run's wall time): client, server.
+      cpuPct: { client: end.cpu_utilization_percent?.host_total ?? null, server: end.cpu_utilization_percent?.remote_total ?? null },
     };
   } finally {
     await stopChild(server);
