@@ -107,7 +107,7 @@ export async function convergence() {
         const testS = (performance.now() - t0) / 1000;
         let report;
         try {
-          report = JSON.parse(test.stdout.split("\n}\n")[0] + "\n}");
+          report = JSON.parse(`${test.stdout.split("\n}\n")[0]}\n}`);
         } catch {
           report = { ok: false, checks: [{ name: "lab test", status: "fail", detail: test.stderr.trim().slice(0, 300) }] };
         }

@@ -174,7 +174,7 @@ async function oneSetting(setting, reps) {
       const prefix = SUBNET(NODES.indexOf(VICTIM));
       const limitMs = (timers.hold + 60) * 1000;
       const rows = [];
-      for (const f of faults(lab)) {
+      for (const f of faults(lab).filter((f) => !process.env.BENCH_FAILOVER_FAULTS || process.env.BENCH_FAILOVER_FAULTS.split(",").includes(f.fault))) {
         // kill -9 only once: a second restart within watchfrr's minimum restart interval waits for it.
         const n = f.fault === "kill9" ? 1 : reps;
         const gone = [];
@@ -227,8 +227,11 @@ export async function failover() {
   needRoot("failover");
   const quick = process.env.BENCH_QUICK === "1";
   const reps = Number(process.env.BENCH_FAILOVER_REPS ?? 3);
+  // BENCH_FAILOVER_SETTINGS=ciab and BENCH_FAILOVER_FAULTS=link,wg pick settings and faults (the CI smoke run: one each).
+  const pick = (env, id) => !process.env[env] || process.env[env].split(",").includes(id);
   const rows = [];
   for (const s of SETTINGS) {
+    if (!pick("BENCH_FAILOVER_SETTINGS", s.id)) continue;
     if (quick && s.slow) {
       log(`failover: --quick: leaving out ${s.label}`);
       continue;

@@ -8,8 +8,7 @@
 //    container links, where the MSS the sender uses shows the clamp (manifest mtu.mss4) at work;
 // 4. the internet's fragment-drop counter stays 0 through all of it.
 // All inside the lab's namespaces; the lab is torn down afterwards (changing its links needs no undo).
-import { readFileSync } from "node:fs";
-import { fragCounter, inNs, iperf, labName, log, needRoot, ping, run, withLab } from "./lib/lab.mjs";
+import { fragCounter, iperf, labName, log, needRoot, ping, run, withLab, withoutGuard } from "./lib/lab.mjs";
 
 const IPV4_ICMP = 28;
 
@@ -25,6 +24,9 @@ async function largestPayload(ns, dst, lo = 64, hi = 9000) {
   }
   return lo;
 }
+
+/** iperf3 run length (BENCH_MTU_SECONDS, default 5; the CI smoke run uses 1). */
+const SECONDS = Number(process.env.BENCH_MTU_SECONDS ?? 5);
 
 async function setMtu(ns, dev, mtu) {
   const r = await run(["ip", "-n", ns, "link", "set", "dev", dev, "mtu", String(mtu)]);
@@ -46,7 +48,7 @@ async function oneUnderlay(underlay) {
     const payload = await largestPayload(ca.ns, dst);
     const largest = payload === null ? null : payload + IPV4_ICMP;
     const over = await ping(ca.ns, dst, ["-c", "1", "-w", "2", "-M", "do", "-s", String(m.container - IPV4_ICMP + 1)]);
-    const tcp = await iperf(cb.ns, ca.ns, dst, { seconds: 5, extra: ["-l", "64K"] });
+    const tcp = await iperf(cb.ns, ca.ns, dst, { seconds: SECONDS, extra: ["-l", "64K"] });
     log(
       `mtu: underlay IPv${underlay}: container MTU ${m.container}, largest packet ${largest}; iperf3 -l 64K ${tcp.ok ? `${tcp.mbps.toFixed(0)} Mbit/s` : `FAILED ${tcp.error}`}`,
     );
@@ -58,20 +60,10 @@ async function oneUnderlay(underlay) {
     await setMtu(lab.nodeNs(b), cb.hostIf, 1500);
     // TCP first, before anything teaches c1 the path MTU: the MSS it starts with then comes from the SYN-ACK alone,
     // i.e. from c2's 1500-byte link unless the nodes clamp it.
-    const tcp1500 = await iperf(cb.ns, ca.ns, dst, { seconds: 5, extra: ["-l", "64K"] });
+    const tcp1500 = await iperf(cb.ns, ca.ns, dst, { seconds: SECONDS, extra: ["-l", "64K"] });
     // Control: the same without the clamp (the bundle's nft table removed on both nodes, loaded again afterwards), so
     // the MSS above is shown to come from the clamp. This run also lets c1 learn the path MTU (PMTUD).
-    const nftFile = (n) => `${lab.bundle(n)}/nft/ciab.nft`;
-    const table = /^table inet (\S+) \{$/m.exec(readFileSync(nftFile(a), "utf8"))?.[1];
-    let noClamp = { ok: false, error: "no nft table in the bundle" };
-    if (table) {
-      for (const n of [a, b]) await run(inNs(lab.nodeNs(n), ["nft", "delete", "table", "inet", table]));
-      noClamp = await iperf(cb.ns, ca.ns, dst, { seconds: 5, extra: ["-l", "64K"] });
-      for (const n of [a, b]) {
-        const r = await run(inNs(lab.nodeNs(n), ["nft", "-f", nftFile(n)]));
-        if (r.code !== 0) throw new Error(`nft -f ${nftFile(n)} in ${lab.nodeNs(n)}: ${r.stderr}`);
-      }
-    }
+    const noClamp = await withoutGuard(lab, [a, b], () => iperf(cb.ns, ca.ns, dst, { seconds: SECONDS, extra: ["-l", "64K"] }));
     // A 1500-byte DF probe: the node must answer "fragmentation needed" (ICMP), which the container's kernel keeps as
     // the path MTU of that destination (`ip route get` shows "cache … mtu N"). Silence would be a black hole.
     await ping(ca.ns, dst, ["-c", "1", "-w", "2", "-M", "do", "-s", String(1500 - IPV4_ICMP)]);
@@ -107,10 +99,11 @@ async function oneUnderlay(underlay) {
 export async function mtu() {
   needRoot("mtu");
   const rows = [];
-  for (const u of ["4", "6"]) rows.push(await oneUnderlay(u));
+  // BENCH_MTU_UNDERLAYS=4 picks the underlays (the CI smoke run: one).
+  for (const u of (process.env.BENCH_MTU_UNDERLAYS ?? "4,6").split(",")) rows.push(await oneUnderlay(u));
   const targets = [];
   const notes = [
-    "largestPacket: largest IPv4 packet (ping -M do -s N, N + 28 bytes) from c1 to c2 with the rendered MTUs; oneMoreRefused: containerMtu + 1 bytes is refused. largestAt1500: the same after raising both containers' links (container eth0 and the node's bridge port) to 1500, so the limit is the mesh's own (VXLAN device) and not the container link; pmtuAnswer: the path MTU c1's kernel learnt from ICMP \"fragmentation needed\" answers (to the unclamped TCP run's and a 1500-byte DF ping's oversized packets; `ip route get` shows it; silence would be a black hole). tcp64k*: iperf3 -l 64K for 5 s c1 -> c2; mssAt1500: the sender's TCP MSS (iperf3 tcp_mss_default, timestamps excluded) with 1500-byte container links; mssNoClamp / tcpNoClampMbps: the same run with the bundle's nft table (the clamp) removed from both nodes for the run (then loaded again), the control; mss4: the rendered clamp (manifest mtu.mss4). fragmentsDropped: the internet's fragment-drop counter over the whole run. Containers have IPv4 subnets only, so the inner traffic is IPv4 over both underlays.",
+    `largestPacket: largest IPv4 packet (ping -M do -s N, N + 28 bytes) from c1 to c2 with the rendered MTUs; oneMoreRefused: containerMtu + 1 bytes is refused. largestAt1500: the same after raising both containers' links (container eth0 and the node's bridge port) to 1500, so the limit is the mesh's own (VXLAN device) and not the container link; pmtuAnswer: the path MTU c1's kernel learnt from ICMP "fragmentation needed" answers (to the unclamped TCP run's and a 1500-byte DF ping's oversized packets; \`ip route get\` shows it; silence would be a black hole). tcp64k*: iperf3 -l 64K for ${SECONDS} s c1 -> c2; mssAt1500: the sender's TCP MSS (iperf3 tcp_mss_default, timestamps excluded) with 1500-byte container links; mssNoClamp / tcpNoClampMbps: the same run with the bundle's nft table (the clamp) removed from both nodes for the run (then loaded again), the control; mss4: the rendered clamp (manifest mtu.mss4). fragmentsDropped: the internet's fragment-drop counter over the whole run. Containers have IPv4 subnets only, so the inner traffic is IPv4 over both underlays.`,
   ];
   for (const r of rows) {
     const u = r.underlay;

@@ -11,18 +11,24 @@ import { dataplane } from "./dataplane.mjs";
 import { failover } from "./failover.mjs";
 import { ROOT } from "./lib/common.mjs";
 import { isInterrupted } from "./lib/lab.mjs";
+import { preflight } from "./lib/preflight.mjs";
 import { mtu } from "./mtu.mjs";
 import { renderScale } from "./render-scale.mjs";
 
+// BENCH_RENDER_SIZES=10,100 picks the render part's mesh sizes (the CI smoke run uses one tiny size).
+const renderSizes = process.env.BENCH_RENDER_SIZES?.split(",").map(Number);
 const PARTS = {
-  render: renderScale,
+  render: () => (renderSizes ? renderScale(renderSizes) : renderScale()),
   convergence,
   failover,
   dataplane,
   mtu,
 };
 
-const RESULTS = join(ROOT, "bench", "results");
+// BENCH_RESULTS_DIR: write the result files and RESULTS.md there instead of bench/ (the CI smoke run does, so it
+// never overwrites the committed results).
+const OUT = process.env.BENCH_RESULTS_DIR ?? join(ROOT, "bench");
+const RESULTS = join(OUT, "results");
 
 function machine() {
   let commit = "unknown";
@@ -63,10 +69,11 @@ function writeResultsMd() {
         "",
       );
     out.push(table(r.result.rows), "");
+    for (const t of r.result.tables ?? []) out.push(`### ${t.title}`, "", table(t.rows), "");
     for (const n of r.result.notes ?? []) out.push(`- ${n}`);
     out.push("");
   }
-  writeFileSync(join(ROOT, "bench", "RESULTS.md"), `${out.join("\n").trim()}\n`);
+  writeFileSync(join(OUT, "RESULTS.md"), `${out.join("\n").trim()}\n`);
 }
 
 const args = process.argv.slice(2);
@@ -77,6 +84,7 @@ if (flags.includes("--quick")) process.env.BENCH_QUICK = "1";
 const wanted = args.filter((a) => !a.startsWith("--"));
 for (const w of wanted) if (!PARTS[w]) throw new Error(`unknown part '${w}'; parts: ${Object.keys(PARTS).join(", ")}`);
 mkdirSync(RESULTS, { recursive: true });
+preflight(Object.keys(PARTS).filter((p) => !wanted.length || wanted.includes(p)));
 for (const [part, fn] of Object.entries(PARTS)) {
   if (wanted.length && !wanted.includes(part)) continue;
   process.stderr.write(`== bench ${part}\n`);
@@ -90,7 +98,7 @@ for (const [part, fn] of Object.entries(PARTS)) {
   }
   const quick = process.env.BENCH_QUICK === "1" && part === "failover" ? " --quick" : "";
   const env = Object.entries(process.env)
-    .filter(([k]) => k.startsWith("BENCH_") && k !== "BENCH_QUICK")
+    .filter(([k]) => k.startsWith("BENCH_") && k !== "BENCH_QUICK" && k !== "BENCH_RESULTS_DIR")
     .map(([k, v]) => `${k}=${v} `)
     .join("");
   const record = { part, date: new Date().toISOString(), machine: machine(), command: `${env}node bench/run.mjs ${part}${quick}`, result };

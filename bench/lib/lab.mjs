@@ -328,9 +328,63 @@ export async function fragCounter(lab) {
   return Number(m[1]);
 }
 
+/** The bundle's nft table (guard and MSS clamp) of a node: its file and table name. */
+export function guardOf(lab, node) {
+  const file = join(lab.bundle(node), "nft", "ciab.nft");
+  const table = /^table inet (\S+) \{$/m.exec(readFileSync(file, "utf8"))?.[1];
+  if (!table) throw new Error(`${file} declares no nft table`);
+  return { file, table };
+}
+
+/**
+ * Run fn() with the bundle's nft table removed from `nodes` (a comparison only: the guard and the clamp are off for
+ * that run), then load the bundle's file again, also when fn throws.
+ */
+export async function withoutGuard(lab, nodes, fn) {
+  for (const n of nodes) {
+    const r = await run(inNs(lab.nodeNs(n), ["nft", "delete", "table", "inet", guardOf(lab, n).table]));
+    if (r.code !== 0) throw new Error(`nft delete table in ${lab.nodeNs(n)}: ${r.stderr}`);
+  }
+  let result;
+  let failure;
+  try {
+    result = await fn();
+  } catch (e) {
+    failure = e;
+  }
+  for (const n of nodes) {
+    const { file } = guardOf(lab, n);
+    const r = await run(inNs(lab.nodeNs(n), ["nft", "-f", file]), { cleanup: true });
+    if (r.code !== 0) throw new Error(`nft -f ${file} in ${lab.nodeNs(n)}: ${r.stderr}`);
+  }
+  if (failure) throw failure;
+  return result;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc/PID/stat; 0 when it is gone. */
+export function cpuSeconds(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return 0;
+  }
+}
+/** Clock ticks per second of /proc/PID/stat (USER_HZ: 100 on Linux). */
+const CLK_TCK = 100;
+
+/** A namespace's UDP receive-buffer drops (/proc/net/snmp Udp RcvbufErrors): datagrams a full socket refused. */
+export async function udpRcvbufErrors(ns) {
+  const r = await run(inNs(ns, ["cat", "/proc/net/snmp"]));
+  const [head, vals] = r.stdout.split("\n").filter((l) => l.startsWith("Udp: "));
+  const i = head?.split(" ").indexOf("RcvbufErrors") ?? -1;
+  if (r.code !== 0 || i < 0 || !vals) throw new Error(`cannot read UDP counters in ${ns}: ${r.stderr}`);
+  return Number(vals.split(" ")[i]);
+}
+
 /**
  * iperf3 TCP from namespace `clientNs` to `address`, server in `serverNs` (a process we start and stop by PID).
- * Resolves {mbps (sender), receiverMbps, retransmits, mss, ok, error}.
+ * Resolves {mbps (sender), receiverMbps, bytes, retransmits, mss, seconds, cpuPct {client, server}, ok, error}.
  */
 let port = 5201 + (process.pid % 500);
 export async function iperf(serverNs, clientNs, address, { seconds = 5, extra = [] } = {}) {
@@ -359,6 +413,9 @@ export async function iperf(serverNs, clientNs, address, { seconds = 5, extra = 
       bytes: end.sum_received?.bytes ?? 0,
       retransmits: end.sum_sent?.retransmits ?? null,
       mss: j.start?.tcp_mss_default ?? null,
+      seconds: end.sum_sent?.seconds ?? null,
+      // CPU of the iperf3 processes themselves (user + system, % of the run's wall time): client, server.
+      cpuPct: { client: end.cpu_utilization_percent?.host_total ?? null, server: end.cpu_utilization_percent?.remote_total ?? null },
     };
   } finally {
     await stopChild(server);

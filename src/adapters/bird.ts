@@ -6,7 +6,8 @@ import { CiabError } from "../model/errors.js";
 import { BIRD_CTL } from "../plan/plan.js";
 import type { ObservedBird } from "../plan/types.js";
 import type { Runner } from "./exec.js";
-import type { HostProbe, RoutingSession } from "./frr.js";
+import type { RoutingSession } from "./frr.js";
+import type { Host } from "./host.js";
 import { garbage } from "./iproute2.js";
 
 export interface BirdProtocol {
@@ -54,7 +55,7 @@ export function parseBirdOspfNeighbors(text: string): (RoutingSession & { iface:
     .sort((a, b) => (a.peer < b.peer ? -1 : 1));
 }
 
-export async function observeBird(h: HostProbe): Promise<ObservedBird> {
+export async function observeBird(h: Pick<Host, "run" | "exists" | "readFile">): Promise<ObservedBird> {
   const have = await h.run(["sh", "-c", "command -v bird && command -v birdc"], { timeoutMs: 5000 });
   const running = have.code === 0 && (await h.run(["birdc", "-s", BIRD_CTL, "show", "status"], { timeoutMs: 5000 })).code === 0;
   return { installed: have.code === 0, running, systemd: h.exists("/run/systemd/system") };

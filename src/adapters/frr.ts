@@ -6,6 +6,7 @@ import { CiabError } from "../model/errors.js";
 import { FRR_INIT, FRR_RELOAD } from "../plan/plan.js";
 import type { ObservedFrr } from "../plan/types.js";
 import type { Runner } from "./exec.js";
+import type { Host } from "./host.js";
 import { garbage, isObj, jsonObject } from "./iproute2.js";
 
 export interface RoutingSession {
@@ -86,14 +87,8 @@ export function pidAlive(readFile: (p: string) => string | undefined, pidFile: s
   return state !== "Z" && (readFile(`/proc/${pid}/cmdline`) ?? "").includes(name);
 }
 
-export interface HostProbe {
-  run: Runner;
-  exists(path: string): boolean;
-  readFile(path: string): string | undefined;
-}
-
 /** Installed, running (watchfrr alive: frrinit.sh and the systemd unit both run FRR under watchfrr), reload path. */
-export function observeFrr(h: HostProbe): ObservedFrr {
+export function observeFrr(h: Pick<Host, "run" | "exists" | "readFile">): ObservedFrr {
   return {
     installed: h.exists(FRR_INIT),
     running: pidAlive(h.readFile, "/run/frr/watchfrr.pid", "watchfrr"),

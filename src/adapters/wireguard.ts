@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import type { Command, ObservedWgPeer, ObservedWireguard, WgBackendCommands, WgBackendKind } from "../plan/types.js";
 import type { Runner } from "./exec.js";
+import type { Host } from "./host.js";
 import { garbage } from "./iproute2.js";
 
 const KEY = /^[A-Za-z0-9+/]{43}=$/;
@@ -56,26 +57,8 @@ export async function observeWireguard(run: Runner, ifname: string): Promise<Obs
 
 // ------------------------------------------------------------------------------------------------- backends
 
-/** What a backend may touch on the host, injectable for tests. */
-export interface WgHost {
-  run: Runner;
-  exists(path: string): boolean;
-  readFile(path: string): string | undefined;
-  env: Record<string, string | undefined>;
-}
-
-export const realWgHost = (run: Runner): WgHost => ({
-  run,
-  exists: existsSync,
-  readFile: (p) => {
-    try {
-      return readFileSync(p, "utf8");
-    } catch {
-      return undefined;
-    }
-  },
-  env: process.env,
-});
+/** What a backend may touch on the host (a part of the one Host), injectable for tests. */
+export type WgHost = Pick<Host, "run" | "exists" | "readFile" | "env">;
 
 export interface WgBackend extends WgBackendCommands {
   /** Whether this implementation works here; when not, why (for a skipped test or `ciab doctor`). */

@@ -3,8 +3,8 @@
 
 import { parseLinks } from "../adapters/iproute2.js";
 import { chooseBackend, RUN_DIR } from "../adapters/wireguard.js";
-import { WG_OVERHEAD } from "../ipam/mtu.js";
 import { IFNAME } from "../model/mesh.js";
+import { WG_OVERHEAD } from "../model/mtu.js";
 import { FRR_INIT, nftFingerprint } from "../plan/plan.js";
 import type { DesiredHost, DesiredWireguard, ObservedLink } from "../plan/types.js";
 import type { HostDeps } from "./host.js";

@@ -7,15 +7,13 @@ import { observeBird } from "../adapters/bird.js";
 import { tail } from "../adapters/exec.js";
 import { observeFrr } from "../adapters/frr.js";
 import { observeIp } from "../adapters/iproute2.js";
-import { chooseBackend, kernelBackend, observeWireguard, RUN_DIR, userspaceBackend, type WgBackend, type WgHost } from "../adapters/wireguard.js";
+import { chooseBackend, kernelBackend, observeWireguard, RUN_DIR, userspaceBackend, type WgBackend } from "../adapters/wireguard.js";
 import { CiabError } from "../model/errors.js";
 import { formatCommand } from "../plan/commands.js";
 import { planDown } from "../plan/down.js";
 import { BIRD_CONF, type DestroyWg, FRR_CONF, FRR_DAEMONS, ownerMark, plan, sha256Hex, VTYSH_CONF, vxlanSysctls } from "../plan/plan.js";
 import type { Action, DesiredHost, ObservedFile, ObservedHost, ObservedWireguard } from "../plan/types.js";
 import type { HostDeps } from "./host.js";
-
-const wgHost = (deps: HostDeps): WgHost => ({ run: deps.run, exists: deps.exists, readFile: deps.readFile, env: deps.env });
 
 export interface Observation {
   observed: ObservedHost;
@@ -40,7 +38,7 @@ export async function observe(d: DesiredHost, deps: HostDeps, opts: { forDown?: 
   let backend: WgBackend | undefined;
   let backendWhy: string | undefined;
   const missing = d.wireguard.some((w) => !ip.links.some((l) => l.name === w.ifname));
-  if (missing && !opts.forDown) ({ backend, why: backendWhy } = await chooseBackend(wgHost(deps), deps.runDir ?? RUN_DIR));
+  if (missing && !opts.forDown) ({ backend, why: backendWhy } = await chooseBackend(deps, deps.runDir ?? RUN_DIR));
 
   const sysctls: Record<string, string | undefined> = {};
   for (const { key } of [...d.sysctls, ...d.vxlan.flatMap((x) => vxlanSysctls(x.ifname))]) sysctls[key] = deps.readFile(`/proc/sys/${key}`);

@@ -1,10 +1,10 @@
 // Address, port and VNI allocation, as vwgen allocates them (random, never reusing one in use). Pure:
 // the random source is a parameter, so tests are deterministic.
+import type { RandInt } from "../keys/random.js";
 import { conflict } from "../model/errors.js";
 import { formatAddr, network, type Prefix } from "./ip.js";
 
-/** Uniform integer in [lo, hi]. */
-export type RandInt = (lo: number, hi: number) => number;
+export type { RandInt } from "../keys/random.js";
 
 export const mathRandInt: RandInt = (lo, hi) => lo + Math.floor(Math.random() * (hi - lo + 1));
 

@@ -1,6 +1,14 @@
 // Random sources. The default is the OS CSPRNG; a seeded one exists for reproducible tests and demos only.
 import { createHash, randomBytes, randomInt } from "node:crypto";
-import type { Random } from "../model/edit.js";
+import type { RandomBytes } from "./x25519.js";
+
+/** A random integer in [lo, hi], both included. */
+export type RandInt = (lo: number, hi: number) => number;
+/** Where ciab's randomness comes from (keys, allocations): a parameter of every pure function that needs it. */
+export interface Random {
+  int: RandInt;
+  bytes: RandomBytes;
+}
 
 export const cryptoRandom = (): Random => ({
   int: (lo, hi) => randomInt(lo, hi + 1),

@@ -9,22 +9,16 @@ import { contains, type Family, parsePrefix } from "../ipam/ip.js";
 import { CiabError } from "../model/errors.js";
 import type { Mesh, MeshNode } from "../model/mesh.js";
 import { hostPart, isBlacklisted, type Topology, topology } from "../model/topology.js";
+import type { Check, CheckContext, CheckResult } from "./check.js";
 import type { LabContainer } from "./containers.js";
 import { exposure } from "./exposure.js";
 import { kernelProto, loadLabMesh, missingRoutes } from "./lab.js";
 import { mapLimit } from "./limit.js";
-import type { LabPlan } from "./plan.js";
 import { inNs, onNode } from "./private.js";
-import { LAB_ROOT, type LabState, labPaths, readState } from "./state.js";
+import { LAB_ROOT, labPaths, readState } from "./state.js";
 import { FRAG_COUNTER, NFT_TABLE } from "./topology.js";
 
-export type Status = "pass" | "fail" | "skip";
-
-export interface CheckResult {
-  name: string;
-  status: Status;
-  detail: string;
-}
+export type { Check, CheckContext, CheckResult, Status } from "./check.js";
 
 export interface PingResult {
   from: string;
@@ -43,18 +37,6 @@ export interface LabTestReport {
   checks: CheckResult[];
   seconds: number;
 }
-
-export interface CheckContext {
-  run: Runner;
-  state: LabState;
-  plan: LabPlan;
-  mesh: Mesh;
-  /** argv running `argv` on a node with its private mounts (vtysh, birdc, wg talk to that node's daemons). */
-  onNode(node: string, argv: string[]): string[];
-  sleep(ms: number): Promise<void>;
-}
-
-export type Check = (ctx: CheckContext) => Promise<CheckResult[]>;
 
 export { mapLimit } from "./limit.js";
 

@@ -13,7 +13,7 @@ import type { Runner } from "../adapters/exec.js";
 import type { MeshNode } from "../model/mesh.js";
 import { hostPart } from "../model/topology.js";
 import { BFD_PORTS } from "../render/nft.js";
-import type { Check, CheckContext, CheckResult } from "./checks.js";
+import type { Check, CheckContext, CheckResult } from "./check.js";
 import { mapLimit } from "./limit.js";
 import type { NodePlan } from "./plan.js";
 import { inNs } from "./private.js";

@@ -28,23 +28,16 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { type Runner, type RunResult, spawnRunner } from "../adapters/exec.js";
+import type { Host } from "../adapters/host.js";
 import { formatAddr, mask, parseAddr, parsePrefix, size } from "../ipam/ip.js";
 import { CiabError, conflict, invalid } from "../model/errors.js";
 
-export interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-export interface RunOptions {
-  /** Added to the inherited environment. */
-  env?: Record<string, string>;
-  timeoutMs?: number;
-  /** Aborting kills the command (used to cancel `lxd waitready` when the daemon dies). */
-  signal?: AbortSignal;
-}
-/** Runs a command to completion; never rejects for a non-zero exit (code 124 = timed out, 127 = not found). */
-export type Runner = (cmd: string[], opts?: RunOptions) => Promise<RunResult>;
+// The one Runner (adapters/exec.ts): a deadline reports `timedOut` (exit 137, SIGKILL), as everywhere in ciab.
+export type { Runner, RunOptions, RunResult } from "../adapters/exec.js";
+
+/** Commands of an LXD node get this deadline unless they ask for another (lxd waitready, image import). */
+const DEFAULT_TIMEOUT_MS = 60_000;
 
 export interface ProcInfo {
   pid: number;
@@ -63,9 +56,8 @@ export interface DaemonProcess {
   exited: Promise<void>;
 }
 
-/** Everything the module does to the host, so tests can replace it. */
-export interface LxdNodeHost {
-  run: Runner;
+/** Everything the module does to the host, so tests can replace it: the one Host's runner plus process control. */
+export interface LxdNodeHost extends Pick<Host, "run"> {
   /** Start a long-running process in the background; stdout and stderr go to logFile. */
   spawn(cmd: string[], opts: { env: Record<string, string>; logFile: string }): DaemonProcess;
   processes(): ProcInfo[];
@@ -160,35 +152,7 @@ const INSTANCE_NAME = /^[a-zA-Z][a-zA-Z0-9-]{0,62}$/;
 // The real host
 
 export const realHost: LxdNodeHost = {
-  run: (cmd, opts = {}) =>
-    new Promise((done) => {
-      const [file, ...args] = cmd;
-      if (file === undefined) return done({ code: 127, stdout: "", stderr: "empty command" });
-      const child = spawn(file, args, { env: { ...process.env, ...opts.env }, stdio: ["ignore", "pipe", "pipe"], signal: opts.signal, killSignal: "SIGKILL" });
-      let stdout = "";
-      let stderr = "";
-      let timedOut = false;
-      child.stdout.on("data", (c: Buffer) => {
-        stdout += c.toString();
-      });
-      child.stderr.on("data", (c: Buffer) => {
-        stderr += c.toString();
-      });
-      const timer = setTimeout(() => {
-        timedOut = true;
-        child.kill("SIGKILL");
-      }, opts.timeoutMs ?? 60_000);
-      child.on("error", (e) => {
-        clearTimeout(timer);
-        // an abort also arrives here (AbortError) and is followed by "close"; the first done() wins
-        done({ code: e.name === "AbortError" ? 130 : 127, stdout, stderr: `${stderr}${e.message}` });
-      });
-      child.on("close", (code) => {
-        clearTimeout(timer);
-        if (timedOut) done({ code: 124, stdout, stderr: `${stderr}timed out after ${opts.timeoutMs ?? 60_000} ms` });
-        else done({ code: code ?? 128, stdout, stderr });
-      });
-    }),
+  run: (cmd, opts = {}) => spawnRunner(cmd, { timeoutMs: DEFAULT_TIMEOUT_MS, ...opts }),
 
   spawn: (cmd, opts) => {
     const [file, ...args] = cmd;

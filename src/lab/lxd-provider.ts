@@ -10,9 +10,9 @@ import { join } from "node:path";
 import { runOk } from "../adapters/exec.js";
 import { canonicalNetwork } from "../ipam/ip.js";
 import { CiabError } from "../model/errors.js";
-import type { ContainerProvider, LabContainer, ProviderContext } from "./containers.js";
 import { type LxdNode, type LxdNodeHost, type LxdNodeRecord, realHost, recordOf, startLxdNode, stopRecordedLxdNode } from "./lxd-node.js";
 import type { ContainerPlan, NodePlan } from "./plan.js";
+import type { ContainerProvider, LabContainer, ProviderContext } from "./provider.js";
 
 /** Where the lab's LXD nodes live: <lab>/lxd/lxd-<node>/ (short: LXD's socket path must fit in 107 bytes). */
 const stateDir = (ctx: Pick<ProviderContext, "labDir">): string => join(ctx.labDir, "lxd");

@@ -2,9 +2,9 @@
 // and container addresses. Pure; no I/O. Everything the lab creates is named here, so naming rules (unique per lab,
 // no collision between two labs, ≤ 15-byte interface names) live in one place and are unit-tested.
 import { type Family, formatAddr, network, overlaps, parsePrefix, size } from "../ipam/ip.js";
-import { mtuPlan } from "../ipam/mtu.js";
 import { CiabError, usage } from "../model/errors.js";
 import type { Mesh, MeshNode } from "../model/mesh.js";
+import { mtuPlan } from "../model/mtu.js";
 
 export const DEFAULT_LAB = "ciab";
 /**

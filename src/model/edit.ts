@@ -1,16 +1,14 @@
 // Changes to a mesh document with vwgen's command semantics (add, set, del, blacklist), plus ciab's own keys.
 // Pure: randomness and key-file reading are parameters; the caller validates the result (meshFromDoc) and writes it.
-import { allocateIPv4, allocateListenPort, allocateVni, allocateVtep, type RandInt } from "../ipam/alloc.js";
+import { allocateIPv4, allocateListenPort, allocateVni, allocateVtep } from "../ipam/alloc.js";
 import { canonicalNetwork, formatAddr, mask, parseAddr, parsePrefix } from "../ipam/ip.js";
-import { genkey, genpsk, keyShape, pubkey, type RandomBytes } from "../keys/x25519.js";
+import type { Random } from "../keys/random.js";
+import { genkey, genpsk, keyShape, pubkey } from "../keys/x25519.js";
 import { type CiabError, conflict, invalid, notFound, usage } from "./errors.js";
 import { BGP_PASSWORD, checkNodeName, pairKey, parseEndpoint } from "./mesh.js";
 import { forgetFloat, type TomlTable, type TomlValue } from "./toml.js";
 
-export interface Random {
-  int: RandInt;
-  bytes: RandomBytes;
-}
+export type { Random } from "../keys/random.js";
 
 export interface EditEnv {
   random: Random;

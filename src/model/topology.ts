@@ -7,9 +7,9 @@
 
 import { vxlanIfname, wgIfname } from "../ipam/ifname.js";
 import { type Family, outermost, sortedNetworks } from "../ipam/ip.js";
-import { type MtuPlan, mtuPlans } from "../ipam/mtu.js";
 import { type Problem, problemsError } from "./errors.js";
 import { type Mesh, type MeshNode, pairKey } from "./mesh.js";
+import { type MtuPlan, mtuPlans } from "./mtu.js";
 import { endpointProblems } from "./routing-problems.js";
 import { deployProblems } from "./validate.js";
 

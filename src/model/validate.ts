@@ -5,9 +5,10 @@
 // - edits refuse a problem they introduce (one the mesh did not have before), so nothing `render` would refuse is
 //   written; problems already in the file are warned about, so the file can still be repaired step by step;
 // - `render` and `up` refuse every one.
-import { mtuPlan } from "../ipam/mtu.js";
+
 import { type Problem, problemsError } from "./errors.js";
 import type { Mesh } from "./mesh.js";
+import { mtuPlan } from "./mtu.js";
 import { routingProblems } from "./routing-problems.js";
 
 /** IPv6 needs links of at least 1280 bytes (RFC 8200 §5): the overlay carries IPv6 when there is an IPv6 pool. */

@@ -15,7 +15,7 @@ import { isLowOrderKey, keyShape } from "../keys/x25519.js";
 import { CiabError } from "../model/errors.js";
 import { endpointProblem, type MeshNode, NODE_NAME, networkNameProblem, parseEndpoint } from "../model/mesh.js";
 import { controlAt } from "../model/schema.js";
-import { DESIRED_FILE, DESIRED_VERSION, type DesiredStateV1, type SecretsV1, spliceAnnouncements } from "../render/desired.js";
+import { DESIRED_FILE, DESIRED_VERSION, type DesiredStateV1, type SecretsV1, spliceAnnouncements } from "../state/desired.js";
 import { sha256Hex } from "./plan.js";
 import type { DesiredFile, DesiredHost, DesiredPeer, DesiredRoutingInstance, DesiredVxlan, DesiredWireguard, PrivateKeySource } from "./types.js";
 

@@ -9,7 +9,7 @@ import { createHash } from "node:crypto";
 import { formatAddr, parseAddr } from "../ipam/ip.js";
 import { waitsForPeer } from "../keys/contact.js";
 import { CiabError } from "../model/errors.js";
-import { fdbViaArgs, vxlanCreateArgv } from "../render/vxlan.js";
+import { fdbViaArgs, vxlanCreateArgv } from "../state/desired.js";
 import { commitStaged, installFile, shellQuote, stageConfig, syncconfCommand } from "./commands.js";
 import type {
   Action,

@@ -4,7 +4,7 @@
 // (adapters drop it while parsing); desired state may hold the node's own private key only when the mesh file or
 // bundle carries it inline, and it only ever leaves as the standard input of a command marked `secret`.
 
-import type { VxlanDevice } from "../render/vxlan.js";
+import type { VxlanDevice } from "../state/desired.js";
 
 /** One external command, run without a shell unless argv says `sh -c` (adapters/exec.ts). */
 export interface Command {

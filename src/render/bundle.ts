@@ -3,8 +3,9 @@
 // them is adapters/bundle-fs.ts.
 import { createHash } from "node:crypto";
 import { checkTopology, type NodeTopology, type Topology } from "../model/topology.js";
+import { DESIRED_FILE, secretsFile } from "../state/desired.js";
 import { renderBird } from "./bird.js";
-import { DESIRED_FILE, formatDesired, renderDesired, secretsFile } from "./desired.js";
+import { formatDesired, renderDesired } from "./desired.js";
 import { renderFrr } from "./frr.js";
 import { nftRenderer } from "./nft.js";
 import { renderCiabDown, renderCiabStatus, renderCiabUp, type ScriptOptions } from "./scripts.js";

@@ -4,95 +4,25 @@
 // WireGuard interfaces, VXLAN devices and routing instances (each with a VRF slot), today one of each.
 // Secrets never go into desired.json: a key that stays on the host is named by its path; keys the mesh file holds
 // inline go into the bundle's secrets file (0600), named by desired.json. Pure; no I/O.
-import { sortedNetworks } from "../ipam/ip.js";
 import { pairKey } from "../model/mesh.js";
 import type { NodeTopology } from "../model/topology.js";
-import { type FrrFiles, networkLines } from "./frr.js";
+import {
+  type AnnounceV1,
+  DESIRED_FILE,
+  DESIRED_VERSION,
+  type DesiredPeerV1,
+  type DesiredRoutingV1,
+  type DesiredStateV1,
+  type DesiredWireguardV1,
+  type SecretsV1,
+  secretsFile,
+  type VxlanDevice,
+} from "../state/desired.js";
+import type { FrrFiles } from "./frr.js";
 import { nftTable } from "./nft.js";
 import { keyFilePath } from "./showconf.js";
-import { type VxlanDevice, vxlanDevice } from "./vxlan.js";
+import { vxlanDevice } from "./vxlan.js";
 import { vxlanFiles } from "./wireguard.js";
-
-export const DESIRED_VERSION = 1;
-export const DESIRED_FILE = "desired.json";
-export const secretsFile = (net: string): string => `wireguard/${net}.secrets.json`;
-
-export interface DesiredPeerV1 {
-  /** Node name, for messages. */
-  name: string;
-  publicKey: string;
-  /** The pair has a pre-shared key: it is in the secrets file under this interface and the peer's public key. Absent: none. */
-  presharedKey?: true;
-  /** host:port (IPv6 in brackets). */
-  endpoint?: string;
-  allowedIPs: string[];
-  /** Seconds. Absent: 0 (off). */
-  keepalive?: number;
-}
-
-export interface DesiredWireguardV1 {
-  ifname: string;
-  listenPort: number;
-  /** 0 = off. */
-  fwMark: number;
-  mtu: number;
-  /** The public key the interface must have. */
-  publicKey: string;
-  /** A key file that stays on the host, or the bundle's secrets file. */
-  privateKey: { file: string } | { secrets: true };
-  /** VTEP addresses with length (LinkLayerAddress). */
-  addresses: string[];
-  peers: DesiredPeerV1[];
-}
-
-/** Prefixes a routing instance announces, and where BGP's `network` lines are in its configuration file. */
-export interface AnnounceV1 {
-  /** The node's Subnets (canonical): what it owns and, without DiscoverLXD, announces. */
-  subnets: string[];
-  /** Announce the LXD/Incus bridges inside the Subnets instead (found on the host by `ciab up`). */
-  discoverLXD: boolean;
-  /** BGP: the 0-based line and count of each family's `network` lines in the configuration file. */
-  networkLines?: { family: 4 | 6; line: number; count: number }[];
-}
-
-export type DesiredRoutingV1 = { name: string; vrf: string | null; protocol: "bgp" | "ospf" | "none"; announce: AnnounceV1 } & (
-  | { daemon: "none" }
-  | { daemon: "frr"; config: string; daemons: string }
-  | { daemon: "bird"; config: string }
-);
-
-export interface DesiredFileV1 {
-  /** Where it is installed on the host. */
-  path: string;
-  /** The bundle file it is installed from. */
-  source: string;
-  /** Octal, "0600". */
-  mode: string;
-  /** Holds a key: never printed, compared by hash only. */
-  secret?: boolean;
-}
-
-export interface DesiredStateV1 {
-  version: typeof DESIRED_VERSION;
-  network: string;
-  node: string;
-  /** /proc/sys keys (slash form), host-wide; the VXLAN devices' own follow from `vxlan`. */
-  sysctls: { key: string; value: string }[];
-  files: DesiredFileV1[];
-  /** The guard: an nft table replaced as a whole from a bundle file. */
-  nft: { table: string; source: string };
-  wireguard: DesiredWireguardV1[];
-  vxlan: VxlanDevice[];
-  routing: DesiredRoutingV1[];
-  /** The bundle's secrets file, when the mesh holds this node's private key or pre-shared keys inline. */
-  secrets?: string;
-}
-
-/** The bundle's secrets file: per interface, the private key and the pre-shared keys by peer public key. */
-export interface SecretsV1 {
-  version: typeof DESIRED_VERSION;
-  interfaces: Record<string, { privateKey?: string; presharedKeys: Record<string, string> }>;
-}
 
 export interface DesiredRender {
   desired: DesiredStateV1;
@@ -184,14 +114,4 @@ export function formatDesired(v: unknown, indent = ""): string {
   if (Array.isArray(v)) return `[\n${v.map((x) => inner + formatDesired(x, inner)).join(",\n")}\n${indent}]`;
   const entries = Object.entries(v as object).filter(([, x]) => x !== undefined);
   return `{\n${entries.map(([k, x]) => `${inner}${JSON.stringify(k)}: ${formatDesired(x, inner)}`).join(",\n")}\n${indent}}`;
-}
-
-/**
- * A BGP configuration with other announcements: each family's `network` lines (at the places desired.json
- * records) replaced by `announce`, exactly as renderFrr(mesh, node, { announce }) renders them.
- */
-export function spliceAnnouncements(conf: string, at: NonNullable<AnnounceV1["networkLines"]>, announce: string[]): string {
-  const lines = conf.split("\n");
-  for (const { family, line, count } of [...at].sort((a, b) => b.line - a.line)) lines.splice(line, count, ...networkLines(sortedNetworks(announce, family)));
-  return lines.join("\n");
 }

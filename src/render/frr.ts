@@ -7,6 +7,7 @@
 import { type Family, sortedNetworks } from "../ipam/ip.js";
 import type { Mesh, MeshNode } from "../model/mesh.js";
 import { hostPart, type NodeTopology } from "../model/topology.js";
+import { networkLines } from "../state/desired.js";
 
 export interface FrrFiles {
   /** /etc/frr/frr.conf (integrated config, loaded by `vtysh -b`). */
@@ -97,9 +98,6 @@ export function renderFrr(nt: NodeTopology, opts: FrrOptions = {}): FrrFiles {
     ...(routing === "bgp" ? { networks: networks.map((n) => ({ ...n, line: n.line + head.length })) } : {}),
   };
 }
-
-/** BGP `network` lines of an address family (canonical, sorted prefixes). */
-export const networkLines = (prefixes: string[]): string[] => prefixes.map((p) => `  network ${p}`);
 
 /** One prefix-list per owner and family: its Subnets and anything more specific (le /32, /128). */
 function prefixLists(nt: NodeTopology, owners: (f: Family) => MeshNode[]): string[] {

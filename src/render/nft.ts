@@ -157,6 +157,18 @@ function render(nt: NodeTopology, sh: Shared): string {
     ...peerSet("peer6", "type ether_addr . ipv6_addr", 6),
     ...vtepSet("vtep4", `typeof ip saddr . ${INNER_SRC_MAC}`, 4),
     ...vtepSet("vtep6", `typeof ip6 saddr . ${INNER_SRC_MAC}`, 6),
+    // VXLAN between the VTEPs needs no connection tracking (no NAT, no state; the guard's VXLAN rules match on
+    // addresses and the inner MAC, not on ct). Without these rules the kernel tracks every VXLAN frame as a UDP
+    // flow, a third conntrack lookup per packet on the container path (WireGuard's UDP and the inner flow are the
+    // other two); measured in bench/RESULTS.md (dataplane).
+    "\tchain vxlan_notrack_in {",
+    "\t\ttype filter hook prerouting priority raw; policy accept;",
+    `\t\tiifname "${wg}" udp dport ${net.vxlanPort} notrack`,
+    "\t}",
+    "\tchain vxlan_notrack_out {",
+    "\t\ttype filter hook output priority raw; policy accept;",
+    `\t\toifname "${wg}" udp dport ${net.vxlanPort} notrack`,
+    "\t}",
     "\tchain prerouting {",
     "\t\ttype filter hook prerouting priority filter; policy accept;",
     "\t\t# Source validation on the overlay: only what the sending peer owns (or relays for us).",

@@ -3,8 +3,9 @@
 // neighbours, a no-fragmentation MTU, and no ethtool/`via` dependency. Pure; no I/O.
 import { pairKey } from "../model/mesh.js";
 import type { Dataplane, NodeTopology, Topology } from "../model/topology.js";
+import { vxlanCreateArgv } from "../state/desired.js";
 import { formatFwMark, keyFilePath } from "./showconf.js";
-import { vxlanCreateArgv, vxlanLink } from "./vxlan.js";
+import { vxlanLink } from "./vxlan.js";
 
 /** Where ciab-up installs the VXLAN batch files next to the WireGuard file. */
 export const vxlanFiles = (net: string) => ({ ip: `/etc/wireguard/${net}.vxlan-ip`, fdb: `/etc/wireguard/${net}.vxlan-fdb` });

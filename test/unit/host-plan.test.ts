@@ -8,7 +8,7 @@ import type { TomlTable } from "../../src/model/toml.js";
 import { formatCommand } from "../../src/plan/commands.js";
 import { plan } from "../../src/plan/plan.js";
 import type { Action, DesiredHost } from "../../src/plan/types.js";
-import { vxlanCreateArgv } from "../../src/render/vxlan.js";
+import { vxlanCreateArgv } from "../../src/state/desired.js";
 import { desiredOf, emptyHost, meshDoc, meshOf, NET, observedOf, random } from "../helpers/host.js";
 
 const summary = (actions: Action[]) => actions.map((a) => `${a.kind} ${a.subject}: ${a.reason}`);

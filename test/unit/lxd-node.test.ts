@@ -449,10 +449,13 @@ describe("realHost.run", () => {
 
   it("kills on timeout and on abort", async () => {
     const t = Date.now();
-    expect((await realHost.run(["sleep", "5"], { timeoutMs: 100 })).code).toBe(124);
+    // The one Runner's semantics (adapters/exec.ts): killed with SIGKILL, exit 137, `timedOut` on a deadline.
+    expect(await realHost.run(["sleep", "5"], { timeoutMs: 100 })).toMatchObject({ code: 137, timedOut: true });
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 100);
-    expect((await realHost.run(["sleep", "5"], { signal: ac.signal })).code).toBe(130);
+    const aborted = await realHost.run(["sleep", "5"], { signal: ac.signal });
+    expect(aborted.code).toBe(137);
+    expect(aborted.timedOut).toBeUndefined();
     expect(Date.now() - t).toBeLessThan(3000);
   });
 });

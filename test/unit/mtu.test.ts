@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { mtuPlan } from "../../src/ipam/mtu.js";
+import { mtuPlan } from "../../src/model/mtu.js";
 import { threeNodeMesh } from "../helpers/meshes.js";
 
 function plan(set: string[], node = "a", pairs: [string, string][] = []) {

@@ -1,7 +1,7 @@
 // IPv6 link-local VTEPs: the VXLAN device is bound to the WireGuard interface and every FDB entry names it (`via`).
 
 import { describe, expect, it } from "vitest";
-import { mtuPlan } from "../../src/ipam/mtu.js";
+import { mtuPlan } from "../../src/model/mtu.js";
 import { topology } from "../../src/model/topology.js";
 import { deployProblems } from "../../src/model/validate.js";
 import { dataplane } from "../../src/render/dataplane.js";

@@ -2,7 +2,7 @@
 // WireGuard adds 60 bytes over IPv4 (20 IP + 8 UDP + 32 WireGuard) and 80 over IPv6 (40 IP + 8 UDP + 32);
 // VXLAN adds 50 with IPv4 VTEPs (20 IP + 8 UDP + 8 VXLAN + 14 Ethernet). By default nothing may be fragmented,
 // because many clouds drop IP fragments (../shared/lab/FINDINGS.md §4).
-import type { Mesh, MeshNode } from "../model/mesh.js";
+import type { Mesh, MeshNode } from "./mesh.js";
 
 export const WG_OVERHEAD = { 4: 60, 6: 80 } as const;
 /** VXLAN over IPv4 VTEPs (20 IP + 8 UDP + 8 VXLAN + 14 Ethernet); IPv6 VTEPs add 20 more (40-byte header). */
