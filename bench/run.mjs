@@ -12,6 +12,7 @@ import { failover } from "./failover.mjs";
 import { ROOT } from "./lib/common.mjs";
 import { isInterrupted } from "./lib/lab.mjs";
 import { mtu } from "./mtu.mjs";
+import { percall } from "./percall.mjs";
 import { renderScale } from "./render-scale.mjs";
 
 const PARTS = {
@@ -20,6 +21,7 @@ const PARTS = {
   failover,
   dataplane,
   mtu,
+  percall,
 };
 
 const RESULTS = join(ROOT, "bench", "results");
