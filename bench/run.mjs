@@ -13,6 +13,7 @@ import { ROOT } from "./lib/common.mjs";
 import { isInterrupted } from "./lib/lab.mjs";
 import { preflight } from "./lib/preflight.mjs";
 import { mtu } from "./mtu.mjs";
+import { percall } from "./percall.mjs";
 import { renderScale } from "./render-scale.mjs";
 
 // BENCH_RENDER_SIZES=10,100 picks the render part's mesh sizes (the CI smoke run uses one tiny size).
@@ -23,6 +24,7 @@ const PARTS = {
   failover,
   dataplane,
   mtu,
+  percall,
 };
 
 // BENCH_RESULTS_DIR: write the result files and RESULTS.md there instead of bench/ (the CI smoke run does, so it

@@ -6,7 +6,7 @@
 // Only the caller commits (renames) the temp directories, once every slice is complete: all or nothing.
 import { existsSync } from "node:fs";
 import { cpus } from "node:os";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { type BundleTarget, writeBundleTree } from "../adapters/bundle-fs.js";
 import { CiabError, type ErrorCode, type ErrorDetails } from "../model/errors.js";
@@ -75,7 +75,10 @@ export function runJob(job: RenderJob): RenderReply {
 
 /** The worker script beside the running bundle (dist/render-worker.mjs); absent when running from sources. */
 function workerScript(): string | undefined {
-  const url = new URL("./render-worker.mjs", import.meta.url);
+  // The CLI runs as a CommonJS bundle (dist/ciab.cjs, started by boot.ts), where import.meta is empty: its
+  // __filename says where it is. From sources (tests) it is an ES module.
+  const here = typeof __filename === "string" ? pathToFileURL(__filename).href : import.meta.url;
+  const url = new URL("./render-worker.mjs", here);
   if (url.protocol !== "file:") return undefined;
   const path = fileURLToPath(url);
   return existsSync(path) ? path : undefined;

@@ -16,8 +16,17 @@ const BITS: Record<Family, number> = { 4: 32, 6: 128 };
 
 export const bits = (f: Family): number => BITS[f];
 
+// ipaddr.js's four-part decimal form (no leading zeros, each part 0-255), read without it: a mesh file holds a few
+// IPv4 addresses per node, and this is most of what a call of `showconf` parses (issue 10).
+const DOTTED_QUAD = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
+
 export function parseAddr(text: string, what = "address"): { family: Family; addr: bigint } {
   const t = text.trim();
+  const q = DOTTED_QUAD.exec(t);
+  if (q) {
+    const [a, b, c, d] = [q[1], q[2], q[3], q[4]].map(Number) as [number, number, number, number];
+    if (a <= 255 && b <= 255 && c <= 255 && d <= 255) return { family: 4, addr: BigInt(a * 2 ** 24 + b * 2 ** 16 + c * 2 ** 8 + d) };
+  }
   if (ipaddr.IPv4.isValidFourPartDecimal(t)) {
     const bytes = ipaddr.IPv4.parse(t).toByteArray();
     return { family: 4, addr: bytesToBig(bytes) };

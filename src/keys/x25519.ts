@@ -67,8 +67,21 @@ export function genpsk(random: RandomBytes = randomBytes): string {
   return random(32).toString("base64");
 }
 
+// Derived public keys of this process: an edit validates the mesh before and after the change, and each X25519
+// derivation costs more than the rest of a node's validation (issue 10: one call as fast as vwgen's).
+const derived = new Map<string, string>();
+
 /** Public key of a base64 private key; equals `wg pubkey` (X25519 clamps the scalar itself). */
 export function pubkey(privateB64: string, what = "private key"): string {
+  let pub = derived.get(privateB64);
+  if (pub === undefined) {
+    pub = derive(privateB64, what);
+    derived.set(privateB64, pub);
+  }
+  return pub;
+}
+
+function derive(privateB64: string, what: string): string {
   const raw = decodeKey(privateB64, what);
   // A JWK import is ~5x faster than PKCS#8 DER (no OpenSSL decoder round): it matters for 1000-node meshes.
   // Node derives the public half from `d`; `x` must be present as a string but is not used for private keys.

@@ -6,25 +6,7 @@ import { meshFromDoc } from "../../src/model/mesh.js";
 import { parseToml } from "../../src/model/toml.js";
 import { renderShowconf } from "../../src/render/showconf.js";
 import { FIXTURES } from "../helpers/env.js";
-
-/** Lines only in a ("-") or only in b ("+"), from a longest-common-subsequence diff. */
-function diff(a: string[], b: string[]): string[] {
-  const n = a.length;
-  const m = b.length;
-  const L = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));
-  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) L[i]![j] = a[i] === b[j] ? L[i + 1]![j + 1]! + 1 : Math.max(L[i + 1]![j]!, L[i]![j + 1]!);
-  const out: string[] = [];
-  let i = 0;
-  let j = 0;
-  while (i < n || j < m) {
-    if (i < n && j < m && a[i] === b[j]) {
-      i++;
-      j++;
-    } else if (j < m && (i === n || L[i]![j + 1]! >= L[i + 1]![j]!)) out.push(`+${b[j++]}`);
-    else out.push(`-${a[i++]}`);
-  }
-  return out;
-}
+import { lineDiff as diff } from "../helpers/line-diff.js";
 
 const load = (dir: string, file: string) => {
   const path = join(FIXTURES, dir, file);

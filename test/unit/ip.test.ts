@@ -21,6 +21,24 @@ describe("prefix parsing", () => {
   ])("%s is refused", (input, msg) => expect(() => parsePrefix(input)).toThrow(msg));
 });
 
+describe("IPv4 addresses read without ipaddr.js agree with it", () => {
+  it.each(["0.0.0.0", "255.255.255.255", "10.0.0.1", "192.168.5.7", "1.2.3.4", " 10.1.2.3 "])("%s", (t) => {
+    expect(parseAddr(t)).toEqual({
+      family: 4,
+      addr: BigInt(
+        `0x${t
+          .trim()
+          .split(".")
+          .map((x) => Number(x).toString(16).padStart(2, "0"))
+          .join("")}`,
+      ),
+    });
+  });
+  it.each(["256.0.0.1", "01.2.3.4", "1.2.3", "1.2.3.4.5", "1.2.3.1000", "0x1.2.3.4"])("%s is refused", (t) => {
+    expect(() => parseAddr(t)).toThrow(/not a valid IPv4 or IPv6 address/);
+  });
+});
+
 describe("containment and overlap", () => {
   const p = (s: string) => parsePrefix(s);
   it.each([

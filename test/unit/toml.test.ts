@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { parse } from "smol-toml";
 import { describe, expect, it } from "vitest";
-import { dumpToml, lineOf, parseToml } from "../../src/model/toml.js";
+import { dumpToml, isTomlFloat, lineOf, parseCanonical, parseToml } from "../../src/model/toml.js";
 import { FIXTURES } from "../helpers/env.js";
 
 describe("TOML codec", () => {
@@ -20,5 +21,41 @@ describe("TOML codec", () => {
     expect(lineOf(text, "Node.n1", "A")).toBe(6);
     expect(lineOf(text, "Network", "A")).toBe(2);
     expect(lineOf(text, "Node.n1")).toBe(4);
+  });
+
+  // The fast reading of ciab's/vwgen's own layout (issue 10): it must give what smol-toml gives, and leave anything
+  // else to smol-toml.
+  const plain = (v: unknown) => JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? Number(x) : x)));
+  it.each(["basic3/ciabmesh.conf", "blacklist4/lab.conf"])("the fast reading of %s equals smol-toml's", (f) => {
+    const text = readFileSync(join(FIXTURES, f), "utf8");
+    const fast = parseCanonical(text);
+    expect(fast).toBeDefined();
+    expect(plain(fast)).toEqual(plain(parse(text)));
+  });
+  it("reads every value type dumpToml writes, and escapes", () => {
+    const doc = { A: { s: 'q"\\\n\t\u0001é', n: -5, b: false, e: [], l: [["a", "b"], ["c"]], t: { x: 1, "y z": "w" } }, 'Node."a b"': { k: true } };
+    const text = dumpToml(doc);
+    expect(plain(parseCanonical(text))).toEqual(plain(parse(text)));
+    expect(parseToml(text, "t")).toEqual(parse(text));
+  });
+  it.each([
+    ["a float", "[Network]\nVxlanMTU = 1500.0\n"],
+    ["a comment", "# hi\n[Network]\nVxlanID = 5\n"],
+    ["other spacing", "[Network]\nVxlanID=5\n"],
+    ["a literal string", "[Network]\nA = 'x'\n"],
+    ["a big integer", "[Network]\nA = 12345678901234567890\n"],
+    ["__proto__", "[Node.__proto__]\nA = 1\n"],
+    ["a key twice", "[Network]\nA = 1\nA = 2\n"],
+  ])("leaves %s to smol-toml", (_what, text) => expect(parseCanonical(text)).toBeUndefined());
+  it("a fast reading that would not write the same bytes back goes to smol-toml", () => {
+    // unsorted keys are read by the fast path, but dumpToml sorts them: smol-toml decides, the result is the same
+    const text = "[Network]\nVxlanID = 5\nA = 1\n";
+    expect(parseCanonical(text)).toBeDefined();
+    expect(dumpToml(parseCanonical(text)!)).not.toBe(text);
+    expect(plain(parseToml(text, "t"))).toEqual({ Network: { VxlanID: 5, A: 1 } });
+  });
+  it("floats still reach the schema as floats", () => {
+    const doc = parseToml("[Network]\nVxlanID = 1e3\n", "t");
+    expect(isTomlFloat(doc.Network as object, "VxlanID")).toBe(true);
   });
 });

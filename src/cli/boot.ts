@@ -1,0 +1,54 @@
+// dist/ciab.mjs: starts the CLI bundle (dist/ciab.cjs) with V8's code cache (dist/ciab.cjs.cache), so a call does
+// not parse and compile the 0.5 MB bundle again (issue 10: one `ciab showconf` must be as fast as one vwgen call;
+// Node 20 has no module.enableCompileCache). The cache holds the bytecode of the functions the build's training
+// calls ran (scripts/build.mjs); V8 refuses a cache that does not match the source or the V8 version and flags, and
+// the bundle is then compiled as usual — the cache only ever changes the speed, never the behaviour.
+// Only the build writes the cache (CIAB_CODE_CACHE_WRITE=1): a call never writes next to the installed program.
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import Module, { createRequire } from "node:module";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Script } from "node:vm";
+
+const file = fileURLToPath(new URL("./ciab.cjs", import.meta.url));
+const cacheFile = `${file}.cache`;
+let cachedData: Buffer | undefined;
+try {
+  cachedData = readFileSync(cacheFile);
+} catch {
+  /* no cache (not built yet, or removed): compile as usual */
+}
+const script = new Script(Module.wrap(readFileSync(file, "utf8")), { filename: file, cachedData });
+if (process.env.CIAB_CODE_CACHE_WRITE === "1") {
+  process.on("exit", () => {
+    const tmp = `${cacheFile}.tmp-${process.pid}`;
+    writeFileSync(tmp, script.createCachedData());
+    renameSync(tmp, cacheFile);
+  });
+}
+// Node's child_process (with net, dgram, streams) and http are needed only by the lab, host and LXD commands:
+// they are loaded when first used, not by every call (the bundle reads their members at call time).
+const realRequire = createRequire(file);
+const LAZY = new Set(["node:child_process", "child_process", "node:http", "http"]);
+function lazyModule(id: string): object {
+  let m: Record<string | symbol, unknown> | undefined;
+  const load = () => {
+    m ??= realRequire(id) as Record<string | symbol, unknown>;
+    return m;
+  };
+  return new Proxy(
+    {},
+    {
+      get: (_t, k) => load()[k],
+      has: (_t, k) => k in load(),
+      ownKeys: () => Reflect.ownKeys(load()),
+      getOwnPropertyDescriptor: (_t, k) => {
+        const d = Reflect.getOwnPropertyDescriptor(load(), k);
+        return d && { ...d, configurable: true };
+      },
+    },
+  );
+}
+const bundleRequire = Object.assign((id: string) => (LAZY.has(id) ? lazyModule(id) : realRequire(id)), realRequire);
+const module = { exports: {} };
+(script.runInThisContext() as (...a: unknown[]) => void).call(module.exports, module.exports, bundleRequire, module, file, dirname(file));
