@@ -7,12 +7,14 @@ import { prepareOutDir } from "../adapters/bundle-fs.js";
 import { isNotRegular, readRegularText, replaceFiles } from "../adapters/files.js";
 import { genkey, genpsk, pubkey } from "../keys/x25519.js";
 import { addNodes, applySet, blacklist, delNodes, ensureNetwork, repairEndpoints } from "../model/edit.js";
-import { CiabError, invalid, notFound, problemsError } from "../model/errors.js";
+import { CiabError, EXIT, invalid, notFound, problemsError } from "../model/errors.js";
 import { type Mesh, meshFromDoc } from "../model/mesh.js";
+import { type Change, migrateDoc } from "../model/migrate.js";
 import { schemaProblems } from "../model/schema.js";
-import { dumpToml } from "../model/toml.js";
+import { dumpToml, type TomlTable } from "../model/toml.js";
 import { deployProblems, editProblems, readWarnings } from "../model/validate.js";
-import { loadMesh, meshRef, updateMesh } from "../registry/file.js";
+import { loadMesh, type MeshRef, meshRef, updateMesh } from "../registry/file.js";
+import { checkRenderable } from "../render/bundle.js";
 import { showJson, showText } from "../render/show.js";
 import { renderShowconf } from "../render/showconf.js";
 import { renderZones } from "../render/zone.js";
@@ -49,22 +51,29 @@ class Unchanged {
   constructor(readonly mesh: Mesh) {}
 }
 
+/** The schema first: an edit never works on a value of the wrong type (those crashed before). */
+function schemaFirst(ref: MeshRef, doc: TomlTable): void {
+  const load = schemaProblems(doc, { file: ref.path }).filter((p) => p.phase === "load");
+  if (load.length === 0) return;
+  loadMesh(ref); // throws the problems with their lines and columns
+  throw problemsError(load);
+}
+
 function edit(g: GlobalOptions, net: string, create: boolean, fn: Parameters<typeof updateMesh>[2]) {
   const ref = meshRef(net, g.dir);
-  const ctx = { file: ref.path };
+  const ctx = { file: ref.path, title: ref.title };
   let res: { mesh: Mesh; changed: boolean };
   let kept: string[] = [];
+  const repaired: string[] = [];
   try {
     res = updateMesh(ref, { create, lockTimeoutMs: g.lockTimeout }, (doc, existed) => {
-      // The schema first: an edit never works on a value of the wrong type (those crashed before).
-      if (existed && schemaProblems(doc, ctx).some((p) => p.phase === "load")) {
-        loadMesh(ref); // throws the problems with their lines and columns
-        throw problemsError(schemaProblems(doc, ctx).filter((p) => p.phase === "load"));
-      }
+      if (existed) schemaFirst(ref, doc);
       const original = existed ? dumpToml(doc) : undefined;
       const beforeDoc = existed ? structuredClone(doc) : undefined;
       fn(doc, existed);
-      repairEndpoints(doc);
+      // README: vwgen's mangled IPv6 endpoints are stored repaired by the next write, and each one is said.
+      for (const r of repairEndpoints(doc))
+        repaired.push(`node ${r.node}: Endpoint ${JSON.stringify(r.before)} stored as ${JSON.stringify(r.after)} (vwgen's mangled IPv6 form, repaired)`);
       const after = meshFromDoc(ref.name, doc, ctx);
       if (original !== undefined && dumpToml(doc) === original) throw new Unchanged(after);
       // Validate the whole result as `render` would: refuse what this edit introduces, warn about what was there.
@@ -85,10 +94,52 @@ function edit(g: GlobalOptions, net: string, create: boolean, fn: Parameters<typ
     res = { mesh: e.mesh, changed: false };
     kept = readWarnings(e.mesh).filter((w) => !e.mesh.warnings.includes(w));
   }
-  for (const w of [...res.mesh.warnings, ...kept]) warn(w);
+  for (const w of [...res.mesh.warnings, ...kept, ...(res.changed ? repaired : [])]) warn(w);
   if (g.json) json({ ok: true, network: ref.name, file: ref.path, changed: res.changed });
   else if (!res.changed) progress(`${ref.path}: unchanged (it already holds these values)`);
   return res;
+}
+
+/**
+ * `ciab migrate`: every repair in one read-modify-write under the lock (nothing is written with --dry-run or when
+ * there is nothing to do). Exit 0 when the result is deployable, 4 when problems remain that need a decision (each
+ * printed with its fix); the changes are written either way.
+ */
+function migrate(g: GlobalOptions, net: string, dryRun: boolean): void {
+  const ref = meshRef(net, g.dir);
+  const ctx = { file: ref.path, title: ref.title };
+  const env = { random: randomSource(), readKeyFile };
+  let changes: Change[] = [];
+  let mesh: Mesh;
+  let written = false;
+  try {
+    const res = updateMesh(ref, { create: false, lockTimeoutMs: g.lockTimeout }, (doc) => {
+      schemaFirst(ref, doc);
+      changes = migrateDoc(doc, env);
+      if (dryRun || changes.length === 0) throw new Unchanged(meshFromDoc(ref.name, doc, ctx));
+    });
+    mesh = res.mesh;
+    written = res.changed;
+  } catch (e) {
+    if (!(e instanceof Unchanged)) throw e;
+    mesh = e.mesh;
+  }
+  const remaining = deployProblems(mesh).map((p) => ({ message: p.message, hint: p.hint }));
+  try {
+    checkRenderable(mesh);
+  } catch (e) {
+    if (e instanceof CiabError && !remaining.some((r) => e.message.startsWith(r.message))) remaining.push({ message: e.message, hint: e.hint });
+  }
+  if (g.json) json({ ok: remaining.length === 0, network: ref.title, file: ref.path, dryRun, written, changes, remaining });
+  else {
+    if (changes.length === 0) out(`${ref.path}: nothing to migrate`);
+    else {
+      out(`${ref.path}: ${changes.length} change${changes.length === 1 ? "" : "s"}${dryRun ? " (dry run: nothing written)" : ""}`);
+      for (const c of changes) out(`  ${c.key}: ${c.before} -> ${c.after}  (${c.why})`);
+    }
+    for (const r of remaining) warn(`still refused by 'ciab render': ${r.message}${r.hint ? `; fix: ${r.hint}` : ""}`);
+  }
+  if (remaining.length) process.exitCode = EXIT.invalid;
 }
 
 export function registerMeshCommands(program: Command): void {
@@ -208,6 +259,15 @@ export function registerMeshCommands(program: Command): void {
       if (!zone) throw invalid(`network '${mesh.name}' has no pool-${o.reverse}, so no reverse zone`);
       process.stdout.write(zone.text);
     });
+
+  program
+    .command("migrate")
+    .description(
+      "repair what vwgen wrote that render refuses (metadata-range VTEPs, mangled endpoints, stale references, missing prefix lengths, node names, key paths), in one locked write",
+    )
+    .argument("<network>")
+    .option("--dry-run", "print the changes, write nothing")
+    .action((net: string, o: { dryRun?: boolean }, cmd: Command) => migrate(globals(cmd), net, Boolean(o.dryRun)));
 
   program
     .command("genkey")

@@ -26,7 +26,7 @@ export function registerRenderCommands(program: Command): void {
       const ref = meshRef(net, g.dir);
       const { mesh, text } = loadMesh(ref);
       for (const w of mesh.warnings) warn(w);
-      checkRenderable(mesh);
+      for (const w of checkRenderable(mesh)) warn(w);
       const nodes = o.node ? [findNode(mesh, o.node)] : mesh.nodes;
       const digest = sha256(text);
       // Render everything before writing anything: a renderer that throws leaves no half-written output.

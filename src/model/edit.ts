@@ -58,15 +58,27 @@ export function ensureNetwork(doc: TomlTable, rnd: Random): boolean {
   return true;
 }
 
+/** The prefix `text` holds, or undefined (vwgen stores any text; validation names what is wrong). */
+const prefixOrUndefined = (text: unknown) => {
+  try {
+    return typeof text === "string" ? parsePrefix(text, "address", false) : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
 /** What allocation must avoid: VTEPs and IPv4 overlay addresses in use (as numbers). */
-function usedSets(doc: TomlTable) {
+export function usedSets(doc: TomlTable) {
   const vteps = new Set<number>();
   const v4 = new Set<number>();
   for (const n of Object.values(nodesOf(doc)) as TomlTable[]) {
-    for (const a of (n.LinkLayerAddress as string[] | undefined) ?? []) vteps.add(Number(parsePrefix(a).addr));
+    for (const a of (n.LinkLayerAddress as string[] | undefined) ?? []) {
+      const p = prefixOrUndefined(a);
+      if (p?.family === 4) vteps.add(Number(p.addr));
+    }
     for (const a of (n.Address as string[] | undefined) ?? []) {
-      const p = parsePrefix(a, "Address", false);
-      if (p.family === 4) v4.add(Number(p.addr));
+      const p = prefixOrUndefined(a);
+      if (p?.family === 4) v4.add(Number(p.addr));
     }
   }
   return { vteps, v4 };
@@ -74,7 +86,7 @@ function usedSets(doc: TomlTable) {
 
 type Used = ReturnType<typeof usedSets>;
 
-function newVtep(used: Used, rnd: Random): string {
+export function newVtep(used: Used, rnd: Random): string {
   const vtep = allocateVtep(used.vteps, rnd.int);
   used.vteps.add(Number(parseAddr(vtep).addr));
   return vtep;
@@ -451,15 +463,20 @@ export function applySet(doc: TomlTable, net: string, args: string[], env: EditE
   syncPsks(doc, env.random);
 }
 
-/** Store vwgen's mangled IPv6 endpoints ("[[v6]:p]:q") in their repaired form once the file is written anyway. */
-export function repairEndpoints(doc: TomlTable): void {
-  for (const t of Object.values((doc.Node as Record<string, TomlTable> | undefined) ?? {})) {
+/** Store vwgen's mangled IPv6 endpoints ("[[v6]:p]:q", "[v6]p") repaired once the file is written anyway; returns each. */
+export function repairEndpoints(doc: TomlTable): { node: string; before: string; after: string }[] {
+  const done: { node: string; before: string; after: string }[] = [];
+  for (const [node, t] of Object.entries((doc.Node as Record<string, TomlTable> | undefined) ?? {})) {
     if (typeof t.Endpoint !== "string") continue;
     try {
       const ep = parseEndpoint(t.Endpoint, "Endpoint");
-      if (ep.repaired) t.Endpoint = ep.text;
+      if (ep.repaired) {
+        done.push({ node, before: t.Endpoint, after: ep.text });
+        t.Endpoint = ep.text;
+      }
     } catch {
       /* validation reports it */
     }
   }
+  return done;
 }

@@ -39,7 +39,7 @@ export function assertDeployable(mesh: Mesh): void {
 /** What a read command prints: the warnings, then each deploy problem with the commands that will refuse it. */
 export const readWarnings = (mesh: Mesh): string[] => [
   ...mesh.warnings,
-  ...deployProblems(mesh).map((p) => `${p.message} ('ciab render' and 'ciab up' refuse this)`),
+  ...deployProblems(mesh).map((p) => `${p.message} ('ciab render' and 'ciab up' refuse this${p.hint ? `; fix: ${p.hint}` : ""})`),
 ];
 
 /**

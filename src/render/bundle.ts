@@ -20,9 +20,10 @@ export interface BundleFile {
 export const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex");
 
 /** Checks that must pass before any bundle of the mesh is written. */
-export function checkRenderable(mesh: Mesh): void {
-  checkDeployable(mesh);
+/** Throws what `render` and `up` refuse; returns what they only warn about. */
+export function checkRenderable(mesh: Mesh): string[] {
   assertDeployable(mesh); // every "deploy" problem of the mesh, routing included (model/validate.ts)
+  return checkDeployable(mesh);
 }
 
 export function renderBundle(mesh: Mesh, node: MeshNode, meshDigest: string): BundleFile[] {

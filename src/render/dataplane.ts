@@ -62,17 +62,18 @@ function computeDataplane(mesh: Mesh, node: MeshNode): Dataplane {
   };
 }
 
-/** Checks that only matter once a mesh is deployed (showconf stays as lenient as vwgen). */
-export function checkDeployable(mesh: Mesh): void {
+/**
+ * Checks that only matter once a mesh is deployed (showconf stays as lenient as vwgen). Returns the warnings: a node
+ * without endpoint is vwgen's own README example (it reaches the others, and they reach it once it has spoken).
+ */
+export function checkDeployable(mesh: Mesh): string[] {
   const fail = (node: string, key: string, message: string, hint: string) =>
     new CiabError("invalid", `node '${node}': ${key}: ${message}`, { hint, where: { node, key } });
+  const warnings: string[] = [];
   for (const n of mesh.nodes) {
     if (!n.endpoint && n.persistentKeepalive === 0) {
-      throw fail(
-        n.name,
-        "Endpoint",
-        "has no endpoint and no persistent-keepalive, so no peer can ever reach it",
-        `give it an endpoint ('ciab set ${mesh.name} node ${n.name} endpoint HOST:PORT') or, behind NAT, 'persistent-keepalive 25'`,
+      warnings.push(
+        `node '${n.name}' has no endpoint and no persistent-keepalive: the others reach it only after it has sent them traffic (and only while a NAT in between keeps the mapping); give it 'persistent-keepalive 25' ('ciab set ${mesh.title} node ${n.name} persistent-keepalive 25') or an endpoint`,
       );
     }
     if (n.listenPort === 0 && n.endpoint) throw fail(n.name, "ListenPort", "is 0 but the node has an endpoint", `set 'listen-port' to the endpoint's port`);
@@ -82,9 +83,10 @@ export function checkDeployable(mesh: Mesh): void {
           n.name,
           "Endpoint",
           `neither '${n.name}' nor its peer '${p.name}' has an endpoint: they can never handshake`,
-          `give one of them an endpoint, or 'ciab blacklist ${mesh.name} add ${n.name} ${p.name}'`,
+          `give one of them an endpoint, or 'ciab blacklist ${mesh.title} add ${n.name} ${p.name}'`,
         );
       }
     }
   }
+  return warnings;
 }
