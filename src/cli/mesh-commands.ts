@@ -6,8 +6,8 @@ import type { Command } from "commander";
 import { prepareOutDir } from "../adapters/bundle-fs.js";
 import { isNotRegular, readRegularText, replaceFiles } from "../adapters/files.js";
 import { genkey, genpsk, pubkey } from "../keys/x25519.js";
-import { addNodes, applySet, blacklist, delNodes, ensureNetwork, repairEndpoints } from "../model/edit.js";
-import { CiabError, EXIT, invalid, notFound, problemsError } from "../model/errors.js";
+import { addNodes, applySet, blacklist, delNodes, ensureNetwork, repairEndpoints, SET_HELP } from "../model/edit.js";
+import { CiabError, EXIT, invalid, notFound, problemsError, usage } from "../model/errors.js";
 import { type Mesh, meshFromDoc } from "../model/mesh.js";
 import { type Change, migrateDoc } from "../model/migrate.js";
 import { schemaProblems } from "../model/schema.js";
@@ -24,7 +24,7 @@ import { json, out, progress, warn } from "./output.js";
 export function findNode(mesh: Mesh, name: string) {
   const node = mesh.nodes.find((n) => n.name === name);
   if (!node) {
-    throw notFound(`network '${mesh.name}' has no node '${name}'`, {
+    throw notFound(`network '${mesh.title}' has no node '${name}'`, {
       where: { node: name },
       hint: `nodes: ${mesh.nodes.map((n) => n.name).join(", ") || "(none)"}`,
     });
@@ -142,6 +142,16 @@ function migrate(g: GlobalOptions, net: string, dryRun: boolean): void {
   if (remaining.length) process.exitCode = EXIT.invalid;
 }
 
+/**
+ * add, del and blacklist apply the valid part, as vwgen does (a script adding n1..n9 to a mesh that has n3 keeps
+ * working); the arguments they skipped are reported after the write, and the command exits with the first one's code.
+ */
+function reportSkipped(skipped: CiabError[]): void {
+  if (skipped.length === 0) return;
+  for (const e of skipped.slice(1)) warn(`skipped: ${e.message}`);
+  throw skipped[0];
+}
+
 export function registerMeshCommands(program: Command): void {
   program
     .command("add")
@@ -151,10 +161,12 @@ export function registerMeshCommands(program: Command): void {
     .action((net: string, nodes: string[], _o, cmd: Command) => {
       const g = globals(cmd);
       const rnd = randomSource();
+      const skipped: CiabError[] = [];
       edit(g, net, true, (doc) => {
         ensureNetwork(doc, rnd);
-        if (nodes.length) addNodes(doc, meshRef(net, g.dir).name, nodes, rnd);
+        if (nodes.length) addNodes(doc, meshRef(net, g.dir).name, nodes, rnd, skipped);
       });
+      reportSkipped(skipped);
     });
 
   program
@@ -164,6 +176,12 @@ export function registerMeshCommands(program: Command): void {
     .argument("<directives...>", "e.g. pool-ipv4 172.20.10.0/24 node node1 endpoint 198.51.100.7:51820 listen-port 51820")
     .passThroughOptions()
     .allowUnknownOption()
+    .addHelpText(
+      "after",
+      `\nDirectives (several 'node NAME' blocks per call):\n  node NAME            the node the following node directives change\n${Object.entries(SET_HELP)
+        .map(([d, h]) => `  ${d} ${h}`)
+        .join("\n")}`,
+    )
     .action((net: string, words: string[], _o, cmd: Command) => {
       const { args, flags } = splitFlags(words);
       const g = globals(cmd, flags);
@@ -178,7 +196,9 @@ export function registerMeshCommands(program: Command): void {
     .argument("<nodes...>")
     .action((net: string, nodes: string[], _o, cmd: Command) => {
       const g = globals(cmd);
-      edit(g, net, false, (doc) => delNodes(doc, meshRef(net, g.dir).name, nodes));
+      const skipped: CiabError[] = [];
+      edit(g, net, false, (doc) => delNodes(doc, meshRef(net, g.dir).name, nodes, skipped));
+      reportSkipped(skipped);
     });
 
   program
@@ -190,7 +210,9 @@ export function registerMeshCommands(program: Command): void {
     .argument("<right...>")
     .action((net: string, op: string, left: string, rights: string[], _o, cmd: Command) => {
       const g = globals(cmd);
-      edit(g, net, false, (doc) => blacklist(doc, meshRef(net, g.dir).name, op, left, rights));
+      const skipped: CiabError[] = [];
+      edit(g, net, false, (doc) => blacklist(doc, meshRef(net, g.dir).name, op, left, rights, skipped));
+      reportSkipped(skipped);
     });
 
   program
@@ -200,7 +222,8 @@ export function registerMeshCommands(program: Command): void {
     .option("--show-keys", "also print private keys")
     .option("--color", "colour even when not a terminal")
     .option("--node <name>", "only this node")
-    .action((nets: string[], o: { showKeys?: boolean; color?: boolean; node?: string }, cmd: Command) => {
+    .option("--extra", "also ciab's settings (routing, subnets); without it the layout is vwgen's, line for line")
+    .action((nets: string[], o: { showKeys?: boolean; color?: boolean; node?: string; extra?: boolean }, cmd: Command) => {
       const g = globals(cmd);
       const meshes = nets.map((n) => loadMesh(meshRef(n, g.dir)).mesh);
       if (o.node) for (const m of meshes) findNode(m, o.node);
@@ -211,7 +234,7 @@ export function registerMeshCommands(program: Command): void {
         return;
       }
       const color = Boolean(o.color) || (process.stdout.isTTY === true && !process.env.NO_COLOR);
-      for (const m of meshes) process.stdout.write(showText(m, { color, showKeys: Boolean(o.showKeys), only: o.node }));
+      for (const m of meshes) process.stdout.write(showText(m, { color, showKeys: Boolean(o.showKeys), only: o.node, extra: Boolean(o.extra) }));
     });
 
   program
@@ -228,26 +251,37 @@ export function registerMeshCommands(program: Command): void {
 
   program
     .command("zone")
-    .description("BIND zones for the overlay addresses: forward (default), or --reverse ipv4|ipv6, or all with --out")
+    .description("BIND zones for the overlay addresses: forward (default), or --reverse ipv4|ipv6, or all with --out; several NETWORK DOMAIN pairs as vwgen")
     .argument("<network>")
     .argument("<domain>")
+    .argument("[more...]", "more NETWORK DOMAIN pairs (vwgen's form)")
     .option("--serial <n>", "SOA serial (default: the current unix time)")
     .option("--ns <fqdn>", "name server for the NS records (default: the first node)")
     .option("--reverse <family>", "print the reverse zone of pool-ipv4 (ipv4) or pool-ipv6 (ipv6)")
     .option("--out <dir>", "write db.<zone> files for all zones into this directory")
-    .action((net: string, domain: string, o: { serial?: string; ns?: string; reverse?: string; out?: string }, cmd: Command) => {
+    .action((net: string, domain: string, more: string[], o: { serial?: string; ns?: string; reverse?: string; out?: string }, cmd: Command) => {
       const g = globals(cmd);
-      const { mesh } = loadMesh(meshRef(net, g.dir));
+      if (more.length % 2 !== 0)
+        throw usage(`zone takes NETWORK DOMAIN pairs; '${more[more.length - 1]}' has no domain`, "e.g. ciab zone one one.example two two.example");
+      const pairs: [string, string][] = [[net, domain]];
+      for (let i = 0; i < more.length; i += 2) pairs.push([more[i] as string, more[i + 1] as string]);
       if (o.serial !== undefined && !/^\d+$/.test(o.serial)) throw invalid(`--serial '${o.serial}' must be a whole number`);
-      const serial = o.serial === undefined ? Math.floor(Date.now() / 1000) : Number(o.serial);
-      const z = renderZones(mesh, { domain, serial, ns: o.ns });
-      for (const w of z.warnings) warn(w);
       if (o.reverse !== undefined && !["ipv4", "ipv6"].includes(o.reverse)) throw invalid(`--reverse '${o.reverse}' must be ipv4 or ipv6`);
+      const serial = o.serial === undefined ? Math.floor(Date.now() / 1000) : Number(o.serial);
+      const all = pairs.map(([n, d]) => {
+        const { mesh } = loadMesh(meshRef(n, g.dir));
+        for (const w of readWarnings(mesh)) warn(w);
+        const z = renderZones(mesh, { domain: d, serial, ns: o.ns });
+        for (const w of z.warnings) warn(w);
+        return { mesh, z };
+      });
       if (o.out !== undefined) {
         // All zones or none: each is staged (written, fsynced) before any replaces its old copy.
         const dir = prepareOutDir(o.out);
-        const files = [z.forward, z.reverse4, z.reverse6].flatMap((zone) =>
-          zone ? [{ path: join(dir, `db.${zone.origin.replace(/\.$/, "")}`), content: zone.text, opts: { what: "zone file" } }] : [],
+        const files = all.flatMap(({ z }) =>
+          [z.forward, z.reverse4, z.reverse6].flatMap((zone) =>
+            zone ? [{ path: join(dir, `db.${zone.origin.replace(/\.$/, "")}`), content: zone.text, opts: { what: "zone file" } }] : [],
+          ),
         );
         replaceFiles(files);
         const written = files.map((f) => f.path);
@@ -255,9 +289,12 @@ export function registerMeshCommands(program: Command): void {
         else out(written.join("\n"));
         return;
       }
-      const zone = o.reverse === "ipv4" ? z.reverse4 : o.reverse === "ipv6" ? z.reverse6 : z.forward;
-      if (!zone) throw invalid(`network '${mesh.name}' has no pool-${o.reverse}, so no reverse zone`);
-      process.stdout.write(zone.text);
+      const texts = all.map(({ mesh, z }) => {
+        const zone = o.reverse === "ipv4" ? z.reverse4 : o.reverse === "ipv6" ? z.reverse6 : z.forward;
+        if (!zone) throw invalid(`network '${mesh.title}' has no pool-${o.reverse}, so no reverse zone`);
+        return zone.text;
+      });
+      process.stdout.write(texts.join("\n"));
     });
 
   program

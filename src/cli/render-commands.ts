@@ -7,6 +7,7 @@ import { dotToSvg } from "../adapters/graphviz.js";
 import { genkey, pubkey } from "../keys/x25519.js";
 import { CiabError, invalid } from "../model/errors.js";
 import { checkNetworkName } from "../model/mesh.js";
+import { readWarnings } from "../model/validate.js";
 import { loadMesh, meshRef } from "../registry/file.js";
 import { checkRenderable, renderBundle, sha256 } from "../render/bundle.js";
 import { renderDot } from "../render/dot.js";
@@ -62,6 +63,7 @@ export function registerRenderCommands(program: Command): void {
     .action((net: string, o: { out?: string }, cmd: Command) => {
       const g = globals(cmd);
       const { mesh } = loadMesh(meshRef(net, g.dir));
+      for (const w of readWarnings(mesh)) warn(w);
       const dot = renderDot(mesh);
       if (!o.out) return void process.stdout.write(dot);
       const content = o.out.endsWith(".svg") ? dotToSvg(dot) : dot;
