@@ -59,7 +59,7 @@ function schemaFirst(ref: MeshRef, doc: TomlTable): void {
   throw problemsError(load);
 }
 
-function edit(g: GlobalOptions, net: string, create: boolean, fn: Parameters<typeof updateMesh>[2]) {
+function edit(g: GlobalOptions, net: string, create: boolean, fn: Parameters<typeof updateMesh>[2], skipped: CiabError[] = []) {
   const ref = meshRef(net, g.dir);
   const ctx = { file: ref.path, title: ref.title };
   let res: { mesh: Mesh; changed: boolean };
@@ -71,6 +71,8 @@ function edit(g: GlobalOptions, net: string, create: boolean, fn: Parameters<typ
       const original = existed ? dumpToml(doc) : undefined;
       const beforeDoc = existed ? structuredClone(doc) : undefined;
       fn(doc, existed);
+      // Every argument skipped: a refusal, and a refusal never writes (not even the endpoint repair below).
+      if (skipped.length && original !== undefined && dumpToml(doc) === original) throw skipped[0];
       // README: vwgen's mangled IPv6 endpoints are stored repaired by the next write, and each one is said.
       for (const r of repairEndpoints(doc))
         repaired.push(`node ${r.node}: Endpoint ${JSON.stringify(r.before)} stored as ${JSON.stringify(r.after)} (vwgen's mangled IPv6 form, repaired)`);
@@ -162,10 +164,16 @@ export function registerMeshCommands(program: Command): void {
       const g = globals(cmd);
       const rnd = randomSource();
       const skipped: CiabError[] = [];
-      edit(g, net, true, (doc) => {
-        ensureNetwork(doc, rnd);
-        if (nodes.length) addNodes(doc, meshRef(net, g.dir).name, nodes, rnd, skipped);
-      });
+      edit(
+        g,
+        net,
+        true,
+        (doc) => {
+          ensureNetwork(doc, rnd);
+          if (nodes.length) addNodes(doc, meshRef(net, g.dir).name, nodes, rnd, skipped);
+        },
+        skipped,
+      );
       reportSkipped(skipped);
     });
 
@@ -197,7 +205,7 @@ export function registerMeshCommands(program: Command): void {
     .action((net: string, nodes: string[], _o, cmd: Command) => {
       const g = globals(cmd);
       const skipped: CiabError[] = [];
-      edit(g, net, false, (doc) => delNodes(doc, meshRef(net, g.dir).name, nodes, skipped));
+      edit(g, net, false, (doc) => delNodes(doc, meshRef(net, g.dir).name, nodes, skipped), skipped);
       reportSkipped(skipped);
     });
 
@@ -211,7 +219,7 @@ export function registerMeshCommands(program: Command): void {
     .action((net: string, op: string, left: string, rights: string[], _o, cmd: Command) => {
       const g = globals(cmd);
       const skipped: CiabError[] = [];
-      edit(g, net, false, (doc) => blacklist(doc, meshRef(net, g.dir).name, op, left, rights, skipped));
+      edit(g, net, false, (doc) => blacklist(doc, meshRef(net, g.dir).name, op, left, rights, skipped), skipped);
       reportSkipped(skipped);
     });
 
