@@ -12,7 +12,7 @@ import { type Mesh, meshFromDoc } from "../model/mesh.js";
 import { type Change, migrateDoc } from "../model/migrate.js";
 import { schemaProblems } from "../model/schema.js";
 import { dumpToml, type TomlTable } from "../model/toml.js";
-import { deployProblems, editProblems, readWarnings } from "../model/validate.js";
+import { deployProblems, editProblems, readWarnings, vwgenBlindSpots } from "../model/validate.js";
 import { loadMesh, type MeshRef, meshRef, updateMesh } from "../registry/file.js";
 import { checkRenderable } from "../render/bundle.js";
 import { showJson, showText } from "../render/show.js";
@@ -64,7 +64,7 @@ function edit(g: GlobalOptions, net: string, create: boolean, fn: Parameters<typ
   const ctx = { file: ref.path, title: ref.title };
   let res: { mesh: Mesh; changed: boolean };
   let kept: string[] = [];
-  const repaired: string[] = [];
+  const notes: string[] = [];
   try {
     res = updateMesh(ref, { create, lockTimeoutMs: g.lockTimeout }, (doc, existed) => {
       if (existed) schemaFirst(ref, doc);
@@ -75,7 +75,7 @@ function edit(g: GlobalOptions, net: string, create: boolean, fn: Parameters<typ
       if (skipped.length && original !== undefined && dumpToml(doc) === original) throw skipped[0];
       // README: vwgen's mangled IPv6 endpoints are stored repaired by the next write, and each one is said.
       for (const r of repairEndpoints(doc))
-        repaired.push(`node ${r.node}: Endpoint ${JSON.stringify(r.before)} stored as ${JSON.stringify(r.after)} (vwgen's mangled IPv6 form, repaired)`);
+        notes.push(`node ${r.node}: Endpoint ${JSON.stringify(r.before)} stored as ${JSON.stringify(r.after)} (vwgen's mangled IPv6 form, repaired)`);
       const after = meshFromDoc(ref.name, doc, ctx);
       if (original !== undefined && dumpToml(doc) === original) throw new Unchanged(after);
       // Validate the whole result as `render` would: refuse what this edit introduces, warn about what was there.
@@ -89,6 +89,8 @@ function edit(g: GlobalOptions, net: string, create: boolean, fn: Parameters<typ
       }
       const p = editProblems(before, after);
       if (p.introduced.length) throw problemsError(p.introduced);
+      const blind = new Set(beforeDoc ? vwgenBlindSpots(beforeDoc) : []);
+      for (const w of vwgenBlindSpots(doc)) if (!blind.has(w)) notes.push(`vwgen can no longer render all of this mesh: ${w}`);
       kept = p.kept.map((k) => `${k.message} (already in the file; 'ciab render' and 'ciab up' refuse it)`);
     });
   } catch (e) {
@@ -96,7 +98,7 @@ function edit(g: GlobalOptions, net: string, create: boolean, fn: Parameters<typ
     res = { mesh: e.mesh, changed: false };
     kept = readWarnings(e.mesh).filter((w) => !e.mesh.warnings.includes(w));
   }
-  for (const w of [...res.mesh.warnings, ...kept, ...(res.changed ? repaired : [])]) warn(w);
+  for (const w of [...res.mesh.warnings, ...kept, ...(res.changed ? notes : [])]) warn(w);
   if (g.json) json({ ok: true, network: ref.name, file: ref.path, changed: res.changed });
   else if (!res.changed) progress(`${ref.path}: unchanged (it already holds these values)`);
   return res;

@@ -317,7 +317,7 @@ class TableReader {
           "deploy",
           key,
           e instanceof Error ? e.message : String(e),
-          "remove it with 'ciab set <net> node <node> " + (key === "Address" ? "addr" : "allowed-ips") + " ...'",
+          `set the list again: 'ciab set <net> node ${this.node} ${key === "Address" ? "addr" : "allowed-ips"} CIDR[,CIDR]'`,
         );
         continue;
       }
@@ -549,13 +549,20 @@ function readSubnets(r: TableReader): string[] {
 function readNode(c: Collector, name: string, t: TomlTable, pool6?: Prefix): MeshNode | undefined {
   const table = `Node.${name}`;
   const r = new TableReader(c, table, t, name);
-  if (!NODE_NAME.test(name)) r.fail("deploy", undefined, `node name '${name}' is invalid`, NODE_HINT);
+  if (!NODE_NAME.test(name)) r.fail("deploy", undefined, `node name '${name}' is invalid`, `'ciab migrate <net>' renames it (${NODE_HINT})`);
   const { privateKey, publicKey } = readKeys(r, name);
   const address = readAddresses(r).map((a) => a.text);
   const allowedIPs = r.hostPrefixes("AllowedIPs").map((a) => a.text);
   const vtepP = readVtep(r, name);
   const endpoint = readEndpoint(r);
   const subnets = readSubnets(r);
+  if (typeof t.LinkLayerAddr === "string")
+    r.fail(
+      "warning",
+      "LinkLayerAddr",
+      `is written by vwgen's 'll-addr' and read by neither vwgen nor ciab (the VTEP is LinkLayerAddress)`,
+      `'ciab set <net> node ${name} ll-addr ${t.LinkLayerAddr.split("/")[0]}' applies it`,
+    );
   for (const hook of ["PreUp", "PostUp", "PreDown", "PostDown"]) {
     // A hook is one wg-quick line each (newlines are refused by the schema); an empty one would be a bare "PostUp =".
     r.strings(hook).forEach((h, i) => {
@@ -677,7 +684,8 @@ export function meshFromDoc(name: string, doc: TomlTable, ctx: Ctx): Mesh {
   }
   const load = c.problems.filter((p) => p.phase === "load");
   if (load.length) throw problemsError(load);
-  const problems = c.problems;
+  // Hints name the network as the user does, so each fix can be pasted as it is.
+  const problems = c.problems.map((p) => (p.hint?.includes("<net>") ? { ...p, hint: p.hint.replaceAll("<net>", ctx.title ?? name) } : p));
   const warnings = problems.filter((p) => p.phase === "warning").map((p) => p.message);
   return { name: device, title: ctx.title ?? name, network, nodes, blacklist, blacklistDirected, psk, warnings, problems };
 }

@@ -298,4 +298,89 @@ describe.skipIf(!usable)("files written by vwgen (issue 10)", () => {
     expect(readFileSync(join(dir, "net.conf"), "utf8")).not.toMatch(/\[Node\.b\]/);
     expect(ciab(["blacklist", "net", "del", "b", "ghost"], { cwd: dir }).code).toBe(3);
   });
+
+  it("show --show-keys is vwgen's show line for line (ciab's extras only with --extra)", () => {
+    const dir = tempDir("ciab-vwgen-");
+    vwgen(dir, ["add", "net", "a", "b", "c"]);
+    vwgen(dir, ["set", "net", "node", "a", "endpoint", "198.18.0.1:51820", "persistent-keepalive", "25"]);
+    vwgen(dir, ["blacklist", "net", "add", "a", "c"]);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: vwgen colours its output
+    const plain = (t: string) => t.replace(/\x1b\[[0-9;]*m/g, "");
+    expect(ciab(["show", "net", "--show-keys"], { cwd: dir }).stdout).toBe(plain(vwgen(dir, ["show", "net"]).stdout));
+    expect(ciab(["show", "net", "--extra"], { cwd: dir }).stdout).toMatch(/^ {2}routing: bgp/m);
+  });
+
+  it("showconf sub/inner prints vwgen's header; a long network name is created, rendered with a short device name", () => {
+    const dir = tempDir("ciab-vwgen-");
+    vwgen(dir, ["add", "my-company-mesh", "a", "b"]);
+    expect(ciab(["showconf", "sub/../my-company-mesh", "a"], { cwd: dir }).stdout).toMatch(/^# Network sub\/\.\.\/my-company-mesh, generated/);
+    expect(ciab(["showconf", "my-company-mesh", "a"], { cwd: dir }).stdout).toBe(vwgen(dir, ["showconf", "my-company-mesh", "a"]).stdout);
+    const add = ciab(["add", "another-long-mesh", "x", "y"], { cwd: dir });
+    expect(add.code, add.stderr).toBe(0);
+    for (const n of ["x", "y"]) ciab(["set", "another-long-mesh", "node", n, "endpoint", `198.18.0.${n === "x" ? 1 : 2}:51820`], { cwd: dir });
+    const r = ciab(["render", "another-long-mesh", "--out", "b", "--json"], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const dev = JSON.parse(r.stdout).network as string;
+    expect(dev).toMatch(/^another-[0-9a-f]{6}$/);
+    expect(existsSync(join(dir, "b", "x", "wireguard", `${dev}.conf`))).toBe(true); // wg-quick names the interface after the file
+    expect(readFileSync(join(dir, "b", "x", "nft", "ciab.nft"), "utf8")).toContain(`iifname "v${dev}"`);
+  });
+
+  it("an unrelated ciab set stores vwgen's mangled endpoint repaired and says so; vwgen reads the result", () => {
+    const dir = tempDir("ciab-vwgen-");
+    vwgen(dir, ["add", "net", "a", "b"]);
+    vwgen(dir, ["set", "net", "node", "a", "endpoint", "[2001:db8::7]:51820"]);
+    const r = ciab(["set", "net", "node", "b", "listen-port", "5000"], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/node a: Endpoint "\[\[2001:db8::7\]:51820\]:\d+" stored as "\[2001:db8::7\]:51820"/);
+    expect(vwgen(dir, ["showconf", "net", "b"]).stdout).toMatch(/^Endpoint = \[2001:db8::7\]:51820$/m);
+  });
+
+  it("warns once when an edit makes the mesh one vwgen cannot render (a public-key-only node, psk)", () => {
+    const dir = tempDir("ciab-vwgen-");
+    vwgen(dir, ["add", "net", "a", "b"]);
+    const pub = ciab(["pubkey"], { cwd: dir, input: ciab(["genkey"], { cwd: dir }).stdout }).stdout.trim();
+    const r = ciab(["set", "net", "node", "a", "public-key", pub], { cwd: dir });
+    expect(r.stderr).toMatch(/vwgen can no longer render all of this mesh: node a holds only its public key/);
+    expect(vwgen(dir, ["showconf", "net", "b"]).stdout).not.toMatch(/PublicKey/); // what the warning says
+    expect(ciab(["set", "net", "vxlan-port", "4790"], { cwd: dir }).stderr).not.toMatch(/vwgen can no longer/);
+  });
+
+  it("usage on stdout: ciab alone, and set --help lists every directive", () => {
+    const dir = tempDir("ciab-vwgen-");
+    const bare = ciab([], { cwd: dir });
+    expect(bare.code).toBe(0);
+    expect(bare.stdout).toMatch(/^Usage: ciab/);
+    expect(bare.stderr).toBe("");
+    const help = ciab(["set", "--help"], { cwd: dir }).stdout;
+    for (const d of ["pool-ipv4", "vxlan-id", "endpoint", "private-key", "noupnp", "route-reflectors", "discover-lxd"])
+      expect(help).toMatch(new RegExp(`^  ${d} `, "m"));
+  });
+
+  // Beyond the issue's list: what vwgen's argument parsing takes (int() of anything, any text for addresses and
+  // endpoints, any node name) loads; read commands exit 0 and warn.
+  it.each([
+    [["set", "odd", "vxlan-id", "99999999999999999999"], /VxlanID: .* is out of range/],
+    [["set", "odd", "node", "a", "listen-port", "-5", "persistent-keepalive", "-1", "fwmark", "0xffffffffff"], /ListenPort: -5 is out of range/],
+    [["set", "odd", "pool-ipv4", "0.0.0.0/0", "pool-ipv6", "::/128"], /AddressPoolIPv4: pool 0\.0\.0\.0\/0 overlaps/],
+    [["set", "odd", "node", "a", "addr", "", "allowed-ips", "a, b"], /Address: value '' is not a valid/],
+    [["set", "odd", "node", "a", "endpoint", "1.2.3.4:"], /Endpoint: Endpoint '1\.2\.3\.4:' is invalid/],
+    [["set", "odd", "vxlan-port", "0", "vxlan-mtu", "-1"], /VxlanPort: 0 is out of range/],
+    [["set", "odd", "node", "a", "ll-addr", "169.254.5.5/16"], /LinkLayerAddr: is written by vwgen's 'll-addr'/],
+    [["add", "odd", "a.b", 'q"x', ""], /node name 'a\.b' is invalid/],
+  ])("vwgen %j loads", (args, warning) => {
+    const dir = tempDir("ciab-vwgen-");
+    vwgen(dir, ["add", "odd", "a", "b"]);
+    expect(vwgen(dir, args as string[]).code).toBe(0);
+    for (const cmd of [
+      ["show", "odd"],
+      ["showconf", "odd", "b"],
+      ["zone", "odd", "odd.example"],
+      ["graph", "odd"],
+    ]) {
+      const r = ciab(cmd, { cwd: dir });
+      expect(r.code, `${cmd.join(" ")}: ${r.stderr}`).toBe(0);
+      expect(r.stderr).toMatch(warning);
+    }
+  });
 });
