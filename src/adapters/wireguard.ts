@@ -4,7 +4,6 @@
 // interface's state. Must not: keep, log or return a private key (the dump's first line carries it; the parser
 // drops it on the spot), or decide what to change (the planner does; configuration goes through `wg syncconf`).
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
 import type { Command, ObservedWgPeer, ObservedWireguard, WgBackendCommands, WgBackendKind } from "../plan/types.js";
 import type { Runner } from "./exec.js";
 import type { Host } from "./host.js";

@@ -35,6 +35,11 @@ export function buildProgram(name = "ciab"): Command {
 export async function main(argv: string[]): Promise<number> {
   const name = /vwgen$/.test(argv[1] ?? "") ? "vwgen" : "ciab";
   const program = buildProgram(name);
+  // No command: the usage on standard output, exit 0 (vwgen's `vwgen` alone; commander would write it to stderr).
+  if (argv.length <= 2) {
+    program.outputHelp();
+    return 0;
+  }
   try {
     await program.parseAsync(argv);
     // A command whose result is a verdict (status, doctor, lab exec) sets process.exitCode itself.

@@ -6,13 +6,15 @@ import type { Command } from "commander";
 import { prepareOutDir } from "../adapters/bundle-fs.js";
 import { isNotRegular, readRegularText, replaceFiles } from "../adapters/files.js";
 import { genkey, genpsk, pubkey } from "../keys/x25519.js";
-import { addNodes, applySet, blacklist, delNodes, ensureNetwork, repairEndpoints } from "../model/edit.js";
-import { CiabError, invalid, notFound, problemsError } from "../model/errors.js";
+import { addNodes, applySet, blacklist, delNodes, ensureNetwork, repairEndpoints, SET_HELP } from "../model/edit.js";
+import { CiabError, EXIT, invalid, notFound, problemsError, usage } from "../model/errors.js";
 import { type Mesh, meshFromDoc } from "../model/mesh.js";
+import { type Change, migrateDoc } from "../model/migrate.js";
 import { schemaProblems } from "../model/schema.js";
-import { dumpToml } from "../model/toml.js";
-import { deployProblems, editProblems, readWarnings } from "../model/validate.js";
-import { loadMesh, meshRef, updateMesh } from "../registry/file.js";
+import { dumpToml, type TomlTable } from "../model/toml.js";
+import { topology } from "../model/topology.js";
+import { deployProblems, editProblems, readWarnings, vwgenBlindSpots } from "../model/validate.js";
+import { loadMesh, type MeshRef, meshRef, updateMesh } from "../registry/file.js";
 import { showJson, showText } from "../render/show.js";
 import { renderShowconf } from "../render/showconf.js";
 import { renderZones } from "../render/zone.js";
@@ -22,7 +24,7 @@ import { json, out, progress, warn } from "./output.js";
 export function findNode(mesh: Mesh, name: string) {
   const node = mesh.nodes.find((n) => n.name === name);
   if (!node) {
-    throw notFound(`network '${mesh.name}' has no node '${name}'`, {
+    throw notFound(`network '${mesh.title}' has no node '${name}'`, {
       where: { node: name },
       hint: `nodes: ${mesh.nodes.map((n) => n.name).join(", ") || "(none)"}`,
     });
@@ -49,22 +51,31 @@ class Unchanged {
   constructor(readonly mesh: Mesh) {}
 }
 
-function edit(g: GlobalOptions, net: string, create: boolean, fn: Parameters<typeof updateMesh>[2]) {
+/** The schema first: an edit never works on a value of the wrong type (those crashed before). */
+function schemaFirst(ref: MeshRef, doc: TomlTable): void {
+  const load = schemaProblems(doc, { file: ref.path }).filter((p) => p.phase === "load");
+  if (load.length === 0) return;
+  loadMesh(ref); // throws the problems with their lines and columns
+  throw problemsError(load);
+}
+
+function edit(g: GlobalOptions, net: string, create: boolean, fn: Parameters<typeof updateMesh>[2], skipped: CiabError[] = []) {
   const ref = meshRef(net, g.dir);
-  const ctx = { file: ref.path };
+  const ctx = { file: ref.path, title: ref.title };
   let res: { mesh: Mesh; changed: boolean };
   let kept: string[] = [];
+  const notes: string[] = [];
   try {
     res = updateMesh(ref, { create, lockTimeoutMs: g.lockTimeout }, (doc, existed) => {
-      // The schema first: an edit never works on a value of the wrong type (those crashed before).
-      if (existed && schemaProblems(doc, ctx).some((p) => p.phase === "load")) {
-        loadMesh(ref); // throws the problems with their lines and columns
-        throw problemsError(schemaProblems(doc, ctx).filter((p) => p.phase === "load"));
-      }
+      if (existed) schemaFirst(ref, doc);
       const original = existed ? dumpToml(doc) : undefined;
       const beforeDoc = existed ? structuredClone(doc) : undefined;
       fn(doc, existed);
-      repairEndpoints(doc);
+      // Every argument skipped: a refusal, and a refusal never writes (not even the endpoint repair below).
+      if (skipped.length && original !== undefined && dumpToml(doc) === original) throw skipped[0];
+      // README: vwgen's mangled IPv6 endpoints are stored repaired by the next write, and each one is said.
+      for (const r of repairEndpoints(doc))
+        notes.push(`node ${r.node}: Endpoint ${JSON.stringify(r.before)} stored as ${JSON.stringify(r.after)} (vwgen's mangled IPv6 form, repaired)`);
       const after = meshFromDoc(ref.name, doc, ctx);
       if (original !== undefined && dumpToml(doc) === original) throw new Unchanged(after);
       // Validate the whole result as `render` would: refuse what this edit introduces, warn about what was there.
@@ -78,6 +89,8 @@ function edit(g: GlobalOptions, net: string, create: boolean, fn: Parameters<typ
       }
       const p = editProblems(before, after);
       if (p.introduced.length) throw problemsError(p.introduced);
+      const blind = new Set(beforeDoc ? vwgenBlindSpots(beforeDoc) : []);
+      for (const w of vwgenBlindSpots(doc)) if (!blind.has(w)) notes.push(`vwgen can no longer render all of this mesh: ${w}`);
       kept = p.kept.map((k) => `${k.message} (already in the file; 'ciab render' and 'ciab up' refuse it)`);
     });
   } catch (e) {
@@ -85,10 +98,58 @@ function edit(g: GlobalOptions, net: string, create: boolean, fn: Parameters<typ
     res = { mesh: e.mesh, changed: false };
     kept = readWarnings(e.mesh).filter((w) => !e.mesh.warnings.includes(w));
   }
-  for (const w of [...res.mesh.warnings, ...kept]) warn(w);
+  for (const w of [...res.mesh.warnings, ...kept, ...(res.changed ? notes : [])]) warn(w);
   if (g.json) json({ ok: true, network: ref.name, file: ref.path, changed: res.changed });
   else if (!res.changed) progress(`${ref.path}: unchanged (it already holds these values)`);
   return res;
+}
+
+/**
+ * `ciab migrate`: every repair in one read-modify-write under the lock (nothing is written with --dry-run or when
+ * there is nothing to do). Exit 0 when the result is deployable, 4 when problems remain that need a decision (each
+ * printed with its fix); the changes are written either way.
+ */
+function migrate(g: GlobalOptions, net: string, dryRun: boolean): void {
+  const ref = meshRef(net, g.dir);
+  const ctx = { file: ref.path, title: ref.title };
+  const env = { random: randomSource(), readKeyFile };
+  let changes: Change[] = [];
+  let mesh: Mesh;
+  let written = false;
+  try {
+    const res = updateMesh(ref, { create: false, lockTimeoutMs: g.lockTimeout }, (doc) => {
+      schemaFirst(ref, doc);
+      changes = migrateDoc(doc, env);
+      if (dryRun || changes.length === 0) throw new Unchanged(meshFromDoc(ref.name, doc, ctx));
+    });
+    mesh = res.mesh;
+    written = res.changed;
+  } catch (e) {
+    if (!(e instanceof Unchanged)) throw e;
+    mesh = e.mesh;
+  }
+  // Everything `render` refuses (the file's own problems, MTU, routing, endpoints, relays), located.
+  const remaining = topology(mesh).problems.map((p) => ({ message: p.message, hint: p.hint }));
+  if (g.json) json({ ok: remaining.length === 0, network: ref.title, file: ref.path, dryRun, written, changes, remaining });
+  else {
+    if (changes.length === 0) out(`${ref.path}: nothing to migrate`);
+    else {
+      out(`${ref.path}: ${changes.length} change${changes.length === 1 ? "" : "s"}${dryRun ? " (dry run: nothing written)" : ""}`);
+      for (const c of changes) out(`  ${c.key}: ${c.before} -> ${c.after}  (${c.why})`);
+    }
+    for (const r of remaining) warn(`still refused by 'ciab render': ${r.message}${r.hint ? `; fix: ${r.hint}` : ""}`);
+  }
+  if (remaining.length) process.exitCode = EXIT.invalid;
+}
+
+/**
+ * add, del and blacklist apply the valid part, as vwgen does (a script adding n1..n9 to a mesh that has n3 keeps
+ * working); the arguments they skipped are reported after the write, and the command exits with the first one's code.
+ */
+function reportSkipped(skipped: CiabError[]): void {
+  if (skipped.length === 0) return;
+  for (const e of skipped.slice(1)) warn(`skipped: ${e.message}`);
+  throw skipped[0];
 }
 
 export function registerMeshCommands(program: Command): void {
@@ -100,10 +161,18 @@ export function registerMeshCommands(program: Command): void {
     .action((net: string, nodes: string[], _o, cmd: Command) => {
       const g = globals(cmd);
       const rnd = randomSource();
-      edit(g, net, true, (doc) => {
-        ensureNetwork(doc, rnd);
-        if (nodes.length) addNodes(doc, meshRef(net, g.dir).name, nodes, rnd);
-      });
+      const skipped: CiabError[] = [];
+      edit(
+        g,
+        net,
+        true,
+        (doc) => {
+          ensureNetwork(doc, rnd);
+          if (nodes.length) addNodes(doc, meshRef(net, g.dir).name, nodes, rnd, skipped);
+        },
+        skipped,
+      );
+      reportSkipped(skipped);
     });
 
   program
@@ -113,6 +182,12 @@ export function registerMeshCommands(program: Command): void {
     .argument("<directives...>", "e.g. pool-ipv4 172.20.10.0/24 node node1 endpoint 198.51.100.7:51820 listen-port 51820")
     .passThroughOptions()
     .allowUnknownOption()
+    .addHelpText(
+      "after",
+      `\nDirectives (several 'node NAME' blocks per call):\n  node NAME            the node the following node directives change\n${Object.entries(SET_HELP)
+        .map(([d, h]) => `  ${d} ${h}`)
+        .join("\n")}`,
+    )
     .action((net: string, words: string[], _o, cmd: Command) => {
       const { args, flags } = splitFlags(words);
       const g = globals(cmd, flags);
@@ -127,7 +202,9 @@ export function registerMeshCommands(program: Command): void {
     .argument("<nodes...>")
     .action((net: string, nodes: string[], _o, cmd: Command) => {
       const g = globals(cmd);
-      edit(g, net, false, (doc) => delNodes(doc, meshRef(net, g.dir).name, nodes));
+      const skipped: CiabError[] = [];
+      edit(g, net, false, (doc) => delNodes(doc, meshRef(net, g.dir).name, nodes, skipped), skipped);
+      reportSkipped(skipped);
     });
 
   program
@@ -139,7 +216,9 @@ export function registerMeshCommands(program: Command): void {
     .argument("<right...>")
     .action((net: string, op: string, left: string, rights: string[], _o, cmd: Command) => {
       const g = globals(cmd);
-      edit(g, net, false, (doc) => blacklist(doc, meshRef(net, g.dir).name, op, left, rights));
+      const skipped: CiabError[] = [];
+      edit(g, net, false, (doc) => blacklist(doc, meshRef(net, g.dir).name, op, left, rights, skipped), skipped);
+      reportSkipped(skipped);
     });
 
   program
@@ -149,7 +228,8 @@ export function registerMeshCommands(program: Command): void {
     .option("--show-keys", "also print private keys")
     .option("--color", "colour even when not a terminal")
     .option("--node <name>", "only this node")
-    .action((nets: string[], o: { showKeys?: boolean; color?: boolean; node?: string }, cmd: Command) => {
+    .option("--extra", "also ciab's settings (routing, subnets); without it the layout is vwgen's, line for line")
+    .action((nets: string[], o: { showKeys?: boolean; color?: boolean; node?: string; extra?: boolean }, cmd: Command) => {
       const g = globals(cmd);
       const meshes = nets.map((n) => loadMesh(meshRef(n, g.dir)).mesh);
       if (o.node) for (const m of meshes) findNode(m, o.node);
@@ -160,7 +240,7 @@ export function registerMeshCommands(program: Command): void {
         return;
       }
       const color = Boolean(o.color) || (process.stdout.isTTY === true && !process.env.NO_COLOR);
-      for (const m of meshes) process.stdout.write(showText(m, { color, showKeys: Boolean(o.showKeys), only: o.node }));
+      for (const m of meshes) process.stdout.write(showText(m, { color, showKeys: Boolean(o.showKeys), only: o.node, extra: Boolean(o.extra) }));
     });
 
   program
@@ -177,26 +257,37 @@ export function registerMeshCommands(program: Command): void {
 
   program
     .command("zone")
-    .description("BIND zones for the overlay addresses: forward (default), or --reverse ipv4|ipv6, or all with --out")
+    .description("BIND zones for the overlay addresses: forward (default), or --reverse ipv4|ipv6, or all with --out; several NETWORK DOMAIN pairs as vwgen")
     .argument("<network>")
     .argument("<domain>")
+    .argument("[more...]", "more NETWORK DOMAIN pairs (vwgen's form)")
     .option("--serial <n>", "SOA serial (default: the current unix time)")
     .option("--ns <fqdn>", "name server for the NS records (default: the first node)")
     .option("--reverse <family>", "print the reverse zone of pool-ipv4 (ipv4) or pool-ipv6 (ipv6)")
     .option("--out <dir>", "write db.<zone> files for all zones into this directory")
-    .action((net: string, domain: string, o: { serial?: string; ns?: string; reverse?: string; out?: string }, cmd: Command) => {
+    .action((net: string, domain: string, more: string[], o: { serial?: string; ns?: string; reverse?: string; out?: string }, cmd: Command) => {
       const g = globals(cmd);
-      const { mesh } = loadMesh(meshRef(net, g.dir));
+      if (more.length % 2 !== 0)
+        throw usage(`zone takes NETWORK DOMAIN pairs; '${more[more.length - 1]}' has no domain`, "e.g. ciab zone one one.example two two.example");
+      const pairs: [string, string][] = [[net, domain]];
+      for (let i = 0; i < more.length; i += 2) pairs.push([more[i] as string, more[i + 1] as string]);
       if (o.serial !== undefined && !/^\d+$/.test(o.serial)) throw invalid(`--serial '${o.serial}' must be a whole number`);
-      const serial = o.serial === undefined ? Math.floor(Date.now() / 1000) : Number(o.serial);
-      const z = renderZones(mesh, { domain, serial, ns: o.ns });
-      for (const w of z.warnings) warn(w);
       if (o.reverse !== undefined && !["ipv4", "ipv6"].includes(o.reverse)) throw invalid(`--reverse '${o.reverse}' must be ipv4 or ipv6`);
+      const serial = o.serial === undefined ? Math.floor(Date.now() / 1000) : Number(o.serial);
+      const all = pairs.map(([n, d]) => {
+        const { mesh } = loadMesh(meshRef(n, g.dir));
+        for (const w of readWarnings(mesh)) warn(w);
+        const z = renderZones(mesh, { domain: d, serial, ns: o.ns });
+        for (const w of z.warnings) warn(w);
+        return { mesh, z };
+      });
       if (o.out !== undefined) {
         // All zones or none: each is staged (written, fsynced) before any replaces its old copy.
         const dir = prepareOutDir(o.out);
-        const files = [z.forward, z.reverse4, z.reverse6].flatMap((zone) =>
-          zone ? [{ path: join(dir, `db.${zone.origin.replace(/\.$/, "")}`), content: zone.text, opts: { what: "zone file" } }] : [],
+        const files = all.flatMap(({ z }) =>
+          [z.forward, z.reverse4, z.reverse6].flatMap((zone) =>
+            zone ? [{ path: join(dir, `db.${zone.origin.replace(/\.$/, "")}`), content: zone.text, opts: { what: "zone file" } }] : [],
+          ),
         );
         replaceFiles(files);
         const written = files.map((f) => f.path);
@@ -204,10 +295,22 @@ export function registerMeshCommands(program: Command): void {
         else out(written.join("\n"));
         return;
       }
-      const zone = o.reverse === "ipv4" ? z.reverse4 : o.reverse === "ipv6" ? z.reverse6 : z.forward;
-      if (!zone) throw invalid(`network '${mesh.name}' has no pool-${o.reverse}, so no reverse zone`);
-      process.stdout.write(zone.text);
+      const texts = all.map(({ mesh, z }) => {
+        const zone = o.reverse === "ipv4" ? z.reverse4 : o.reverse === "ipv6" ? z.reverse6 : z.forward;
+        if (!zone) throw invalid(`network '${mesh.title}' has no pool-${o.reverse}, so no reverse zone`);
+        return zone.text;
+      });
+      process.stdout.write(texts.join("\n"));
     });
+
+  program
+    .command("migrate")
+    .description(
+      "repair what vwgen wrote that render refuses (metadata-range VTEPs, mangled endpoints, stale references, missing prefix lengths, node names, key paths), in one locked write",
+    )
+    .argument("<network>")
+    .option("--dry-run", "print the changes, write nothing")
+    .action((net: string, o: { dryRun?: boolean }, cmd: Command) => migrate(globals(cmd), net, Boolean(o.dryRun)));
 
   program
     .command("genkey")

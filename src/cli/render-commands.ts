@@ -9,6 +9,7 @@ import { genkey, pubkey } from "../keys/x25519.js";
 import { CiabError, invalid } from "../model/errors.js";
 import { checkNetworkName } from "../model/mesh.js";
 import { topology } from "../model/topology.js";
+import { readWarnings } from "../model/validate.js";
 import { loadMesh, meshRef } from "../registry/file.js";
 import { checkRenderable, sha256 } from "../render/bundle.js";
 import { renderDot } from "../render/dot.js";
@@ -31,7 +32,7 @@ export function registerRenderCommands(program: Command): void {
       for (const w of mesh.warnings) warn(w);
       // validate() then synth(): every problem of the mesh, at once, before anything is written.
       const topo = topology(mesh);
-      checkRenderable(topo);
+      for (const w of checkRenderable(topo)) warn(w);
       const nodes = o.node ? [findNode(mesh, o.node)] : mesh.nodes;
       const digest = sha256(text);
       const outDir = prepareOutDir(o.out.trim() === "" ? "" : resolve(g.dir, o.out));
@@ -79,6 +80,7 @@ export function registerRenderCommands(program: Command): void {
     .action((net: string, o: { out?: string }, cmd: Command) => {
       const g = globals(cmd);
       const { mesh } = loadMesh(meshRef(net, g.dir));
+      for (const w of readWarnings(mesh)) warn(w);
       const dot = renderDot(topology(mesh));
       if (!o.out) return void process.stdout.write(dot);
       const content = o.out.endsWith(".svg") ? dotToSvg(dot) : dot;

@@ -7,13 +7,13 @@ import { createHash } from "node:crypto";
 /** Linux refuses longer interface names (IFNAMSIZ - 1). */
 export const IFNAME_MAX = 15;
 /** Hash characters at the end of a shortened name: 32^8 = 2^40 values (20000 names collide with p < 0.0002). */
-const HASH_CHARS = 8;
+export const HASH_CHARS = 8;
 const B32 = "abcdefghijklmnopqrstuvwxyz234567";
 
 const bytes = (s: string): number => Buffer.byteLength(s, "utf8");
 
-/** Lower-case base32 of the name's SHA-256, `n` characters. */
-function hash(name: string, n: number): string {
+/** Lower-case base32 of the name's SHA-256, `n` characters: the one hash of every shortened interface name. */
+export function hashName(name: string, n: number): string {
   const h = createHash("sha256").update(name).digest();
   let out = "";
   for (let i = 0; out.length < n; i++) out += B32[(h[i] as number) & 31];
@@ -33,7 +33,7 @@ export function ifname(prefix: string, base: string, suffix?: string): string {
     if (bytes(head + ch) > room) break;
     head += ch;
   }
-  return `${head}-${hash(full, HASH_CHARS)}`;
+  return `${head}-${hashName(full, HASH_CHARS)}`;
 }
 
 /** The mesh's WireGuard interface: the network name (vwgen's), shortened only when it does not fit. */

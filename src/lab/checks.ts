@@ -7,7 +7,7 @@
 import { type Runner, tail } from "../adapters/exec.js";
 import { contains, type Family, parsePrefix } from "../ipam/ip.js";
 import { CiabError } from "../model/errors.js";
-import type { Mesh, MeshNode } from "../model/mesh.js";
+import type { MeshNode } from "../model/mesh.js";
 import { hostPart, isBlacklisted, type Topology, topology } from "../model/topology.js";
 import type { Check, CheckContext, CheckResult } from "./check.js";
 import type { LabContainer } from "./containers.js";

@@ -56,15 +56,27 @@ export function ensureNetwork(doc: TomlTable, rnd: Random): boolean {
   return true;
 }
 
+/** The prefix `text` holds, or undefined (vwgen stores any text; validation names what is wrong). */
+const prefixOrUndefined = (text: unknown) => {
+  try {
+    return typeof text === "string" ? parsePrefix(text, "address", false) : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
 /** What allocation must avoid: VTEPs and IPv4 overlay addresses in use (as numbers). */
-function usedSets(doc: TomlTable) {
+export function usedSets(doc: TomlTable) {
   const vteps = new Set<number>();
   const v4 = new Set<number>();
   for (const n of Object.values(nodesOf(doc)) as TomlTable[]) {
-    for (const a of (n.LinkLayerAddress as string[] | undefined) ?? []) vteps.add(Number(parsePrefix(a).addr));
+    for (const a of (n.LinkLayerAddress as string[] | undefined) ?? []) {
+      const p = prefixOrUndefined(a);
+      if (p?.family === 4) vteps.add(Number(p.addr));
+    }
     for (const a of (n.Address as string[] | undefined) ?? []) {
-      const p = parsePrefix(a, "Address", false);
-      if (p.family === 4) v4.add(Number(p.addr));
+      const p = prefixOrUndefined(a);
+      if (p?.family === 4) v4.add(Number(p.addr));
     }
   }
   return { vteps, v4 };
@@ -72,7 +84,7 @@ function usedSets(doc: TomlTable) {
 
 type Used = ReturnType<typeof usedSets>;
 
-function newVtep(used: Used, rnd: Random): string {
+export function newVtep(used: Used, rnd: Random): string {
   const vtep = allocateVtep(used.vteps, rnd.int);
   used.vteps.add(Number(parseAddr(vtep).addr));
   return vtep;
@@ -89,17 +101,37 @@ function newIPv4(used: Used, pool: string, rnd: Random): string {
   return addr;
 }
 
-export function addNodes(doc: TomlTable, net: string, names: string[], rnd: Random): void {
+/**
+ * Partial application, as vwgen: `skipped` collects one error per argument that cannot be applied (the caller writes
+ * the rest, then reports them and exits non-zero). Without `skipped`, the first one throws (all or nothing).
+ */
+type Skipped = CiabError[] | undefined;
+const skip = (skipped: Skipped, e: CiabError): void => {
+  if (!skipped) throw e;
+  skipped.push(e);
+};
+
+export function addNodes(doc: TomlTable, net: string, names: string[], rnd: Random, skipped?: Skipped): void {
   const nodes = nodesOf(doc);
   const seen = new Set<string>();
+  const ok: string[] = [];
   for (const name of names) {
-    checkNodeName(name);
-    if (nodes[name] !== undefined || seen.has(name)) throw conflict(`network '${net}' already has node '${name}'`, { where: { node: name } });
+    try {
+      checkNodeName(name);
+    } catch (e) {
+      skip(skipped, e as CiabError);
+      continue;
+    }
+    if (nodes[name] !== undefined || seen.has(name)) {
+      skip(skipped, conflict(`network '${net}' already has node '${name}'`, { where: { node: name } }));
+      continue;
+    }
     seen.add(name);
+    ok.push(name);
   }
   const network = table(doc, "Network");
   const used = usedSets(doc);
-  for (const name of names) {
+  for (const name of ok) {
     const vtep = newVtep(used, rnd);
     const pool4 = network.AddressPoolIPv4;
     nodes[name] = {
@@ -121,11 +153,19 @@ export function addNodes(doc: TomlTable, net: string, names: string[], rnd: Rand
   syncPsks(doc, rnd);
 }
 
-export function delNodes(doc: TomlTable, net: string, names: string[]): void {
-  for (const name of names) nodeOf(doc, net, name);
+export function delNodes(doc: TomlTable, net: string, names: string[], skipped?: Skipped): void {
+  const present = names.filter((name) => {
+    try {
+      nodeOf(doc, net, name);
+      return true;
+    } catch (e) {
+      skip(skipped, e as CiabError);
+      return false;
+    }
+  });
   const nodes = nodesOf(doc);
-  const gone = new Set(names);
-  for (const name of names) delete nodes[name];
+  const gone = new Set(present);
+  for (const name of present) delete nodes[name];
   const bl = doc.PeerBlacklist as TomlTable | undefined;
   if (bl && Array.isArray(bl.Blacklist)) {
     bl.Blacklist = (bl.Blacklist as string[][]).filter((p) => !p.some((x) => gone.has(x)));
@@ -139,20 +179,32 @@ export function delNodes(doc: TomlTable, net: string, names: string[]): void {
   }
 }
 
-export function blacklist(doc: TomlTable, net: string, op: string, left: string, rights: string[]): void {
+export function blacklist(doc: TomlTable, net: string, op: string, left: string, rights: string[], skipped?: Skipped): void {
   const add = op === "add" || (op.length > 0 && "add".startsWith(op));
   const del = !add && op.length > 0 && "delete".startsWith(op);
   if (!add && !del) throw usage(`invalid blacklist operation '${op}'`, "use 'add' or 'del'");
   if (rights.length === 0) throw usage("blacklist needs a left node and at least one right node");
-  if (add) {
-    nodeOf(doc, net, left);
-    for (const r of rights) nodeOf(doc, net, r);
-  }
+  // vwgen: an unknown left node stops `add` (and is reported by `del`, which still removes what names it); an unknown
+  // right node is reported and skipped.
+  const known = (name: string): boolean => {
+    try {
+      nodeOf(doc, net, name);
+      return true;
+    } catch (e) {
+      skip(skipped, e as CiabError);
+      return false;
+    }
+  };
+  if (!known(left) && add) return;
+  rights = rights.filter((r) => known(r) || !add);
   const bl = table(doc, "PeerBlacklist");
   const pairs = new Map<string, string[]>();
   for (const p of (bl.Blacklist as string[][] | undefined) ?? []) pairs.set(JSON.stringify(p), p);
   for (const r of rights) {
-    if (r === left) throw invalid(`a node cannot be blacklisted with itself ('${r}')`);
+    if (r === left) {
+      skip(skipped, invalid(`a node cannot be blacklisted with itself ('${r}')`));
+      continue;
+    }
     for (const p of [
       [left, r],
       [r, left],
@@ -419,6 +471,47 @@ const DIRECTIVES: Record<string, { arity: 0 | 1; run: Handler }> = {
 
 export const SET_DIRECTIVES = Object.keys(DIRECTIVES);
 
+/** One line per `set` directive for `ciab set --help` (a unit test checks that every directive has one). */
+export const SET_HELP: Readonly<Record<string, string>> = {
+  "pool-ipv4": "CIDR     the overlay's IPv4 pool (new nodes get an address from it)",
+  "pool-ipv6": "CIDR     the overlay's IPv6 pool (each node's address derives from its key)",
+  "vxlan-id": "N         the VXLAN network identifier, 0-16777215",
+  "vxlan-mtu": "N        the VXLAN device's MTU (and its cap with mtu-mode auto)",
+  "vxlan-port": "N       the VXLAN UDP port (default 4789)",
+  addr: "CIDR[,CIDR]   after node NAME: the node's overlay addresses",
+  "allowed-ips": "CIDR[,CIDR]   after node NAME: what the peers route to the node over WireGuard",
+  endpoint: "HOST:PORT  after node NAME: where peers reach it ('' removes it; HOST alone takes listen-port)",
+  fwmark: "N|off       after node NAME: WireGuard's fwmark",
+  "ll-addr": "IPV4|FE80::X|auto   after node NAME: the VTEP address (auto: a free one)",
+  "listen-port": "N      after node NAME: WireGuard's UDP port",
+  "persistent-keepalive": "N|off   after node NAME: keepalive interval in seconds towards every peer",
+  "private-key": "KEY|FILE   after node NAME: the WireGuard private key, or a file holding it",
+  "save-config": "        after node NAME: wg-quick SaveConfig = true",
+  "nosave-config": "      after node NAME: SaveConfig = false",
+  upnp: "               after node NAME: open the listen port with upnpc",
+  noupnp: "             after node NAME: no upnpc",
+  routing: "bgp|ospf|none   how subnets are announced (default bgp)",
+  "routing-daemon": "frr|bird   which daemon (bird only with ospf)",
+  asn: "N                the iBGP AS number (default 64512)",
+  "route-reflectors": "A,B|none   BGP route reflectors (none: full mesh)",
+  bfd: "on|off           BFD on every BGP session (default on)",
+  "bfd-interval": "MS     BFD interval (default 250)",
+  "bfd-multiplier": "N    BFD detect multiplier (default 3)",
+  "bgp-keepalive": "S     BGP keepalive (default 3)",
+  "bgp-hold": "S          BGP hold time (default 9)",
+  "ospf-hello": "S        OSPF hello interval (default 1)",
+  "ospf-dead": "S         OSPF dead interval (default 4)",
+  "ospf-cost": "N         OSPF cost of the overlay (default 10)",
+  "underlay-mtu": "N      the hosts' path MTU (default 1500)",
+  "mtu-mode": "auto|fragment   no-fragmentation MTUs (auto) or vwgen's (fragment)",
+  psk: "on|off           one WireGuard pre-shared key per pair",
+  "bgp-password": "on|off|SECRET   TCP-MD5 on every BGP session",
+  "mss-clamp": "on|off     TCP MSS clamping for routed container traffic (default on)",
+  subnets: "CIDR[,CIDR]|none   after node NAME: the container subnets the node owns and announces",
+  "public-key": "KEY     after node NAME: the host keeps its private key (ciab key init)",
+  "discover-lxd": "on|off   after node NAME: announce LXD/Incus bridge subnets inside subnets",
+};
+
 function oneOf(word: string, v: string | undefined, values: string[]): string {
   if (v === undefined || !values.includes(v)) throw invalid(`${word}: '${v ?? ""}' must be one of ${values.join(", ")}`, { where: { key: word, value: v } });
   return v;
@@ -449,15 +542,20 @@ export function applySet(doc: TomlTable, net: string, args: string[], env: EditE
   syncPsks(doc, env.random);
 }
 
-/** Store vwgen's mangled IPv6 endpoints ("[[v6]:p]:q") in their repaired form once the file is written anyway. */
-export function repairEndpoints(doc: TomlTable): void {
-  for (const t of Object.values((doc.Node as Record<string, TomlTable> | undefined) ?? {})) {
+/** Store vwgen's mangled IPv6 endpoints ("[[v6]:p]:q", "[v6]p") repaired once the file is written anyway; returns each. */
+export function repairEndpoints(doc: TomlTable): { node: string; before: string; after: string }[] {
+  const done: { node: string; before: string; after: string }[] = [];
+  for (const [node, t] of Object.entries((doc.Node as Record<string, TomlTable> | undefined) ?? {})) {
     if (typeof t.Endpoint !== "string") continue;
     try {
       const ep = parseEndpoint(t.Endpoint, "Endpoint");
-      if (ep.repaired) t.Endpoint = ep.text;
+      if (ep.repaired) {
+        done.push({ node, before: t.Endpoint, after: ep.text });
+        t.Endpoint = ep.text;
+      }
     } catch {
       /* validation reports it */
     }
   }
+  return done;
 }

@@ -1,8 +1,10 @@
 // The validated mesh: a typed, read-only view of the mesh file (vwgen's TOML plus ciab's keys), with the
 // addresses vwgen derives from keys. Pure; no I/O. The raw document stays the source of truth (unknown keys are
 // kept there); this view is rebuilt from it after every change and must validate before anything is written.
+
 import { isMetadataRange, isVtepRange } from "../ipam/alloc.js";
 import { ipv6FromPublicKey, macFromPublicKey } from "../ipam/derive.js";
+import { HASH_CHARS, hashName } from "../ipam/ifname.js";
 import { contains, formatAddr, hostmask, mask, overlaps, type Prefix, parseAddr, parsePrefix } from "../ipam/ip.js";
 import { inSpecial, overlapsSpecial } from "../ipam/special.js";
 import { isLowOrderKey, keyShape, pubkey } from "../keys/x25519.js";
@@ -46,8 +48,10 @@ export interface Endpoint {
   family: 4 | 6 | "dns";
   /** host:port, IPv6 in brackets: what wg(8) accepts. */
   text: string;
-  /** The file held vwgen's mangled form ("[[v6]:p]:q") and this is the repaired value. */
+  /** The file held one of vwgen's mangled IPv6 forms ("[[v6]:p]:q" or "[v6]p") and this is the repaired value. */
   repaired?: boolean;
+  /** The stored text is no endpoint wg(8) accepts: `text` is that text as it is (shown, never rendered). */
+  broken?: boolean;
 }
 
 export interface MeshNode {
@@ -82,12 +86,17 @@ export interface MeshNode {
 }
 
 export interface Mesh {
+  /** The name ciab gives the WireGuard interface and, with a "v" in front, the VXLAN device (see deviceName). */
   name: string;
+  /** The network as the user named it (vwgen's `network_name()`: the argument without ".conf"), for headers. */
+  title: string;
   network: NetworkSettings;
   /** Sorted by name. */
   nodes: MeshNode[];
-  /** Unordered pairs "a,b" (a < b) that must not peer. */
+  /** Unordered pairs "a,b" (a < b) that must not peer: either direction in the file blocks the tunnel. */
   blacklist: Set<string>;
+  /** The entries as the file holds them, "a>b": vwgen's showconf comments out b in a's file only (showconf, show). */
+  blacklistDirected: Set<string>;
   /** Pre-shared keys by pair "a,b" (a < b). */
   psk: Map<string, string>;
   /** Messages of the "warning" problems (printed by every command). */
@@ -142,6 +151,22 @@ export function networkNameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The interface name of a network: the network name itself when Linux takes it (and "v" + it) as a device name,
+ * else a stable short name from the one namer's hash (ipam/ifname.ts): up to 5 safe characters of the name, "-",
+ * 8 characters of the hash of the whole name (14 bytes, so the VXLAN device "v" + it fits in 15). vwgen used the
+ * name as it is, and its VXLAN device then failed to come up.
+ */
+export function deviceName(name: string): string {
+  if (!networkNameProblem(name)) return name;
+  const safe =
+    name
+      .replace(/[^A-Za-z0-9_=+.-]/g, "")
+      .replace(/^[-.]+/, "")
+      .slice(0, 5) || "net";
+  return `${safe}-${hashName(name, HASH_CHARS)}`;
+}
+
 const NETWORK_HINT =
   "use 1-14 of A-Z a-z 0-9 _ = + . -, not starting with '-', not 'all' or 'default' (the VXLAN device is 'v<name>', and Linux allows 15 bytes)";
 
@@ -163,10 +188,13 @@ export function checkNodeName(name: string): void {
   }
 }
 
-/** Parse "host:port", "[v6]:port", or vwgen's mangled "[[v6]:port]:random". */
+/**
+ * Parse "host:port", "[v6]:port", or one of vwgen's mangled IPv6 forms: "[[v6]:port]:random" (`set endpoint
+ * '[v6]:port'`) and "[v6]port" (`set endpoint '[v6]'`: vwgen appended the listen port without its colon).
+ */
 export function parseEndpoint(text: string, what: string): Endpoint {
   const t = text.trim();
-  const mangled = /^\[\[([0-9A-Fa-f:.]+)\]:(\d+)\]:\d+$/.exec(t);
+  const mangled = /^\[\[([0-9A-Fa-f:.]+)\]:(\d+)\]:\d+$/.exec(t) ?? /^\[([0-9A-Fa-f:.]+)\](\d+)$/.exec(t);
   if (mangled) {
     const ep = parseEndpoint(`[${mangled[1]}]:${mangled[2]}`, what);
     return { ...ep, repaired: true };
@@ -190,13 +218,15 @@ export function parseEndpoint(text: string, what: string): Endpoint {
     parseAddr(host, what);
     return { host, port, family: 4, text: `${host}:${port}` };
   }
-  if (!/^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/.test(host)) {
+  // '_' is no letter of a host name (RFC 1123) but DNS carries it and resolvers (getaddrinfo, so wg(8)) look it up.
+  if (!/^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/.test(host)) {
     throw bad(`'${host}' is neither an IP address nor a host name`);
   }
   return { host, port, family: "dns", text: `${host}:${port}` };
 }
 
-type Ctx = SchemaCtx;
+/** `title`: the network as the user named it (default: the name). */
+type Ctx = SchemaCtx & { title?: string };
 
 /** Collects the problems of one mesh; every reader records instead of throwing, so all of them are reported. */
 class Collector {
@@ -273,6 +303,38 @@ class TableReader {
     return out;
   }
 
+  /**
+   * Address and AllowedIPs as vwgen's `set addr`/`allowed-ips` store them: any text. One without a prefix length (the
+   * kernel and wg(8) read it as /32 or /128) or one that is no address at all is a "deploy" problem: shown, never
+   * rendered; `ciab migrate` adds the length. Only the entries that parse are kept.
+   */
+  hostPrefixes(key: string): { text: string; p: Prefix }[] {
+    const out: { text: string; p: Prefix }[] = [];
+    for (const s of this.strings(key)) {
+      let p: Prefix;
+      try {
+        p = parsePrefix(s, "value", false);
+      } catch (e) {
+        this.fail(
+          "deploy",
+          key,
+          e instanceof Error ? e.message : String(e),
+          `set the list again: 'ciab set <net> node ${this.node} ${key === "Address" ? "addr" : "allowed-ips"} CIDR[,CIDR]'`,
+        );
+        continue;
+      }
+      if (!s.includes("/"))
+        this.fail(
+          "deploy",
+          key,
+          `'${s}' has no prefix length (the kernel reads it as /${p.len})`,
+          `run 'ciab migrate <net>' (it adds ${key === "Address" ? "the pool's length" : `/${p.len}`})`,
+        );
+      out.push({ text: s, p });
+    }
+    return out;
+  }
+
   prefix(key: string, s: string, family?: 4 | 6): Prefix | undefined {
     let p: Prefix;
     try {
@@ -296,7 +358,8 @@ function readPool(r: TableReader, key: "AddressPoolIPv4" | "AddressPoolIPv6", fa
   if (text === undefined) return undefined;
   const p = r.prefix(key, text, family);
   if (!p) return undefined;
-  const max = family === 4 ? 30 : 120;
+  // An IPv4 /31 holds two hosts (RFC 3021): vwgen allocates both, and Linux uses both on one segment.
+  const max = family === 4 ? 31 : 120;
   if (p.len > max) r.fail("deploy", key, `pool ${text} is too small for a mesh (at most /${max})`);
   const special = overlapsSpecial(p);
   if (special)
@@ -313,8 +376,11 @@ function readNetwork(c: Collector, t: TomlTable): NetworkSettings {
   const net: NetworkSettings = {
     poolIPv4: r.str("AddressPoolIPv4"),
     poolIPv6: r.str("AddressPoolIPv6"),
-    vxlanId: r.int("VxlanID", 1, 0xffffff),
-    vxlanMTU: r.int("VxlanMTU", 576, 65535, d.vxlanMTU),
+    // VNI 0 is a VNI like another (RFC 7348 reserves none; Linux takes `id 0`); vwgen reads a missing VxlanID as 0.
+    vxlanId: r.int("VxlanID", 0, 0xffffff, 0),
+    // Linux takes a VXLAN MTU of 68 (IPv4's minimum) up to 65535 less the 50 bytes of VXLAN headers. Below 1280 the
+    // overlay carries no IPv6 (mtuProblems in validate.ts says so when there is an IPv6 pool).
+    vxlanMTU: r.int("VxlanMTU", 68, 65485, d.vxlanMTU),
     vxlanPort: r.int("VxlanPort", 1, 65535, d.vxlanPort),
     routing,
     routingDaemon: r.oneOf("RoutingDaemon", ["frr", "bird"] as const, routing === "ospf" ? "bird" : "frr"),
@@ -359,8 +425,14 @@ function readKeys(r: TableReader, name: string): { privateKey?: string; publicKe
   if (privateKey !== undefined) {
     const shape = keyShape(privateKey);
     if (shape) {
-      r.fail("load", "PrivateKey", `is not a valid WireGuard key (${shape})`, "generate one with 'ciab genkey'");
-      return {};
+      // vwgen's `set private-key <file path>` stored the path itself: its own show and showconf crash on it.
+      r.fail(
+        "deploy",
+        "PrivateKey",
+        `is not a valid WireGuard key (${shape}); peers get no PublicKey for this node`,
+        `'ciab migrate <net>' reads the key from the file if the value is the path of a key file, else 'ciab set <net> node ${name} private-key <key>'`,
+      );
+      return { privateKey, publicKey: "" };
     }
     const derived = pubkey(privateKey, "PrivateKey");
     if (publicKey !== undefined && publicKey.trim() !== derived) {
@@ -410,7 +482,7 @@ function readVtep(r: TableReader, name: string): Prefix | undefined {
       "deploy",
       "LinkLayerAddress",
       `${text} is in 169.254.169.0/24, the cloud metadata range`,
-      `pick another with 'ciab set <net> node ${name} ll-addr auto'`,
+      `run 'ciab migrate <net>' (it picks another VTEP), or 'ciab set <net> node ${name} ll-addr auto'`,
     );
   } else if (!isVtepRange(Number(p.addr))) {
     r.fail("deploy", "LinkLayerAddress", `${text} is outside the link-local VTEP range 169.254.1.0-169.254.254.255`, `use 'll-addr auto'`);
@@ -425,8 +497,9 @@ function readEndpoint(r: TableReader): Endpoint | undefined {
   try {
     ep = parseEndpoint(text, "Endpoint");
   } catch (e) {
-    r.fail("load", "Endpoint", e instanceof Error ? e.message : String(e), "write host:port, e.g. 198.51.100.7:51820 or [2001:db8::7]:51820");
-    return undefined;
+    // vwgen stores any text (`set endpoint host` appends ":<listen port>", which may be 0): show it, never render it.
+    r.fail("deploy", "Endpoint", e instanceof Error ? e.message : String(e), "write host:port, e.g. 198.51.100.7:51820 or [2001:db8::7]:51820");
+    return { host: text, port: 0, family: "dns", text, broken: true };
   }
   const why = endpointProblem(ep);
   if (why) r.fail("deploy", "Endpoint", `${ep.text}: ${why}`, "give the host's public address (or a DNS name) and its WireGuard port");
@@ -442,7 +515,7 @@ export function endpointProblem(ep: Endpoint): string | undefined {
 }
 
 function readAddresses(r: TableReader): { text: string; p: Prefix }[] {
-  const out = r.prefixes("Address");
+  const out = r.hostPrefixes("Address");
   for (const { text, p } of out) {
     const special = inSpecial(p);
     if (special) {
@@ -478,20 +551,27 @@ function readSubnets(r: TableReader): string[] {
 function readNode(c: Collector, name: string, t: TomlTable, pool6?: Prefix): MeshNode | undefined {
   const table = `Node.${name}`;
   const r = new TableReader(c, table, t, name);
-  if (!NODE_NAME.test(name)) r.fail("deploy", undefined, `node name '${name}' is invalid`, NODE_HINT);
+  if (!NODE_NAME.test(name)) r.fail("deploy", undefined, `node name '${name}' is invalid`, `'ciab migrate <net>' renames it (${NODE_HINT})`);
   const { privateKey, publicKey } = readKeys(r, name);
   const address = readAddresses(r).map((a) => a.text);
-  const allowedIPs = r.prefixes("AllowedIPs").map((a) => a.text);
+  const allowedIPs = r.hostPrefixes("AllowedIPs").map((a) => a.text);
   const vtepP = readVtep(r, name);
   const endpoint = readEndpoint(r);
   const subnets = readSubnets(r);
+  if (typeof t.LinkLayerAddr === "string")
+    r.fail(
+      "warning",
+      "LinkLayerAddr",
+      `is written by vwgen's 'll-addr' and read by neither vwgen nor ciab (the VTEP is LinkLayerAddress)`,
+      `'ciab set <net> node ${name} ll-addr ${t.LinkLayerAddr.split("/")[0]}' applies it`,
+    );
   for (const hook of ["PreUp", "PostUp", "PreDown", "PostDown"]) {
     // A hook is one wg-quick line each (newlines are refused by the schema); an empty one would be a bare "PostUp =".
     r.strings(hook).forEach((h, i) => {
       if (h.trim() === "") r.fail("deploy", hook, `command ${i + 1} is empty`, "remove it");
     });
   }
-  const v4 = address.find((a) => parsePrefix(a).family === 4);
+  const v4 = address.find((a) => parsePrefix(a, "Address", false).family === 4);
   const node = {
     name,
     address,
@@ -513,11 +593,12 @@ function readNode(c: Collector, name: string, t: TomlTable, pool6?: Prefix): Mes
     overlayIPv4: v4?.split("/")[0],
   };
   if (publicKey === undefined || vtepP === undefined) return undefined; // a "load" problem is recorded
+  // publicKey "" (an unusable PrivateKey, a "deploy" problem): no MAC and no IPv6 derive from it (vwgen's rule).
   return {
     ...node,
     publicKey,
-    mac: macFromPublicKey(publicKey),
-    ipv6: pool6 ? ipv6FromPublicKey(pool6, publicKey) : undefined,
+    mac: publicKey ? macFromPublicKey(publicKey) : "",
+    ipv6: pool6 && publicKey ? ipv6FromPublicKey(pool6, publicKey) : undefined,
     vtep: formatAddr(vtepP.family, vtepP.addr),
     vtepFamily: vtepP.family,
   };
@@ -534,7 +615,14 @@ export function meshFromDoc(name: string, doc: TomlTable, ctx: Ctx): Mesh {
   const c = new Collector(ctx);
   c.problems.push(...schema);
   const why = networkNameProblem(name);
-  if (why) c.plain("deploy", `network name '${name}' is not usable as an interface name: ${why}`, NETWORK_HINT, { value: name });
+  const device = deviceName(name);
+  if (why)
+    c.plain(
+      "warning",
+      `network name '${name}' is not usable as an interface name (${why}): ciab names the WireGuard interface '${device}' and the VXLAN device 'v${device}'`,
+      NETWORK_HINT,
+      { value: name },
+    );
   const netT = doc.Network as TomlTable | undefined;
   if (!netT) throw problemsError([located(ctx, "load", "Network", undefined, "is missing", "create the network with 'ciab add <net>'")]);
   const network = readNetwork(c, netT);
@@ -548,6 +636,7 @@ export function meshFromDoc(name: string, doc: TomlTable, ctx: Ctx): Mesh {
     if (node) nodes.push(node);
   }
   const loadFailed = () => c.problems.some((p) => p.phase === "load");
+  // Duplicates are "deploy" problems: vwgen's `set addr` and `set private-key` write them without a word.
   if (!loadFailed()) checkUnique(c, nodes, pool4, pool6);
   if (!loadFailed()) checkEndpointsOutsideSubnets(c, nodes);
   const v6vtep = nodes.find((n) => n.vtepFamily === 6);
@@ -564,13 +653,24 @@ export function meshFromDoc(name: string, doc: TomlTable, ctx: Ctx): Mesh {
 
   const names = new Set(Object.keys(nodesT));
   const blacklist = new Set<string>();
+  const blacklistDirected = new Set<string>();
   const bl = ((doc.PeerBlacklist as TomlTable | undefined)?.Blacklist as [string, string][] | undefined) ?? [];
   for (const [a, b] of bl) {
     if (!names.has(a) || !names.has(b)) {
-      c.plain("warning", `[PeerBlacklist] pair ${a},${b} names a node that does not exist; it has no effect`);
+      c.plain("warning", `[PeerBlacklist] pair ${a},${b} names a node that does not exist; it has no effect ('ciab migrate' drops it)`);
       continue;
     }
     blacklist.add(pairKey(a, b));
+    blacklistDirected.add(`${a}>${b}`);
+  }
+  for (const [a, b] of bl) {
+    // vwgen writes both directions; one direction alone still leaves the pair without a tunnel (only one end knows the
+    // other's key), so ciab renders it as blocked both ways, and vwgen's showconf comments out the peer on one side.
+    if (names.has(a) && names.has(b) && a !== b && !blacklistDirected.has(`${b}>${a}`))
+      c.plain(
+        "warning",
+        `[PeerBlacklist] pair ${a},${b} is one-way: ${b}'s vwgen file still lists ${a}, but without ${a}'s half no tunnel comes up; ciab blocks both directions ('ciab migrate' adds ${b},${a})`,
+      );
   }
   const psk = readPsks(c, (doc.PresharedKeys as TomlTable | undefined) ?? {}, names);
 
@@ -579,13 +679,17 @@ export function meshFromDoc(name: string, doc: TomlTable, ctx: Ctx): Mesh {
   }
   for (const n of nodes) {
     if (n.endpoint?.repaired)
-      c.plain("warning", `node ${n.name}: Endpoint "${n.endpoint.text}" repaired from vwgen's mangled IPv6 form; 'ciab set' will store the repaired value`);
+      c.plain(
+        "warning",
+        `node ${n.name}: Endpoint "${n.endpoint.text}" repaired from vwgen's mangled IPv6 form; the next 'ciab set' or 'ciab migrate' stores the repaired value`,
+      );
   }
   const load = c.problems.filter((p) => p.phase === "load");
   if (load.length) throw problemsError(load);
-  const problems = c.problems;
+  // Hints name the network as the user does, so each fix can be pasted as it is.
+  const problems = c.problems.map((p) => (p.hint?.includes("<net>") ? { ...p, hint: p.hint.replaceAll("<net>", ctx.title ?? name) } : p));
   const warnings = problems.filter((p) => p.phase === "warning").map((p) => p.message);
-  return { name, network, nodes, blacklist, psk, warnings, problems };
+  return { name: device, title: ctx.title ?? name, network, nodes, blacklist, blacklistDirected, psk, warnings, problems };
 }
 
 const parsePrefixOrUndefined = (s: string): Prefix | undefined => {
@@ -662,7 +766,7 @@ function checkUnique(c: Collector, nodes: MeshNode[], pool4: Prefix | undefined,
     const other = seen.get(k);
     if (other !== undefined) {
       c.add(
-        "load",
+        "deploy",
         `Node.${node}`,
         key,
         `${kind} ${value} is also used by node '${other}'`,
@@ -690,12 +794,14 @@ function checkUnique(c: Collector, nodes: MeshNode[], pool4: Prefix | undefined,
         n.name,
       );
     else lower.set(n.name.toLowerCase(), n.name);
-    claim("public key", n.publicKey, n.name, n.privateKey ? "PrivateKey" : "PublicKey");
-    claim("MAC", n.mac, n.name, n.privateKey ? "PrivateKey" : "PublicKey");
+    if (n.publicKey) {
+      claim("public key", n.publicKey, n.name, n.privateKey ? "PrivateKey" : "PublicKey");
+      claim("MAC", n.mac, n.name, n.privateKey ? "PrivateKey" : "PublicKey");
+    }
     if (n.ipv6) claim("IPv6", n.ipv6.split("/")[0] as string, n.name, n.privateKey ? "PrivateKey" : "PublicKey");
     claim("VTEP", n.vtep, n.name, "LinkLayerAddress");
     for (const a of n.address) {
-      const p = parsePrefix(a);
+      const p = parsePrefix(a, "Address", false);
       claim("address", formatAddr(p.family, p.addr), n.name, "Address");
       if (p.family === 4 && pool4 && !contains(pool4, { ...p, len: 32 })) c.plain("warning", `node ${n.name}: Address ${a} is outside pool-ipv4 ${fmt(pool4)}`);
     }
@@ -704,7 +810,7 @@ function checkUnique(c: Collector, nodes: MeshNode[], pool4: Prefix | undefined,
       for (const pool of [pool4, pool6]) {
         if (pool && overlaps(pool, p)) {
           c.add(
-            "load",
+            "deploy",
             `Node.${n.name}`,
             "Subnets",
             `${s} overlaps the overlay pool ${fmt(pool)}`,
@@ -727,7 +833,7 @@ function checkUnique(c: Collector, nodes: MeshNode[], pool4: Prefix | undefined,
       // Report it on the node that comes later in the file, naming the earlier one.
       const [early, late] = nodes.findIndex((n) => n.name === other.node) <= nodes.findIndex((n) => n.name === s.node) ? [other, s] : [s, other];
       c.add(
-        "load",
+        "deploy",
         `Node.${late.node}`,
         "Subnets",
         `${late.text} overlaps ${early.text} of node '${early.node}'`,

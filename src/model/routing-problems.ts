@@ -110,13 +110,13 @@ export function endpointProblems(mesh: Mesh): Problem[] {
     out.push({ phase: "deploy", message: `node '${node}': ${key}: ${message}`, hint, where: { table: `Node.${node}`, key, node } });
   const silent = mesh.nodes.filter((n) => !n.endpoint);
   for (const n of mesh.nodes) {
+    // vwgen's own README example: such a node reaches the others, and they reach it once it has sent them traffic.
     if (!n.endpoint && n.persistentKeepalive === 0) {
-      add(
-        n.name,
-        "Endpoint",
-        "has no endpoint and no persistent-keepalive, so no peer can ever reach it",
-        `give it an endpoint ('ciab set ${mesh.name} node ${n.name} endpoint HOST:PORT') or, behind NAT, 'persistent-keepalive 25'`,
-      );
+      out.push({
+        phase: "warning",
+        message: `node '${n.name}' has no endpoint and no persistent-keepalive: the others reach it only after it has sent them traffic (and only while a NAT in between keeps the mapping); give it 'persistent-keepalive 25' ('ciab set ${mesh.title} node ${n.name} persistent-keepalive 25') or an endpoint`,
+        where: { table: `Node.${n.name}`, key: "Endpoint", node: n.name },
+      });
     }
     if (n.listenPort === 0 && n.endpoint) add(n.name, "ListenPort", "is 0 but the node has an endpoint", `set 'listen-port' to the endpoint's port`);
     if (n.endpoint) continue;
@@ -128,7 +128,7 @@ export function endpointProblems(mesh: Mesh): Problem[] {
       n.name,
       "Endpoint",
       `neither '${n.name}' nor its peer '${p.name}' has an endpoint: they can never handshake${more}`,
-      `give one of them an endpoint, or 'ciab blacklist ${mesh.name} add ${n.name} ${p.name}'`,
+      `give one of them an endpoint, or 'ciab blacklist ${mesh.title} add ${n.name} ${p.name}'`,
     );
   }
   return out;

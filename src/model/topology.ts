@@ -95,6 +95,8 @@ export interface Topology {
   ipv6Forwarding: boolean;
   /** Every deploy problem of the mesh (the file's own, MTU, routing, endpoints, relays), located. Render refuses any. */
   problems: Problem[];
+  /** What deploying it risks without being refused (a node without endpoint must speak first), one line each. */
+  warnings: string[];
   /** Nodes that own prefixes of a family, sorted by name. */
   prefixOwners: Record<Family, MeshNode[]>;
   /** What the mesh owns as destinations: the overlay pool (or addresses), every node's Subnets and IPv4 VTEPs; outermost. */
@@ -199,6 +201,7 @@ export function topology(mesh: Mesh): Topology {
     });
   }
   const mtu = mtuPlans(mesh);
+  const endpoints = endpointProblems(mesh);
   const rr = reflectors.size > 0;
   const reflectorNodes = mesh.nodes.filter((n) => reflectors.has(n.name));
 
@@ -209,7 +212,8 @@ export function topology(mesh: Mesh): Topology {
     families,
     ipv6Forwarding: Boolean(mesh.network.poolIPv6) || prefixOwners[6].length > 0,
     // The endpoint problems come first: they say why a node can never be reached at all.
-    problems: [...endpointProblems(mesh), ...deployProblems(mesh), ...relayProblems],
+    problems: [...endpoints.filter((p) => p.phase !== "warning"), ...deployProblems(mesh), ...relayProblems],
+    warnings: endpoints.filter((p) => p.phase === "warning").map((p) => p.message),
     prefixOwners,
     destinations: { 4: destinations(4), 6: destinations(6) },
     owned,

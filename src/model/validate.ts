@@ -10,6 +10,7 @@ import { type Problem, problemsError } from "./errors.js";
 import type { Mesh } from "./mesh.js";
 import { mtuPlan } from "./mtu.js";
 import { routingProblems } from "./routing-problems.js";
+import type { TomlTable } from "./toml.js";
 
 /** IPv6 needs links of at least 1280 bytes (RFC 8200 §5): the overlay carries IPv6 when there is an IPv6 pool. */
 function mtuProblems(mesh: Mesh): Problem[] {
@@ -40,7 +41,7 @@ export function assertDeployable(mesh: Mesh): void {
 /** What a read command prints: the warnings, then each deploy problem with the commands that will refuse it. */
 export const readWarnings = (mesh: Mesh): string[] => [
   ...mesh.warnings,
-  ...deployProblems(mesh).map((p) => `${p.message} ('ciab render' and 'ciab up' refuse this)`),
+  ...deployProblems(mesh).map((p) => `${p.message} ('ciab render' and 'ciab up' refuse this${p.hint ? `; fix: ${p.hint}` : ""})`),
 ];
 
 /**
@@ -51,4 +52,21 @@ export function editProblems(before: Mesh | undefined, after: Mesh): { introduce
   const had = new Set(before ? deployProblems(before).map((p) => p.message) : []);
   const now = deployProblems(after);
   return { introduced: now.filter((p) => !had.has(p.message)), kept: now.filter((p) => had.has(p.message)) };
+}
+
+/**
+ * What vwgen cannot render of a mesh ciab edited (issue 10, "both ways"): vwgen derives a peer's PublicKey from its
+ * PrivateKey, so a node that holds only `PublicKey` gets no PublicKey line in vwgen's showconf of its peers; vwgen
+ * writes no PresharedKey, so a host configured by vwgen cannot handshake with one ciab rendered with `psk on`.
+ * Read from the document (no key derivation: edits stay cheap).
+ */
+export function vwgenBlindSpots(doc: TomlTable): string[] {
+  const nodes = (doc.Node ?? {}) as Record<string, TomlTable>;
+  const out = Object.keys(nodes)
+    .sort()
+    .filter((n) => nodes[n]?.PrivateKey === undefined && nodes[n]?.PublicKey !== undefined)
+    .map((n) => `node ${n} holds only its public key: vwgen's showconf of its peers has no PublicKey line for it (use 'ciab showconf' or 'ciab render')`);
+  if ((doc.Network as TomlTable | undefined)?.PresharedKeys === true)
+    out.push("psk is on: vwgen's showconf has no PresharedKey lines, so a host configured by vwgen cannot handshake with one configured by ciab");
+  return out;
 }

@@ -13,7 +13,7 @@ import desiredSchema from "../../schema/desired-v1.json" with { type: "json" };
 import { contains, formatPrefix, network, parseAddr, parsePrefix, sortedNetworks } from "../ipam/ip.js";
 import { isLowOrderKey, keyShape } from "../keys/x25519.js";
 import { CiabError } from "../model/errors.js";
-import { endpointProblem, type MeshNode, NODE_NAME, networkNameProblem, parseEndpoint } from "../model/mesh.js";
+import { endpointProblem, NODE_NAME, networkNameProblem, parseEndpoint } from "../model/mesh.js";
 import { controlAt } from "../model/schema.js";
 import { DESIRED_FILE, DESIRED_VERSION, type DesiredStateV1, type SecretsV1, spliceAnnouncements } from "../state/desired.js";
 import { sha256Hex } from "./plan.js";

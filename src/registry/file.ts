@@ -25,6 +25,8 @@ export interface MeshRef {
   /** Network name: the file's base name without .conf (vwgen's rule). */
   name: string;
   path: string;
+  /** The network as given (vwgen's network_name(): "sub/inner" for `sub/inner`), for headers and messages. */
+  title: string;
 }
 
 /** `NET` or `NET.conf` or a path; as vwgen, the file is `<NET>.conf` in the current (or given) directory. */
@@ -32,7 +34,7 @@ export function meshRef(arg: string, dir = process.cwd()): MeshRef {
   const withoutExt = arg.endsWith(".conf") ? arg.slice(0, -5) : arg;
   const name = basename(withoutExt);
   checkNetworkName(name);
-  return { name, path: resolve(dir, `${withoutExt}.conf`) };
+  return { name, path: resolve(dir, `${withoutExt}.conf`), title: withoutExt };
 }
 
 export interface Loaded {
@@ -55,7 +57,7 @@ export function loadMesh(ref: MeshRef): Loaded {
     });
   }
   const doc = parseToml(text, ref.path);
-  return { text, doc, mesh: meshFromDoc(ref.name, doc, { file: ref.path, text }) };
+  return { text, doc, mesh: meshFromDoc(ref.name, doc, { file: ref.path, text, title: ref.title }) };
 }
 
 // --- locking -------------------------------------------------------------------------------------------------

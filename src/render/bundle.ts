@@ -22,9 +22,13 @@ export const sha256 = (s: string): string => createHash("sha256").update(s).dige
 
 /**
  * What must hold before any bundle of the mesh is written: no deploy problem at all (the file's own, MTU, routing,
- * endpoints, relays). Throws one error that lists every problem with its location.
+ * endpoints, relays). Throws one error that lists every problem with its location; returns what `render` and
+ * `up` only warn about.
  */
-export const checkRenderable = (t: Topology): void => checkTopology(t);
+export const checkRenderable = (t: Topology): string[] => {
+  checkTopology(t);
+  return t.warnings;
+};
 
 /** Every file of one node's bundle. Refuses a topology with problems (the renderers assume none). */
 export const renderBundle = (nt: NodeTopology, meshDigest: string): BundleFile[] => bundleRenderer(nt.topology, meshDigest)(nt);

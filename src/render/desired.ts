@@ -8,7 +8,6 @@ import { pairKey } from "../model/mesh.js";
 import type { NodeTopology } from "../model/topology.js";
 import {
   type AnnounceV1,
-  DESIRED_FILE,
   DESIRED_VERSION,
   type DesiredPeerV1,
   type DesiredRoutingV1,
@@ -16,7 +15,6 @@ import {
   type DesiredWireguardV1,
   type SecretsV1,
   secretsFile,
-  type VxlanDevice,
 } from "../state/desired.js";
 import type { FrrFiles } from "./frr.js";
 import { nftTable } from "./nft.js";

@@ -1,14 +1,15 @@
 // `show`: the mesh as a readable listing in vwgen's layout, or as a JSON object. Pure; no I/O.
 // Private keys appear only when asked for (`showKeys`).
 import type { Mesh, MeshNode } from "../model/mesh.js";
-import { isBlacklisted } from "../model/topology.js";
-import { formatFwMark } from "./showconf.js";
+import { blacklistedFrom, formatFwMark } from "./showconf.js";
 
 export interface ShowOptions {
   color?: boolean;
   showKeys: boolean;
   /** Only this node (its peers are still computed from the whole mesh). */
   only?: string;
+  /** Also ciab's own settings (routing, subnets): the text layout is otherwise vwgen's, line for line. */
+  extra?: boolean;
 }
 
 const selected = (mesh: Mesh, only?: string) => (only === undefined ? mesh.nodes : mesh.nodes.filter((n) => n.name === only));
@@ -16,7 +17,8 @@ const selected = (mesh: Mesh, only?: string) => (only === undefined ? mesh.nodes
 export function showJson(mesh: Mesh, { showKeys, only }: ShowOptions) {
   const { bgpPassword, ...n } = mesh.network;
   return {
-    network: mesh.name,
+    network: mesh.title,
+    interface: mesh.name,
     // The TCP-MD5 secret is a secret like the keys: only with --show-keys.
     settings: { ...n, ...(bgpPassword ? { bgpPassword: showKeys ? bgpPassword : "(set)" } : {}) },
     nodes: selected(mesh, only).map((node) => ({
@@ -44,7 +46,7 @@ export function showJson(mesh: Mesh, { showKeys, only }: ShowOptions) {
 }
 
 const peersOf = (mesh: Mesh, node: MeshNode, blacklisted: boolean) =>
-  mesh.nodes.filter((p) => p.name !== node.name && isBlacklisted(mesh, node, p) === blacklisted).map((p) => p.name);
+  mesh.nodes.filter((p) => p.name !== node.name && blacklistedFrom(mesh, node, p) === blacklisted).map((p) => p.name);
 
 export function showText(mesh: Mesh, opts: ShowOptions): string {
   const esc = (code: string) => (opts.color ? `\x1b[${code}m` : "");
@@ -52,22 +54,23 @@ export function showText(mesh: Mesh, opts: ShowOptions): string {
   const out: string[] = [];
   const kv = (k: string, v: string | number) => out.push(`  ${B}${k}:${N} ${v}`);
   const n = mesh.network;
-  out.push(`${B}network:${N} ${G}${mesh.name}${N}`);
+  out.push(`${B}network:${N} ${G}${mesh.title}${N}`);
   kv("address pool ipv4", n.poolIPv4 ?? "");
   kv("address pool ipv6", n.poolIPv6 ?? "");
   kv("vxlan port", n.vxlanPort);
   kv("vxlan mtu", n.vxlanMTU);
   kv("vxlan id", n.vxlanId);
-  kv(
-    "routing",
-    n.routing === "none"
-      ? "none"
-      : `${n.routing} (${n.routingDaemon})${n.routing === "bgp" ? `, AS ${n.asn}, reflectors: ${n.routeReflectors.join(", ") || "none (full mesh)"}` : ""}`,
-  );
+  if (opts.extra)
+    kv(
+      "routing",
+      n.routing === "none"
+        ? "none"
+        : `${n.routing} (${n.routingDaemon})${n.routing === "bgp" ? `, AS ${n.asn}, reflectors: ${n.routeReflectors.join(", ") || "none (full mesh)"}` : ""}`,
+    );
   out.push("");
   for (const node of selected(mesh, opts.only)) {
     out.push(`${B}node:${N} ${Y}${node.name}${N}`);
-    kv("public key", node.publicKey);
+    kv("public key", node.publicKey || "(error)");
     kv("private key", node.privateKey === undefined ? "(on the host)" : opts.showKeys ? node.privateKey : "(hidden; --show-keys prints it)");
     kv("public ip", node.endpoint?.text ?? "");
     kv("listen port", node.listenPort);
@@ -78,7 +81,7 @@ export function showText(mesh: Mesh, opts: ShowOptions): string {
     if (node.persistentKeepalive !== 0) kv("persistent keepalive", `${node.persistentKeepalive} ${node.persistentKeepalive === 1 ? "second" : "seconds"}`);
     if (node.saveConfig) kv("save config", "true");
     if (node.upnp) kv("upnp", "true");
-    if (node.subnets.length) kv("subnets", node.subnets.join(", "));
+    if (opts.extra && node.subnets.length) kv("subnets", node.subnets.join(", "));
     kv("blacklist", peersOf(mesh, node, true).join(", "));
     kv("whitelist", peersOf(mesh, node, false).join(", "));
     out.push("");

@@ -183,7 +183,7 @@ describe("a vwgen mesh without an IPv4 pool", () => {
     const sc = ciab(["showconf", "ciabmesh", "node1"], { cwd: dir });
     // One warning per node, naming the command that will refuse it (issue 10: reads work, render refuses).
     expect(sc.stderr.trim().split("\n")).toHaveLength(3);
-    expect(sc.stderr).toMatch(/^ciab: warning: node 'node1': .*router-id \('ciab render' and 'ciab up' refuse this\)$/m);
+    expect(sc.stderr).toMatch(/^ciab: warning: node 'node1': .*router-id \('ciab render' and 'ciab up' refuse this(; fix: .*)?\)$/m);
     expect(sc.code).toBe(0);
     expect(sc.stdout).not.toContain("172.20.10.");
     const r = ciab(["render", "ciabmesh", "--out", "out"], { cwd: dir });

@@ -533,7 +533,7 @@ describe("clean edges", () => {
     expect(s.code).toBe(0);
     expect(JSON.parse(s.stdout)).toMatchObject({ ok: true, changed: true });
     expect(readFileSync(file, "utf8")).toContain("VxlanPort = 4790");
-    expect(ciab(["set", "ciabmesh", "vxlan-port", "4791", "--dir=" + dir, "--lock-timeout=300"], { cwd: other }).code).toBe(0);
+    expect(ciab(["set", "ciabmesh", "vxlan-port", "4791", `--dir=${dir}`, "--lock-timeout=300"], { cwd: other }).code).toBe(0);
     expect(readFileSync(file, "utf8")).toContain("VxlanPort = 4791");
     // --lock-timeout after the directives is honoured (a live holder: gives up after 300 ms, not 10 s)
     writeFileSync(`${file}.lock`, `${process.pid}\n`);

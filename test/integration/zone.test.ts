@@ -16,7 +16,7 @@ describe.skipIf(!hasTool("named-checkzone"))("zone files pass named-checkzone", 
     const dir = withFiles(join(FIXTURES, file));
     const out = tempDir();
     const r = ciab(["zone", net, domain, "--serial", "2026112301", "--out", out], { cwd: dir });
-    expect(r.stderr).toBe("");
+    expect(r.stderr).not.toMatch(/error/); // read warnings (issue 10: zone names what render would refuse)
     expect(r.code).toBe(0);
     expect(readdirSync(out).sort()).toEqual(zones.map((z) => `db.${z}`).sort());
     for (const z of zones) {

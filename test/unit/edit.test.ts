@@ -145,3 +145,12 @@ describe("blacklist and del", () => {
     expect(mesh(doc).nodes.map((n) => n.name)).toEqual(["b", "d"]);
   });
 });
+
+// Issue 10: `ciab set --help` lists every directive with one line each.
+describe("set --help", () => {
+  it("has one help line for every directive, and none for a directive that does not exist", async () => {
+    const { SET_DIRECTIVES, SET_HELP } = await import("../../src/model/edit.js");
+    expect(Object.keys(SET_HELP).sort()).toEqual([...SET_DIRECTIVES].sort());
+    for (const line of Object.values(SET_HELP)) expect(line).not.toContain("\n");
+  });
+});

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { parsePrefix } from "../../src/ipam/ip.js";
 import { inSpecial, overlapsSpecial } from "../../src/ipam/special.js";
 import { isLowOrderKey, keyShape } from "../../src/keys/x25519.js";
-import { meshFromDoc, networkNameProblem } from "../../src/model/mesh.js";
+import { deviceName, meshFromDoc, networkNameProblem } from "../../src/model/mesh.js";
 import { editDistance, nearMiss, schemaProblems } from "../../src/model/schema.js";
 import { parseToml } from "../../src/model/toml.js";
 import { deployProblems, editProblems } from "../../src/model/validate.js";
@@ -108,8 +108,22 @@ describe("names", () => {
     expect(deploy(text)).toMatch(/\[Node\.node1\]: node name 'node1' equals 'Node1' except for case|\[Node\.node1\]: node name 'node1' equals/);
     expect(deploy(text)).toMatch(/\[Node\._gw\]: node name '_gw' is invalid/);
   });
-  it("a network name the kernel refuses is a deploy problem", () =>
-    expect(deploy(BASIC, "my-company-mesh")).toMatch(/network name 'my-company-mesh' is not usable as an interface name: 15 bytes/));
+  // Issue 10: vwgen takes any file name; ciab names the devices with a stable short name instead of refusing.
+  it("a network name the kernel refuses gets a stable short device name, with a warning", () => {
+    const m = load(BASIC, "my-company-mesh");
+    expect(deploy(BASIC, "my-company-mesh")).toBe("");
+    expect(m.name).toMatch(/^my-co-[a-z2-7]{8}$/);
+    expect(m.name).toBe(deviceName("my-company-mesh"));
+    expect(m.title).toBe("my-company-mesh");
+    expect(m.warnings.join("\n")).toMatch(
+      /network name 'my-company-mesh' is not usable as an interface name \(15 bytes.*ciab names the WireGuard interface 'my-co-/,
+    );
+  });
+  it.each(["my-company-mesh", "all", "a b c", "-x", "ÿöü-mesh-with-a-long-name"])("deviceName(%j) is a usable interface name, and distinct", (n) => {
+    expect(networkNameProblem(deviceName(n))).toBeUndefined();
+    expect(deviceName(n)).not.toBe(deviceName(`${n}2`));
+  });
+  it("a usable network name is its own device name", () => expect(deviceName("ciabmesh")).toBe("ciabmesh"));
 });
 
 describe("keys: shape described, never repeated", () => {
@@ -128,16 +142,17 @@ describe("keys: shape described, never repeated", () => {
     expect(isLowOrderKey(Buffer.from("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b880", "hex").toString("base64"))).toBe(true); // top bit set
     expect(isLowOrderKey("HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=")).toBe(false);
   });
-  it("a mistyped private key in the file is a load error that does not repeat it", () => {
+  // Issue 10: vwgen's `set private-key FILE` stores the path; the file must still load (vwgen's own show crashes).
+  it("a mistyped private key in the file is a deploy problem that does not repeat it; the node loads without a public key", () => {
     const bad = KEY.slice(0, 43);
-    let message = "";
-    try {
-      load(BASIC.replace(KEY, bad));
-    } catch (e) {
-      message = (e as Error).message;
-    }
+    const m = load(BASIC.replace(KEY, bad));
+    const message = deploy(BASIC.replace(KEY, bad));
     expect(message).toMatch(/m\.conf:\d+:\d+: \[Node\.node1\] PrivateKey: is not a valid WireGuard key \(got 43 characters/);
     expect(message).not.toContain(bad.slice(0, 20));
+    const n1 = m.nodes.find((n) => n.name === "node1");
+    expect(n1?.publicKey).toBe("");
+    expect(n1?.mac).toBe("");
+    expect(n1?.ipv6).toBeUndefined();
   });
 });
 
@@ -148,7 +163,17 @@ describe("deploy problems (render and up refuse; the file loads)", () => {
       BASIC.replaceAll("169.254.142.131", "169.254.169.254"),
       /LinkLayerAddress: 169\.254\.169\.254\/16 is in 169\.254\.169\.0\/24/,
     ],
-    ["VNI 0 (vwgen accepts it)", BASIC.replace("VxlanID = 1363491", "VxlanID = 0"), /VxlanID: 0 is out of range/],
+    ["VNI beyond 24 bits (vwgen accepts it)", BASIC.replace("VxlanID = 1363491", "VxlanID = 16777216"), /VxlanID: 16777216 is out of range/],
+    ["VXLAN MTU below IPv6's minimum with an IPv6 pool", BASIC.replace("VxlanMTU = 1500", "VxlanMTU = 500"), /VxlanMTU 500 give the overlay an MTU of 500/],
+    ["address without prefix length", BASIC.replace('"172.20.10.93/24"', '"172.20.10.93"'), /Address: '172\.20\.10\.93' has no prefix length/],
+    ["address that is no address", BASIC.replace('"172.20.10.93/24"', '"foo"'), /Address: .*'foo'/],
+    [
+      "endpoint without port (vwgen's `set endpoint host` with listen port 0)",
+      BASIC.replace('"132.65.71.21:50000"', '"132.65.71.21:0"'),
+      /Endpoint: .*port 0 is out of range/,
+    ],
+    ["endpoint that is no endpoint", BASIC.replace('"132.65.71.21:50000"', '"no such thing"'), /Endpoint: Endpoint 'no such thing' is invalid/],
+    ["duplicate address (vwgen's set addr)", BASIC.replace('"172.20.10.93/24"', '"172.20.10.178/24"'), /address 172\.20\.10\.178 is also used/],
     ["pool in the VTEP range", BASIC.replace('"172.20.10.0/24"', '"169.254.0.0/24"'), /AddressPoolIPv4: pool 169\.254\.0\.0\/24 overlaps 169\.254\.0\.0\/16/],
     ["IPv6 pool ::/0", BASIC.replace('"2001:db8:42::/64"', '"::/0"'), /AddressPoolIPv6: pool ::\/0 overlaps/],
     ["network address as node address", BASIC.replace('"172.20.10.93/24"', '"172.20.10.0/24"'), /Address: 172\.20\.10\.0\/24 is the network address/],
@@ -191,12 +216,20 @@ describe("deploy problems (render and up refuse; the file loads)", () => {
   ])("%s", (_n, text, message) => expect(deploy(text)).toMatch(message));
 
   it("the vwgen fixture has none", () => expect(deploy(BASIC)).toBe(""));
+  // Issue 10: values vwgen writes that ciab renders as they are: no problem at all.
+  it.each([
+    ["VNI 0 (Linux takes `id 0`)", BASIC.replace("VxlanID = 1363491", "VxlanID = 0")],
+    ["no VxlanID (vwgen reads 0)", BASIC.replace("VxlanID = 1363491\n", "")],
+    ["VXLAN MTU 500 without an IPv6 pool", BASIC.replace("VxlanMTU = 1500", "VxlanMTU = 500").replace(/AddressPoolIPv6 = .*\n/, "")],
+    ["IPv4 pool /31 (RFC 3021; the nodes' addresses outside it are only warned about)", BASIC.replace('"172.20.10.0/24"', '"172.20.10.0/31"')],
+    ["endpoint host with '_'", BASIC.replace('"132.65.71.21:50000"', '"host_1.example:50000"')],
+  ])("%s", (_n, text) => expect(deploy(text)).toBe(""));
   it("an edit is refused only for what it introduces", () => {
     const before = load(BASIC.replaceAll("169.254.142.131", "169.254.169.254"));
     const same = load(BASIC.replaceAll("169.254.142.131", "169.254.169.254").replace("VxlanPort = 4789", "VxlanPort = 4790"));
     expect(editProblems(before, same).introduced).toEqual([]);
     expect(editProblems(before, same).kept).toHaveLength(1);
-    const worse = load(BASIC.replaceAll("169.254.142.131", "169.254.169.254").replace("VxlanID = 1363491", "VxlanID = 0"));
-    expect(editProblems(before, worse).introduced.map((p) => p.where?.key)).toEqual(["VxlanID"]);
+    const worse = load(BASIC.replaceAll("169.254.142.131", "169.254.169.254").replace("VxlanPort = 4789", "VxlanPort = 0"));
+    expect(editProblems(before, worse).introduced.map((p) => p.where?.key)).toEqual(["VxlanPort"]);
   });
 });
