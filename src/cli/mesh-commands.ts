@@ -21,6 +21,9 @@ import { renderZones } from "../render/zone.js";
 import { type GlobalOptions, globals, randomSource, splitFlags } from "./context.js";
 import { json, out, progress, warn } from "./output.js";
 
+/** Why an edit vwgen would take is refused (README, vwgen section): what it introduces, `render` would refuse. */
+export const EDIT_REFUSAL = "refused: this edit introduces it and 'ciab render' would refuse it; the file is unchanged";
+
 export function findNode(mesh: Mesh, name: string) {
   const node = mesh.nodes.find((n) => n.name === name);
   if (!node) {
@@ -88,7 +91,8 @@ function edit(g: GlobalOptions, net: string, create: boolean, fn: Parameters<typ
         }
       }
       const p = editProblems(before, after);
-      if (p.introduced.length) throw problemsError(p.introduced);
+      const [first, ...rest] = p.introduced;
+      if (first) throw problemsError([{ ...first, message: `${first.message} (${EDIT_REFUSAL})` }, ...rest]);
       const blind = new Set(beforeDoc ? vwgenBlindSpots(beforeDoc) : []);
       for (const w of vwgenBlindSpots(doc)) if (!blind.has(w)) notes.push(`vwgen can no longer render all of this mesh: ${w}`);
       kept = p.kept.map((k) => `${k.message} (already in the file; 'ciab render' and 'ciab up' refuse it)`);

@@ -660,8 +660,13 @@ export function meshFromDoc(name: string, doc: TomlTable, ctx: Ctx): Mesh {
       c.plain("warning", `[PeerBlacklist] pair ${a},${b} names a node that does not exist; it has no effect ('ciab migrate' drops it)`);
       continue;
     }
-    blacklist.add(pairKey(a, b));
+    // vwgen stores `blacklist add a a` as it is and its show lists it; a node never peers with itself anyway.
     blacklistDirected.add(`${a}>${b}`);
+    if (a === b) {
+      c.plain("warning", `[PeerBlacklist] pair ${a},${a} pairs a node with itself; it has no effect ('ciab migrate' drops it)`);
+      continue;
+    }
+    blacklist.add(pairKey(a, b));
   }
   for (const [a, b] of bl) {
     // vwgen writes both directions; one direction alone still leaves the pair without a tunnel (only one end knows the

@@ -45,8 +45,9 @@ export function showJson(mesh: Mesh, { showKeys, only }: ShowOptions) {
   };
 }
 
+// vwgen lists a self pair (`blacklist add a a`, no effect) among the node's blacklist, as the file holds it.
 const peersOf = (mesh: Mesh, node: MeshNode, blacklisted: boolean) =>
-  mesh.nodes.filter((p) => p.name !== node.name && blacklistedFrom(mesh, node, p) === blacklisted).map((p) => p.name);
+  mesh.nodes.filter((p) => (blacklisted ? blacklistedFrom(mesh, node, p) : p.name !== node.name && !blacklistedFrom(mesh, node, p))).map((p) => p.name);
 
 export function showText(mesh: Mesh, opts: ShowOptions): string {
   const esc = (code: string) => (opts.color ? `\x1b[${code}m` : "");

@@ -6,6 +6,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
+import { contains, parseAddr, parsePrefix } from "../../src/ipam/ip.js";
 import { CLI, SHARED } from "../helpers/env.js";
 
 export const ORACLE = join(SHARED, "oracles", "vwgen", "vwgen-oracle");
@@ -151,3 +152,28 @@ export function ciabForward(text: string): string {
 }
 
 export const ptrLines = (text: string): string[] => text.split("\n").filter((l) => / IN {6}PTR /.test(l));
+
+/** The address a PTR line's owner name stands for (in-addr.arpa or ip6.arpa nibbles), as text. */
+function ptrAddress(line: string): string | undefined {
+  const owner = line.split(/\s+/)[0] ?? "";
+  const v4 = /^((?:\d+\.){4})in-addr\.arpa\.$/.exec(owner);
+  if (v4) return (v4[1] as string).slice(0, -1).split(".").reverse().join(".");
+  const v6 = /^((?:[0-9a-f]\.){32})ip6\.arpa\.$/.exec(owner);
+  if (!v6) return undefined;
+  const hex = (v6[1] as string).replaceAll(".", "").split("").reverse().join("");
+  return hex.match(/.{4}/g)?.join(":");
+}
+
+/**
+ * README (vwgen section): ciab writes a PTR record only inside the reverse zone of its pool, where vwgen lists every
+ * address. vwgen's PTR lines of addresses outside the pools are taken out before comparing.
+ */
+export function insidePools(lines: string[], pools: string[]): string[] {
+  const ps = pools.map((p) => parsePrefix(p));
+  return lines.filter((l) => {
+    const a = ptrAddress(l);
+    if (a === undefined) return true;
+    const { family, addr } = parseAddr(a);
+    return ps.some((p) => contains(p, { family, addr, len: family === 4 ? 32 : 128 }));
+  });
+}

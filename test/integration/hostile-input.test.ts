@@ -142,7 +142,7 @@ describe("network names Linux refuses as interface names get a short device name
     const r = run(args as string[]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(message);
-    expect(r.stderr).toMatch(/ciab names the WireGuard interface '[A-Za-z0-9_=+.-]{1,7}-[0-9a-f]{6}' and the VXLAN device 'v/);
+    expect(r.stderr).toMatch(/ciab names the WireGuard interface '[A-Za-z0-9_=+.-]{1,5}-[a-z2-7]{8}' and the VXLAN device 'v/);
   });
 });
 

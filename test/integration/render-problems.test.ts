@@ -24,12 +24,16 @@ function tree(dir: string, rel = ""): Record<string, string> {
 describe("render validates everything before it writes anything", () => {
   it("three problems are reported at once, each located; no output directory", () => {
     const dir = withFiles(LAB);
-    // The fixture has two (node c: no endpoint and no keepalive; a blacklist without reflectors); a third one:
+    // The fixture has one (a blacklist without reflectors; node c without endpoint is only a warning); two more
+    // (node b keeps its endpoint with ListenPort 0, and BGP with BIRD):
     const file = join(dir, "lab.conf");
-    writeFileSync(file, readFileSync(file, "utf8").replace("[Network]\n", '[Network]\nRoutingDaemon = "bird"\n'));
+    writeFileSync(
+      file,
+      readFileSync(file, "utf8").replace("[Network]\n", '[Network]\nRoutingDaemon = "bird"\n').replace("ListenPort = 51821", "ListenPort = 0"),
+    );
     const r = ciab(["render", "lab", "--out", "out"], { cwd: dir });
     expect(r.code).toBe(EXIT.invalid);
-    expect(r.stderr).toMatch(/error: node 'c': Endpoint: has no endpoint and no persistent-keepalive/);
+    expect(r.stderr).toMatch(/error: node 'b': ListenPort: is 0 but the node has an endpoint/);
     expect(r.stderr).toMatch(/also: .*RoutingDaemon "bird" is only supported with Routing = "ospf"/);
     expect(r.stderr).toMatch(/also: node 'a' is blacklisted with 'c' \(\[PeerBlacklist\] Blacklist\) but \[Network\] RouteReflectors is empty/);
     expect(r.stderr.match(/^ {2}also: /gm)).toHaveLength(2);
@@ -61,7 +65,7 @@ describe("a second render thread", () => {
     const two = ciab(["render", "m", "--out", "two"], { cwd: dir, env: { CIAB_RENDER_THREADS: "2" } });
     expect([one.code, two.code], one.stderr + two.stderr).toEqual([0, 0]);
     const a = tree(join(dir, "one"));
-    expect(Object.keys(a).length).toBe(9 * 11);
+    expect(Object.keys(a).length).toBe(9 * 13); // 9 nodes, 13 files each (desired.json and the secrets file too)
     expect(tree(join(dir, "two"))).toEqual(a);
   });
 });
