@@ -3,7 +3,7 @@
 // PATH points nowhere (only /usr/sbin and /sbin, which the preflight always looks in, still count), so iperf3
 // (/usr/bin on Debian) is missing whatever this machine has; node runs by its absolute path.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, it } from "vitest";
@@ -27,12 +27,15 @@ it("a lab part with its tools missing stops at once, naming each tool and its pa
   }
 });
 
-it("the render part needs no tool beyond node: the preflight lets it through", () => {
+it("the render part needs no tool beyond node and cp (its copy floor): the preflight lets it through", () => {
   const out = mkdtempSync(join(tmpdir(), "ciab-bench-preflight-"));
   try {
+    // A PATH holding only cp: none of the lab's tools.
+    mkdirSync(join(out, "bin"));
+    symlinkSync("/bin/cp", join(out, "bin", "cp"));
     const r = spawnSync(process.execPath, [join(ROOT, "bench", "run.mjs"), "render"], {
       encoding: "utf8",
-      env: { PATH: "/nonexistent-ciab-bench", BENCH_INSTALL: "0", BENCH_RESULTS_DIR: out, BENCH_RENDER_SIZES: "10" },
+      env: { PATH: join(out, "bin"), BENCH_INSTALL: "0", BENCH_RESULTS_DIR: out, BENCH_RENDER_SIZES: "10" },
       timeout: 60_000,
     });
     expect(r.status, r.stderr).toBe(0);
