@@ -153,16 +153,19 @@ export function addNodes(doc: TomlTable, net: string, names: string[], rnd: Rand
   syncPsks(doc, rnd);
 }
 
+/** The node exists; if not, the reason goes to `skipped` (vwgen reports it and goes on with the rest). */
+function known(doc: TomlTable, net: string, name: string, skipped?: Skipped): boolean {
+  try {
+    nodeOf(doc, net, name);
+    return true;
+  } catch (e) {
+    skip(skipped, e as CiabError);
+    return false;
+  }
+}
+
 export function delNodes(doc: TomlTable, net: string, names: string[], skipped?: Skipped): void {
-  const present = names.filter((name) => {
-    try {
-      nodeOf(doc, net, name);
-      return true;
-    } catch (e) {
-      skip(skipped, e as CiabError);
-      return false;
-    }
-  });
+  const present = names.filter((name) => known(doc, net, name, skipped));
   const nodes = nodesOf(doc);
   const gone = new Set(present);
   for (const name of present) delete nodes[name];
@@ -186,17 +189,8 @@ export function blacklist(doc: TomlTable, net: string, op: string, left: string,
   if (rights.length === 0) throw usage("blacklist needs a left node and at least one right node");
   // vwgen: an unknown left node stops `add` (and is reported by `del`, which still removes what names it); an unknown
   // right node is reported and skipped.
-  const known = (name: string): boolean => {
-    try {
-      nodeOf(doc, net, name);
-      return true;
-    } catch (e) {
-      skip(skipped, e as CiabError);
-      return false;
-    }
-  };
-  if (!known(left) && add) return;
-  rights = rights.filter((r) => known(r) || !add);
+  if (!known(doc, net, left, skipped) && add) return;
+  rights = rights.filter((r) => known(doc, net, r, skipped) || !add);
   const bl = table(doc, "PeerBlacklist");
   const pairs = new Map<string, string[]>();
   for (const p of (bl.Blacklist as string[][] | undefined) ?? []) pairs.set(JSON.stringify(p), p);
