@@ -8,7 +8,7 @@ import { type Runner, tail } from "../adapters/exec.js";
 import { contains, type Family, parsePrefix } from "../ipam/ip.js";
 import { CiabError } from "../model/errors.js";
 import type { MeshNode } from "../model/mesh.js";
-import { hostPart, isBlacklisted, type Topology, topology } from "../model/topology.js";
+import { hostPart, isBlacklisted, type Topology, topology, vxlanDev } from "../model/topology.js";
 import type { Check, CheckContext, CheckResult } from "./check.js";
 import type { LabContainer } from "./containers.js";
 import { exposure } from "./exposure.js";
@@ -249,7 +249,7 @@ export const flood: Check = async (ctx) => {
   const { a, b, third } = pick;
   const src = ofFamily(a, 4)[0] as string;
   const dst = ofFamily(b, 4)[0] as string;
-  const vx = `v${ctx.mesh.name}`;
+  const vx = vxlanDev(ctx.mesh);
   const nsOf = (n: string) => ctx.plan.nodes.find((x) => x.name === n)?.ns as string;
   const capture = (ns: string) =>
     ctx.run(inNs(ns, ["timeout", "-s", "INT", "5", "tcpdump", "-i", vx, "-nn", "-l", "-q", `icmp and host ${src} and host ${dst}`]), { timeoutMs: 15_000 });

@@ -11,7 +11,7 @@
 // node), and never a node. Must not print (cli/ renders the report).
 import type { Runner } from "../adapters/exec.js";
 import type { MeshNode } from "../model/mesh.js";
-import { hostPart } from "../model/topology.js";
+import { hostPart, vxlanDev } from "../model/topology.js";
 import { BFD_PORTS } from "../render/nft.js";
 import type { Check, CheckContext, CheckResult } from "./check.js";
 import { mapLimit } from "./limit.js";
@@ -122,7 +122,7 @@ async function containersCheck(ctx: CheckContext, n: NodePlan, m: MeshNode): Pro
 async function vxlanChecks(ctx: CheckContext): Promise<CheckResult[]> {
   const inet = ctx.plan.inetNs;
   const net = ctx.mesh.network;
-  const vx = `v${ctx.mesh.name}`;
+  const vx = vxlanDev(ctx.mesh);
   const dev = "cxprobe";
   const mac = "02:c1:ab:00:00:01";
   const ip = (...a: string[]) => ctx.run(inNs(inet, ["ip", ...a]));
