@@ -10,6 +10,19 @@ import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Script } from "node:vm";
 
+// bin/ciab (a sh starter) says how it was called (`vwgen` selects vwgen's wording) and may have moved
+// NODE_EXTRA_CA_CERTS aside for a command that opens no TLS connection: the programs ciab starts get it back.
+const prog = process.env.CIAB_PROG;
+if (prog !== undefined) {
+  process.argv[1] = prog;
+  delete process.env.CIAB_PROG;
+}
+const extraCa = process.env.CIAB_EXTRA_CA_CERTS;
+if (extraCa !== undefined) {
+  process.env.NODE_EXTRA_CA_CERTS = extraCa;
+  delete process.env.CIAB_EXTRA_CA_CERTS;
+}
+
 const file = fileURLToPath(new URL("./ciab.cjs", import.meta.url));
 const cacheFile = `${file}.cache`;
 let cachedData: Buffer | undefined;

@@ -1,0 +1,62 @@
+// bin/ciab and bin/vwgen, the sh starters a user runs (through npm's symlinks): the name selects the wording, and
+// NODE_EXTRA_CA_CERTS is moved aside only for the commands that open no TLS connection, then handed back to every
+// program ciab starts. Node warns at start-up when that file cannot be read: the warning shows whether Node got it.
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { ciab, tempDir } from "../helpers/cli.js";
+import { ROOT } from "../helpers/env.js";
+
+const dir = tempDir("ciab-starter-");
+const binDir = join(dir, "node_modules", ".bin");
+mkdirSync(binDir, { recursive: true });
+symlinkSync(join(ROOT, "bin", "ciab"), join(binDir, "ciab"));
+symlinkSync(join(ROOT, "bin", "vwgen"), join(binDir, "vwgen"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const MISSING_CA = join(dir, "no-such-ca.pem");
+const NODE_WARNS = /extra certs/i;
+
+function run(prog: string, args: string[], env: Record<string, string | undefined> = {}) {
+  const r = spawnSync(join(binDir, prog), args, { cwd: dir, encoding: "utf8", env: { ...process.env, NO_COLOR: "1", ...env }, timeout: 30_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("the starters", () => {
+  it("run through a symlink, as npm installs them, and the name selects the wording", () => {
+    expect(ciab(["add", "t", "a", "b"], { cwd: dir, env: { CIAB_INSECURE_TEST_SEED: "starter" } }).code).toBe(0);
+    const v = run("vwgen", []);
+    expect(v.code).toBe(0);
+    expect(v.stdout).toMatch(/^Usage: vwgen /);
+    const c = run("ciab", []);
+    expect(c.stdout).toMatch(/^Usage: ciab /);
+    expect(run("ciab", ["showconf", "t", "a"]).stdout).toMatch(/^# Network t/);
+  });
+
+  it("a mesh-file command does not make Node load NODE_EXTRA_CA_CERTS; other commands and registry calls do", () => {
+    const env = { NODE_EXTRA_CA_CERTS: MISSING_CA, CIAB_REGISTRY: undefined };
+    const show = run("ciab", ["show", "t"], env);
+    expect(show.code).toBe(0);
+    expect(show.stderr).not.toMatch(NODE_WARNS);
+    // negative controls: Node does warn when it gets the variable
+    expect(run("ciab", ["status", "--help"], env).stderr).toMatch(NODE_WARNS);
+    expect(run("ciab", ["show", "t", "--registry", dir], env).stderr).toMatch(NODE_WARNS);
+    expect(run("ciab", ["show", "t"], { ...env, CIAB_REGISTRY: dir }).stderr).toMatch(NODE_WARNS);
+  });
+
+  it("the programs ciab starts get NODE_EXTRA_CA_CERTS back, and no starter variable", () => {
+    // a `dot` of our own on PATH records its environment (graph --out FILE.svg runs dot)
+    const tools = join(dir, "tools");
+    mkdirSync(tools, { recursive: true });
+    const envFile = join(dir, "dot-env.txt");
+    writeFileSync(join(tools, "dot"), `#!/bin/sh\nenv > '${envFile}'\ncat >/dev/null\necho '<svg/>'\n`);
+    chmodSync(join(tools, "dot"), 0o755);
+    const r = run("ciab", ["graph", "t", "--out", join(dir, "t.svg")], { NODE_EXTRA_CA_CERTS: MISSING_CA, PATH: `${tools}:${process.env.PATH}` });
+    expect(r.stderr).not.toMatch(NODE_WARNS);
+    expect(r.code).toBe(0);
+    const seen = readFileSync(envFile, "utf8");
+    expect(seen).toContain(`NODE_EXTRA_CA_CERTS=${MISSING_CA}\n`);
+    expect(seen).not.toMatch(/^CIAB_(EXTRA_CA_CERTS|PROG)=/m);
+  });
+});
