@@ -21,10 +21,12 @@ const esm = {
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
 };
 
-rmSync("dist/ciab.cjs.cache", { force: true });
+for (const f of ["dist/ciab.cjs.cache", "dist/ciab-fast.cjs.cache"]) rmSync(f, { force: true });
 await Promise.all([
   // import.meta is empty in CommonJS: render-bundles.ts uses __filename there.
   build({ ...common, format: "cjs", entryPoints: ["src/cli/main.ts"], outfile: "dist/ciab.cjs", logOverride: { "empty-import-meta": "silent" } }),
+  // vwgen's loop: plain show/showconf without the command tree (src/cli/fast.ts; boot.ts picks it).
+  build({ ...common, format: "cjs", entryPoints: ["src/cli/fast.ts"], outfile: "dist/ciab-fast.cjs" }),
   build({ ...esm, entryPoints: ["src/cli/boot.ts"], outfile: "dist/ciab.mjs", sourcemap: false }),
   build({ ...esm, entryPoints: ["src/index.ts"], outfile: "dist/index.mjs" }),
   // `ciab render`'s second thread (src/cli/render-bundles.ts looks for it beside the CLI bundle).
@@ -44,6 +46,9 @@ try {
     ["del", "t", "c"],
     ["show", "t"],
     ["showconf", "t", "a"],
+    // the same through the whole CLI (an option sends them there), so its cache holds them too
+    ["show", "t", "--extra"],
+    ["showconf", "t", "a", "--json"],
     ["zone", "t", "example.org", "--serial", "1"],
   ]) {
     const r = spawnSync(process.execPath, [cli, ...args], { cwd: dir, env, encoding: "utf8" });

@@ -23,27 +23,10 @@ if (extraCa !== undefined) {
   delete process.env.CIAB_EXTRA_CA_CERTS;
 }
 
-const file = fileURLToPath(new URL("./ciab.cjs", import.meta.url));
-const cacheFile = `${file}.cache`;
-let cachedData: Buffer | undefined;
-try {
-  cachedData = readFileSync(cacheFile);
-} catch {
-  /* no cache (not built yet, or removed): compile as usual */
-}
-const script = new Script(Module.wrap(readFileSync(file, "utf8")), { filename: file, cachedData });
-if (process.env.CIAB_CODE_CACHE_WRITE === "1") {
-  process.on("exit", () => {
-    const tmp = `${cacheFile}.tmp-${process.pid}`;
-    writeFileSync(tmp, script.createCachedData());
-    renameSync(tmp, cacheFile);
-  });
-}
 // Node's child_process (with net, dgram, streams) and http are needed only by the lab, host and LXD commands:
 // they are loaded when first used, not by every call (the bundle reads their members at call time).
-const realRequire = createRequire(file);
 const LAZY = new Set(["node:child_process", "child_process", "node:http", "http"]);
-function lazyModule(id: string): object {
+function lazyModule(realRequire: NodeJS.Require, id: string): object {
   let m: Record<string | symbol, unknown> | undefined;
   const load = () => {
     m ??= realRequire(id) as Record<string | symbol, unknown>;
@@ -62,6 +45,36 @@ function lazyModule(id: string): object {
     },
   );
 }
-const bundleRequire = Object.assign((id: string) => (LAZY.has(id) ? lazyModule(id) : realRequire(id)), realRequire);
-const module = { exports: {} };
-(script.runInThisContext() as (...a: unknown[]) => void).call(module.exports, module.exports, bundleRequire, module, file, dirname(file));
+
+/** Run the CommonJS bundle `dist/<name>.cjs` from its code cache (`<name>.cjs.cache`); returns its exports. */
+function runBundle(name: string): Record<string, unknown> {
+  const file = fileURLToPath(new URL(`./${name}.cjs`, import.meta.url));
+  const cacheFile = `${file}.cache`;
+  let cachedData: Buffer | undefined;
+  try {
+    cachedData = readFileSync(cacheFile);
+  } catch {
+    /* no cache (not built yet, or removed): compile as usual */
+  }
+  const script = new Script(Module.wrap(readFileSync(file, "utf8")), { filename: file, cachedData });
+  if (process.env.CIAB_CODE_CACHE_WRITE === "1") {
+    process.on("exit", () => {
+      const tmp = `${cacheFile}.tmp-${process.pid}`;
+      writeFileSync(tmp, script.createCachedData());
+      renameSync(tmp, cacheFile);
+    });
+  }
+  const realRequire = createRequire(file);
+  const bundleRequire = Object.assign((id: string) => (LAZY.has(id) ? lazyModule(realRequire, id) : realRequire(id)), realRequire);
+  const module = { exports: {} as Record<string, unknown> };
+  (script.runInThisContext() as (...a: unknown[]) => void).call(module.exports, module.exports, bundleRequire, module, file, dirname(file));
+  return module.exports;
+}
+
+// `show`/`showconf` with plain arguments: the small bundle (src/cli/fast.ts, which decides what it takes); anything else, or a command line it
+// does not take, the whole CLI (src/cli/main.ts runs itself when loaded).
+const fastCode = ["show", "showconf"].includes(process.argv[2] ?? "")
+  ? (runBundle("ciab-fast").runFast as (argv: string[]) => number | undefined)(process.argv)
+  : undefined;
+if (fastCode === undefined) runBundle("ciab");
+else process.exitCode = fastCode;

@@ -1,11 +1,9 @@
 // Entry point of the `ciab` (and `vwgen`) command: builds the command tree, runs it, maps errors to exit codes.
 import { Command, CommanderError } from "commander";
-import { describeCause } from "../adapters/files.js";
-import { EXIT } from "../model/errors.js";
 import { registerHostCommands } from "./host-commands.js";
 import { registerLabCommands } from "./lab-commands.js";
 import { registerMeshCommands } from "./mesh-commands.js";
-import { reportError } from "./output.js";
+import { guardStreams, reportError } from "./output.js";
 import { registerRenderCommands } from "./render-commands.js";
 
 export function buildProgram(name = "ciab"): Command {
@@ -54,22 +52,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-// A reader that stops early (`ciab show big | head -1`) closes the pipe: that is not ciab failing, so stop writing
-// and exit quietly with the command's status (0, or a verdict already set) — README "Exit codes". Any other error
-// on standard output (a full disk under `> file`) is an I/O error, exit 6.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on("error", (e: NodeJS.ErrnoException) => {
-    if (e.code === "EPIPE") process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
-    if (stream === process.stdout) {
-      try {
-        process.stderr.write(`ciab: error: cannot write standard output: ${describeCause(e)}\n`);
-      } catch {
-        /* nowhere left to say it */
-      }
-    }
-    process.exit(EXIT.io);
-  });
-}
+guardStreams();
 
 main(process.argv).then(
   (code) => {

@@ -7,7 +7,7 @@ import { prepareOutDir } from "../adapters/bundle-fs.js";
 import { isNotRegular, readRegularText, replaceFiles } from "../adapters/files.js";
 import { genkey, genpsk, pubkey } from "../keys/x25519.js";
 import { addNodes, applySet, blacklist, delNodes, ensureNetwork, repairEndpoints, SET_HELP } from "../model/edit.js";
-import { CiabError, EXIT, invalid, notFound, problemsError, usage } from "../model/errors.js";
+import { CiabError, EXIT, invalid, problemsError, usage } from "../model/errors.js";
 import { type Mesh, meshFromDoc } from "../model/mesh.js";
 import { type Change, migrateDoc } from "../model/migrate.js";
 import { schemaProblems } from "../model/schema.js";
@@ -15,25 +15,13 @@ import { dumpToml, type TomlTable } from "../model/toml.js";
 import { topology } from "../model/topology.js";
 import { deployProblems, editProblems, readWarnings, vwgenBlindSpots } from "../model/validate.js";
 import { loadMesh, type MeshRef, meshRef, updateMesh } from "../registry/file.js";
-import { showJson, showText } from "../render/show.js";
-import { renderShowconf } from "../render/showconf.js";
 import { renderZones } from "../render/zone.js";
 import { type GlobalOptions, globals, randomSource, splitFlags } from "./context.js";
 import { json, out, progress, warn } from "./output.js";
+import { showCommand, showconfCommand } from "./read-commands.js";
 
 /** Why an edit vwgen would take is refused (README, vwgen section): what it introduces, `render` would refuse. */
 export const EDIT_REFUSAL = "refused: this edit introduces it and 'ciab render' would refuse it; the file is unchanged";
-
-export function findNode(mesh: Mesh, name: string) {
-  const node = mesh.nodes.find((n) => n.name === name);
-  if (!node) {
-    throw notFound(`network '${mesh.title}' has no node '${name}'`, {
-      where: { node: name },
-      hint: `nodes: ${mesh.nodes.map((n) => n.name).join(", ") || "(none)"}`,
-    });
-  }
-  return node;
-}
 
 /** `private-key FILE`: a regular file only (a FIFO or /dev/zero would hang the edit while it holds the lock). */
 function readKeyFile(path: string): string {
@@ -235,16 +223,7 @@ export function registerMeshCommands(program: Command): void {
     .option("--extra", "also ciab's settings (routing, subnets); without it the layout is vwgen's, line for line")
     .action((nets: string[], o: { showKeys?: boolean; color?: boolean; node?: string; extra?: boolean }, cmd: Command) => {
       const g = globals(cmd);
-      const meshes = nets.map((n) => loadMesh(meshRef(n, g.dir)).mesh);
-      if (o.node) for (const m of meshes) findNode(m, o.node);
-      for (const m of meshes) for (const w of readWarnings(m)) warn(w);
-      if (g.json) {
-        const docs = meshes.map((m) => showJson(m, { showKeys: Boolean(o.showKeys), only: o.node }));
-        json(docs.length === 1 ? docs[0] : docs);
-        return;
-      }
-      const color = Boolean(o.color) || (process.stdout.isTTY === true && !process.env.NO_COLOR);
-      for (const m of meshes) process.stdout.write(showText(m, { color, showKeys: Boolean(o.showKeys), only: o.node, extra: Boolean(o.extra) }));
+      showCommand(g.dir, nets, { ...o, json: g.json });
     });
 
   program
@@ -253,10 +232,7 @@ export function registerMeshCommands(program: Command): void {
     .argument("<network>")
     .argument("<node>")
     .action((net: string, name: string, _o, cmd: Command) => {
-      const g = globals(cmd);
-      const { mesh } = loadMesh(meshRef(net, g.dir));
-      for (const w of readWarnings(mesh)) warn(w);
-      process.stdout.write(renderShowconf(mesh, findNode(mesh, name)));
+      showconfCommand(globals(cmd).dir, net, name);
     });
 
   program

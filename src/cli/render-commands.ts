@@ -14,8 +14,8 @@ import { loadMesh, meshRef } from "../registry/file.js";
 import { checkRenderable, sha256 } from "../render/bundle.js";
 import { renderDot } from "../render/dot.js";
 import { globals, randomSource } from "./context.js";
-import { findNode } from "./mesh-commands.js";
 import { json, out, warn } from "./output.js";
+import { findNode } from "./read-commands.js";
 import { renderBundlesTo } from "./render-bundles.js";
 
 export function registerRenderCommands(program: Command): void {

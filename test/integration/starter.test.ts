@@ -60,3 +60,28 @@ describe("the starters", () => {
     expect(seen).not.toMatch(/^CIAB_(EXTRA_CA_CERTS|PROG)=/m);
   });
 });
+
+describe("the small bundle for plain show/showconf (src/cli/fast.ts)", () => {
+  // `--lock-timeout` changes nothing in these outputs and sends the command line to the whole CLI: the paths must agree
+  // byte for byte, warnings, errors and exit codes included.
+  const both = (args: string[]) => [ciab(args, { cwd: dir }), ciab([...args, "--lock-timeout=10000"], { cwd: dir })];
+  it.each([
+    [["showconf", "t", "a"]],
+    [["show", "t"]],
+    [["show", "t", "t"]],
+    [["showconf", "t", "nope"]],
+    [["showconf", "missing", "a"]],
+    [["show", "bad/../name"]],
+  ])("%j", (args) => {
+    const [fast, full] = both(args);
+    expect(fast).toEqual(full);
+  });
+  it("a mesh with warnings warns the same on both paths", () => {
+    expect(ciab(["set", "t", "node", "b", "endpoint", "[2001:db8::1]:51820", "node", "a", "endpoint", "198.18.0.1:51820"], { cwd: dir }).code).toBe(0);
+    const conf = join(dir, "t.conf");
+    writeFileSync(conf, readFileSync(conf, "utf8").replace(/^(\[Node\.a\]\n)/m, '$1LinkLayerAddr = "169.254.1.1/16"\n'));
+    const [fast, full] = both(["showconf", "t", "a"]);
+    expect(fast.stderr).toMatch(/warning: .*LinkLayerAddr/);
+    expect(fast).toEqual(full);
+  });
+});

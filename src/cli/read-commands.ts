@@ -1,0 +1,47 @@
+// The read commands of vwgen's loop (`show`, `showconf`), free of the command tree: mesh-commands.ts registers them,
+// and fast.ts runs them straight from a plain command line without loading the rest of the CLI.
+import { notFound } from "../model/errors.js";
+import type { Mesh } from "../model/mesh.js";
+import { readWarnings } from "../model/validate.js";
+import { loadMesh, meshRef } from "../registry/file.js";
+import { showJson, showText } from "../render/show.js";
+import { renderShowconf } from "../render/showconf.js";
+import { json, warn } from "./output.js";
+
+export function findNode(mesh: Mesh, name: string) {
+  const node = mesh.nodes.find((n) => n.name === name);
+  if (!node) {
+    throw notFound(`network '${mesh.title}' has no node '${name}'`, {
+      where: { node: name },
+      hint: `nodes: ${mesh.nodes.map((n) => n.name).join(", ") || "(none)"}`,
+    });
+  }
+  return node;
+}
+
+export interface ShowOptions {
+  showKeys?: boolean;
+  color?: boolean;
+  node?: string;
+  extra?: boolean;
+  json?: boolean;
+}
+
+export function showCommand(dir: string, nets: string[], o: ShowOptions): void {
+  const meshes = nets.map((n) => loadMesh(meshRef(n, dir)).mesh);
+  if (o.node) for (const m of meshes) findNode(m, o.node);
+  for (const m of meshes) for (const w of readWarnings(m)) warn(w);
+  if (o.json) {
+    const docs = meshes.map((m) => showJson(m, { showKeys: Boolean(o.showKeys), only: o.node }));
+    json(docs.length === 1 ? docs[0] : docs);
+    return;
+  }
+  const color = Boolean(o.color) || (process.stdout.isTTY === true && !process.env.NO_COLOR);
+  for (const m of meshes) process.stdout.write(showText(m, { color, showKeys: Boolean(o.showKeys), only: o.node, extra: Boolean(o.extra) }));
+}
+
+export function showconfCommand(dir: string, net: string, name: string): void {
+  const { mesh } = loadMesh(meshRef(net, dir));
+  for (const w of readWarnings(mesh)) warn(w);
+  process.stdout.write(renderShowconf(mesh, findNode(mesh, name)));
+}
