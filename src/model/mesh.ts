@@ -747,20 +747,36 @@ function readPsks(c: Collector, t: TomlTable, names: Set<string>): Map<string, s
 function checkEndpointsOutsideSubnets(c: Collector, nodes: MeshNode[]): void {
   const endpoints = nodes.flatMap((n) => (n.endpoint && n.endpoint.family !== "dns" ? [{ node: n, p: parsePrefix(n.endpoint.host, "endpoint", false) }] : []));
   if (endpoints.length === 0) return;
-  for (const n of nodes) {
-    for (const s of n.subnets) {
-      const sp = parsePrefix(s);
-      const hit = endpoints.find((e) => contains(sp, e.p));
-      if (hit)
-        c.add(
-          "deploy",
-          `Node.${n.name}`,
-          "Subnets",
-          `${s} contains the endpoint ${hit.node.endpoint?.host} of node '${hit.node.name}': its tunnel would be routed into the overlay (a loop)`,
-          "container subnets must not cover any host's public address",
-          n.name,
-        );
+  // Every subnet by its masked network and length; each endpoint looks itself up once per length in use, so the
+  // check is O(endpoints x lengths), not O(endpoints x subnets) (a 1000-node mesh: 10^3 lookups, not 10^6).
+  const subnets = nodes.flatMap((n) => n.subnets.map((text) => ({ node: n, text, p: parsePrefix(text) })));
+  const byNetwork = new Map<string, typeof subnets>();
+  const lengths = new Set<string>();
+  const keyOf = (f: number, len: number, addr: bigint) => `${f}/${len}/${addr & mask(f as 4 | 6, len)}`;
+  for (const s of subnets) {
+    lengths.add(`${s.p.family}/${s.p.len}`);
+    const k = keyOf(s.p.family, s.p.len, s.p.addr);
+    byNetwork.set(k, [...(byNetwork.get(k) ?? []), s]);
+  }
+  const firstHit = new Map<(typeof subnets)[number], (typeof endpoints)[number]>();
+  for (const e of endpoints) {
+    for (const fl of lengths) {
+      const [f, len] = fl.split("/").map(Number) as [number, number];
+      if (f !== e.p.family || len > e.p.len) continue;
+      for (const s of byNetwork.get(keyOf(f, len, e.p.addr)) ?? []) if (!firstHit.has(s)) firstHit.set(s, e);
     }
+  }
+  for (const s of subnets) {
+    const hit = firstHit.get(s);
+    if (hit)
+      c.add(
+        "deploy",
+        `Node.${s.node.name}`,
+        "Subnets",
+        `${s.text} contains the endpoint ${hit.node.endpoint?.host} of node '${hit.node.name}': its tunnel would be routed into the overlay (a loop)`,
+        "container subnets must not cover any host's public address",
+        s.node.name,
+      );
   }
 }
 
