@@ -70,8 +70,8 @@ function blacklistOf(mesh: Mesh, node: MeshNode): Set<string> | undefined {
 const names = new WeakMap<Mesh, string[]>();
 const peersOf = (mesh: Mesh, node: MeshNode, blacklisted: boolean): string[] => {
   const black = blacklistOf(mesh, node);
-  let all = names.get(mesh);
-  if (!all) names.set(mesh, (all = mesh.nodes.map((p) => p.name)));
+  const all = names.get(mesh) ?? mesh.nodes.map((p) => p.name);
+  names.set(mesh, all);
   if (blacklisted) return black ? all.filter((p) => black.has(p)) : [];
   if (black) return all.filter((p) => p !== node.name && !black.has(p));
   const i = mesh.nodes.indexOf(node);
