@@ -2,8 +2,9 @@
 // Writes go to a temp file in the same directory, fsync, rename, fsync of the directory: a crash leaves either the
 // old or the new file, never a torn one; a failed write (full disk) leaves the old one byte-identical and exits 6.
 // A lock file serializes writers (two `ciab set` racing both land). File primitives: adapters/files.ts.
-import { closeSync, constants, linkSync, lstatSync, openSync, statSync, unlinkSync } from "node:fs";
-import { basename, resolve } from "node:path";
+import { createHash, randomBytes } from "node:crypto";
+import { closeSync, constants, type FSWatcher, linkSync, lstatSync, openSync, statSync, unlinkSync, watch } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import {
   createExclusive,
   errnoOf,
@@ -19,7 +20,9 @@ import {
 } from "../adapters/files.js";
 import { CiabError, notFound } from "../model/errors.js";
 import { checkNetworkName, type Mesh, meshFromDoc } from "../model/mesh.js";
+import { parseRecord } from "../model/record.js";
 import { dumpToml, parseToml, type TomlTable } from "../model/toml.js";
+import type { Lease, MeshText, NodeRecord, Registry, RegistryEvent, Revision, Watch, WriteResult } from "./registry.js";
 
 export interface MeshRef {
   /** Network name: the file's base name without .conf (vwgen's rule). */
@@ -167,7 +170,7 @@ export function acquireLock(path: string, timeoutMs: number): () => void {
 
 // --- atomic write --------------------------------------------------------------------------------------------
 
-const holdsSecrets = (doc: TomlTable): boolean =>
+export const holdsSecrets = (doc: TomlTable): boolean =>
   doc.PresharedKeys !== undefined ||
   (doc.Network as TomlTable | undefined)?.BGPPassword !== undefined ||
   Object.values((doc.Node as Record<string, TomlTable> | undefined) ?? {}).some((n) => n.PrivateKey !== undefined);
@@ -220,5 +223,218 @@ export function updateMesh(ref: MeshRef, opts: UpdateOptions, mutate: (doc: Toml
     return { mesh, changed: true };
   } finally {
     release();
+  }
+}
+
+// --- the file driver of the Registry interface ---------------------------------------------------------------
+// The mesh is NET.conf as above (lock, atomic write, symlink rules, 0600 with secrets); its revision is a digest of
+// the text, compared under the lock. What nodes publish lives beside it in NET.records.json, join tokens in
+// NET.tokens.json (0600), each replaced atomically under its own lock. Watch: fs.watch on the directory wakes a
+// comparison of both files, and a poll catches what fs events miss (network file systems).
+
+const digest = (text: string): Revision => createHash("sha256").update(text).digest("hex").slice(0, 32);
+
+interface StoredRecord {
+  record: NodeRecord;
+  lease?: string;
+  expiresAt?: number;
+}
+
+const POLL_MS = 250;
+
+export class FileRegistry implements Registry {
+  readonly kind = "file" as const;
+  readonly location: string;
+  private leases = new Map<string, FileLease>();
+  constructor(
+    readonly dir: string,
+    private readonly lockTimeoutMs = 10_000,
+  ) {
+    this.location = resolve(dir);
+  }
+
+  private ref(net: string): MeshRef {
+    return meshRef(net, this.dir);
+  }
+  private side(net: string, what: "records" | "tokens"): string {
+    return join(dirname(this.ref(net).path), `${this.ref(net).name}.${what}.json`);
+  }
+  private readJson<T>(path: string): Record<string, T> {
+    const text = readRegularText(path, { what: "registry file" });
+    if (text === undefined) return {};
+    try {
+      const v = JSON.parse(text) as unknown;
+      if (typeof v === "object" && v !== null && !Array.isArray(v)) return v as Record<string, T>;
+    } catch {
+      /* reported below */
+    }
+    throw new CiabError("invalid", `${path} is not a JSON object`, { where: { file: path }, hint: "it is ciab's: restore it from a backup, or remove it" });
+  }
+  private updateJson<T>(path: string, secret: boolean, f: (v: Record<string, T>) => void): void {
+    const release = acquireLock(path, this.lockTimeoutMs);
+    try {
+      const v = this.readJson<T>(path);
+      f(v);
+      replaceFile(path, `${JSON.stringify(v, null, 1)}\n`, { mode: secret ? 0o600 : 0o644, maxMode: secret ? 0o600 : undefined, what: "registry file" });
+    } finally {
+      release();
+    }
+  }
+
+  async readMesh(net: string): Promise<MeshText | undefined> {
+    const text = readText(this.ref(net));
+    return text === undefined ? undefined : { text, revision: digest(text) };
+  }
+
+  async writeMesh(net: string, text: string, ifRevision: Revision | undefined, opts: { secret: boolean }): Promise<WriteResult> {
+    const ref = this.ref(net);
+    const target = replacementTarget(ref.path, "mesh file");
+    const release = acquireLock(target, this.lockTimeoutMs);
+    try {
+      const now = readText(ref);
+      const current = now === undefined ? undefined : { text: now, revision: digest(now) };
+      if (current?.revision !== ifRevision) return { ok: false, current };
+      if (now !== text) writeAtomic(target, text, opts.secret);
+      return { ok: true, revision: digest(text) };
+    } finally {
+      release();
+    }
+  }
+
+  private live(net: string): NodeRecord[] {
+    const now = Date.now();
+    return Object.values(this.readJson<StoredRecord>(this.side(net, "records")))
+      .filter((s) => s.expiresAt === undefined || s.expiresAt > now)
+      .map((s) => parseRecord(s.record, s.record?.node));
+  }
+
+  async records(net: string): Promise<{ records: NodeRecord[]; revision: Revision }> {
+    const records = this.live(net).sort((a, b) => a.node.localeCompare(b.node));
+    return { records, revision: digest(JSON.stringify(records)) };
+  }
+
+  async publish(net: string, record: NodeRecord, lease?: Lease): Promise<Revision> {
+    const valid = parseRecord(record, record.node);
+    const l = lease instanceof FileLease ? lease : undefined;
+    if (lease && !l) throw new CiabError("invalid", "lease is not a lease of this registry");
+    if (l) l.nets.add(net);
+    this.updateJson<StoredRecord>(this.side(net, "records"), false, (v) => {
+      v[valid.node] = { record: valid, ...(l ? { lease: l.id, expiresAt: Date.now() + l.ttlSeconds * 1000 } : {}) };
+    });
+    return (await this.records(net)).revision;
+  }
+
+  /** Keep-alive or end of a lease: refresh or drop the records published under it. */
+  touchLease(l: FileLease, end: boolean): void {
+    for (const net of l.nets)
+      this.updateJson<StoredRecord>(this.side(net, "records"), false, (v) => {
+        for (const [k, s] of Object.entries(v))
+          if (s.lease === l.id) {
+            if (end) delete v[k];
+            else s.expiresAt = Date.now() + l.ttlSeconds * 1000;
+          }
+      });
+  }
+
+  async lease(ttlSeconds: number): Promise<Lease> {
+    const l = new FileLease(this, ttlSeconds);
+    this.leases.set(l.id, l);
+    return l;
+  }
+
+  async watch(net: string, fromRevision: Revision | undefined, onEvent: (ev: RegistryEvent) => void, onError: (err: Error) => void): Promise<Watch> {
+    let mesh = fromRevision === undefined ? await this.readMesh(net) : undefined;
+    let meshRev = fromRevision ?? mesh?.revision;
+    let known = new Map((await this.records(net)).records.map((r) => [r.node, JSON.stringify(r)]));
+    let busy = false;
+    const check = async () => {
+      if (busy) return;
+      busy = true;
+      try {
+        mesh = await this.readMesh(net);
+        if (mesh?.revision !== meshRev) {
+          meshRev = mesh?.revision;
+          onEvent({ kind: "mesh", mesh, revision: mesh?.revision ?? "" });
+        }
+        const now = new Map(this.live(net).map((r) => [r.node, JSON.stringify(r)]));
+        for (const [node, text] of now)
+          if (known.get(node) !== text) onEvent({ kind: "record", node, record: JSON.parse(text) as NodeRecord, revision: digest(text) });
+        for (const node of known.keys()) if (!now.has(node)) onEvent({ kind: "record", node, record: undefined, revision: "" });
+        known = now;
+      } catch (e) {
+        onError(e as Error);
+      } finally {
+        busy = false;
+      }
+    };
+    const timer = setInterval(check, POLL_MS);
+    let fsw: FSWatcher | undefined;
+    try {
+      fsw = watch(dirname(this.ref(net).path), () => void check());
+      fsw.on("error", () => undefined);
+    } catch {
+      /* no fs events here: the poll alone */
+    }
+    if (fromRevision !== undefined) await check();
+    return {
+      close: async () => {
+        clearInterval(timer);
+        fsw?.close();
+      },
+    };
+  }
+
+  async putToken(net: string, id: string, value: string, ttlSeconds: number): Promise<void> {
+    this.updateJson<{ value: string; expiresAt: number }>(this.side(net, "tokens"), true, (v) => {
+      const now = Date.now();
+      for (const [k, t] of Object.entries(v)) if (t.expiresAt <= now) delete v[k];
+      v[id] = { value, expiresAt: now + ttlSeconds * 1000 };
+    });
+  }
+
+  async takeToken(net: string, id: string): Promise<string | undefined> {
+    let out: string | undefined;
+    this.updateJson<{ value: string; expiresAt: number }>(this.side(net, "tokens"), true, (v) => {
+      const t = v[id];
+      delete v[id];
+      out = t && t.expiresAt > Date.now() ? t.value : undefined;
+    });
+    return out;
+  }
+
+  async close(): Promise<void> {
+    for (const l of this.leases.values()) l.stop();
+  }
+}
+
+class FileLease implements Lease {
+  readonly id = randomBytes(8).toString("hex");
+  readonly nets = new Set<string>();
+  private lost: ((err: Error) => void)[] = [];
+  private timer: NodeJS.Timeout;
+  constructor(
+    private readonly reg: FileRegistry,
+    readonly ttlSeconds: number,
+  ) {
+    // Kept alive by itself (as etcd3's leases are) until revoked or the process ends.
+    this.timer = setInterval(() => this.keepAlive().catch((e: Error) => this.fail(e)), (ttlSeconds * 1000) / 3);
+    this.timer.unref();
+  }
+  private fail(err: Error): void {
+    this.stop();
+    for (const cb of this.lost) cb(err);
+  }
+  stop(): void {
+    clearInterval(this.timer);
+  }
+  async keepAlive(): Promise<void> {
+    this.reg.touchLease(this, false);
+  }
+  async revoke(): Promise<void> {
+    this.stop();
+    this.reg.touchLease(this, true);
+  }
+  onLost(cb: (err: Error) => void): void {
+    this.lost.push(cb);
   }
 }

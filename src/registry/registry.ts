@@ -6,6 +6,8 @@
 // `registry import` was given. Parsing, editing and validation stay in model/: a driver moves text and records, it
 // never interprets them, and every edit goes through compare-and-swap on the revision (see editMesh in edit.ts).
 
+import type { NodeRecord } from "../model/record.js";
+
 /** Opaque and driver-specific (etcd: the key's mod revision; file: a digest of the text). Compare with `===` only. */
 export type Revision = string;
 
@@ -14,22 +16,8 @@ export interface MeshText {
   revision: Revision;
 }
 
-/** What a node publishes about itself; validated like the mesh file before it is written or used. */
-export interface NodeRecord {
-  version: 1;
-  node: string;
-  /** Base64 X25519 public key; the private key never leaves the host. */
-  publicKey?: string;
-  /** The endpoint the node observed for itself (configured, or learnt by STUN): `host:port`, `[v6]:port`. */
-  endpoint?: string;
-  /** Subnets the node discovered (LXD bridges), CIDR. */
-  subnets?: string[];
-  agentVersion?: string;
-  health?: "ok" | "degraded" | "failed";
-  lastError?: string;
-  /** ISO 8601, set by the publisher. */
-  updatedAt: string;
-}
+/** What a node publishes about itself: model/record.ts (validated there, like a mesh file). */
+export type { NodeRecord } from "../model/record.js";
 
 export type WriteResult = { ok: true; revision: Revision } | { ok: false; current: MeshText | undefined };
 

@@ -1,0 +1,134 @@
+// What a node publishes about itself in the registry (DESIGN.md §9): its public key, the endpoint it observed, the
+// subnets it discovered, its agent's version and health. A record arrives from the network, so it is validated
+// like a mesh file before anything uses it: every error names its field, and never repeats a value that could be a
+// secret. Pure; no I/O.
+
+import { overlaps, parsePrefix } from "../ipam/ip.js";
+import { overlapsSpecial } from "../ipam/special.js";
+import { isLowOrderKey, keyShape } from "../keys/x25519.js";
+import { CiabError } from "./errors.js";
+import { checkNodeName, endpointProblem, type Mesh, parseEndpoint } from "./mesh.js";
+
+export interface NodeRecord {
+  version: 1;
+  node: string;
+  /** Base64 X25519 public key; the private key never leaves the host. */
+  publicKey?: string;
+  /** The endpoint the node observed for itself (configured, or learnt by STUN): `host:port`, `[v6]:port`. */
+  endpoint?: string;
+  /** Subnets the node discovered (LXD bridges), CIDR. */
+  subnets?: string[];
+  agentVersion?: string;
+  health?: "ok" | "degraded" | "failed";
+  lastError?: string;
+  /** ISO 8601, set by the publisher. */
+  updatedAt: string;
+}
+
+const HEALTH = new Set(["ok", "degraded", "failed"]);
+const FIELDS = new Set(["version", "node", "publicKey", "endpoint", "subnets", "agentVersion", "health", "lastError", "updatedAt"]);
+
+const bad = (node: string, field: string, why: string) =>
+  new CiabError("invalid", `record of node '${node}': ${field} ${why}`, {
+    where: { node },
+    hint: "the node's agent wrote it: fix or remove the record, then restart the agent",
+  });
+
+/** Parse and check one record (JSON text or a value) published under `node`'s key. */
+export function parseRecord(input: string | unknown, node: string): NodeRecord {
+  let v: unknown = input;
+  if (typeof input === "string") {
+    try {
+      v = JSON.parse(input);
+    } catch {
+      throw bad(node, "(the whole record)", "is not JSON");
+    }
+  }
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw bad(node, "(the whole record)", "is not a JSON object");
+  const r = v as Record<string, unknown>;
+  for (const k of Object.keys(r)) if (!FIELDS.has(k)) throw bad(node, k, "is not a record field");
+  if (r.version !== 1) throw bad(node, "version", "must be 1");
+  if (r.node !== node) throw bad(node, "node", "must be the name of the key it is stored under");
+  checkNodeName(node);
+  const str = (k: string, max: number): string | undefined => {
+    const x = r[k];
+    if (x === undefined) return undefined;
+    if (typeof x !== "string" || x.length > max) throw bad(node, k, `must be a string of at most ${max} characters`);
+    return x;
+  };
+  const publicKey = str("publicKey", 64);
+  if (publicKey !== undefined) {
+    const shape = keyShape(publicKey);
+    if (shape) throw bad(node, "publicKey", `is not a WireGuard public key (${shape})`);
+    if (isLowOrderKey(publicKey)) throw bad(node, "publicKey", "is a low-order point (no tunnel could come up)");
+  }
+  const endpoint = str("endpoint", 300);
+  if (endpoint !== undefined) {
+    let why: string | undefined;
+    try {
+      why = endpointProblem(parseEndpoint(endpoint, "endpoint"));
+    } catch (e) {
+      why = e instanceof CiabError ? e.message : String(e);
+    }
+    if (why) throw bad(node, "endpoint", `is unusable: ${why}`);
+  }
+  let subnets: string[] | undefined;
+  if (r.subnets !== undefined) {
+    if (!Array.isArray(r.subnets) || r.subnets.length > 1024 || r.subnets.some((s) => typeof s !== "string"))
+      throw bad(node, "subnets", "must be a list of at most 1024 CIDR strings");
+    subnets = r.subnets as string[];
+    for (const s of subnets) {
+      let p: ReturnType<typeof parsePrefix>;
+      try {
+        p = parsePrefix(s, "subnet");
+      } catch {
+        throw bad(node, "subnets", `holds '${s.slice(0, 50)}', which is not a CIDR prefix`);
+      }
+      const special = overlapsSpecial(p);
+      if (special) throw bad(node, "subnets", `holds ${s}, which overlaps ${special.text} (${special.name})`);
+    }
+  }
+  const health = r.health;
+  if (health !== undefined && !HEALTH.has(health as string)) throw bad(node, "health", "must be ok, degraded or failed");
+  const updatedAt = str("updatedAt", 40);
+  if (updatedAt === undefined || Number.isNaN(Date.parse(updatedAt))) throw bad(node, "updatedAt", "must be an ISO 8601 time");
+  return {
+    version: 1,
+    node,
+    ...(publicKey !== undefined ? { publicKey } : {}),
+    ...(endpoint !== undefined ? { endpoint } : {}),
+    ...(subnets !== undefined ? { subnets } : {}),
+    ...(str("agentVersion", 64) !== undefined ? { agentVersion: str("agentVersion", 64) } : {}),
+    ...(health !== undefined ? { health: health as NodeRecord["health"] } : {}),
+    ...(str("lastError", 2000) !== undefined ? { lastError: str("lastError", 2000) } : {}),
+    updatedAt,
+  };
+}
+
+/**
+ * What a record may not claim in its mesh: a subnet another node owns (in the mesh file or in its own record), a
+ * public key another node holds. Returns the problems (empty: the record fits).
+ */
+export function recordConflicts(mesh: Mesh, record: NodeRecord, others: NodeRecord[]): string[] {
+  const out: string[] = [];
+  for (const s of record.subnets ?? []) {
+    const p = parsePrefix(s, "subnet");
+    for (const n of mesh.nodes) {
+      if (n.name === record.node) continue;
+      const hit = n.subnets.find((t) => overlaps(parsePrefix(t), p));
+      if (hit) out.push(`subnets: ${s} overlaps ${hit}, a subnet of node '${n.name}'`);
+    }
+    for (const o of others) {
+      if (o.node === record.node) continue;
+      const hit = (o.subnets ?? []).find((t) => overlaps(parsePrefix(t), p));
+      if (hit) out.push(`subnets: ${s} overlaps ${hit}, which node '${o.node}' published`);
+    }
+  }
+  if (record.publicKey) {
+    const holder =
+      mesh.nodes.find((n) => n.name !== record.node && n.publicKey === record.publicKey)?.name ??
+      others.find((o) => o.node !== record.node && o.publicKey === record.publicKey)?.node;
+    if (holder) out.push(`publicKey: is the key of node '${holder}'`);
+  }
+  return out;
+}
