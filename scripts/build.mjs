@@ -14,6 +14,8 @@ const common = {
   target: "node20",
   sourcemap: "linked",
   logLevel: "warning",
+  // etcd's client (gRPC) loads only for an etcd registry, from node_modules: every other call stays small.
+  external: ["etcd3", "cockatiel"],
 };
 const esm = {
   ...common,

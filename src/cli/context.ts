@@ -3,6 +3,8 @@ import type { Command } from "commander";
 import { cryptoRandom, seededRandom } from "../keys/random.js";
 import type { Random } from "../model/edit.js";
 import { usage } from "../model/errors.js";
+import { openRegistry, type RegistryOptions } from "../registry/open.js";
+import type { Registry } from "../registry/registry.js";
 import { warn } from "./output.js";
 
 export interface GlobalOptions {
@@ -10,6 +12,9 @@ export interface GlobalOptions {
   json: boolean;
   debug: boolean;
   lockTimeout: number;
+  /** --registry URL or CIAB_REGISTRY (undefined: the mesh files in `dir`), with its connection options. */
+  registry?: string;
+  registryOptions: RegistryOptions;
 }
 
 export interface RawGlobals {
@@ -17,6 +22,12 @@ export interface RawGlobals {
   json?: boolean;
   debug?: boolean;
   lockTimeout?: string;
+  registry?: string;
+  registryUser?: string;
+  registryPasswordFile?: string;
+  registryCa?: string;
+  registryCert?: string;
+  registryKey?: string;
 }
 
 /** The common options, from the command line wherever they were given; `extra` are those `set` took back out. */
@@ -27,8 +38,40 @@ export function globals(cmd: Command, extra: RawGlobals = {}): GlobalOptions {
     json: Boolean(o.json),
     debug: Boolean(o.debug),
     lockTimeout: o.lockTimeout === undefined ? 10_000 : lockTimeout(o.lockTimeout),
+    registry: o.registry ?? (process.env.CIAB_REGISTRY || undefined),
+    registryOptions: {
+      user: o.registryUser ?? (process.env.CIAB_REGISTRY_USER || undefined),
+      passwordFile: o.registryPasswordFile,
+      ca: o.registryCa,
+      cert: o.registryCert,
+      key: o.registryKey,
+      lockTimeoutMs: o.lockTimeout === undefined ? 10_000 : lockTimeout(o.lockTimeout),
+    },
   };
 }
+
+/** The registry of the command: `--registry`/CIAB_REGISTRY, else the mesh files in the directory; closed after `f`. */
+export async function withRegistry<T>(g: GlobalOptions, f: (reg: Registry) => Promise<T>): Promise<T> {
+  const reg = await openRegistry(g.registry, g.dir, g.registryOptions);
+  try {
+    return await f(reg);
+  } finally {
+    await reg.close();
+  }
+}
+
+/** Options that take a value, as `set` finds them among its directives. */
+const VALUE_FLAGS: Record<string, keyof RawGlobals> = {
+  "-C": "dir",
+  "--dir": "dir",
+  "--lock-timeout": "lockTimeout",
+  "--registry": "registry",
+  "--registry-user": "registryUser",
+  "--registry-password-file": "registryPasswordFile",
+  "--registry-ca": "registryCa",
+  "--registry-cert": "registryCert",
+  "--registry-key": "registryKey",
+};
 
 function lockTimeout(v: string): number {
   if (!/^\d+$/.test(v)) throw usage(`--lock-timeout '${v}' must be a number of milliseconds`);
@@ -37,27 +80,27 @@ function lockTimeout(v: string): number {
 
 /**
  * `set` passes its words through as directives (a directive value may look like an option); take the common
- * options back out wherever they stand: `--json`, `--debug`, `-C DIR`, `--dir DIR|=DIR`, `--lock-timeout MS|=MS`.
+ * options back out wherever they stand: `--json`, `--debug`, `-C DIR`, and every option with a value (`--dir`,
+ * `--lock-timeout`, `--registry…`) as `--name VALUE` or `--name=VALUE`.
  */
 export function splitFlags(words: string[]): { args: string[]; flags: RawGlobals } {
   const args: string[] = [];
-  const flags: RawGlobals = {};
+  const flags: Record<string, string | boolean> = {};
   for (let i = 0; i < words.length; i++) {
     const w = words[i] as string;
-    const value = (name: string): string => {
-      const v = words[++i];
-      if (v === undefined) throw usage(`option '${name}' needs a value`);
-      return v;
-    };
+    const eq = w.startsWith("--") ? w.indexOf("=") : -1;
+    const name = eq > 0 ? w.slice(0, eq) : w;
+    const key = VALUE_FLAGS[name];
     if (w === "--json") flags.json = true;
     else if (w === "--debug") flags.debug = true;
-    else if (w === "-C" || w === "--dir") flags.dir = value(w);
-    else if (w.startsWith("--dir=")) flags.dir = w.slice(6);
-    else if (w === "--lock-timeout") flags.lockTimeout = value(w);
-    else if (w.startsWith("--lock-timeout=")) flags.lockTimeout = w.slice(15);
-    else args.push(w);
+    else if (key && eq > 0) flags[key] = w.slice(eq + 1);
+    else if (key) {
+      const v = words[++i];
+      if (v === undefined) throw usage(`option '${w}' needs a value`);
+      flags[key] = v;
+    } else args.push(w);
   }
-  return { args, flags };
+  return { args, flags: flags as RawGlobals };
 }
 
 /** The OS CSPRNG; CIAB_INSECURE_TEST_SEED makes keys and addresses reproducible for tests (never for real meshes). */

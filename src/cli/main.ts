@@ -23,6 +23,17 @@ export function buildProgram(name = "ciab"): Command {
     if (!has("--json")) c.option("--json", "machine-readable output");
     if (!has("--debug")) c.option("--debug", "stack traces on errors");
     if (!has("--lock-timeout")) c.option("--lock-timeout <ms>", "how long to wait for another writer of the mesh file");
+    if (!has("--registry")) {
+      c.option(
+        "--registry <url>",
+        "where the mesh lives: a directory, or etcd://HOST:PORT[,HOST:PORT]/PREFIX (etcds:// with TLS); default $CIAB_REGISTRY, else --dir",
+      );
+      c.option("--registry-user <name>", "etcd user (password: $CIAB_REGISTRY_PASSWORD or --registry-password-file)");
+      c.option("--registry-password-file <file>", "file holding the etcd user's password");
+      c.option("--registry-ca <pem>", "CA of etcd's TLS certificate (default: $NODE_EXTRA_CA_CERTS)");
+      c.option("--registry-cert <pem>", "client certificate for etcd");
+      c.option("--registry-key <pem>", "client key for etcd");
+    }
     c.exitOverride();
     for (const sub of c.commands) common(sub);
   };

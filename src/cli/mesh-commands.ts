@@ -1,6 +1,6 @@
 // The vwgen-compatible commands: add, set, del, show, showconf, blacklist, zone, genkey, genpsk, pubkey.
 // Thin: parse arguments, call model/registry/render, print.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { prepareOutDir } from "../adapters/bundle-fs.js";
@@ -8,17 +8,18 @@ import { isNotRegular, readRegularText, replaceFiles } from "../adapters/files.j
 import { genkey, genpsk, pubkey } from "../keys/x25519.js";
 import { addNodes, applySet, blacklist, delNodes, ensureNetwork, repairEndpoints, SET_HELP } from "../model/edit.js";
 import { CiabError, EXIT, invalid, problemsError, usage } from "../model/errors.js";
-import { type Mesh, meshFromDoc } from "../model/mesh.js";
+import { checkNetworkName, type Mesh, meshFromDoc } from "../model/mesh.js";
 import { type Change, migrateDoc } from "../model/migrate.js";
 import { schemaProblems } from "../model/schema.js";
-import { dumpToml, type TomlTable } from "../model/toml.js";
+import { dumpToml, parseToml, type TomlTable } from "../model/toml.js";
 import { topology } from "../model/topology.js";
 import { deployProblems, editProblems, readWarnings, vwgenBlindSpots } from "../model/validate.js";
-import { loadMesh, type MeshRef, meshRef, updateMesh } from "../registry/file.js";
+import { editMesh, loadMeshFrom } from "../registry/edit.js";
+import { holdsSecrets, loadMesh, type MeshRef, meshRef, updateMesh } from "../registry/file.js";
 import { renderZones } from "../render/zone.js";
-import { type GlobalOptions, globals, randomSource, splitFlags } from "./context.js";
+import { type GlobalOptions, globals, randomSource, splitFlags, withRegistry } from "./context.js";
 import { json, out, progress, warn } from "./output.js";
-import { showCommand, showconfCommand } from "./read-commands.js";
+import { showCommand, showconfCommand, showconfMesh, showMeshes } from "./read-commands.js";
 
 /** Why an edit vwgen would take is refused (README, vwgen section): what it introduces, `render` would refuse. */
 export const EDIT_REFUSAL = "refused: this edit introduces it and 'ciab render' would refuse it; the file is unchanged";
@@ -46,18 +47,42 @@ class Unchanged {
 function schemaFirst(ref: MeshRef, doc: TomlTable): void {
   const load = schemaProblems(doc, { file: ref.path }).filter((p) => p.phase === "load");
   if (load.length === 0) return;
-  loadMesh(ref); // throws the problems with their lines and columns
+  if (existsSync(ref.path)) loadMesh(ref); // throws the problems with their lines and columns
   throw problemsError(load);
 }
 
-function edit(g: GlobalOptions, net: string, create: boolean, fn: Parameters<typeof updateMesh>[2], skipped: CiabError[] = []) {
-  const ref = meshRef(net, g.dir);
+/** The network's name and how messages name its document: the mesh file, or the network in the registry. */
+function target(g: GlobalOptions, net: string): MeshRef {
+  if (g.registry === undefined) return meshRef(net, g.dir);
+  checkNetworkName(net);
+  return { name: net, title: net, path: g.registry.includes("://") ? `${g.registry.replace(/\/+$/, "")}/${net}` : meshRef(net, g.registry).path };
+}
+
+/** The networks' meshes from the command's registry (the mesh files by default). */
+export async function loadMeshes(g: GlobalOptions, nets: string[]): Promise<Mesh[]> {
+  if (g.registry === undefined) return nets.map((n) => loadMesh(meshRef(n, g.dir)).mesh);
+  return withRegistry(g, async (reg) => {
+    const out: Mesh[] = [];
+    for (const n of nets) out.push((await loadMeshFrom(reg, n)).mesh);
+    return out;
+  });
+}
+
+async function edit(g: GlobalOptions, net: string, create: boolean, fn: Parameters<typeof updateMesh>[2], skipped: CiabError[] = []) {
+  const ref = target(g, net);
   const ctx = { file: ref.path, title: ref.title };
   let res: { mesh: Mesh; changed: boolean };
   let kept: string[] = [];
   const notes: string[] = [];
+  // With a registry the edit may run again on a newer text (compare-and-swap): each run starts from nothing.
+  const update = (cb: Parameters<typeof updateMesh>[2]) =>
+    g.registry === undefined
+      ? Promise.resolve(updateMesh(ref, { create, lockTimeoutMs: g.lockTimeout }, cb))
+      : withRegistry(g, (reg) => editMesh(reg, net, { create }, cb));
   try {
-    res = updateMesh(ref, { create, lockTimeoutMs: g.lockTimeout }, (doc, existed) => {
+    res = await update((doc, existed) => {
+      skipped.length = 0;
+      notes.length = 0;
       if (existed) schemaFirst(ref, doc);
       const original = existed ? dumpToml(doc) : undefined;
       const beforeDoc = existed ? structuredClone(doc) : undefined;
@@ -150,17 +175,17 @@ export function registerMeshCommands(program: Command): void {
     .description("create a network, and add nodes to it (vwgen add)")
     .argument("<network>", "network name; the mesh file is <network>.conf")
     .argument("[nodes...]", "node names")
-    .action((net: string, nodes: string[], _o, cmd: Command) => {
+    .action(async (net: string, nodes: string[], _o, cmd: Command) => {
       const g = globals(cmd);
       const rnd = randomSource();
       const skipped: CiabError[] = [];
-      edit(
+      await edit(
         g,
         net,
         true,
         (doc) => {
           ensureNetwork(doc, rnd);
-          if (nodes.length) addNodes(doc, meshRef(net, g.dir).name, nodes, rnd, skipped);
+          if (nodes.length) addNodes(doc, target(g, net).name, nodes, rnd, skipped);
         },
         skipped,
       );
@@ -180,11 +205,11 @@ export function registerMeshCommands(program: Command): void {
         .map(([d, h]) => `  ${d} ${h}`)
         .join("\n")}`,
     )
-    .action((net: string, words: string[], _o, cmd: Command) => {
+    .action(async (net: string, words: string[], _o, cmd: Command) => {
       const { args, flags } = splitFlags(words);
       const g = globals(cmd, flags);
       const env = { random: randomSource(), readKeyFile };
-      edit(g, net, false, (doc) => applySet(doc, meshRef(net, g.dir).name, args, env));
+      await edit(g, net, false, (doc) => applySet(doc, target(g, net).name, args, env));
     });
 
   program
@@ -192,10 +217,10 @@ export function registerMeshCommands(program: Command): void {
     .description("delete nodes (and their blacklist entries, pre-shared keys, reflector roles)")
     .argument("<network>")
     .argument("<nodes...>")
-    .action((net: string, nodes: string[], _o, cmd: Command) => {
+    .action(async (net: string, nodes: string[], _o, cmd: Command) => {
       const g = globals(cmd);
       const skipped: CiabError[] = [];
-      edit(g, net, false, (doc) => delNodes(doc, meshRef(net, g.dir).name, nodes, skipped), skipped);
+      await edit(g, net, false, (doc) => delNodes(doc, target(g, net).name, nodes, skipped), skipped);
       reportSkipped(skipped);
     });
 
@@ -206,11 +231,53 @@ export function registerMeshCommands(program: Command): void {
     .argument("<operation>", "add | del")
     .argument("<left>")
     .argument("<right...>")
-    .action((net: string, op: string, left: string, rights: string[], _o, cmd: Command) => {
+    .action(async (net: string, op: string, left: string, rights: string[], _o, cmd: Command) => {
       const g = globals(cmd);
       const skipped: CiabError[] = [];
-      edit(g, net, false, (doc) => blacklist(doc, meshRef(net, g.dir).name, op, left, rights, skipped), skipped);
+      await edit(g, net, false, (doc) => blacklist(doc, target(g, net).name, op, left, rights, skipped), skipped);
       reportSkipped(skipped);
+    });
+
+  const registry = program.command("registry").description("move a mesh between a file and the registry (--registry URL or $CIAB_REGISTRY)");
+  registry
+    .command("import")
+    .description("store a mesh file (vwgen's or ciab's) in the registry as network NET, byte for byte")
+    .argument("<network>")
+    .argument("<file>")
+    .option("--replace", "replace the network if the registry already holds it")
+    .action(async (net: string, file: string, o: { replace?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      checkNetworkName(net);
+      const text = readRegularText(file, { what: "mesh file" });
+      if (text === undefined) throw new CiabError("notFound", `no mesh file ${file}`, { where: { file } });
+      // It must read as a mesh (as every read command would); deploy problems are only warnings here, as for show.
+      const mesh = meshFromDoc(net, parseToml(text, file), { file, text });
+      for (const w of readWarnings(mesh)) warn(w);
+      const res = await withRegistry(g, async (reg) => {
+        const now = await reg.readMesh(net);
+        if (now && !o.replace)
+          throw new CiabError("conflict", `network '${net}' already exists in ${reg.location}`, {
+            hint: `'ciab registry export ${net}' keeps a copy; --replace overwrites it`,
+          });
+        if (now?.text === text) return { location: reg.location, changed: false };
+        const w = await reg.writeMesh(net, text, now?.revision, { secret: holdsSecrets(parseToml(text, file)) });
+        if (!w.ok) throw new CiabError("conflict", `network '${net}' changed in ${reg.location} while it was imported`, { hint: "run the command again" });
+        return { location: reg.location, changed: true };
+      });
+      if (g.json) json({ ok: true, network: net, registry: res.location, changed: res.changed, nodes: mesh.nodes.length });
+      else progress(`${net}: ${res.changed ? "imported into" : "already identical in"} ${res.location} (${mesh.nodes.length} nodes)`);
+    });
+  registry
+    .command("export")
+    .description("print network NET from the registry, byte for byte as it was imported or edited (a vwgen-compatible file)")
+    .argument("<network>")
+    .action(async (net: string, _o, cmd: Command) => {
+      const g = globals(cmd);
+      checkNetworkName(net);
+      const got = await withRegistry(g, (reg) => reg.readMesh(net).then((m) => ({ m, location: reg.location })));
+      if (!got.m)
+        throw new CiabError("notFound", `network '${net}' does not exist in ${got.location}`, { hint: `'ciab registry import ${net} FILE' stores one` });
+      process.stdout.write(got.m.text);
     });
 
   program
@@ -221,9 +288,10 @@ export function registerMeshCommands(program: Command): void {
     .option("--color", "colour even when not a terminal")
     .option("--node <name>", "only this node")
     .option("--extra", "also ciab's settings (routing, subnets); without it the layout is vwgen's, line for line")
-    .action((nets: string[], o: { showKeys?: boolean; color?: boolean; node?: string; extra?: boolean }, cmd: Command) => {
+    .action(async (nets: string[], o: { showKeys?: boolean; color?: boolean; node?: string; extra?: boolean }, cmd: Command) => {
       const g = globals(cmd);
-      showCommand(g.dir, nets, { ...o, json: g.json });
+      if (g.registry === undefined) showCommand(g.dir, nets, { ...o, json: g.json });
+      else showMeshes(await loadMeshes(g, nets), { ...o, json: g.json });
     });
 
   program
@@ -231,8 +299,10 @@ export function registerMeshCommands(program: Command): void {
     .description("print one node's WireGuard (wg-quick) file, vwgen layout")
     .argument("<network>")
     .argument("<node>")
-    .action((net: string, name: string, _o, cmd: Command) => {
-      showconfCommand(globals(cmd).dir, net, name);
+    .action(async (net: string, name: string, _o, cmd: Command) => {
+      const g = globals(cmd);
+      if (g.registry === undefined) showconfCommand(g.dir, net, name);
+      else showconfMesh((await loadMeshes(g, [net]))[0] as Mesh, name);
     });
 
   program
@@ -245,7 +315,7 @@ export function registerMeshCommands(program: Command): void {
     .option("--ns <fqdn>", "name server for the NS records (default: the first node)")
     .option("--reverse <family>", "print the reverse zone of pool-ipv4 (ipv4) or pool-ipv6 (ipv6)")
     .option("--out <dir>", "write db.<zone> files for all zones into this directory")
-    .action((net: string, domain: string, more: string[], o: { serial?: string; ns?: string; reverse?: string; out?: string }, cmd: Command) => {
+    .action(async (net: string, domain: string, more: string[], o: { serial?: string; ns?: string; reverse?: string; out?: string }, cmd: Command) => {
       const g = globals(cmd);
       if (more.length % 2 !== 0)
         throw usage(`zone takes NETWORK DOMAIN pairs; '${more[more.length - 1]}' has no domain`, "e.g. ciab zone one one.example two two.example");
@@ -254,8 +324,12 @@ export function registerMeshCommands(program: Command): void {
       if (o.serial !== undefined && !/^\d+$/.test(o.serial)) throw invalid(`--serial '${o.serial}' must be a whole number`);
       if (o.reverse !== undefined && !["ipv4", "ipv6"].includes(o.reverse)) throw invalid(`--reverse '${o.reverse}' must be ipv4 or ipv6`);
       const serial = o.serial === undefined ? Math.floor(Date.now() / 1000) : Number(o.serial);
-      const all = pairs.map(([n, d]) => {
-        const { mesh } = loadMesh(meshRef(n, g.dir));
+      const meshes = await loadMeshes(
+        g,
+        pairs.map(([n]) => n),
+      );
+      const all = pairs.map(([, d], i) => {
+        const mesh = meshes[i] as Mesh;
         for (const w of readWarnings(mesh)) warn(w);
         const z = renderZones(mesh, { domain: d, serial, ns: o.ns });
         for (const w of z.warnings) warn(w);

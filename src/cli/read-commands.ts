@@ -28,7 +28,13 @@ export interface ShowOptions {
 }
 
 export function showCommand(dir: string, nets: string[], o: ShowOptions): void {
-  const meshes = nets.map((n) => loadMesh(meshRef(n, dir)).mesh);
+  showMeshes(
+    nets.map((n) => loadMesh(meshRef(n, dir)).mesh),
+    o,
+  );
+}
+
+export function showMeshes(meshes: Mesh[], o: ShowOptions): void {
   if (o.node) for (const m of meshes) findNode(m, o.node);
   for (const m of meshes) for (const w of readWarnings(m)) warn(w);
   if (o.json) {
@@ -41,7 +47,10 @@ export function showCommand(dir: string, nets: string[], o: ShowOptions): void {
 }
 
 export function showconfCommand(dir: string, net: string, name: string): void {
-  const { mesh } = loadMesh(meshRef(net, dir));
+  showconfMesh(loadMesh(meshRef(net, dir)).mesh, name);
+}
+
+export function showconfMesh(mesh: Mesh, name: string): void {
   for (const w of readWarnings(mesh)) warn(w);
   process.stdout.write(renderShowconf(mesh, findNode(mesh, name)));
 }

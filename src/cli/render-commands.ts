@@ -7,13 +7,15 @@ import { createExclusive, lstatOrUndefined, makeDirs, readRegularText, replaceFi
 import { dotToSvg } from "../adapters/graphviz.js";
 import { genkey, pubkey } from "../keys/x25519.js";
 import { CiabError, invalid } from "../model/errors.js";
-import { checkNetworkName } from "../model/mesh.js";
+import { checkNetworkName, type Mesh } from "../model/mesh.js";
 import { topology } from "../model/topology.js";
 import { readWarnings } from "../model/validate.js";
+import { loadMeshFrom } from "../registry/edit.js";
 import { loadMesh, meshRef } from "../registry/file.js";
 import { checkRenderable, sha256 } from "../render/bundle.js";
 import { renderDot } from "../render/dot.js";
-import { globals, randomSource } from "./context.js";
+import { globals, randomSource, withRegistry } from "./context.js";
+import { loadMeshes } from "./mesh-commands.js";
 import { json, out, warn } from "./output.js";
 import { findNode } from "./read-commands.js";
 import { renderBundlesTo } from "./render-bundles.js";
@@ -28,7 +30,7 @@ export function registerRenderCommands(program: Command): void {
     .action(async (net: string, o: { out: string; node?: string }, cmd: Command) => {
       const g = globals(cmd);
       const ref = meshRef(net, g.dir);
-      const { mesh, text } = loadMesh(ref);
+      const { mesh, text } = g.registry === undefined ? loadMesh(ref) : await withRegistry(g, (reg) => loadMeshFrom(reg, net));
       for (const w of mesh.warnings) warn(w);
       // validate() then synth(): every problem of the mesh, at once, before anything is written.
       const topo = topology(mesh);
@@ -77,9 +79,9 @@ export function registerRenderCommands(program: Command): void {
     .description("draw the mesh: DOT on stdout, or an SVG/DOT file with --out (SVG needs Graphviz)")
     .argument("<network>")
     .option("--out <file>", "write to FILE.svg or FILE.dot")
-    .action((net: string, o: { out?: string }, cmd: Command) => {
+    .action(async (net: string, o: { out?: string }, cmd: Command) => {
       const g = globals(cmd);
-      const { mesh } = loadMesh(meshRef(net, g.dir));
+      const [mesh] = (await loadMeshes(g, [net])) as [Mesh];
       for (const w of readWarnings(mesh)) warn(w);
       const dot = renderDot(topology(mesh));
       if (!o.out) return void process.stdout.write(dot);

@@ -6,6 +6,7 @@
 // Revisions are etcd's mod revisions; writes are transactions comparing them (compare-and-swap). Errors name the
 // registry and the operation, never a credential. `etcd3` (and gRPC) load only when this driver is used.
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import type { Etcd3, Lease as EtcdLease, IOptions } from "etcd3";
 import { CiabError } from "../model/errors.js";
 import { parseRecord } from "../model/record.js";
@@ -25,6 +26,10 @@ export interface EtcdOptions {
   /** Per request, ms (default 5000). */
   timeoutMs?: number;
 }
+
+// Loaded on first use: the CLI bundle runs as CommonJS (require is there; etcd3 stays outside the bundle), tests
+// and the library as ES modules (import.meta.url is there). A vm-compiled bundle cannot import() dynamically.
+const load = (id: "etcd3" | "cockatiel"): unknown => (typeof require === "function" ? require(id) : createRequire(import.meta.url)(id));
 
 const REGISTRY_HINT = "check that etcd is running and reachable (etcdctl --endpoints=… endpoint health) and the --registry URL";
 
@@ -77,7 +82,8 @@ export class EtcdRegistry implements Registry {
   }
 
   static async open(opts: EtcdOptions): Promise<EtcdRegistry> {
-    const [{ Etcd3 }, { noop }] = await Promise.all([import("etcd3"), import("cockatiel")]);
+    const { Etcd3 } = load("etcd3") as typeof import("etcd3");
+    const { noop } = load("cockatiel") as typeof import("cockatiel");
     const scheme = opts.tls ? "https" : "http";
     const options: IOptions = {
       hosts: opts.hosts.map((h) => `${scheme}://${h}`),
