@@ -1,9 +1,9 @@
 // Bundles the CLI into dist/ciab.cjs (one file: no TypeScript and no module resolution at run time), its starter
-// dist/ciab.mjs (src/cli/boot.ts: loads the bundle with V8's code cache), and the library API into dist/index.mjs
+// dist/ciab-boot.cjs (src/cli/boot.ts: loads the bundle with V8's code cache; bin/ciab and dist/ciab.mjs start it), and the library API into dist/index.mjs
 // (benchmarks and scripts). Then trains the code cache: a few calls on a throw-away mesh, each compiling what it
 // runs into dist/ciab.cjs.cache (the next call starts from the previous one's cache, so the last holds them all).
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { build } from "esbuild";
@@ -24,12 +24,16 @@ const esm = {
 };
 
 for (const f of ["dist/ciab.cjs.cache", "dist/ciab-fast.cjs.cache"]) rmSync(f, { force: true });
+mkdirSync("dist", { recursive: true });
+// `node dist/ciab.mjs ...` (tests, benchmarks) starts the same CommonJS starter as bin/ciab: a CommonJS entry point
+// spares each call Node's ES module loader.
+writeFileSync("dist/ciab.mjs", 'import { createRequire } from "node:module";\ncreateRequire(import.meta.url)("./ciab-boot.cjs");\n');
 await Promise.all([
   // import.meta is empty in CommonJS: render-bundles.ts uses __filename there.
   build({ ...common, format: "cjs", entryPoints: ["src/cli/main.ts"], outfile: "dist/ciab.cjs", logOverride: { "empty-import-meta": "silent" } }),
   // vwgen's loop: plain show/showconf without the command tree (src/cli/fast.ts; boot.ts picks it).
   build({ ...common, format: "cjs", entryPoints: ["src/cli/fast.ts"], outfile: "dist/ciab-fast.cjs" }),
-  build({ ...esm, entryPoints: ["src/cli/boot.ts"], outfile: "dist/ciab.mjs", sourcemap: false }),
+  build({ ...common, format: "cjs", entryPoints: ["src/cli/boot.ts"], outfile: "dist/ciab-boot.cjs", sourcemap: false }),
   build({ ...esm, entryPoints: ["src/index.ts"], outfile: "dist/index.mjs" }),
   // `ciab render`'s second thread (src/cli/render-bundles.ts looks for it beside the CLI bundle).
   build({ ...esm, entryPoints: ["src/cli/render-worker.ts"], outfile: "dist/render-worker.mjs" }),

@@ -1,4 +1,4 @@
-// dist/ciab.mjs: starts the CLI bundle (dist/ciab.cjs) with V8's code cache (dist/ciab.cjs.cache), so a call does
+// dist/ciab-boot.cjs (CommonJS: no ES module loader per call; bin/ciab and dist/ciab.mjs start it): starts the CLI bundle (dist/ciab.cjs) with V8's code cache (dist/ciab.cjs.cache), so a call does
 // not parse and compile the 0.5 MB bundle again (issue 10: one `ciab showconf` must be as fast as one vwgen call;
 // Node 20 has no module.enableCompileCache). The cache holds the bytecode of the functions the build's training
 // calls ran (scripts/build.mjs); V8 refuses a cache that does not match the source or the V8 version and flags, and
@@ -6,8 +6,7 @@
 // Only the build writes the cache (CIAB_CODE_CACHE_WRITE=1): a call never writes next to the installed program.
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import Module, { createRequire } from "node:module";
-import { dirname } from "node:path";
-import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
 import { Script } from "node:vm";
 
 // bin/ciab (a sh starter) says how it was called (`vwgen` selects vwgen's wording) and may have moved
@@ -24,8 +23,8 @@ if (extraCa !== undefined) {
 }
 
 // Node's child_process (with net, dgram, streams) and http are needed only by the lab, host and LXD commands:
-// they are loaded when first used, not by every call (the bundle reads their members at call time).
-const LAZY = new Set(["node:child_process", "child_process", "node:http", "http"]);
+// worker_threads only by a large render: they are loaded when first used, not by every call (the bundle reads their members at call time).
+const LAZY = new Set(["node:child_process", "child_process", "node:http", "http", "node:worker_threads", "worker_threads"]);
 function lazyModule(realRequire: NodeJS.Require, id: string): object {
   let m: Record<string | symbol, unknown> | undefined;
   const load = () => {
@@ -48,7 +47,7 @@ function lazyModule(realRequire: NodeJS.Require, id: string): object {
 
 /** Run the CommonJS bundle `dist/<name>.cjs` from its code cache (`<name>.cjs.cache`); returns its exports. */
 function runBundle(name: string): Record<string, unknown> {
-  const file = fileURLToPath(new URL(`./${name}.cjs`, import.meta.url));
+  const file = join(__dirname, `${name}.cjs`);
   const cacheFile = `${file}.cache`;
   let cachedData: Buffer | undefined;
   try {
