@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { discoverSubnets, type LxdSubnet } from "../adapters/lxd.js";
 import { pubkey } from "../keys/x25519.js";
 import { CiabError, notFound } from "../model/errors.js";
+import type { Mesh } from "../model/mesh.js";
 import { topology } from "../model/topology.js";
 import { type BundleManifest, checkManifest, chooseAnnouncements, desiredFromBundle } from "../plan/bundle.js";
 import type { DesiredHost, DesiredWireguard } from "../plan/types.js";
@@ -70,17 +71,27 @@ export async function loadDesired(src: DesiredSource, deps: HostDeps): Promise<L
     if (!src.network || !src.node) throw new CiabError("usage", "say which host this is: --bundle DIR, or NET NODE");
     const ref = meshRef(src.network, src.meshDir);
     const { mesh, text } = loadMesh(ref);
-    const topo = topology(mesh);
-    checkRenderable(topo);
-    const node = mesh.nodes.find((n) => n.name === src.node);
-    if (!node)
-      throw notFound(`network '${mesh.name}' has no node '${src.node}'`, {
-        hint: `nodes: ${mesh.nodes.map((n) => n.name).join(", ")}`,
-        where: { node: src.node },
-      });
     source = ref.path;
-    files = new Map(renderBundle(topo.node(node), sha256(text)).map((f) => [f.path, f.content]));
+    files = renderInMemory(mesh, text, src.node);
   }
+  return finishDesired(source, files, deps);
+}
+
+/** The bundle of `node` rendered in memory from a mesh (the file's, or the agent's effective mesh) and its text. */
+export function renderInMemory(mesh: Mesh, text: string, nodeName: string): Map<string, string> {
+  const topo = topology(mesh);
+  checkRenderable(topo);
+  const node = mesh.nodes.find((n) => n.name === nodeName);
+  if (!node)
+    throw notFound(`network '${mesh.name}' has no node '${nodeName}'`, {
+      hint: `nodes: ${mesh.nodes.map((n) => n.name).join(", ")}`,
+      where: { node: nodeName },
+    });
+  return new Map(renderBundle(topo.node(node), sha256(text)).map((f) => [f.path, f.content]));
+}
+
+/** Bundle files to the desired state, with what only the host knows (LXD bridges, its key file). */
+export async function finishDesired(source: string, files: Map<string, string>, deps: HostDeps): Promise<LoadedDesired> {
   const manifest = checkManifest(source, files);
   const host = manifest.host as NonNullable<BundleManifest["host"]>;
   const warnings: string[] = [];

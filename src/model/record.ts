@@ -3,11 +3,11 @@
 // like a mesh file before anything uses it: every error names its field, and never repeats a value that could be a
 // secret. Pure; no I/O.
 
-import { overlaps, parsePrefix } from "../ipam/ip.js";
+import { parsePrefix } from "../ipam/ip.js";
 import { overlapsSpecial } from "../ipam/special.js";
 import { isLowOrderKey, keyShape } from "../keys/x25519.js";
 import { CiabError } from "./errors.js";
-import { checkNodeName, endpointProblem, type Mesh, parseEndpoint } from "./mesh.js";
+import { checkNodeName, endpointProblem, parseEndpoint } from "./mesh.js";
 
 export interface NodeRecord {
   version: 1;
@@ -103,32 +103,4 @@ export function parseRecord(input: string | unknown, node: string): NodeRecord {
     ...(str("lastError", 2000) !== undefined ? { lastError: str("lastError", 2000) } : {}),
     updatedAt,
   };
-}
-
-/**
- * What a record may not claim in its mesh: a subnet another node owns (in the mesh file or in its own record), a
- * public key another node holds. Returns the problems (empty: the record fits).
- */
-export function recordConflicts(mesh: Mesh, record: NodeRecord, others: NodeRecord[]): string[] {
-  const out: string[] = [];
-  for (const s of record.subnets ?? []) {
-    const p = parsePrefix(s, "subnet");
-    for (const n of mesh.nodes) {
-      if (n.name === record.node) continue;
-      const hit = n.subnets.find((t) => overlaps(parsePrefix(t), p));
-      if (hit) out.push(`subnets: ${s} overlaps ${hit}, a subnet of node '${n.name}'`);
-    }
-    for (const o of others) {
-      if (o.node === record.node) continue;
-      const hit = (o.subnets ?? []).find((t) => overlaps(parsePrefix(t), p));
-      if (hit) out.push(`subnets: ${s} overlaps ${hit}, which node '${o.node}' published`);
-    }
-  }
-  if (record.publicKey) {
-    const holder =
-      mesh.nodes.find((n) => n.name !== record.node && n.publicKey === record.publicKey)?.name ??
-      others.find((o) => o.node !== record.node && o.publicKey === record.publicKey)?.node;
-    if (holder) out.push(`publicKey: is the key of node '${holder}'`);
-  }
-  return out;
 }

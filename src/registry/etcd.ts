@@ -187,9 +187,11 @@ export class EtcdRegistry implements Registry {
     const l = this.client.lease(ttlSeconds, { autoKeepAlive: false });
     await this.call("store a join token", async () => {
       await l.grant();
+      // The expiry travels with the value: etcd may keep a lease a little past its TTL (a minimum TTL, 500 ms checks).
+      const stored = JSON.stringify({ value, expiresAt: Date.now() + ttlSeconds * 1000 });
       await l
         .put(this.key(net, "tokens", id))
-        .value(value)
+        .value(stored)
         .exec();
     });
     l.release();
@@ -201,7 +203,13 @@ export class EtcdRegistry implements Registry {
       this.client.if(key, "Create", ">", 0).then(this.client.get(key), this.client.delete().key(key)).commit(),
     );
     if (!r.succeeded) return undefined;
-    return r.responses[0]?.response_range?.kvs?.[0]?.value.toString("utf8");
+    const raw = r.responses[0]?.response_range?.kvs?.[0]?.value.toString("utf8");
+    try {
+      const t = JSON.parse(raw ?? "") as { value?: unknown; expiresAt?: unknown };
+      return typeof t.value === "string" && typeof t.expiresAt === "number" && t.expiresAt > Date.now() ? t.value : undefined;
+    } catch {
+      return undefined; // not a token ciab stored: nothing to give
+    }
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,241 @@
+// `ciab agent NET NODE --registry URL` (issue 12 part 5): one reconcile step, I/O around the pure decisions of
+// decide.ts. Each step reads the mesh (with a timeout), keeps the last good one when the answer is bad (cached on
+// disk, 0600), lays the valid node records over it (registry/records.ts), renders this node's bundle in memory
+// and applies it through the same planner and reconciler as `ciab up` — only when the rendered files changed.
+// The state it writes (status.json beside the cache) is what `ciab status` shows. The watch/heartbeat loop calls
+// agentStep on every registry event (debounced, decide.ts debounceDue) and on a backoff timer after failures.
+import { createHash } from "node:crypto";
+import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { meshFromDoc } from "../model/mesh.js";
+import { parseToml } from "../model/toml.js";
+import type { DesiredHost } from "../plan/types.js";
+import { effectiveDoc, type RecordProblem, recordShapeProblems } from "../registry/records.js";
+import type { MeshText, NodeRecord, Registry } from "../registry/registry.js";
+import { type AgentStatus, type Answer, backoffMs, type Cached, debounceDue, decide, nextStatus } from "./decide.js";
+import { finishDesired, renderInMemory } from "./desired.js";
+import type { HostDeps } from "./host.js";
+
+export interface AgentOptions {
+  net: string;
+  node: string;
+  registry: Registry;
+  /** Holds mesh-cache.json (0600) and status.json. */
+  stateDir: string;
+  deps: HostDeps;
+  /** Applies the desired state: reconcile(d, deps) in the CLI; a recorder in tests. */
+  apply: (d: DesiredHost) => Promise<unknown>;
+  timeoutMs?: number;
+  now?: () => Date;
+}
+
+export interface AgentState {
+  cache?: Cached;
+  records: NodeRecord[];
+  status: AgentStatus;
+  /** Digest of the files applied last: nothing is applied while it stays the same. */
+  applied?: string;
+  refused: RecordProblem[];
+}
+
+const CACHE = "mesh-cache.json";
+const STATUS = "status.json";
+
+function writeAtomic(path: string, text: string, mode: number): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode });
+  chmodSync(tmp, mode);
+  renameSync(tmp, path);
+}
+
+/** The cached last good mesh, or undefined when there is none or it is unreadable (then the registry decides). */
+export function readCache(stateDir: string): Cached | undefined {
+  try {
+    const v = JSON.parse(readFileSync(join(stateDir, CACHE), "utf8")) as Cached;
+    return typeof v.text === "string" && typeof v.revision === "string" ? { text: v.text, revision: v.revision } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function readAgentStatus(stateDir: string): AgentStatus | undefined {
+  try {
+    return JSON.parse(readFileSync(join(stateDir, STATUS), "utf8")) as AgentStatus;
+  } catch {
+    return undefined;
+  }
+}
+
+export function initialState(o: AgentOptions): AgentState {
+  const cache = readCache(o.stateDir);
+  return {
+    cache,
+    records: [],
+    refused: [],
+    status: {
+      version: 1,
+      net: o.net,
+      node: o.node,
+      registry: o.registry.location,
+      reachable: false,
+      failures: 0,
+      ...(cache ? { revision: cache.revision } : {}),
+    },
+  };
+}
+
+async function within<T>(p: Promise<T>, ms: number): Promise<{ ok: true; value: T } | { ok: false; answer: Answer }> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<"timeout">((res) => {
+    timer = setTimeout(() => res("timeout"), ms);
+  });
+  try {
+    const v = await Promise.race([p, timeout]);
+    return v === "timeout" ? { ok: false, answer: { kind: "timeout", afterMs: ms } } : { ok: true, value: v as T };
+  } catch (e) {
+    return { ok: false, answer: { kind: "error", error: e instanceof Error ? e : new Error(String(e)) } };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const parseMesh = (net: string, text: string, file: string) => {
+  const doc = parseToml(text, file);
+  return { doc, mesh: meshFromDoc(net, doc, { file, text }) };
+};
+
+/** One reconcile: registry answer -> last good mesh -> effective mesh -> in-memory bundle -> apply if changed. */
+export async function agentStep(o: AgentOptions, st: AgentState): Promise<AgentState> {
+  const now = o.now ?? (() => new Date());
+  const ms = o.timeoutMs ?? 2000;
+  const where = `${o.registry.location} (network ${o.net})`;
+  mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
+  const got = await within<MeshText | undefined>(o.registry.readMesh(o.net), ms);
+  const answer: Answer = got.ok ? { kind: "mesh", mesh: got.value } : got.answer;
+  const d = decide(st.cache, answer, (t) => void parseMesh(o.net, t, where));
+  let next: AgentState = { ...st, status: nextStatus(st.status, d, now()) };
+  if (d.action === "apply") {
+    next.cache = { text: d.mesh.text, revision: d.mesh.revision };
+    writeAtomic(join(o.stateDir, CACHE), JSON.stringify(next.cache), 0o600);
+  }
+  if (d.action !== "keep") {
+    const recs = await within(o.registry.records(o.net), ms);
+    if (recs.ok) next.records = recs.value.records.filter((r) => recordShapeProblems(r).length === 0);
+  }
+  if (next.cache) {
+    try {
+      const { doc, mesh } = parseMesh(o.net, next.cache.text, where);
+      const eff = effectiveDoc(doc, mesh, next.records);
+      next.refused = eff.refused;
+      const effMesh = meshFromDoc(o.net, eff.doc, { file: where, text: next.cache.text });
+      const files = renderInMemory(effMesh, next.cache.text, o.node);
+      const digest = createHash("sha256")
+        .update(JSON.stringify([...files].sort(([a], [b]) => (a < b ? -1 : 1))))
+        .digest("hex");
+      if (digest !== next.applied) {
+        const desired = await finishDesired(`registry ${where}`, files, o.deps);
+        await o.apply(desired.desired);
+        next.applied = digest;
+      }
+    } catch (e) {
+      next = {
+        ...next,
+        status: { ...next.status, lastError: `apply failed: ${e instanceof Error ? e.message : String(e)}`, lastErrorAt: now().toISOString() },
+      };
+    }
+  }
+  writeAtomic(join(o.stateDir, STATUS), `${JSON.stringify(next.status, null, 2)}\n`, 0o644);
+  return next;
+}
+
+export interface RunningAgent {
+  /** Resolves after the loop stopped (stop() called): watch closed, lease revoked. */
+  stop(): Promise<void>;
+  /** The state after the last step (for tests and `--once`). */
+  state(): AgentState;
+}
+
+/**
+ * The agent's loop: a step now, then one after every burst of registry events (debounced), and on a backoff timer
+ * while the registry fails. Publishes `record()` under a lease (heartbeat: the driver keeps it alive) and again after
+ * the lease is lost. `log` gets one line per event worth telling (never a key or credential).
+ */
+export async function runAgent(o: AgentOptions & { record: () => NodeRecord; leaseSeconds?: number; log?: (line: string) => void }): Promise<RunningAgent> {
+  const log = o.log ?? (() => {});
+  let st = initialState(o);
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let firstAt = 0;
+  let lastAt = 0;
+  let running: Promise<void> = Promise.resolve();
+  const step = () => {
+    running = running.then(async () => {
+      if (stopped) return;
+      const before = st.status;
+      st = await agentStep(o, st);
+      if (st.status.revision !== before.revision) log(`applied revision ${st.status.revision}`);
+      if (st.status.lastError && st.status.lastError !== before.lastError) log(`kept last good mesh: ${st.status.lastError}`);
+      if (!st.status.reachable && !stopped) {
+        schedule(backoffMs(st.status.failures, Math.random()));
+      }
+    });
+  };
+  const schedule = (ms: number) => {
+    clearTimeout(timer);
+    timer = setTimeout(step, ms);
+  };
+  const onEvent = () => {
+    const t = Date.now();
+    if (!timer) firstAt = t;
+    lastAt = t;
+    clearTimeout(timer);
+    timer = setTimeout(
+      () => {
+        timer = undefined;
+        step();
+      },
+      Math.max(0, debounceDue(firstAt, lastAt) - t),
+    );
+  };
+  step();
+  await running;
+  let watch: { close(): Promise<void> } | undefined;
+  let lease: Awaited<ReturnType<Registry["lease"]>> | undefined;
+  const publish = async () => {
+    try {
+      lease = await o.registry.lease(o.leaseSeconds ?? 10);
+      lease.onLost((e) => {
+        log(`record lease lost (${e.message}); publishing again`);
+        if (!stopped) setTimeout(() => void publish(), 1000);
+      });
+      await o.registry.publish(o.net, o.record(), lease);
+    } catch (e) {
+      log(`cannot publish the record: ${e instanceof Error ? e.message : String(e)}`);
+      if (!stopped) setTimeout(() => void publish(), 2000);
+    }
+  };
+  await publish();
+  const openWatch = async (): Promise<void> => {
+    try {
+      watch = await o.registry.watch(o.net, undefined, onEvent, (e) => {
+        log(`watch failed (${e.message}); reloading`);
+        void watch?.close();
+        if (!stopped) setTimeout(() => void openWatch().then(step), 1000);
+      });
+    } catch (e) {
+      log(`cannot watch the registry: ${e instanceof Error ? e.message : String(e)}`);
+      if (!stopped) setTimeout(() => void openWatch().then(step), 2000);
+    }
+  };
+  await openWatch();
+  return {
+    state: () => st,
+    stop: async () => {
+      stopped = true;
+      clearTimeout(timer);
+      await running;
+      await watch?.close();
+      await lease?.revoke().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,126 @@
+// `ciab token create` and `ciab join` (issue 12 part 4) over the Registry interface.
+// Design: the admin allocates at token time. `token create NET --node N` adds N to the mesh by compare-and-swap
+// (overlay address, VTEP, port: the same allocator as `ciab add`) as a public-key-only node with a placeholder key
+// whose private half is thrown away (vwgen renders such a node; no one can impersonate it). With etcd auth on the
+// token also carries N's own etcd credentials (etcd-access.ts). On the new host `join` takes the token once,
+// creates the private key there (0600, never sent), publishes its record (public key, endpoint, subnets), which
+// every agent lays over the mesh, and writes its local state (0600). The node never needs to write the mesh.
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { cryptoRandom } from "../keys/random.js";
+import { genkey, pubkey } from "../keys/x25519.js";
+import { addNodes, ensureNetwork } from "../model/edit.js";
+import { CiabError, conflict, notFound, usage } from "../model/errors.js";
+import { meshFromDoc } from "../model/mesh.js";
+import { parseToml, type TomlTable } from "../model/toml.js";
+import { editMesh } from "../registry/edit.js";
+import { recordProblems } from "../registry/records.js";
+import type { NodeRecord, Registry } from "../registry/registry.js";
+import { decodeToken, type JoinToken, newToken, redeem } from "../registry/token.js";
+
+/** Add `node` to the mesh with a placeholder public key (editMesh: compare-and-swap, retried). Its allocations. */
+export async function allocateNode(reg: Registry, net: string, node: string): Promise<{ address: string[]; vtep: string; listenPort: number }> {
+  const { mesh } = await editMesh(reg, net, { create: true }, (doc) => {
+    const rnd = cryptoRandom();
+    ensureNetwork(doc, rnd);
+    if ((doc.Node as TomlTable | undefined)?.[node]) return;
+    addNodes(doc, net, [node], rnd);
+    const t = (doc.Node as Record<string, TomlTable>)[node] as TomlTable;
+    t.PublicKey = pubkey(genkey());
+    delete t.PrivateKey;
+  });
+  const n = mesh.nodes.find((x) => x.name === node);
+  if (!n) throw new CiabError("internal", `node '${node}' was not added`);
+  return { address: n.address, vtep: n.vtep, listenPort: n.listenPort };
+}
+
+/** Admin side: allocate the node (when named), store the token's hash with its TTL, return the token text. */
+export async function createJoinToken(
+  reg: Registry,
+  net: string,
+  ttlSeconds: number,
+  opts: { node?: string; credentials?: JoinToken["credentials"]; now?: Date } = {},
+): Promise<{ text: string; id: string; expiresAt: string }> {
+  if (opts.node) await allocateNode(reg, net, opts.node);
+  const { text, token, stored } = newToken(net, ttlSeconds, opts);
+  await reg.putToken(net, token.id, JSON.stringify(stored), ttlSeconds);
+  return { text, id: token.id, expiresAt: stored.expiresAt };
+}
+
+export interface JoinOptions {
+  name?: string;
+  endpoint?: string;
+  subnets?: string[];
+  /** Local state: NET.key (0600), NET.join.json (0600). */
+  dir: string;
+  now?: Date;
+}
+
+export interface JoinResult {
+  net: string;
+  node: string;
+  publicKey: string;
+  address: string[];
+  vtep: string;
+  listenPort: number;
+  keyFile: string;
+  stateFile: string;
+}
+
+const writeSecret = (path: string, text: string) => {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
+};
+
+/**
+ * Host side. `openAs` opens the registry with the token's credentials (etcd auth) or returns the same one.
+ * Malformed token: exit 4; expired, reused, wrong secret: exit 5; unknown node: exit 3.
+ */
+export async function joinHost(tokenText: string, openAs: (t: JoinToken) => Promise<Registry>, o: JoinOptions): Promise<JoinResult> {
+  const token = decodeToken(tokenText);
+  const reg = await openAs(token);
+  const node = token.node ?? o.name;
+  if (!node) throw usage("this token names no node: give --name NAME", "or ask for a token made with --node NAME");
+  if (token.node && o.name && o.name !== token.node) throw conflict(`the token is for node '${token.node}', not '${o.name}'`);
+  const cur = await reg.readMesh(token.net);
+  if (!cur) throw notFound(`network '${token.net}' is not in ${reg.location}`);
+  const mesh = meshFromDoc(token.net, parseToml(cur.text, reg.location), { file: reg.location, text: cur.text });
+  const self = mesh.nodes.find((n) => n.name === node);
+  if (!self) throw notFound(`network '${token.net}' has no node '${node}'`, { hint: "the admin allocates it: ciab token create NET --node NAME" });
+  const keyFile = join(o.dir, `${token.net}.key`);
+  // An existing key on this host is kept (a second join after a failure must not change the host's identity).
+  const existing = existsSync(keyFile) ? readFileSync(keyFile, "utf8").trim() : "";
+  const priv = existing || genkey();
+  const record: NodeRecord = {
+    version: 1,
+    node,
+    publicKey: pubkey(priv, `key file ${keyFile}`),
+    ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+    ...(o.subnets?.length ? { subnets: o.subnets } : {}),
+    updatedAt: (o.now ?? new Date()).toISOString(),
+  };
+  // Checked before the token is taken: a typo in --subnets must not burn the token.
+  const problems = recordProblems(mesh, record);
+  if (problems.length) throw new CiabError("invalid", `cannot join as '${node}': ${problems.map((p) => `${p.field} ${p.message}`).join("; ")}`);
+  redeem(token, await reg.takeToken(token.net, token.id), o.now);
+  mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+  if (!existing) writeSecret(keyFile, `${priv}\n`);
+  await reg.publish(token.net, record);
+  const stateFile = join(o.dir, `${token.net}.join.json`);
+  writeSecret(
+    stateFile,
+    `${JSON.stringify({ version: 1, network: token.net, node, registry: reg.location, credentials: token.credentials, keyFile }, null, 2)}\n`,
+  );
+  return {
+    net: token.net,
+    node,
+    publicKey: record.publicKey as string,
+    address: self.address,
+    vtep: self.vtep,
+    listenPort: self.listenPort,
+    keyFile,
+    stateFile,
+  };
+}

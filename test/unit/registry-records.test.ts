@@ -1,0 +1,88 @@
+import { describe, expect, it } from "vitest";
+import { seededRandom } from "../../src/keys/random.js";
+import { genkey, pubkey } from "../../src/keys/x25519.js";
+import { addNodes, ensureNetwork } from "../../src/model/edit.js";
+import { meshFromDoc } from "../../src/model/mesh.js";
+import type { TomlTable } from "../../src/model/toml.js";
+import { effectiveDoc, recordProblems, recordShapeProblems } from "../../src/registry/records.js";
+import type { NodeRecord } from "../../src/registry/registry.js";
+
+// a and b joined (public key only: the private key stays on their hosts); c is an admin-made node with its key here.
+const fresh = (): TomlTable => {
+  const doc: TomlTable = {};
+  const rnd = seededRandom("rec");
+  ensureNetwork(doc, rnd);
+  addNodes(doc, "m", ["a", "b", "c"], rnd);
+  const nodes = doc.Node as Record<string, TomlTable>;
+  for (const n of ["a", "b"]) {
+    const t = nodes[n] as TomlTable;
+    t.PublicKey = pubkey(t.PrivateKey as string);
+    delete t.PrivateKey;
+  }
+  (nodes.b as TomlTable).Subnets = ["10.20.0.0/24"];
+  return doc;
+};
+const mesh = (doc: TomlTable) => meshFromDoc("m", doc, { file: "m.conf" });
+const rec = (node: string, r: Partial<NodeRecord> = {}): NodeRecord => ({ version: 1, node, updatedAt: "2026-12-02T20:00:00Z", ...r });
+const fields = (ps: { field: string }[]) => ps.map((p) => p.field);
+
+describe("record validation", () => {
+  const doc = fresh();
+  const m = mesh(doc);
+  const newKey = pubkey(genkey());
+
+  it("accepts a node's own key, a public endpoint and a free subnet", () => {
+    expect(recordProblems(m, rec("a", { publicKey: newKey, endpoint: "198.18.0.7:51820", subnets: ["10.30.0.0/24"] }))).toEqual([]);
+  });
+  it("refuses another node's subnet (in the mesh, or announced in another record), naming it", () => {
+    const p = recordProblems(m, rec("a", { subnets: ["10.20.0.128/25"] }));
+    expect(fields(p)).toEqual(["subnets"]);
+    expect(p[0]?.message).toContain("node 'b'");
+    const q = recordProblems(m, rec("a", { subnets: ["10.40.0.0/16"] }), [rec("c", { subnets: ["10.40.1.0/24"] })]);
+    expect(q[0]?.message).toContain("node 'c'");
+    // negative control: the same subnet from its owner is fine
+    expect(recordProblems(m, rec("b", { subnets: ["10.20.0.0/24"] }))).toEqual([]);
+  });
+  it("refuses an endpoint or a subnet in a special-purpose range", () => {
+    for (const ep of ["127.0.0.1:51820", "169.254.3.4:51820", "[fe80::1]:51820", "224.0.0.1:1"])
+      expect(fields(recordProblems(m, rec("a", { endpoint: ep })))).toEqual(["endpoint"]);
+    expect(fields(recordProblems(m, rec("a", { subnets: ["127.0.0.0/8"] })))).toEqual(["subnets"]);
+    expect(fields(recordProblems(m, rec("a", { endpoint: "nohost" })))).toEqual(["endpoint"]);
+  });
+  it("refuses a key of the wrong shape (without repeating it), another node's key, or a key against the mesh's private key", () => {
+    const bad = recordProblems(m, rec("a", { publicKey: "c2VjcmV0LXN0dWZm" }));
+    expect(fields(bad)).toEqual(["publicKey"]);
+    expect(bad[0]?.message).not.toContain("c2VjcmV0LXN0dWZm");
+    const bKey = m.nodes.find((n) => n.name === "b")?.publicKey;
+    expect(recordProblems(m, rec("a", { publicKey: bKey }))[0]?.message).toContain("node 'b'");
+    expect(fields(recordProblems(m, rec("c", { publicKey: newKey })))).toEqual(["publicKey"]);
+  });
+  it("refuses unknown nodes and garbage", () => {
+    expect(fields(recordProblems(m, rec("zz")))).toEqual(["node"]);
+    expect(fields(recordShapeProblems("x"))).toEqual(["record"]);
+    expect(fields(recordShapeProblems({ version: 2, node: "a", subnets: "10.0.0.0/8", updatedAt: "never" }))).toEqual(["version", "subnets", "updatedAt"]);
+  });
+});
+
+describe("effective mesh", () => {
+  it("lays valid records over their nodes and reports the refused ones; the input document is untouched", () => {
+    const doc = fresh();
+    const before = JSON.stringify(doc);
+    const m = mesh(doc);
+    const k = pubkey(genkey());
+    const { doc: eff, refused } = effectiveDoc(doc, m, [
+      rec("a", { publicKey: k, endpoint: "198.18.0.7:51820", subnets: ["10.30.0.0/24"] }),
+      rec("c", { subnets: ["10.30.0.0/25"] }),
+    ]);
+    expect(JSON.stringify(doc)).toBe(before);
+    expect(refused.map((r) => `${r.node}:${r.field}`)).toEqual(["c:subnets"]);
+    const em = mesh(eff);
+    const a = em.nodes.find((n) => n.name === "a");
+    expect(a?.publicKey).toBe(k);
+    expect(a?.endpoint?.text).toBe("198.18.0.7:51820");
+    expect(a?.subnets).toEqual(["10.30.0.0/24"]);
+    expect(em.nodes.find((n) => n.name === "c")?.subnets).toEqual([]);
+    // the derived values follow the published key (vwgen derives MAC and IPv6 from it)
+    expect(a?.mac).not.toBe(m.nodes.find((n) => n.name === "a")?.mac);
+  });
+});
