@@ -155,7 +155,7 @@ export function writeBundleTree(tmp: string, files: BundleFile[]): void {
     const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, f.mode);
     try {
       fchmodSync(fd, f.mode); // the umask may have narrowed it; secrets are 0600 from the first byte
-      writeAll(fd, encoded(f.content));
+      writeAll(fd, f.bytes ?? encoded(f.content));
     } finally {
       closeSync(fd);
     }

@@ -1,5 +1,6 @@
 // Streams every bundle of `ciab render` to its temp directory (adapters/bundle-fs.ts), on both cores when it pays:
-// this thread renders one slice of the nodes while a worker thread renders the other from the same Mesh (plain
+// this thread and a worker thread take the nodes one at a time from a shared counter (so a thread slowed by other
+// work on the machine just takes fewer), both from the same Mesh (plain
 // data: it crosses the thread boundary by structured cloning, so the worker neither parses nor derives keys again;
 // it builds its own topology, O(nodes)).
 // Each bundle is rendered, written and dropped before the next, so memory holds one bundle per thread, not all.
@@ -14,11 +15,13 @@ import type { Mesh } from "../model/mesh.js";
 import { type Topology, topology } from "../model/topology.js";
 import { bundleRenderer } from "../render/bundle.js";
 
-/** What a worker needs to render its slice: the mesh, and where each of its bundles goes. */
+/** What a worker needs: the mesh, where each bundle goes, and the counter both threads claim bundles from. */
 export interface RenderJob {
   mesh: Mesh;
   meshDigest: string;
   jobs: { node: string; tmp: string }[];
+  /** Int32Array over a SharedArrayBuffer: the index of the next unclaimed job. */
+  next: Int32Array;
 }
 
 /** A worker's error as data: a CiabError's fields, or a system error's errno (ENOSPC), so the caller can name it. */
@@ -30,8 +33,11 @@ interface ErrorData {
   stack?: string;
 }
 
-/** A worker's answer: each bundle's file paths, or the error. */
-export type RenderReply = { ok: true; files: string[][] } | { ok: false; error: ErrorData };
+/** Each bundle a thread rendered: its job's index and its file paths. */
+type Rendered = [number, string[]][];
+
+/** A worker's answer: the bundles it rendered, or the error. */
+export type RenderReply = { ok: true; files: Rendered } | { ok: false; error: ErrorData };
 
 const toData = (e: unknown): ErrorData => {
   const sys = e as NodeJS.ErrnoException;
@@ -54,20 +60,33 @@ const fromData = (d: ErrorData): Error => {
 /** Below this many nodes a second thread costs more (start-up, parsing the mesh again) than it saves. */
 const PARALLEL_FROM = 200;
 
-/** Render and write one slice in this thread; returns each bundle's file paths. */
-export function renderSlice(t: Topology, meshDigest: string, jobs: { node: string; tmp: string }[]): string[][] {
+/**
+ * Render and write, in this thread, every job it claims from `next` until none is left; returns each one's index
+ * and file paths. On an error it marks every job claimed, so the other thread stops after its current bundle.
+ */
+export function renderClaimed(t: Topology, meshDigest: string, jobs: { node: string; tmp: string }[], next: Int32Array): Rendered {
   const render = bundleRenderer(t, meshDigest);
-  return jobs.map((j) => {
-    const files = render(t.node(j.node));
-    writeBundleTree(j.tmp, files);
-    return files.map((f) => f.path);
-  });
+  const done: Rendered = [];
+  try {
+    for (let i = Atomics.add(next, 0, 1); i < jobs.length; i = Atomics.add(next, 0, 1)) {
+      const job = jobs[i] as (typeof jobs)[number];
+      const files = render(t.node(job.node));
+      writeBundleTree(job.tmp, files);
+      done.push([i, files.map((f) => f.path)]);
+    }
+  } catch (e) {
+    Atomics.store(next, 0, jobs.length);
+    throw e;
+  }
+  return done;
 }
+
+const counter = (): Int32Array => new Int32Array(new SharedArrayBuffer(4));
 
 /** The worker's side: the topology of the cloned mesh, then the slice. */
 export function runJob(job: RenderJob): RenderReply {
   try {
-    return { ok: true, files: renderSlice(topology(job.mesh), job.meshDigest, job.jobs) };
+    return { ok: true, files: renderClaimed(topology(job.mesh), job.meshDigest, job.jobs, job.next) };
   } catch (e) {
     return { ok: false, error: toData(e) };
   }
@@ -84,7 +103,7 @@ function workerScript(): string | undefined {
   return existsSync(path) ? path : undefined;
 }
 
-function inWorker(script: string, job: RenderJob): Promise<string[][]> {
+function inWorker(script: string, job: RenderJob): Promise<Rendered> {
   return new Promise((resolve, reject) => {
     const w = new Worker(script, { workerData: job });
     let done = false;
@@ -111,16 +130,19 @@ export async function renderBundlesTo(t: Topology, meshDigest: string, targets: 
   const jobs = targets.map((x) => ({ node: x.node, tmp: x.tmp }));
   const want = Number(process.env.CIAB_RENDER_THREADS ?? (jobs.length >= PARALLEL_FROM && cpus().length > 1 ? 2 : 1));
   const script = want > 1 ? workerScript() : undefined;
-  if (!script) return renderSlice(t, meshDigest, jobs);
-  // The worker starts (loads the code, builds its topology) before it renders, so it takes the smaller share.
-  const mine = Math.ceil(jobs.length * 0.52);
-  const other = inWorker(script, { mesh: t.mesh, meshDigest, jobs: jobs.slice(mine) });
-  let first: string[][];
+  const next = counter();
+  if (!script) return renderClaimed(t, meshDigest, jobs, next).map(([, paths]) => paths);
+  // The worker starts (loads the code, builds its topology) before it claims its first bundle; this thread starts
+  // at once, so the split follows what each thread manages, not a fixed share.
+  const other = inWorker(script, { mesh: t.mesh, meshDigest, jobs, next });
+  let mine: Rendered;
   try {
-    first = renderSlice(t, meshDigest, jobs.slice(0, mine));
+    mine = renderClaimed(t, meshDigest, jobs, next);
   } catch (e) {
     await other.catch(() => undefined); // let it finish before the caller removes the temp directories
     throw e;
   }
-  return [...first, ...(await other)];
+  const byJob: string[][] = new Array(jobs.length);
+  for (const [i, paths] of [...mine, ...(await other)]) byJob[i] = paths;
+  return byJob;
 }

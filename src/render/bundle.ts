@@ -16,9 +16,17 @@ export interface BundleFile {
   path: string;
   content: string;
   mode: number;
+  /** The content as UTF-8, when already encoded (for its digest): written as is, not encoded again. */
+  bytes?: Buffer;
 }
 
-export const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex");
+export const sha256 = (s: string | Uint8Array): string => createHash("sha256").update(s).digest("hex");
+
+/** The file's digest, from its content encoded once; the bytes stay on the file for the writer. */
+const digestOf = (f: BundleFile): string => {
+  f.bytes = Buffer.from(f.content, "utf8");
+  return sha256(f.bytes);
+};
 
 /**
  * What must hold before any bundle of the mesh is written: no deploy problem at all (the file's own, MTU, routing,
@@ -81,7 +89,7 @@ function bundleFiles(nt: NodeTopology, meshDigest: string, nft: (nt: NodeTopolog
     // What `ciab up --bundle` needs beyond the files: the key the host must have, the prefixes it owns (LXD bridges
     // inside them are announced with DiscoverLXD), and whether it forwards IPv6.
     host: { publicKey: node.publicKey, subnets: node.subnets, discoverLXD: node.discoverLXD, ipv6Forwarding: nt.topology.ipv6Forwarding },
-    files: files.map((f) => ({ path: f.path, mode: `0${f.mode.toString(8)}`, sha256: sha256(f.content) })),
+    files: files.map((f) => ({ path: f.path, mode: `0${f.mode.toString(8)}`, sha256: digestOf(f) })),
   };
   files.push({ path: "manifest.json", content: `${JSON.stringify(manifest, null, 2)}\n`, mode: 0o644 });
   return files;
