@@ -33,12 +33,15 @@ export interface RawGlobals {
 /** The common options, from the command line wherever they were given; `extra` are those `set` took back out. */
 export function globals(cmd: Command, extra: RawGlobals = {}): GlobalOptions {
   const o = { ...(cmd.optsWithGlobals() as RawGlobals), ...extra };
+  // A directory as the registry is the mesh files there: the same locked path as -C DIR (not the driver's CAS).
+  const reg = o.registry ?? (process.env.CIAB_REGISTRY || undefined);
+  const etcd = reg !== undefined && /^[a-z][a-z0-9+.-]*:\/\//i.test(reg);
   return {
-    dir: o.dir ?? process.env.CIAB_DIR ?? process.cwd(),
+    dir: (etcd ? undefined : reg) ?? o.dir ?? process.env.CIAB_DIR ?? process.cwd(),
     json: Boolean(o.json),
     debug: Boolean(o.debug),
     lockTimeout: o.lockTimeout === undefined ? 10_000 : lockTimeout(o.lockTimeout),
-    registry: o.registry ?? (process.env.CIAB_REGISTRY || undefined),
+    registry: etcd ? reg : undefined,
     registryOptions: {
       user: o.registryUser ?? (process.env.CIAB_REGISTRY_USER || undefined),
       passwordFile: o.registryPasswordFile,
