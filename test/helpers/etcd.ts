@@ -24,7 +24,7 @@ export interface TestEtcd {
   stop(): Promise<void>;
 }
 
-const freePort = () =>
+export const freePort = () =>
   new Promise<number>((resolve, reject) => {
     const s = createServer();
     s.once("error", reject);

@@ -2,25 +2,15 @@
 // and etcd itself refuses its writes to another node's record or the mesh; the same writes succeed as admin
 // (negative control). Also: join tokens are single use through etcd's delete (take once).
 // The server is a throw-away etcd on 127.0.0.1 (random free ports), killed by PID and its data dir deleted.
-// TODO(hE): switch to D's test/helpers/etcd.ts once it lands on hD.
+// (Its own etcd start with auth steps; test/helpers/etcd.ts's startEtcd({ auth }) could replace it.)
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Etcd3 } from "etcd3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { enableAuth, etcdKeys, grantNode, revokeNode } from "../../src/registry/etcd-access.js";
-
-const freePort = () =>
-  new Promise<number>((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => res(typeof a === "object" && a ? a.port : 0));
-    });
-  });
+import { freePort } from "../helpers/etcd.js";
 
 let proc: ChildProcess | undefined;
 let dir = "";
