@@ -12,7 +12,7 @@ export interface GlobalOptions {
   json: boolean;
   debug: boolean;
   lockTimeout: number;
-  /** --registry URL or CIAB_REGISTRY (undefined: the mesh files in `dir`), with its connection options. */
+  /** An etcd URL from --registry or CIAB_REGISTRY (a directory there becomes `dir`), with its connection options. */
   registry?: string;
   registryOptions: RegistryOptions;
 }
@@ -36,11 +36,12 @@ export function globals(cmd: Command, extra: RawGlobals = {}): GlobalOptions {
   // A directory as the registry is the mesh files there: the same locked path as -C DIR (not the driver's CAS).
   const reg = o.registry ?? (process.env.CIAB_REGISTRY || undefined);
   const etcd = reg !== undefined && /^[a-z][a-z0-9+.-]*:\/\//i.test(reg);
+  const lockTimeoutMs = o.lockTimeout === undefined ? 10_000 : lockTimeout(o.lockTimeout);
   return {
     dir: (etcd ? undefined : reg) ?? o.dir ?? process.env.CIAB_DIR ?? process.cwd(),
     json: Boolean(o.json),
     debug: Boolean(o.debug),
-    lockTimeout: o.lockTimeout === undefined ? 10_000 : lockTimeout(o.lockTimeout),
+    lockTimeout: lockTimeoutMs,
     registry: etcd ? reg : undefined,
     registryOptions: {
       user: o.registryUser ?? (process.env.CIAB_REGISTRY_USER || undefined),
@@ -48,7 +49,7 @@ export function globals(cmd: Command, extra: RawGlobals = {}): GlobalOptions {
       ca: o.registryCa,
       cert: o.registryCert,
       key: o.registryKey,
-      lockTimeoutMs: o.lockTimeout === undefined ? 10_000 : lockTimeout(o.lockTimeout),
+      lockTimeoutMs,
     },
   };
 }

@@ -19,7 +19,7 @@ import { holdsSecrets, loadMesh, type MeshRef, meshRef, updateMesh } from "../re
 import { renderZones } from "../render/zone.js";
 import { type GlobalOptions, globals, randomSource, splitFlags, withRegistry } from "./context.js";
 import { json, out, progress, warn } from "./output.js";
-import { showCommand, showconfCommand, showconfMesh, showMeshes } from "./read-commands.js";
+import { showconfMesh, showMeshes } from "./read-commands.js";
 
 /** Why an edit vwgen would take is refused (README, vwgen section): what it introduces, `render` would refuse. */
 export const EDIT_REFUSAL = "refused: this edit introduces it and 'ciab render' would refuse it; the file is unchanged";
@@ -51,11 +51,11 @@ function schemaFirst(ref: MeshRef, doc: TomlTable): void {
   throw problemsError(load);
 }
 
-/** The network's name and how messages name its document: the mesh file, or the network in the registry. */
+/** The network's name and how messages name its document: the mesh file, or the network in etcd. */
 function target(g: GlobalOptions, net: string): MeshRef {
   if (g.registry === undefined) return meshRef(net, g.dir);
   checkNetworkName(net);
-  return { name: net, title: net, path: g.registry.includes("://") ? `${g.registry.replace(/\/+$/, "")}/${net}` : meshRef(net, g.registry).path };
+  return { name: net, title: net, path: `${g.registry.replace(/\/+$/, "")}/${net}` };
 }
 
 /** The networks' meshes from the command's registry (the mesh files by default). */
@@ -290,8 +290,7 @@ export function registerMeshCommands(program: Command): void {
     .option("--extra", "also ciab's settings (routing, subnets); without it the layout is vwgen's, line for line")
     .action(async (nets: string[], o: { showKeys?: boolean; color?: boolean; node?: string; extra?: boolean }, cmd: Command) => {
       const g = globals(cmd);
-      if (g.registry === undefined) showCommand(g.dir, nets, { ...o, json: g.json });
-      else showMeshes(await loadMeshes(g, nets), { ...o, json: g.json });
+      showMeshes(await loadMeshes(g, nets), { ...o, json: g.json });
     });
 
   program
@@ -301,8 +300,7 @@ export function registerMeshCommands(program: Command): void {
     .argument("<node>")
     .action(async (net: string, name: string, _o, cmd: Command) => {
       const g = globals(cmd);
-      if (g.registry === undefined) showconfCommand(g.dir, net, name);
-      else showconfMesh((await loadMeshes(g, [net]))[0] as Mesh, name);
+      showconfMesh((await loadMeshes(g, [net]))[0] as Mesh, name);
     });
 
   program

@@ -4,8 +4,8 @@
 // VTEP, port or name twice: the allocation is computed from the text the write compares against.
 import { CiabError, notFound } from "../model/errors.js";
 import { checkNetworkName, type Mesh, meshFromDoc } from "../model/mesh.js";
-import { dumpToml, parseToml, type TomlTable } from "../model/toml.js";
-import { holdsSecrets } from "./file.js";
+import { parseToml, type TomlTable } from "../model/toml.js";
+import { editedText, holdsSecrets } from "./file.js";
 import type { Registry, Revision } from "./registry.js";
 
 export interface LoadedFrom {
@@ -49,16 +49,7 @@ export async function editMesh(
   for (let attempt = 1; ; attempt++) {
     const got = await reg.readMesh(net);
     if (!got && !opts.create) await loadMeshFrom(reg, net); // throws the not-found error
-    const doc = got ? parseToml(got.text, file) : {};
-    mutate(doc, got !== undefined);
-    const out = dumpToml(doc);
-    let mesh: Mesh;
-    try {
-      mesh = meshFromDoc(net, doc, { file });
-    } catch (e) {
-      if (got) meshFromDoc(net, parseToml(got.text, file), { file, text: got.text }); // the stored one's own problems first
-      throw e;
-    }
+    const { doc, out, mesh } = editedText(net, got?.text, file, mutate);
     if (got && out === got.text) return { mesh, changed: false };
     const w = await reg.writeMesh(net, out, got?.revision, { secret: holdsSecrets(doc) });
     if (w.ok) return { mesh, changed: true };

@@ -187,6 +187,27 @@ export interface UpdateOptions {
 }
 
 /**
+ * One edit of a mesh text (undefined: none yet): parse, `mutate`, dump, validate. When the result does not validate
+ * and the stored text is already invalid, the stored text's own problems (with its line numbers) are thrown.
+ */
+export function editedText(
+  name: string,
+  text: string | undefined,
+  file: string,
+  mutate: (doc: TomlTable, existed: boolean) => void,
+): { doc: TomlTable; out: string; mesh: Mesh } {
+  const doc = text === undefined ? {} : parseToml(text, file);
+  mutate(doc, text !== undefined);
+  const out = dumpToml(doc);
+  try {
+    return { doc, out, mesh: meshFromDoc(name, doc, { file }) };
+  } catch (e) {
+    if (text !== undefined) meshFromDoc(name, parseToml(text, file), { file, text });
+    throw e;
+  }
+}
+
+/**
  * Read-modify-write under the lock. `mutate` changes the document; the result must validate, or nothing is written.
  * Returns the new mesh and whether the file changed.
  */
@@ -207,17 +228,7 @@ export function updateMesh(ref: MeshRef, opts: UpdateOptions, mutate: (doc: Toml
   const release = acquireLock(target, opts.lockTimeoutMs ?? 10_000);
   try {
     const text = readText(ref); // re-read under the lock: another writer may have landed meanwhile
-    const doc = text === undefined ? {} : parseToml(text, ref.path);
-    mutate(doc, text !== undefined);
-    const out = dumpToml(doc);
-    let mesh: Mesh;
-    try {
-      mesh = meshFromDoc(ref.name, doc, { file: ref.path });
-    } catch (e) {
-      // When the file on disk is already invalid, report that (with its line numbers), not the edited copy.
-      if (text !== undefined) meshFromDoc(ref.name, parseToml(text, ref.path), { file: ref.path, text });
-      throw e;
-    }
+    const { doc, out, mesh } = editedText(ref.name, text, ref.path, mutate);
     if (out === text) return { mesh, changed: false };
     writeAtomic(target, out, holdsSecrets(doc));
     return { mesh, changed: true };

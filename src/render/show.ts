@@ -46,36 +46,36 @@ export function showJson(mesh: Mesh, { showKeys, only }: ShowOptions) {
 }
 
 // vwgen lists a self pair (`blacklist add a a`, no effect) among the node's blacklist, as the file holds it.
-// Each node's blacklist is indexed once per mesh: show lists every pair, 10^6 of them in a 1000-node mesh.
-const blacklists = new WeakMap<Mesh, Map<string, Set<string>>>();
-function blacklistOf(mesh: Mesh, node: MeshNode): Set<string> | undefined {
-  let index = blacklists.get(mesh);
+// Names and each node's blacklist, indexed once per mesh: show lists every pair, 10^6 of them in a 1000-node mesh.
+interface PeerIndex {
+  names: string[];
+  black: Map<string, Set<string>>;
+}
+const indexes = new WeakMap<Mesh, PeerIndex>();
+function peerIndex(mesh: Mesh): PeerIndex {
+  let index = indexes.get(mesh);
   if (!index) {
-    index = new Map();
-    const names = new Set(mesh.nodes.map((n) => n.name));
+    const names = mesh.nodes.map((n) => n.name);
+    const known = new Set(names);
+    const black = new Map<string, Set<string>>();
     // The entries are "a>b"; a name may itself hold ">": every split into two node names is an entry, exactly the
     // pairs for which blacklistedFrom(mesh, a, b) is true.
     for (const k of mesh.blacklistDirected)
       for (let i = k.indexOf(">"); i >= 0; i = k.indexOf(">", i + 1)) {
         const [a, b] = [k.slice(0, i), k.slice(i + 1)];
-        if (!names.has(a) || !names.has(b)) continue;
-        const set = index.get(a) ?? new Set<string>();
-        index.set(a, set.add(b));
+        if (known.has(a) && known.has(b)) black.set(a, (black.get(a) ?? new Set<string>()).add(b));
       }
-    blacklists.set(mesh, index);
+    index = { names, black };
+    indexes.set(mesh, index);
   }
-  return index.get(node.name);
+  return index;
 }
 
-const names = new WeakMap<Mesh, string[]>();
 const peersOf = (mesh: Mesh, node: MeshNode, blacklisted: boolean): string[] => {
-  const black = blacklistOf(mesh, node);
-  const all = names.get(mesh) ?? mesh.nodes.map((p) => p.name);
-  names.set(mesh, all);
-  if (blacklisted) return black ? all.filter((p) => black.has(p)) : [];
-  if (black) return all.filter((p) => p !== node.name && !black.has(p));
-  const i = mesh.nodes.indexOf(node);
-  return i < 0 ? all.filter((p) => p !== node.name) : all.slice(0, i).concat(all.slice(i + 1));
+  const { names, black: index } = peerIndex(mesh);
+  const black = index.get(node.name);
+  if (blacklisted) return black ? names.filter((p) => black.has(p)) : [];
+  return names.filter((p) => p !== node.name && !black?.has(p));
 };
 
 export function showText(mesh: Mesh, opts: ShowOptions): string {
