@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { meshFromDoc } from "../model/mesh.js";
 import { parseToml } from "../model/toml.js";
 import type { DesiredHost } from "../plan/types.js";
-import { effectiveDoc, type RecordProblem, recordShapeProblems } from "../registry/records.js";
+import { effectiveDoc, type RecordProblem } from "../registry/records.js";
 import type { MeshText, NodeRecord, Registry } from "../registry/registry.js";
 import { type AgentStatus, type Answer, backoffMs, type Cached, debounceDue, decide, nextStatus } from "./decide.js";
 import { finishDesired, renderInMemory } from "./desired.js";
@@ -32,6 +32,8 @@ export interface AgentOptions {
 export interface AgentState {
   cache?: Cached;
   records: NodeRecord[];
+  /** Records the registry holds that do not parse (reported by the driver). */
+  unreadable: RecordProblem[];
   status: AgentStatus;
   /** Digest of the files applied last: nothing is applied while it stays the same. */
   applied?: string;
@@ -71,6 +73,7 @@ export function initialState(o: AgentOptions): AgentState {
   return {
     cache,
     records: [],
+    unreadable: [],
     refused: [],
     status: {
       version: 1,
@@ -120,13 +123,13 @@ export async function agentStep(o: AgentOptions, st: AgentState): Promise<AgentS
   }
   if (d.action !== "keep") {
     const recs = await within(o.registry.records(o.net), ms);
-    if (recs.ok) next.records = recs.value.records.filter((r) => recordShapeProblems(r).length === 0);
+    if (recs.ok) next = { ...next, records: recs.value.records, unreadable: recs.value.refused };
   }
   if (next.cache) {
     try {
       const { doc, mesh } = parseMesh(o.net, next.cache.text, where);
       const eff = effectiveDoc(doc, mesh, next.records);
-      next.refused = eff.refused;
+      next.refused = [...next.unreadable, ...eff.refused];
       const effMesh = meshFromDoc(o.net, eff.doc, { file: where, text: next.cache.text });
       const files = renderInMemory(effMesh, next.cache.text, o.node);
       const digest = createHash("sha256")

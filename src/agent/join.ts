@@ -12,6 +12,7 @@ import { genkey, pubkey } from "../keys/x25519.js";
 import { addNodes, ensureNetwork } from "../model/edit.js";
 import { CiabError, conflict, notFound, usage } from "../model/errors.js";
 import { meshFromDoc } from "../model/mesh.js";
+import { parseRecord } from "../model/record.js";
 import { parseToml, type TomlTable } from "../model/toml.js";
 import { editMesh } from "../registry/edit.js";
 import { recordProblems } from "../registry/records.js";
@@ -93,15 +94,18 @@ export async function joinHost(tokenText: string, openAs: (t: JoinToken) => Prom
   // An existing key on this host is kept (a second join after a failure must not change the host's identity).
   const existing = existsSync(keyFile) ? readFileSync(keyFile, "utf8").trim() : "";
   const priv = existing || genkey();
-  const record: NodeRecord = {
-    version: 1,
-    node,
-    publicKey: pubkey(priv, `key file ${keyFile}`),
-    ...(o.endpoint ? { endpoint: o.endpoint } : {}),
-    ...(o.subnets?.length ? { subnets: o.subnets } : {}),
-    updatedAt: (o.now ?? new Date()).toISOString(),
-  };
   // Checked before the token is taken: a typo in --subnets must not burn the token.
+  const record: NodeRecord = parseRecord(
+    {
+      version: 1,
+      node,
+      publicKey: pubkey(priv, `key file ${keyFile}`),
+      ...(o.endpoint ? { endpoint: o.endpoint } : {}),
+      ...(o.subnets?.length ? { subnets: o.subnets } : {}),
+      updatedAt: (o.now ?? new Date()).toISOString(),
+    },
+    node,
+  );
   const problems = recordProblems(mesh, record);
   if (problems.length) throw new CiabError("invalid", `cannot join as '${node}': ${problems.map((p) => `${p.field} ${p.message}`).join("; ")}`);
   redeem(token, await reg.takeToken(token.net, token.id), o.now);

@@ -28,14 +28,46 @@ export interface NodeRecord {
 const HEALTH = new Set(["ok", "degraded", "failed"]);
 const FIELDS = new Set(["version", "node", "publicKey", "endpoint", "subnets", "agentVersion", "health", "lastError", "updatedAt"]);
 
-const bad = (node: string, field: string, why: string) =>
-  new CiabError("invalid", `record of node '${node}': ${field} ${why}`, {
-    where: { node },
+/** One reason a record is refused, naming its field (never repeating a value that could be a secret). */
+export interface RecordProblem {
+  node: string;
+  field: string;
+  message: string;
+}
+
+class Refused extends Error {
+  constructor(readonly problem: RecordProblem) {
+    super(problem.message);
+  }
+}
+const bad = (node: string, field: string, why: string) => new Refused({ node, field, message: why });
+
+/** A problem as the error the user sees (exit 4). */
+export const recordError = (p: RecordProblem): CiabError =>
+  new CiabError("invalid", `record of node '${p.node}': ${p.field} ${p.message}`, {
+    where: { node: p.node },
     hint: "the node's agent wrote it: fix or remove the record, then restart the agent",
   });
 
-/** Parse and check one record (JSON text or a value) published under `node`'s key. */
+/** Parse and check one record (JSON text or a value) published under `node`'s key; a bad one throws (exit 4). */
 export function parseRecord(input: string | unknown, node: string): NodeRecord {
+  const r = readRecord(input, node);
+  if ("problem" in r) throw recordError(r.problem);
+  return r.record;
+}
+
+/** parseRecord without throwing: what a reader of many records uses (one bad record must not hide the others). */
+export function readRecord(input: string | unknown, node: string): { record: NodeRecord } | { problem: RecordProblem } {
+  try {
+    return { record: checkRecord(input, node) };
+  } catch (e) {
+    if (e instanceof Refused) return { problem: e.problem };
+    if (e instanceof CiabError) return { problem: { node: String(node).slice(0, 64), field: "node", message: e.message } };
+    throw e;
+  }
+}
+
+function checkRecord(input: string | unknown, node: string): NodeRecord {
   let v: unknown = input;
   if (typeof input === "string") {
     try {

@@ -5,16 +5,25 @@
 import { randomBytes } from "node:crypto";
 import type { Etcd3 } from "etcd3";
 
-/** The keys of a network under `prefix` ("/ciab"): the layout the etcd driver uses. */
+/**
+ * The keys of a network under `prefix` ("ciab"; slashes around it are dropped): the one layout of the etcd driver
+ * and of the roles. A node's keys sit under `nodes/<node>/` so that a prefix permission for n1 does not cover n10.
+ */
 export const etcdKeys = (prefix: string, net: string) => {
-  const base = `${prefix.replace(/\/+$/, "")}/${net}`;
+  const base = `${prefix.replace(/^\/+|\/+$/g, "")}/${net}`;
   return {
+    base: `${base}/`,
     mesh: `${base}/mesh`,
     nodes: `${base}/nodes/`,
     node: (node: string) => `${base}/nodes/${node}/`,
+    record: (node: string) => `${base}/nodes/${node}/record`,
+    tokens: `${base}/tokens/`,
     token: (id: string) => `${base}/tokens/${id}`,
   };
 };
+
+/** The node whose record `rel` (a key relative to the network's base) is, or undefined. */
+export const recordNode = (rel: string): string | undefined => /^nodes\/([^/]+)\/record$/.exec(rel)?.[1];
 
 /** etcd user and role name of a node (one per network and node). */
 export const nodeUser = (net: string, node: string): string => `ciab.${net}.${node}`;

@@ -1,7 +1,7 @@
 // The etcd registry (fleets): etcd's v3 API through the `etcd3` package (pure JavaScript over gRPC, maintained,
 // with transactions, watches and leases: what flannel and Calico use etcd for). Layout (DESIGN.md §9):
 //   <prefix>/<net>/mesh           the vwgen-compatible mesh text, byte for byte (admin-writable)
-//   <prefix>/<net>/nodes/<node>   what the node publishes (JSON; with RBAC, writable by that node only)
+//   <prefix>/<net>/nodes/<node>/record   what the node publishes (JSON; with RBAC, writable by that node only)
 //   <prefix>/<net>/tokens/<id>    join tokens, under a lease of their TTL
 // Revisions are etcd's mod revisions; writes are transactions comparing them (compare-and-swap). Errors name the
 // registry and the operation, never a credential. `etcd3` (and gRPC) load only when this driver is used.
@@ -9,8 +9,9 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { Etcd3, Lease as EtcdLease, IOptions } from "etcd3";
 import { CiabError } from "../model/errors.js";
-import { parseRecord } from "../model/record.js";
-import type { Lease, MeshText, NodeRecord, Registry, RegistryEvent, Revision, Watch, WriteResult } from "./registry.js";
+import { parseRecord, readRecord } from "../model/record.js";
+import { etcdKeys, recordNode } from "./etcd-access.js";
+import type { Lease, MeshText, NodeRecord, RecordSet, Registry, RegistryEvent, Revision, Watch, WriteResult } from "./registry.js";
 
 export interface EtcdOptions {
   /** host:port of each member. */
@@ -105,8 +106,8 @@ export class EtcdRegistry implements Registry {
     return new EtcdRegistry(new Etcd3(options), opts);
   }
 
-  private key(net: string, ...parts: string[]): string {
-    return [this.opts.prefix, net, ...parts].join("/").replace(/^\/+/, "");
+  private keys(net: string) {
+    return etcdKeys(this.opts.prefix, net);
   }
   private async call<T>(op: string, f: () => Promise<T>): Promise<T> {
     try {
@@ -117,13 +118,13 @@ export class EtcdRegistry implements Registry {
   }
 
   async readMesh(net: string): Promise<MeshText | undefined> {
-    const r = await this.call(`read network '${net}'`, () => this.client.get(this.key(net, "mesh")).exec());
+    const r = await this.call(`read network '${net}'`, () => this.client.get(this.keys(net).mesh).exec());
     const kv = r.kvs[0];
     return kv ? { text: kv.value.toString("utf8"), revision: kv.mod_revision } : undefined;
   }
 
   async writeMesh(net: string, text: string, ifRevision: Revision | undefined): Promise<WriteResult> {
-    const key = this.key(net, "mesh");
+    const key = this.keys(net).mesh;
     const r = await this.call(`write network '${net}'`, () =>
       this.client
         .if(key, ifRevision === undefined ? "Create" : "Mod", "==", ifRevision === undefined ? 0 : ifRevision)
@@ -136,16 +137,24 @@ export class EtcdRegistry implements Registry {
     return { ok: false, current: kv ? { text: kv.value.toString("utf8"), revision: kv.mod_revision } : undefined };
   }
 
-  async records(net: string): Promise<{ records: NodeRecord[]; revision: Revision }> {
-    const prefix = `${this.key(net, "nodes")}/`;
-    const r = await this.call(`read the node records of '${net}'`, () => this.client.getAll().prefix(prefix).exec());
-    const records = r.kvs.map((kv) => parseRecord(kv.value.toString("utf8"), kv.key.toString("utf8").slice(prefix.length)));
-    return { records: records.sort((a, b) => a.node.localeCompare(b.node)), revision: r.header.revision };
+  async records(net: string): Promise<RecordSet> {
+    const k = this.keys(net);
+    const r = await this.call(`read the node records of '${net}'`, () => this.client.getAll().prefix(k.nodes).exec());
+    const set: RecordSet = { records: [], refused: [], revision: r.header.revision };
+    for (const kv of r.kvs) {
+      const node = recordNode(kv.key.toString("utf8").slice(k.base.length));
+      if (node === undefined) continue; // another key under the node's prefix: not a record
+      const got = readRecord(kv.value.toString("utf8"), node);
+      if ("record" in got) set.records.push(got.record);
+      else set.refused.push(got.problem);
+    }
+    set.records.sort((a, b) => a.node.localeCompare(b.node));
+    return set;
   }
 
   async publish(net: string, record: NodeRecord, lease?: Lease): Promise<Revision> {
     const valid = parseRecord(record, record.node);
-    const key = this.key(net, "nodes", valid.node);
+    const key = this.keys(net).record(valid.node);
     const text = JSON.stringify(valid);
     const r = await this.call(`publish the record of node '${valid.node}'`, async () =>
       lease instanceof EtcdLeaseHandle ? lease.lease.put(key).value(text).exec() : this.client.put(key).value(text).exec(),
@@ -160,7 +169,7 @@ export class EtcdRegistry implements Registry {
   }
 
   async watch(net: string, fromRevision: Revision | undefined, onEvent: (ev: RegistryEvent) => void, onError: (err: Error) => void): Promise<Watch> {
-    const base = `${this.key(net)}/`;
+    const base = this.keys(net).base;
     let b = this.client.watch().prefix(base);
     if (fromRevision !== undefined) b = b.startRevision(String(BigInt(fromRevision) + 1n));
     const w = await this.call(`watch network '${net}'`, () => b.create());
@@ -169,9 +178,11 @@ export class EtcdRegistry implements Registry {
       try {
         if (rel === "mesh")
           onEvent({ kind: "mesh", mesh: deleted ? undefined : { text: kv.value.toString("utf8"), revision: kv.mod_revision }, revision: kv.mod_revision });
-        else if (rel.startsWith("nodes/")) {
-          const node = rel.slice(6);
-          onEvent({ kind: "record", node, record: deleted ? undefined : parseRecord(kv.value.toString("utf8"), node), revision: kv.mod_revision });
+        else {
+          const node = recordNode(rel);
+          if (node === undefined) return;
+          const got = deleted ? undefined : readRecord(kv.value.toString("utf8"), node);
+          onEvent({ kind: "record", node, record: got && "record" in got ? got.record : undefined, revision: kv.mod_revision });
         }
       } catch (e) {
         onError(e as Error);
@@ -189,16 +200,13 @@ export class EtcdRegistry implements Registry {
       await l.grant();
       // The expiry travels with the value: etcd may keep a lease a little past its TTL (a minimum TTL, 500 ms checks).
       const stored = JSON.stringify({ value, expiresAt: Date.now() + ttlSeconds * 1000 });
-      await l
-        .put(this.key(net, "tokens", id))
-        .value(stored)
-        .exec();
+      await l.put(this.keys(net).token(id)).value(stored).exec();
     });
     l.release();
   }
 
   async takeToken(net: string, id: string): Promise<string | undefined> {
-    const key = this.key(net, "tokens", id);
+    const key = this.keys(net).token(id);
     const r = await this.call("take a join token", () =>
       this.client.if(key, "Create", ">", 0).then(this.client.get(key), this.client.delete().key(key)).commit(),
     );

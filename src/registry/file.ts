@@ -20,9 +20,9 @@ import {
 } from "../adapters/files.js";
 import { CiabError, notFound } from "../model/errors.js";
 import { checkNetworkName, type Mesh, meshFromDoc } from "../model/mesh.js";
-import { parseRecord } from "../model/record.js";
+import { parseRecord, readRecord } from "../model/record.js";
 import { dumpToml, parseToml, type TomlTable } from "../model/toml.js";
-import type { Lease, MeshText, NodeRecord, Registry, RegistryEvent, Revision, Watch, WriteResult } from "./registry.js";
+import type { Lease, MeshText, NodeRecord, RecordSet, Registry, RegistryEvent, Revision, Watch, WriteResult } from "./registry.js";
 
 export interface MeshRef {
   /** Network name: the file's base name without .conf (vwgen's rule). */
@@ -312,16 +312,23 @@ export class FileRegistry implements Registry {
     }
   }
 
-  private live(net: string): NodeRecord[] {
+  /** The unexpired records (the file may have been edited by hand: each is checked again). */
+  private live(net: string): Omit<RecordSet, "revision"> {
     const now = Date.now();
-    return Object.values(this.readJson<StoredRecord>(this.side(net, "records")))
-      .filter((s) => s.expiresAt === undefined || s.expiresAt > now)
-      .map((s) => parseRecord(s.record, s.record?.node));
+    const out: Omit<RecordSet, "revision"> = { records: [], refused: [] };
+    for (const [node, s] of Object.entries(this.readJson<StoredRecord>(this.side(net, "records")))) {
+      if (s?.expiresAt !== undefined && !(s.expiresAt > now)) continue;
+      const r = readRecord(s?.record, node);
+      if ("record" in r) out.records.push(r.record);
+      else out.refused.push(r.problem);
+    }
+    out.records.sort((a, b) => a.node.localeCompare(b.node));
+    return out;
   }
 
-  async records(net: string): Promise<{ records: NodeRecord[]; revision: Revision }> {
-    const records = this.live(net).sort((a, b) => a.node.localeCompare(b.node));
-    return { records, revision: digest(JSON.stringify(records)) };
+  async records(net: string): Promise<RecordSet> {
+    const set = this.live(net);
+    return { ...set, revision: digest(JSON.stringify(set)) };
   }
 
   async publish(net: string, record: NodeRecord, lease?: Lease): Promise<Revision> {
@@ -367,7 +374,7 @@ export class FileRegistry implements Registry {
           meshRev = mesh?.revision;
           onEvent({ kind: "mesh", mesh, revision: mesh?.revision ?? "" });
         }
-        const now = new Map(this.live(net).map((r) => [r.node, JSON.stringify(r)]));
+        const now = new Map(this.live(net).records.map((r) => [r.node, JSON.stringify(r)]));
         for (const [node, text] of now)
           if (known.get(node) !== text) onEvent({ kind: "record", node, record: JSON.parse(text) as NodeRecord, revision: digest(text) });
         for (const node of known.keys()) if (!now.has(node)) onEvent({ kind: "record", node, record: undefined, revision: "" });

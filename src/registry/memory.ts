@@ -1,7 +1,7 @@
 // The memory registry: the whole Registry in one process, for tests (and the conformance suite's reference).
 // Revisions are one counter over every key, as etcd's are; leases expire on real timers.
 import { parseRecord } from "../model/record.js";
-import type { Lease, MeshText, NodeRecord, Registry, RegistryEvent, Revision, Watch, WriteResult } from "./registry.js";
+import type { Lease, MeshText, NodeRecord, RecordSet, Registry, RegistryEvent, Revision, Watch, WriteResult } from "./registry.js";
 
 interface Entry<T> {
   value: T;
@@ -78,10 +78,10 @@ export class MemoryRegistry implements Registry {
     return { ok: true, revision: String(mod) };
   }
 
-  async records(net: string): Promise<{ records: NodeRecord[]; revision: Revision }> {
+  async records(net: string): Promise<RecordSet> {
     this.live();
     const m = this.recs.get(net) ?? new Map();
-    return { records: [...m.values()].map((e) => e.value).sort((a, b) => a.node.localeCompare(b.node)), revision: String(this.rev) };
+    return { records: [...m.values()].map((e) => e.value).sort((a, b) => a.node.localeCompare(b.node)), refused: [], revision: String(this.rev) };
   }
 
   async publish(net: string, record: NodeRecord, lease?: Lease): Promise<Revision> {

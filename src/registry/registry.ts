@@ -6,7 +6,7 @@
 // `registry import` was given. Parsing, editing and validation stay in model/: a driver moves text and records, it
 // never interprets them, and every edit goes through compare-and-swap on the revision (see editMesh in edit.ts).
 
-import type { NodeRecord } from "../model/record.js";
+import type { NodeRecord, RecordProblem } from "../model/record.js";
 
 /** Opaque and driver-specific (etcd: the key's mod revision; file: a digest of the text). Compare with `===` only. */
 export type Revision = string;
@@ -19,10 +19,17 @@ export interface MeshText {
 /** What a node publishes about itself: model/record.ts (validated there, like a mesh file). */
 export type { NodeRecord } from "../model/record.js";
 
+export interface RecordSet {
+  records: NodeRecord[];
+  refused: RecordProblem[];
+  revision: Revision;
+}
+
 export type WriteResult = { ok: true; revision: Revision } | { ok: false; current: MeshText | undefined };
 
 export type RegistryEvent =
   | { kind: "mesh"; mesh: MeshText | undefined; revision: Revision }
+  /** `record` undefined: deleted, or unreadable (records() then says why). */
   | { kind: "record"; node: string; record: NodeRecord | undefined; revision: Revision };
 
 export interface Watch {
@@ -52,8 +59,8 @@ export interface Registry {
    */
   writeMesh(net: string, text: string, ifRevision: Revision | undefined, opts: { secret: boolean }): Promise<WriteResult>;
 
-  /** Every node's record and the revision they were read at. */
-  records(net: string): Promise<{ records: NodeRecord[]; revision: Revision }>;
+  /** Every node's valid record, why the others were refused (parseRecord), and the revision they were read at. */
+  records(net: string): Promise<RecordSet>;
   /** Publish this node's record, under `lease` when given (it disappears with the lease). */
   publish(net: string, record: NodeRecord, lease?: Lease): Promise<Revision>;
   lease(ttlSeconds: number): Promise<Lease>;

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type AgentOptions, agentStep, initialState, readAgentStatus, readCache, runAgent } from "../../src/agent/agent.js";
 import type { HostDeps } from "../../src/agent/host.js";
 import { genkey, pubkey } from "../../src/keys/x25519.js";
+import { readRecord } from "../../src/model/record.js";
 import type { DesiredHost } from "../../src/plan/types.js";
 import type { MeshText, NodeRecord, Registry } from "../../src/registry/registry.js";
 import { meshText as fixtureText, NET } from "../helpers/host.js";
@@ -24,7 +25,15 @@ function registry(mesh: () => MeshText | undefined | Error | "hang", records: ()
       if (m instanceof Error) throw m;
       return m;
     },
-    records: async () => ({ records: records(), revision: "0" }),
+    // as every driver: records that do not parse are reported, not returned
+    records: async () => {
+      const got = records().map((r) => readRecord(r, r.node));
+      return {
+        records: got.flatMap((g) => ("record" in g ? [g.record] : [])),
+        refused: got.flatMap((g) => ("problem" in g ? [g.problem] : [])),
+        revision: "0",
+      };
+    },
   } as unknown as Registry;
 }
 

@@ -3,8 +3,9 @@ import { seededRandom } from "../../src/keys/random.js";
 import { genkey, pubkey } from "../../src/keys/x25519.js";
 import { addNodes, ensureNetwork } from "../../src/model/edit.js";
 import { meshFromDoc } from "../../src/model/mesh.js";
+import { readRecord } from "../../src/model/record.js";
 import type { TomlTable } from "../../src/model/toml.js";
-import { effectiveDoc, recordProblems, recordShapeProblems } from "../../src/registry/records.js";
+import { effectiveDoc, recordProblems } from "../../src/registry/records.js";
 import type { NodeRecord } from "../../src/registry/registry.js";
 
 // a and b joined (public key only: the private key stays on their hosts); c is an admin-made node with its key here.
@@ -25,6 +26,11 @@ const fresh = (): TomlTable => {
 const mesh = (doc: TomlTable) => meshFromDoc("m", doc, { file: "m.conf" });
 const rec = (node: string, r: Partial<NodeRecord> = {}): NodeRecord => ({ version: 1, node, updatedAt: "2026-12-02T20:00:00Z", ...r });
 const fields = (ps: { field: string }[]) => ps.map((p) => p.field);
+// What a record goes through before it is laid over the mesh: its own checks (the drivers run them), then the mesh's.
+const check = (m: ReturnType<typeof mesh>, r: unknown, others: NodeRecord[] = []) => {
+  const got = readRecord(r, (r as NodeRecord)?.node ?? "a");
+  return "problem" in got ? [got.problem] : recordProblems(m, got.record, others);
+};
 
 describe("record validation", () => {
   const doc = fresh();
@@ -32,35 +38,38 @@ describe("record validation", () => {
   const newKey = pubkey(genkey());
 
   it("accepts a node's own key, a public endpoint and a free subnet", () => {
-    expect(recordProblems(m, rec("a", { publicKey: newKey, endpoint: "198.18.0.7:51820", subnets: ["10.30.0.0/24"] }))).toEqual([]);
+    expect(check(m, rec("a", { publicKey: newKey, endpoint: "198.18.0.7:51820", subnets: ["10.30.0.0/24"] }))).toEqual([]);
   });
   it("refuses another node's subnet (in the mesh, or announced in another record), naming it", () => {
-    const p = recordProblems(m, rec("a", { subnets: ["10.20.0.128/25"] }));
+    const p = check(m, rec("a", { subnets: ["10.20.0.128/25"] }));
     expect(fields(p)).toEqual(["subnets"]);
     expect(p[0]?.message).toContain("node 'b'");
-    const q = recordProblems(m, rec("a", { subnets: ["10.40.0.0/16"] }), [rec("c", { subnets: ["10.40.1.0/24"] })]);
+    const q = check(m, rec("a", { subnets: ["10.40.0.0/16"] }), [rec("c", { subnets: ["10.40.1.0/24"] })]);
     expect(q[0]?.message).toContain("node 'c'");
     // negative control: the same subnet from its owner is fine
-    expect(recordProblems(m, rec("b", { subnets: ["10.20.0.0/24"] }))).toEqual([]);
+    expect(check(m, rec("b", { subnets: ["10.20.0.0/24"] }))).toEqual([]);
   });
   it("refuses an endpoint or a subnet in a special-purpose range", () => {
     for (const ep of ["127.0.0.1:51820", "169.254.3.4:51820", "[fe80::1]:51820", "224.0.0.1:1"])
-      expect(fields(recordProblems(m, rec("a", { endpoint: ep })))).toEqual(["endpoint"]);
-    expect(fields(recordProblems(m, rec("a", { subnets: ["127.0.0.0/8"] })))).toEqual(["subnets"]);
-    expect(fields(recordProblems(m, rec("a", { endpoint: "nohost" })))).toEqual(["endpoint"]);
+      expect(fields(check(m, rec("a", { endpoint: ep })))).toEqual(["endpoint"]);
+    expect(fields(check(m, rec("a", { subnets: ["127.0.0.0/8"] })))).toEqual(["subnets"]);
+    expect(fields(check(m, rec("a", { endpoint: "nohost" })))).toEqual(["endpoint"]);
   });
   it("refuses a key of the wrong shape (without repeating it), another node's key, or a key against the mesh's private key", () => {
-    const bad = recordProblems(m, rec("a", { publicKey: "c2VjcmV0LXN0dWZm" }));
+    const bad = check(m, rec("a", { publicKey: "c2VjcmV0LXN0dWZm" }));
     expect(fields(bad)).toEqual(["publicKey"]);
     expect(bad[0]?.message).not.toContain("c2VjcmV0LXN0dWZm");
     const bKey = m.nodes.find((n) => n.name === "b")?.publicKey;
-    expect(recordProblems(m, rec("a", { publicKey: bKey }))[0]?.message).toContain("node 'b'");
-    expect(fields(recordProblems(m, rec("c", { publicKey: newKey })))).toEqual(["publicKey"]);
+    expect(check(m, rec("a", { publicKey: bKey }))[0]?.message).toContain("node 'b'");
+    expect(fields(check(m, rec("c", { publicKey: newKey })))).toEqual(["publicKey"]);
   });
   it("refuses unknown nodes and garbage", () => {
-    expect(fields(recordProblems(m, rec("zz")))).toEqual(["node"]);
-    expect(fields(recordShapeProblems("x"))).toEqual(["record"]);
-    expect(fields(recordShapeProblems({ version: 2, node: "a", subnets: "10.0.0.0/8", updatedAt: "never" }))).toEqual(["version", "subnets", "updatedAt"]);
+    expect(fields(check(m, rec("zz")))).toEqual(["node"]);
+    expect(fields(check(m, "x"))).toEqual(["(the whole record)"]);
+    expect(fields(check(m, { version: 2, node: "a", updatedAt: "2026-12-02T20:00:00Z" }))).toEqual(["version"]);
+    expect(fields(check(m, { version: 1, node: "a", subnets: "10.0.0.0/8", updatedAt: "2026-12-02T20:00:00Z" }))).toEqual(["subnets"]);
+    expect(fields(check(m, { version: 1, node: "a", updatedAt: "never" }))).toEqual(["updatedAt"]);
+    expect(fields(check(m, { version: 1, node: "a", updatedAt: "2026-12-02T20:00:00Z", extra: 1 }))).toEqual(["extra"]);
   });
 });
 
