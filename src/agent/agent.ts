@@ -2,13 +2,14 @@
 // decide.ts. Each step reads the mesh (with a timeout), keeps the last good one when the answer is bad (cached on
 // disk, 0600), lays the valid node records over it (registry/records.ts), renders this node's bundle in memory
 // and applies it through the same planner and reconciler as `ciab up` — only when the rendered files changed.
-// The state it writes (status.json beside the cache) is what `ciab status` shows. The watch/heartbeat loop calls
+// The state it writes beside the cache (status.json, and NET.conf: the effective mesh it applied) is what
+// `ciab status NET NODE --state-dir DIR` shows. The watch/heartbeat loop calls
 // agentStep on every registry event (debounced, decide.ts debounceDue) and on a backoff timer after failures.
 import { createHash } from "node:crypto";
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { meshFromDoc } from "../model/mesh.js";
-import { parseToml } from "../model/toml.js";
+import { dumpToml, parseToml } from "../model/toml.js";
 import type { DesiredHost } from "../plan/types.js";
 import { effectiveDoc, type RecordProblem } from "../registry/records.js";
 import type { MeshText, NodeRecord, Registry } from "../registry/registry.js";
@@ -23,8 +24,8 @@ export interface AgentOptions {
   /** Holds mesh-cache.json (0600) and status.json. */
   stateDir: string;
   deps: HostDeps;
-  /** Applies the desired state: reconcile(d, deps) in the CLI; a recorder in tests. */
-  apply: (d: DesiredHost) => Promise<unknown>;
+  /** Applies the desired state: reconcile(d, deps) in the CLI; a recorder in tests. `revision`: the mesh's. */
+  apply: (d: DesiredHost, info: { revision?: string }) => Promise<unknown>;
   timeoutMs?: number;
   now?: () => Date;
 }
@@ -137,7 +138,9 @@ export async function agentStep(o: AgentOptions, st: AgentState): Promise<AgentS
         .digest("hex");
       if (digest !== next.applied) {
         const desired = await finishDesired(`registry ${where}`, files, o.deps);
-        await o.apply(desired.desired);
+        // The effective mesh, for `ciab status NET NODE --state-dir DIR` (0600: an admin's mesh holds private keys).
+        writeAtomic(join(o.stateDir, `${o.net}.conf`), dumpToml(eff.doc), 0o600);
+        await o.apply(desired.desired, { revision: next.status.revision });
         next.applied = digest;
       }
     } catch (e) {

@@ -17,10 +17,16 @@ import { parseToml, type TomlTable } from "../model/toml.js";
 import { editMesh } from "../registry/edit.js";
 import { recordProblems } from "../registry/records.js";
 import type { NodeRecord, Registry } from "../registry/registry.js";
-import { decodeToken, type JoinToken, newToken, redeem } from "../registry/token.js";
+import { decodeToken, encodeToken, type JoinToken, newToken, redeem } from "../registry/token.js";
 
 /** Add `node` to the mesh with a placeholder public key (editMesh: compare-and-swap, retried). Its allocations. */
-export async function allocateNode(reg: Registry, net: string, node: string): Promise<{ address: string[]; vtep: string; listenPort: number }> {
+export interface Allocation {
+  address: string[];
+  vtep: string;
+  listenPort: number;
+}
+
+export async function allocateNode(reg: Registry, net: string, node: string): Promise<Allocation> {
   const { mesh } = await editMesh(reg, net, { create: true }, (doc) => {
     const rnd = cryptoRandom();
     ensureNetwork(doc, rnd);
@@ -35,17 +41,21 @@ export async function allocateNode(reg: Registry, net: string, node: string): Pr
   return { address: n.address, vtep: n.vtep, listenPort: n.listenPort };
 }
 
-/** Admin side: allocate the node (when named), store the token's hash with its TTL, return the token text. */
+/**
+ * Admin side: allocate the node (when named), store the token's hash with its TTL, return the token text. `grant`
+ * (etcd auth on) makes the node's own credentials, allowed to take this token only; they travel inside the token.
+ */
 export async function createJoinToken(
   reg: Registry,
   net: string,
   ttlSeconds: number,
-  opts: { node?: string; credentials?: JoinToken["credentials"]; now?: Date } = {},
-): Promise<{ text: string; id: string; expiresAt: string }> {
-  if (opts.node) await allocateNode(reg, net, opts.node);
-  const { text, token, stored } = newToken(net, ttlSeconds, opts);
+  opts: { node?: string; grant?: (tokenId: string) => Promise<JoinToken["credentials"]>; now?: Date } = {},
+): Promise<{ text: string; id: string; expiresAt: string; allocated?: Allocation }> {
+  const allocated = opts.node ? await allocateNode(reg, net, opts.node) : undefined;
+  const { token, stored } = newToken(net, ttlSeconds, opts);
+  if (opts.grant) token.credentials = await opts.grant(token.id);
   await reg.putToken(net, token.id, JSON.stringify(stored), ttlSeconds);
-  return { text, id: token.id, expiresAt: stored.expiresAt };
+  return { text: encodeToken(token), id: token.id, expiresAt: stored.expiresAt, ...(allocated ? { allocated } : {}) };
 }
 
 export interface JoinOptions {
@@ -54,7 +64,38 @@ export interface JoinOptions {
   subnets?: string[];
   /** Local state: NET.key (0600), NET.join.json (0600). */
   dir: string;
+  /** How the agent reaches the registry again (stored in NET.join.json; credentials come from the token). */
+  registry?: JoinState["registry"];
   now?: Date;
+}
+
+/** NET.join.json: what `ciab agent` needs on a joined host (0600: it holds the node's etcd credentials). */
+export interface JoinState {
+  version: 1;
+  network: string;
+  node: string;
+  registry: { url: string; ca?: string; cert?: string; key?: string };
+  credentials?: JoinToken["credentials"];
+  keyFile: string;
+  endpoint?: string;
+  subnets?: string[];
+}
+
+export const joinStateFile = (dir: string, net: string): string => join(dir, `${net}.join.json`);
+
+/** The join state of `net` in `dir`, or undefined when this host did not join it (a bad file: exit 4). */
+export function readJoinState(dir: string, net: string): JoinState | undefined {
+  const file = joinStateFile(dir, net);
+  if (!existsSync(file)) return undefined;
+  let v: Partial<JoinState>;
+  try {
+    v = JSON.parse(readFileSync(file, "utf8")) as Partial<JoinState>;
+  } catch {
+    throw new CiabError("invalid", `${file} is not JSON`, { hint: `join again: ciab join URL TOKEN` });
+  }
+  if (v.version !== 1 || v.network !== net || typeof v.node !== "string" || typeof v.registry?.url !== "string" || typeof v.keyFile !== "string")
+    throw new CiabError("invalid", `${file}: missing or wrong version, network, node, registry.url or keyFile`, { hint: "join again: ciab join URL TOKEN" });
+  return v as JoinState;
 }
 
 export interface JoinResult {
@@ -112,11 +153,18 @@ export async function joinHost(tokenText: string, openAs: (t: JoinToken) => Prom
   mkdirSync(o.dir, { recursive: true, mode: 0o700 });
   if (!existing) writeSecret(keyFile, `${priv}\n`);
   await reg.publish(token.net, record);
-  const stateFile = join(o.dir, `${token.net}.join.json`);
-  writeSecret(
-    stateFile,
-    `${JSON.stringify({ version: 1, network: token.net, node, registry: reg.location, credentials: token.credentials, keyFile }, null, 2)}\n`,
-  );
+  const stateFile = joinStateFile(o.dir, token.net);
+  const state: JoinState = {
+    version: 1,
+    network: token.net,
+    node,
+    registry: o.registry ?? { url: reg.location },
+    ...(token.credentials ? { credentials: token.credentials } : {}),
+    keyFile,
+    ...(record.endpoint ? { endpoint: record.endpoint } : {}),
+    ...(record.subnets ? { subnets: record.subnets } : {}),
+  };
+  writeSecret(stateFile, `${JSON.stringify(state, null, 2)}\n`);
   return {
     net: token.net,
     node,

@@ -4,6 +4,8 @@
 import type { Command } from "commander";
 import { spawnRunner } from "../adapters/exec.js";
 import { type LxdEventStream, watchEvents } from "../adapters/lxd.js";
+import { readAgentStatus } from "../agent/agent.js";
+import type { AgentStatus } from "../agent/decide.js";
 import { type DesiredSource, loadDesired } from "../agent/desired.js";
 import { type Check, doctor } from "../agent/doctor.js";
 import { type HostDeps, realHost } from "../agent/host.js";
@@ -18,6 +20,7 @@ import { json, out, progress, warn } from "./output.js";
 
 interface HostOpts {
   bundle?: string;
+  stateDir?: string;
   dryRun?: boolean;
   json?: boolean;
   watch?: boolean;
@@ -262,18 +265,34 @@ export function registerHostCommands(program: Command): void {
       if (r.result?.failed) throw failure(r);
     });
 
-  withSource(
-    program.command("status").description("per peer: endpoint, handshake, bytes, routing session, prefixes, overlay ping; exit 9 when degraded"),
-  ).action(async (net: string | undefined, node: string | undefined, o: HostOpts, cmd: Command) => {
-    const g = globals(cmd);
-    const deps = hostDeps(o);
-    const { desired } = await loadDesired(source(net, node, o, g.dir), deps);
-    const s = await hostStatus(desired, deps);
-    if (g.json) json(s);
-    else printStatus(s);
-    // "degraded" is the verdict: the report above is the output, not an error message.
-    if (!s.ok) process.exitCode = EXIT.degraded;
-  });
+  withSource(program.command("status").description("per peer: endpoint, handshake, bytes, routing session, prefixes, overlay ping; exit 9 when degraded"))
+    .option("--state-dir <dir>", "a host run by 'ciab agent': its state directory (the mesh it applied, its registry status)")
+    .action(async (net: string | undefined, node: string | undefined, o: HostOpts, cmd: Command) => {
+      const g = globals(cmd);
+      const deps = hostDeps(o);
+      if (o.stateDir !== undefined && o.bundle !== undefined) throw usage("give either --bundle DIR or --state-dir DIR, not both");
+      const agent = o.stateDir === undefined ? undefined : readAgentStatus(o.stateDir);
+      if (o.stateDir !== undefined && !agent)
+        throw new CiabError("notFound", `no agent state in ${o.stateDir} (status.json)`, { hint: "is 'ciab agent NET NODE --state-dir DIR' running here?" });
+      const { desired } = await loadDesired(source(net, node, o, o.stateDir ?? g.dir), deps);
+      const s: StatusReport & { agent?: AgentStatus } = { ...(await hostStatus(desired, deps)), ...(agent ? { agent } : {}) };
+      if (agent && !agent.reachable) {
+        s.ok = false;
+        s.problems.push(
+          `registry ${agent.registry} unreachable (${agent.failures} failed attempt(s), last: ${agent.lastError ?? "?"}); the agent keeps revision ${agent.revision ?? "none"} and retries with backoff`,
+        );
+      } else if (agent?.lastError) s.problems.push(`agent: ${agent.lastError}`);
+      if (g.json) json(s);
+      else {
+        if (agent)
+          out(
+            `agent: registry ${agent.registry} ${agent.reachable ? "reachable" : "UNREACHABLE"}, revision ${agent.revision ?? "none"}${agent.appliedAt ? ` applied ${agent.appliedAt}` : ""}`,
+          );
+        printStatus(s);
+      }
+      // "degraded" is the verdict: the report above is the output, not an error message.
+      if (!s.ok) process.exitCode = EXIT.degraded;
+    });
 
   withSource(program.command("doctor").description("check this host's prerequisites, with the fix for each")).action(
     async (net: string | undefined, node: string | undefined, o: HostOpts, cmd: Command) => {

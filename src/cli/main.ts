@@ -1,5 +1,6 @@
 // Entry point of the `ciab` (and `vwgen`) command: builds the command tree, runs it, maps errors to exit codes.
 import { Command, CommanderError } from "commander";
+import { registerFleetCommands } from "./fleet-commands.js";
 import { registerHostCommands } from "./host-commands.js";
 import { registerLabCommands } from "./lab-commands.js";
 import { registerMeshCommands } from "./mesh-commands.js";
@@ -16,6 +17,7 @@ export function buildProgram(name = "ciab"): Command {
   registerRenderCommands(program);
   registerLabCommands(program);
   registerHostCommands(program);
+  registerFleetCommands(program);
   // The common options are accepted before and after the command name (`ciab --json show x`, `ciab show x --json`).
   const common = (c: Command): void => {
     const has = (flag: string) => c.options.some((o) => o.long === flag);

@@ -1,6 +1,7 @@
 // Least privilege with etcd auth on (issue 12 part 6): at `ciab token create` the admin's client makes one etcd user
-// and role per node. The role may read the mesh and every node's record, read-write only its own record prefix and
-// the key of its own join token (to take it). So a node credential that tries to overwrite another node's public
+// and role per node. The role may read everything under the network's prefix (the mesh, every record, and the
+// tokens, which hold only hashes: one watch covers it all), read-write only its own record prefix and the key of its
+// own join token (to take it). So a node credential that tries to overwrite another node's public
 // key or subnets, or the mesh, is refused by etcd itself ("permission denied"). Verified in ETCD-FINDINGS.md.
 import { randomBytes } from "node:crypto";
 import type { Etcd3 } from "etcd3";
@@ -38,8 +39,7 @@ export async function grantNode(admin: Etcd3, prefix: string, net: string, node:
   await revokeNode(admin, net, node);
   const role = await admin.role(name).create();
   await role.grant([
-    { permission: "Read", key: k.mesh },
-    { permission: "Read", range: admin.range({ prefix: k.nodes }) },
+    { permission: "Read", range: admin.range({ prefix: k.base }) },
     { permission: "Readwrite", range: admin.range({ prefix: k.node(node) }) },
     ...(tokenId ? [{ permission: "Readwrite" as const, key: k.token(tokenId) }] : []),
   ]);

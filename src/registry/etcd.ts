@@ -10,7 +10,7 @@ import { createRequire } from "node:module";
 import type { Etcd3, Lease as EtcdLease, IOptions } from "etcd3";
 import { CiabError } from "../model/errors.js";
 import { parseRecord, readRecord } from "../model/record.js";
-import { etcdKeys, recordNode } from "./etcd-access.js";
+import { etcdKeys, grantNode, recordNode, revokeNode } from "./etcd-access.js";
 import type { Lease, MeshText, NodeRecord, RecordSet, Registry, RegistryEvent, Revision, Watch, WriteResult } from "./registry.js";
 
 export interface EtcdOptions {
@@ -104,6 +104,20 @@ export class EtcdRegistry implements Registry {
     }
     if (opts.username) options.auth = { username: opts.username, password: opts.password ?? "" };
     return new EtcdRegistry(new Etcd3(options), opts);
+  }
+
+  /** Connected as a user (etcd auth on): tokens then carry per-node credentials (etcd-access.ts). */
+  get authenticated(): boolean {
+    return this.opts.username !== undefined;
+  }
+
+  /** A node's own etcd user and role (needs admin credentials); `tokenId`: the join token it may take. */
+  grantNode(net: string, node: string, tokenId?: string): Promise<{ user: string; password: string }> {
+    return this.call(`create the etcd user of node '${node}'`, () => grantNode(this.client, this.opts.prefix, net, node, tokenId));
+  }
+
+  revokeNode(net: string, node: string): Promise<void> {
+    return this.call(`remove the etcd user of node '${node}'`, () => revokeNode(this.client, net, node));
   }
 
   private keys(net: string) {

@@ -13,6 +13,8 @@ export interface RegistryOptions {
   user?: string;
   /** File holding the password (else CIAB_REGISTRY_PASSWORD). */
   passwordFile?: string;
+  /** The password itself (a joined host's, from its join state); wins over the file and the environment. */
+  password?: string;
   ca?: string;
   cert?: string;
   key?: string;
@@ -50,6 +52,7 @@ export async function openRegistry(url: string | undefined, dir: string, o: Regi
     if (text === undefined) throw new CiabError("notFound", `no password file ${o.passwordFile}`);
     password = text.replace(/\r?\n$/, "");
   }
+  if (o.password !== undefined) password = o.password;
   if (o.user !== undefined && !password) throw usage("--registry-user needs a password", "set CIAB_REGISTRY_PASSWORD or --registry-password-file FILE");
   return EtcdRegistry.open({ ...etcd, ca: o.ca, cert: o.cert, key: o.key, username: o.user, password, timeoutMs: o.timeoutMs });
 }
