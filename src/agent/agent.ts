@@ -207,17 +207,23 @@ export async function runAgent(o: AgentOptions & { record: () => NodeRecord; lea
   await running;
   let watch: { close(): Promise<void> } | undefined;
   let lease: Awaited<ReturnType<Registry["lease"]>> | undefined;
+  let publishFailures = 0;
   const publish = async () => {
     try {
       lease = await o.registry.lease(o.leaseSeconds ?? 10);
       lease.onLost((e) => {
         log(`record lease lost (${e.message}); publishing again`);
+        step();
         if (!stopped) setTimeout(() => void publish(), 1000);
       });
       await o.registry.publish(o.net, o.record(), lease);
+      if (publishFailures) log(`record published again after ${publishFailures} failed attempt(s)`);
+      publishFailures = 0;
     } catch (e) {
-      log(`cannot publish the record: ${e instanceof Error ? e.message : String(e)}`);
-      if (!stopped) setTimeout(() => void publish(), 2000);
+      // Said once per outage; the step shows the registry as unreachable in status.json.
+      if (++publishFailures === 1) log(`cannot publish the record: ${e instanceof Error ? e.message : String(e)}; retrying with backoff`);
+      step();
+      if (!stopped) setTimeout(() => void publish(), backoffMs(publishFailures, Math.random()));
     }
   };
   await publish();

@@ -43,9 +43,9 @@ export function decide(cache: Cached | undefined, answer: Answer, parse: (text: 
   return { action: "apply", mesh: m };
 }
 
-/** Retry delay after `failures` failures in a row: 250 ms doubling to 30 s, with ±20 % jitter from `rand` in [0,1). */
+/** Retry delay after `failures` failures in a row: 250 ms doubling to 10 s (a registry back after an outage is used within 10 s), with ±20 % jitter from `rand` in [0,1). */
 export function backoffMs(failures: number, rand: number): number {
-  const base = Math.min(30_000, 250 * 2 ** Math.max(0, failures - 1));
+  const base = Math.min(10_000, 250 * 2 ** Math.max(0, failures - 1));
   return Math.round(base * (0.8 + 0.4 * rand));
 }
 

@@ -19,6 +19,7 @@ import { EtcdRegistry } from "../registry/etcd.js";
 import { openRegistry } from "../registry/open.js";
 import type { Registry } from "../registry/registry.js";
 import { parseTtl } from "../registry/token.js";
+import { renderAgentUnit } from "../render/bundle.js";
 import { keyFilePath } from "../render/showconf.js";
 import { globals, withRegistry } from "./context.js";
 import { json, out, progress } from "./output.js";
@@ -38,14 +39,13 @@ const splitList = (v: string | undefined, what: string): string[] | undefined =>
 
 /** A joined host's agent: systemd when it runs, else a detached process logging to /var/log/ciab-agent-NET.log. */
 function startAgent(net: string, node: string, stateDir: string): { how: string; pid?: number } {
-  const argv = [process.argv[1] as string, "agent", net, node, "--state-dir", stateDir];
+  // --json: the log is one JSON event per line, each with its time (`at`).
+  const argv = [process.argv[1] as string, "agent", net, node, "--state-dir", stateDir, "--json"];
   if (existsSync("/run/systemd/system")) {
     const unit = `ciab-agent-${net}.service`;
-    writeFileSync(
-      `/etc/systemd/system/${unit}`,
-      `[Unit]\nDescription=ciab agent for mesh ${net}\nAfter=network-online.target\nWants=network-online.target\n\n[Service]\nExecStart=${[process.execPath, ...argv].join(" ")}\nRestart=always\nRestartSec=2\n\n[Install]\nWantedBy=multi-user.target\n`,
-      { mode: 0o644 },
-    );
+    writeFileSync(`/etc/systemd/system/${unit}`, renderAgentUnit(net, node, { ciab: `${process.execPath} ${argv[0]}`, args: ["--state-dir", stateDir] }), {
+      mode: 0o644,
+    });
     for (const a of [["daemon-reload"], ["enable", "--now", unit]]) {
       const r = spawnSyncOk("systemctl", a);
       if (r) throw new CiabError("external", `systemctl ${a.join(" ")} failed: ${r}`, { hint: `start it by hand: ciab agent ${net} ${node}` });
@@ -162,7 +162,7 @@ export function registerFleetCommands(program: Command): void {
       });
       const deps = realHost(spawnRunner);
       const emit = (ev: Record<string, unknown>) =>
-        g.json ? process.stdout.write(`${JSON.stringify(ev)}\n`) : progress(`ciab agent: ${ev.message ?? ev.event}`);
+        g.json ? process.stdout.write(`${JSON.stringify({ at: new Date().toISOString(), ...ev })}\n`) : progress(`ciab agent: ${ev.message ?? ev.event}`);
       const keyFile = keyFilePath(net);
       const record = (): NodeRecord => {
         const key = existsSync(keyFile) ? readRegularText(keyFile, { what: "key file", maxBytes: 4096 }) : undefined;
@@ -188,14 +188,23 @@ export function registerFleetCommands(program: Command): void {
         log: (line: string) => emit({ event: "log", message: line }),
         apply: async (d: Parameters<typeof reconcile>[0], info: { revision?: string }) => {
           const t0 = Date.now();
-          const r = await reconcile(d, deps, { dryRun: o.dryRun });
+          // When the data plane (everything but the routing daemon's start or reload, which come last) was done.
+          let dataPlaneMs: number | undefined;
+          const r = await reconcile(d, deps, {
+            dryRun: o.dryRun,
+            progress: (a) => {
+              if (dataPlaneMs === undefined && /^(frr|bird)-/.test(a.kind)) dataPlaneMs = Date.now() - t0;
+            },
+          });
+          const ms = Date.now() - t0;
           const actions = r.actions.map((a) => ({ kind: a.kind, reason: a.reason, ...(o.dryRun ? { commands: a.commands.map(formatCommand) } : {}) }));
           emit({
             event: o.dryRun ? "planned" : "applied",
             revision: info.revision,
             actions,
-            ms: Date.now() - t0,
-            message: `${o.dryRun ? "planned" : "applied"} revision ${info.revision}: ${actions.length} action(s)`,
+            ms,
+            ...(o.dryRun ? {} : { dataPlaneMs: dataPlaneMs ?? ms }),
+            message: `${o.dryRun ? "planned" : "applied"} revision ${info.revision}: ${actions.length} action(s) in ${ms} ms`,
           });
           if (r.result?.failed)
             throw new CiabError("external", `[${r.result.failed.action.kind}] ${r.result.failed.action.reason}: ${r.result.failed.command}`);

@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { spawnRunner } from "../adapters/exec.js";
 import { type LabTestReport, labTest } from "../lab/checks.js";
 import { type ContainerProvider, providerOf } from "../lab/containers.js";
-import { execTarget, labDown, labStatus, labUp, resolveLabName } from "../lab/lab.js";
+import { execTarget, labDown, labEtcd, labJoin, labStatus, labUp, resolveLabName } from "../lab/lab.js";
 import { DEFAULT_LAB, UNDERLAYS, type Underlay } from "../lab/plan.js";
 import { LAB_ROOT, readState } from "../lab/state.js";
 import { CiabError, usage } from "../model/errors.js";
@@ -91,6 +91,8 @@ export function registerLabCommands(program: Command): void {
     .option("--underlay <family>", "the emulated internet: 4, 6 or dual", "4")
     .option("--rate <rate>", "shape the internet's links with tbf, e.g. 100mbit")
     .option("--lxd", "containers are real LXD containers (one LXD daemon per node)")
+    .option("--registry <kind>", "etcd: the mesh lives in a real etcd (own namespace, auth on); nodes join with tokens and run 'ciab agent'")
+    .option("--standby <k>", "with --registry: the last k nodes are built but join only on 'ciab lab join NODE'")
     .option("--json", "print the lab's state as JSON")
     .action(
       async (o: {
@@ -102,9 +104,12 @@ export function registerLabCommands(program: Command): void {
         underlay: string;
         rate?: string;
         lxd?: boolean;
+        registry?: string;
+        standby?: string;
         json?: boolean;
       }) => {
         needRoot();
+        if (o.registry !== undefined && o.registry !== "etcd") throw usage(`--registry '${o.registry}': the lab knows etcd`, "ciab lab up --registry etcd");
         if (o.routing !== undefined && !["bgp", "ospf", "none"].includes(o.routing)) throw usage(`--routing '${o.routing}' must be bgp, ospf or none`);
         if (!UNDERLAYS.includes(o.underlay as Underlay)) throw usage(`--underlay '${o.underlay}' must be 4, 6 or dual`);
         if (o.rate !== undefined && !/^\d+(\.\d+)?[kmg]?(bit|bps)$/i.test(o.rate)) throw usage(`--rate '${o.rate}' is not a tc rate`, "e.g. 100mbit");
@@ -118,6 +123,7 @@ export function registerLabCommands(program: Command): void {
               reflectors: int("--reflectors", o.reflectors),
               underlay: o.underlay as Underlay,
               rate: o.rate,
+              ...(o.registry ? { registry: "etcd" as const, standby: int("--standby", o.standby) } : {}),
               random: randomSource(),
             },
             { run: spawnRunner, root: root(), progress, provider: provider(o.lxd ? "lxd" : "netns"), signal },
@@ -127,6 +133,28 @@ export function registerLabCommands(program: Command): void {
         else out(`lab ${state.name} is up in ${state.upSeconds} s. Next: ciab lab test${state.name === DEFAULT_LAB ? "" : ` --name ${state.name}`}`);
       },
     );
+
+  lab
+    .command("join <node>")
+    .description("a standby node of a registry lab joins: token, 'ciab join' on the node, its agent; waits until the lab is ready")
+    .option("--name <lab>", "which lab")
+    .option("--json", "print the lab's state as JSON")
+    .action(async (node: string, o: { name?: string; json?: boolean }) => {
+      needRoot();
+      const state = await labJoin(resolveLabName(root(), o.name), node, { run: spawnRunner, root: root(), progress });
+      if (o.json) json(state);
+      else out(`node ${node} joined lab ${state.name}: ${state.registry?.joined.length} node(s) in the mesh`);
+    });
+
+  lab
+    .command("etcd <action>")
+    .description("stop (kill) or start the etcd of a registry lab: the data plane must keep running without it")
+    .option("--name <lab>", "which lab")
+    .action(async (action: string, o: { name?: string }) => {
+      needRoot();
+      if (action !== "stop" && action !== "start") throw usage(`'${action}': give stop or start`);
+      await labEtcd(resolveLabName(root(), o.name), action, { run: spawnRunner, root: root(), progress });
+    });
 
   lab
     .command("test")

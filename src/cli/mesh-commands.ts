@@ -15,6 +15,7 @@ import { dumpToml, parseToml, type TomlTable } from "../model/toml.js";
 import { topology } from "../model/topology.js";
 import { deployProblems, editProblems, readWarnings, vwgenBlindSpots } from "../model/validate.js";
 import { editMesh, loadMeshFrom } from "../registry/edit.js";
+import { EtcdRegistry } from "../registry/etcd.js";
 import { holdsSecrets, loadMesh, type MeshRef, meshRef, updateMesh } from "../registry/file.js";
 import { renderZones } from "../render/zone.js";
 import { type GlobalOptions, globals, randomSource, splitFlags, withRegistry } from "./context.js";
@@ -222,6 +223,14 @@ export function registerMeshCommands(program: Command): void {
       const skipped: CiabError[] = [];
       await edit(g, net, false, (doc) => delNodes(doc, target(g, net).name, nodes, skipped), skipped);
       reportSkipped(skipped);
+      // docs/FLEET.md "Removing a host": with etcd auth its credentials stop working now; its record then expires.
+      if (g.registry !== undefined)
+        await withRegistry(g, async (reg) => {
+          if (!(reg instanceof EtcdRegistry && reg.authenticated)) return;
+          const gone = nodes.filter((n) => !skipped.some((e) => e.message.includes(`'${n}'`)));
+          for (const n of gone) await reg.revokeNode(net, n);
+          if (gone.length && !g.json) progress(`etcd users of ${gone.join(", ")} removed: their agents can no longer read or publish`);
+        });
     });
 
   program

@@ -15,6 +15,7 @@ import { exposure } from "./exposure.js";
 import { kernelProto, loadLabMesh, missingRoutes } from "./lab.js";
 import { mapLimit } from "./limit.js";
 import { inNs, onNode } from "./private.js";
+import { joinedView } from "./registry-lab.js";
 import { LAB_ROOT, labPaths, readState } from "./state.js";
 import { FRAG_COUNTER, NFT_TABLE } from "./topology.js";
 
@@ -320,11 +321,13 @@ export async function labTest(
   if (state.phase !== "up" || !state.plan) {
     throw new CiabError("invalid", `lab '${name}' is not up (phase: ${state.phase})`, { hint: `ciab lab down --name ${name}, then ciab lab up` });
   }
-  const plan = state.plan;
+  // A registry lab's standby nodes are not in the mesh yet: they are left out of the matrix and the checks.
+  const view = joinedView(state.plan, state.containers, state.registry);
+  const plan = view.plan;
   const paths = labPaths(root, name);
   const ctx: CheckContext = {
     run: deps.run,
-    state,
+    state: { ...state, plan, containers: view.containers },
     plan,
     mesh: loadLabMesh(state),
     onNode: (node, argv) => {

@@ -6,7 +6,7 @@
 // processes inside this lab's own namespaces, or print (progress goes through a callback; cli/ prints).
 
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { writeBundle } from "../adapters/bundle-fs.js";
 import { type Runner, runOk, tail } from "../adapters/exec.js";
 import type { Random } from "../model/edit.js";
@@ -21,7 +21,32 @@ import { labifyMesh, newLabMesh } from "./mesh.js";
 import { checkLabName, type LabPlan, type NodePlan, planLab, planNamespaces, type Underlay } from "./plan.js";
 import { inNs, onNode, PRIVATE_DIRS, runSubdir } from "./private.js";
 import { waitReady } from "./ready.js";
-import { createLabDir, LAB_ROOT, type LabPaths, type LabState, labPaths, listLabs, readState, removeLabDir, removeRootIfEmpty, writeState } from "./state.js";
+import {
+  admin,
+  emptyMeshText,
+  enableEtcdAuth,
+  etcdLinkSteps,
+  joinedView,
+  joinNode,
+  labRegistry,
+  type RegistryLabContext,
+  startEtcd,
+  stopEtcd,
+  waitAgents,
+} from "./registry-lab.js";
+import {
+  createLabDir,
+  LAB_ROOT,
+  type LabPaths,
+  type LabRegistry,
+  type LabState,
+  labPaths,
+  listLabs,
+  readState,
+  removeLabDir,
+  removeRootIfEmpty,
+  writeState,
+} from "./state.js";
 import { inetSteps, nodeSteps } from "./topology.js";
 
 // Moved to ready.ts; re-exported for the checks and tests that import them from here.
@@ -40,6 +65,8 @@ export interface LabDeps {
   beforeApply?: (node: string, bundleDir: string) => void | Promise<void>;
   /** How long routing may take to converge (default 60 s). */
   convergeMs?: number;
+  /** argv of the ciab CLI that registry labs run on their nodes (default: this process's). */
+  ciab?: string[];
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -55,6 +82,10 @@ export interface LabUpOptions {
   underlay?: Underlay;
   /** tbf rate on the internet's links (tc syntax, e.g. 100mbit). */
   rate?: string;
+  /** The mesh lives in etcd (registry-lab.ts): nodes join with tokens and run agents instead of bundles. */
+  registry?: "etcd";
+  /** With a registry: the last K nodes are built but join only on `ciab lab join NODE`. */
+  standby?: number;
   random: Random;
 }
 
@@ -115,14 +146,16 @@ class Builder {
     readonly deps: LabDeps,
     readonly paths: LabPaths,
     readonly plan: LabPlan,
-    readonly mesh: Mesh,
+    public mesh: Mesh,
     readonly provider: ContainerProvider,
+    /** A lab that is up already (`lab join`): go on from its state. */
+    state?: LabState,
   ) {
     this.now = deps.now ?? Date.now;
     this.started = this.now();
     const progress = deps.progress ?? (() => {});
     this.progress = (msg) => progress(`[${((this.now() - this.started) / 1000).toFixed(1).padStart(5)}s] ${msg}`);
-    this.state = {
+    this.state = state ?? {
       version: 1,
       name: plan.name,
       phase: "building",
@@ -210,6 +243,51 @@ class Builder {
     }
   }
 
+  registryContext(): RegistryLabContext {
+    const reg = this.state.registry;
+    if (!reg) throw new CiabError("internal", "not a registry lab");
+    return {
+      run: this.deps.run,
+      plan: this.plan,
+      paths: this.paths,
+      reg,
+      ciab: this.deps.ciab ?? [process.execPath, process.argv[1] as string],
+      progress: this.progress,
+      signal: this.deps.signal,
+    };
+  }
+
+  /** etcd in its namespace, auth on, the mesh's settings imported (no nodes); then the nodes join one by one. */
+  async registry(doc: TomlTable): Promise<void> {
+    const c = this.registryContext();
+    await this.addNamespace(c.reg.ns);
+    await runSteps(this.deps.run, etcdLinkSteps(this.plan), this.deps.signal);
+    await startEtcd(c);
+    await enableEtcdAuth(c);
+    this.save();
+    const empty = join(this.paths.dir, "etcd", `${this.mesh.name}.empty.conf`);
+    writeFileSync(empty, emptyMeshText(doc), { mode: 0o600 });
+    mkdirSync(dirname(designFile(this.paths, this.mesh.name)), { recursive: true, mode: 0o700 });
+    writeFileSync(designFile(this.paths, this.mesh.name), dumpToml(doc), { mode: 0o600 });
+    await admin(c, ["registry", "import", this.mesh.name, empty]);
+    this.progress(`etcd ${c.reg.url} in ${c.reg.ns} (auth on, pid ${c.reg.pid}): network ${this.mesh.name} imported with no nodes`);
+    for (const n of this.plan.nodes.filter((x) => !c.reg.standby.includes(x.name))) {
+      this.checkAbort();
+      await joinNode(c, n, this.mesh);
+      this.save();
+    }
+    await this.agentsConverged();
+  }
+
+  /** Every joined node's agent applied the same mesh: it becomes the lab's mesh file (for `lab test` and checks). */
+  async agentsConverged(): Promise<void> {
+    const c = this.registryContext();
+    const { mesh, text } = await waitAgents(c, this.mesh.name, this.deps.convergeMs ?? 60_000);
+    writeFileSync(this.state.meshFile, text, { mode: 0o600 });
+    this.mesh = mesh;
+    this.progress(`agents on ${c.reg.joined.join(", ")} applied the same mesh`);
+  }
+
   async bundles(meshText: string): Promise<void> {
     const digest = sha256(meshText);
     const topo = topology(this.mesh);
@@ -256,12 +334,13 @@ class Builder {
   async ready(): Promise<void> {
     const root = this.paths.root;
     const nodeNs = new Map(this.plan.nodes.map((n) => [n.name, n]));
+    const view = joinedView(this.plan, this.state.containers, this.state.registry);
     await waitReady(
       {
         run: this.deps.run,
-        plan: this.plan,
+        plan: view.plan,
         mesh: this.mesh,
-        containers: this.state.containers,
+        containers: view.containers,
         onNode: (node, argv) => {
           const n = nodeNs.get(node);
           if (!n) throw new CiabError("invalid", `lab has no node ${node}`);
@@ -309,7 +388,9 @@ export async function labUp(opts: LabUpOptions, deps: LabDeps): Promise<LabState
   for (const w of warnings) deps.progress?.(`warning: ${w}`);
 
   // Namespaces this lab will create must not exist: teardown deletes them, and they might be someone else's.
-  const planned = [...planNamespaces(plan), ...plan.nodes.flatMap((n) => n.containers.map((c) => c.ns))];
+  const registry = opts.registry ? labRegistry(plan, opts.standby ?? 0) : undefined;
+  if (!registry && opts.standby) throw usage("--standby goes with --registry etcd");
+  const planned = [...planNamespaces(plan), ...plan.nodes.flatMap((n) => n.containers.map((c) => c.ns)), ...(registry ? [registry.ns] : [])];
   const existing = await existingNamespaces(deps.run);
   const taken = planned.filter((ns) => existing.has(ns));
   if (taken.length) {
@@ -322,6 +403,7 @@ export async function labUp(opts: LabUpOptions, deps: LabDeps): Promise<LabState
 
   const paths = createLabDir(root, opts.name);
   const b = new Builder(deps, paths, plan, mesh, provider);
+  if (registry) b.state.registry = registry;
   const text = dumpToml(doc);
   try {
     b.save();
@@ -331,8 +413,11 @@ export async function labUp(opts: LabUpOptions, deps: LabDeps): Promise<LabState
     );
     await b.privateDirs();
     await b.network();
-    await b.bundles(text);
-    await b.apply();
+    if (opts.registry) await b.registry(doc);
+    else {
+      await b.bundles(text);
+      await b.apply();
+    }
     await b.ready();
     await b.recordPids();
     b.state.phase = "up";
@@ -360,6 +445,47 @@ export async function labUp(opts: LabUpOptions, deps: LabDeps): Promise<LabState
     if (deps.signal?.aborted) throw abortError(deps.signal);
     throw e;
   }
+}
+
+/** The mesh the lab was designed with (a registry lab's mesh file is what its agents applied); named NET.conf. */
+const designFile = (p: LabPaths, net: string) => join(p.dir, "etcd", "design", `${net}.conf`);
+
+function registryLab(root: string, name: string): { state: LabState; reg: LabRegistry; plan: LabPlan; paths: LabPaths } {
+  const state = readState(root, name);
+  const reg = state.registry;
+  if (!reg || !state.plan) throw usage(`lab '${name}' keeps its mesh in a file, not in a registry`, "ciab lab up --registry etcd [--standby K]");
+  if (state.phase !== "up") throw new CiabError("invalid", `lab '${name}' is not up (phase: ${state.phase})`);
+  return { state, reg, plan: state.plan, paths: labPaths(root, name) };
+}
+
+/** `ciab lab join NODE`: a standby node of a registry lab joins (token, `ciab join`, its agent), then the lab is ready again. */
+export async function labJoin(name: string, node: string, deps: LabDeps): Promise<LabState> {
+  const root = deps.root ?? LAB_ROOT;
+  const { state, reg, plan, paths } = registryLab(root, name);
+  const n = plan.nodes.find((x) => x.name === node);
+  if (!n) throw notFound(`lab '${name}' has no node '${node}'`, { hint: `nodes: ${plan.nodes.map((x) => x.name).join(", ")}` });
+  if (!reg.standby.includes(node))
+    throw new CiabError("conflict", `node '${node}' has joined already`, { hint: `standby nodes: ${reg.standby.join(", ") || "none"}` });
+  const design = loadMesh(meshRef(designFile(paths, state.network))).mesh;
+  const b = new Builder(deps, paths, plan, loadLabMesh(state), deps.provider ?? providerOf(state.provider) ?? netnsProvider, state);
+  await joinNode(b.registryContext(), n, design);
+  b.save();
+  await b.agentsConverged();
+  await b.ready();
+  b.save();
+  return b.state;
+}
+
+/** `ciab lab etcd stop|start`: kill the lab's etcd (by PID, in its namespace), or start it again on its data. */
+export async function labEtcd(name: string, action: "stop" | "start", deps: LabDeps): Promise<LabState> {
+  const root = deps.root ?? LAB_ROOT;
+  const { state, reg, plan, paths } = registryLab(root, name);
+  const c: RegistryLabContext = { run: deps.run, plan, paths, reg, ciab: [], progress: deps.progress ?? (() => {}) };
+  if (action === "stop") await stopEtcd(c);
+  else if (reg.pid === undefined) await startEtcd(c);
+  writeState(paths, state);
+  deps.progress?.(`etcd of lab ${name}: ${reg.pid === undefined ? "stopped" : `running (pid ${reg.pid})`}`);
+  return state;
 }
 
 export interface DownReport {
@@ -414,7 +540,8 @@ export async function labDown(name: string, deps: LabDeps): Promise<DownReport> 
     // The bundle's own ciab-down first (it is part of what users run), but its failure must not stop the teardown.
     await Promise.all(
       plan.nodes
-        .filter((n) => existing.has(n.ns) && state.namespaces.includes(n.ns))
+        // A registry lab's nodes have no bundle: their agents die with the namespaces.
+        .filter((n) => existing.has(n.ns) && state.namespaces.includes(n.ns) && !state.registry)
         .map(async (n) => {
           const r = await run(onNode(n.ns, paths.privateRoot(n.name), paths.root, ["sh", `${paths.bundle(n.name)}/bin/ciab-down`]), {
             timeoutMs: DOWN_TIMEOUT_MS,

@@ -31,6 +31,21 @@ export interface LabState {
   pids: Record<string, number[]>;
   /** Seconds from start to converged routing, once up. */
   upSeconds?: number;
+  /** `lab up --registry etcd`: etcd's namespace and PID, joined and standby nodes. */
+  registry?: LabRegistry;
+}
+
+/** What the lab's state remembers of its registry. */
+export interface LabRegistry {
+  kind: "etcd";
+  ns: string;
+  /** The URL the nodes use (on the lab's internet). */
+  url: string;
+  /** PID of etcd (in `ns`), while it runs. */
+  pid?: number;
+  /** Nodes built but not joined yet (`ciab lab join NODE`). */
+  standby: string[];
+  joined: string[];
 }
 
 export interface LabPaths {

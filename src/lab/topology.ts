@@ -48,7 +48,7 @@ export function inetSteps(p: LabPlan): Step[] {
  * peer moved straight into the node's (FINDINGS §2), so it never exists in the root namespace. `nodad`: the lab's
  * IPv6 addresses are unique by construction, and DAD would delay the first handshake by a second or two.
  */
-export function nodeSteps(p: LabPlan, n: NodePlan): Step[] {
+export function nodeSteps(p: LabPlan, n: Pick<NodePlan, "ns" | "uplink" | "underlay">): Step[] {
   const steps: Step[] = [
     { argv: ipn(n.ns, "link", "set", "lo", "up") },
     { argv: ipn(p.inetNs, "link", "add", n.uplink, "type", "veth", "peer", "name", "eth0", "netns", n.ns) },

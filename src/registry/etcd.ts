@@ -92,6 +92,14 @@ export class EtcdRegistry implements Registry {
       defaultCallOptions: () => ({ deadline: Date.now() + (opts.timeoutMs ?? 5000) }),
       // One attempt per call: the caller (an edit's retry, the agent's backoff) decides what happens next.
       faultHandling: { global: noop, host: () => noop },
+      // gRPC's default reconnect backoff grows to 120 s: an agent would stay cut off that long after etcd restarts.
+      // Keepalives notice a dead connection (a host that vanished without closing it) within seconds.
+      grpcOptions: {
+        "grpc.initial_reconnect_backoff_ms": 250,
+        "grpc.max_reconnect_backoff_ms": 2000,
+        "grpc.keepalive_time_ms": 5000,
+        "grpc.keepalive_timeout_ms": 3000,
+      },
     };
     if (opts.tls) {
       // bin/ciab leaves NODE_EXTRA_CA_CERTS to registry calls; an explicit --registry-ca wins.

@@ -73,6 +73,7 @@ function bundleFiles(nt: NodeTopology, meshDigest: string, nft: (nt: NodeTopolog
     { path: "bin/ciab-down", content: renderCiabDown(nt, opts), mode: 0o755 },
     { path: "bin/ciab-status", content: renderCiabStatus(nt, opts), mode: 0o755 },
     { path: `systemd/ciab-mesh@.service`, content: renderUnit(), mode: 0o644 },
+    { path: `systemd/ciab-agent-${mesh.name}.service`, content: renderAgentUnit(mesh.name, node.name), mode: 0o644 },
   );
   // The desired state as data (what `ciab up` plans from), and the keys the mesh holds inline, apart and private.
   const desired = renderDesired(nt, frr);
@@ -93,6 +94,29 @@ function bundleFiles(nt: NodeTopology, meshDigest: string, nft: (nt: NodeTopolog
   };
   files.push({ path: "manifest.json", content: `${JSON.stringify(manifest, null, 2)}\n`, mode: 0o644 });
   return files;
+}
+
+/**
+ * The agent's unit (docs/FLEET.md): `ciab join` installs it with its own ciab; the bundle carries it for a host run
+ * from the registry instead of from the bundle (`ciab` on the PATH; the registry from $CIAB_REGISTRY in
+ * /etc/default/ciab-agent-<net>, or the join state).
+ */
+export function renderAgentUnit(net: string, node: string, o: { ciab?: string; args?: string[] } = {}): string {
+  return `# ciab-mesh: keeps node ${node} of ${net} in step with the registry. Rendered by ciab-mesh.
+[Unit]
+Description=ciab agent for mesh ${net} (node ${node})
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+EnvironmentFile=-/etc/default/ciab-agent-${net}
+ExecStart=${o.ciab ?? "/usr/bin/env ciab"} agent ${net} ${node} ${[...(o.args ?? []), "--json"].join(" ")}
+Restart=always
+RestartSec=2
+
+[Install]
+WantedBy=multi-user.target
+`;
 }
 
 /** systemd template unit: copy the bundle to /etc/ciab/<network>, then `systemctl enable --now ciab-mesh@<network>`. */

@@ -26,11 +26,11 @@ describe("agent decisions", () => {
     expect(olderThan("10", "9")).toBe(false);
     expect(olderThan("sha:ab", "10")).toBeUndefined();
   });
-  it("backs off 250 ms doubling to 30 s with bounded jitter; debounce coalesces bursts within 400 ms", () => {
+  it("backs off 250 ms doubling to 10 s with bounded jitter; debounce coalesces bursts within 400 ms", () => {
     expect(backoffMs(1, 0.5)).toBe(250);
     expect(backoffMs(3, 0.5)).toBe(1000);
-    expect(backoffMs(20, 0.5)).toBe(30000);
-    expect(backoffMs(20, 0.999)).toBeLessThanOrEqual(36000);
+    expect(backoffMs(20, 0.5)).toBe(10000);
+    expect(backoffMs(20, 0.999)).toBeLessThanOrEqual(12000);
     expect(backoffMs(1, 0)).toBe(200);
     expect(debounceDue(0, 50)).toBe(150);
     expect(debounceDue(0, 390)).toBe(400);
