@@ -6,6 +6,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, release } from "node:os";
 import { join } from "node:path";
+import { control } from "./control.mjs";
 import { convergence } from "./convergence.mjs";
 import { dataplane } from "./dataplane.mjs";
 import { failover } from "./failover.mjs";
@@ -25,6 +26,7 @@ const PARTS = {
   dataplane,
   mtu,
   percall,
+  control,
 };
 
 // BENCH_RESULTS_DIR: write the result files and RESULTS.md there instead of bench/ (the CI smoke run does, so it

@@ -17,6 +17,8 @@ const PACKAGE = {
   "wireguard-go": "wireguard-go",
   wg: "wireguard-tools",
   vtysh: "frr",
+  etcd: "etcd-server",
+  etcdctl: "etcd-client",
 };
 const LAB = ["ip", "ss", "nft", "ping", "wireguard-go", "wg", "vtysh"];
 /** What each part runs besides node (the lab parts drive `ciab lab`, which runs the lab's programs). */
@@ -26,6 +28,7 @@ export const NEEDS = {
   failover: LAB,
   dataplane: [...LAB, "iperf3", "ethtool"],
   mtu: [...LAB, "iperf3"],
+  control: ["etcd", "etcdctl"],
 };
 
 function onPath(prog) {
