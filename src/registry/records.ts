@@ -3,7 +3,8 @@
 // (public key, endpoint, subnets). Pure: no I/O. The document stays vwgen's shape: a record only fills keys vwgen
 // already has (PublicKey, Endpoint, Subnets), so the effective document renders like a hand-edited file.
 
-import { overlaps, parsePrefix } from "../ipam/ip.js";
+import { parsePrefix } from "../ipam/ip.js";
+import { PrefixIndex } from "../ipam/prefix-index.js";
 import type { Mesh } from "../model/mesh.js";
 import type { NodeRecord, RecordProblem } from "../model/record.js";
 import type { TomlTable } from "../model/toml.js";
@@ -11,44 +12,58 @@ import type { TomlTable } from "../model/toml.js";
 export type { RecordProblem } from "../model/record.js";
 
 /**
- * Why `rec` (parsed: model/record.ts checked its shape, key, endpoint and special-purpose subnets) may not be laid
- * over `mesh`: an unknown node, a key other than the one the mesh holds for a node with a private key, another
- * node's key, a subnet overlapping another node's subnet or address (in the mesh or in the other records).
+ * Checks records against `mesh` and against the records accepted so far: an unknown node, a key other than the one
+ * the mesh holds for a node with a private key, another node's key, a subnet overlapping another node's subnet or
+ * address (in the mesh or in an accepted record). The mesh's prefixes are parsed and indexed once (PrefixIndex).
  */
-export function recordProblems(mesh: Mesh, rec: NodeRecord, others: readonly NodeRecord[] = []): RecordProblem[] {
-  const out: RecordProblem[] = [];
-  const p = (field: string, message: string) => out.push({ node: rec.node, field, message });
-  const self = mesh.nodes.find((n) => n.name === rec.node);
-  if (!self) p("node", `'${rec.node}' is not a node of network '${mesh.title}'`);
-  if (rec.publicKey !== undefined) {
-    if (self?.privateKey && self.publicKey !== rec.publicKey)
-      p("publicKey", "differs from the key the mesh holds for this node (its private key is in the mesh)");
-    else {
-      const holder =
-        mesh.nodes.find((n) => n.name !== rec.node && n.publicKey === rec.publicKey) ??
-        others.find((o) => o.node !== rec.node && o.publicKey === rec.publicKey);
-      if (holder) p("publicKey", `is the key of node '${"name" in holder ? holder.name : holder.node}'`);
+function recordChecker(mesh: Mesh) {
+  const byName = new Map(mesh.nodes.map((n) => [n.name, n]));
+  const taken = new PrefixIndex<{ owner: string; text: string }>();
+  const keys = new Map<string, string[]>();
+  const addKey = (key: string, owner: string) => keys.set(key, [...(keys.get(key) ?? []), owner]);
+  const take = (text: string, owner: string) => {
+    try {
+      taken.add(parsePrefix(text, "subnet", false), { owner, text });
+    } catch {
+      /* the mesh's own validation names a bad prefix */
     }
-  }
-  const taken: { owner: string; text: string }[] = [];
+  };
   for (const n of mesh.nodes) {
-    if (n.name === rec.node) continue;
-    for (const s of n.subnets) taken.push({ owner: n.name, text: s });
-    for (const a of n.address) taken.push({ owner: n.name, text: a });
+    for (const s of [...n.subnets, ...n.address]) take(s, n.name);
+    if (n.publicKey) addKey(n.publicKey, n.name);
   }
-  for (const o of others) if (o.node !== rec.node) for (const s of o.subnets ?? []) taken.push({ owner: o.node, text: s });
-  for (const s of rec.subnets ?? []) {
-    const pre = parsePrefix(s, "subnet");
-    const clash = taken.find((t) => {
-      try {
-        return overlaps(parsePrefix(t.text, "subnet", false), pre);
-      } catch {
-        return false;
+  return {
+    problems(rec: NodeRecord): RecordProblem[] {
+      const out: RecordProblem[] = [];
+      const p = (field: string, message: string) => out.push({ node: rec.node, field, message });
+      const self = byName.get(rec.node);
+      if (!self) p("node", `'${rec.node}' is not a node of network '${mesh.title}'`);
+      if (rec.publicKey !== undefined) {
+        if (self?.privateKey && self.publicKey !== rec.publicKey)
+          p("publicKey", "differs from the key the mesh holds for this node (its private key is in the mesh)");
+        else {
+          const holder = keys.get(rec.publicKey)?.find((o) => o !== rec.node);
+          if (holder) p("publicKey", `is the key of node '${holder}'`);
+        }
       }
-    });
-    if (clash) p("subnets", `${s} overlaps ${clash.text} of node '${clash.owner}'`);
-  }
-  return out;
+      for (const s of rec.subnets ?? []) {
+        const clash = taken.find(parsePrefix(s, "subnet"), (t) => t.owner !== rec.node);
+        if (clash) p("subnets", `${s} overlaps ${clash.text} of node '${clash.owner}'`);
+      }
+      return out;
+    },
+    accept(rec: NodeRecord): void {
+      for (const s of rec.subnets ?? []) take(s, rec.node);
+      if (rec.publicKey !== undefined) addKey(rec.publicKey, rec.node);
+    },
+  };
+}
+
+/** Why `rec` (parsed: model/record.ts checked its shape) may not be laid over `mesh` beside `others` (see recordChecker). */
+export function recordProblems(mesh: Mesh, rec: NodeRecord, others: readonly NodeRecord[] = []): RecordProblem[] {
+  const c = recordChecker(mesh);
+  for (const o of others) if (o.node !== rec.node) c.accept(o);
+  return c.problems(rec);
 }
 
 /**
@@ -59,15 +74,15 @@ export function recordProblems(mesh: Mesh, rec: NodeRecord, others: readonly Nod
 export function effectiveDoc(doc: TomlTable, mesh: Mesh, records: readonly NodeRecord[]): { doc: TomlTable; refused: RecordProblem[] } {
   const out = structuredClone(doc) as TomlTable;
   const nodes = (out.Node ?? {}) as TomlTable;
-  const accepted: NodeRecord[] = [];
+  const check = recordChecker(mesh);
   const refused: RecordProblem[] = [];
   for (const rec of [...records].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0))) {
-    const problems = recordProblems(mesh, rec, accepted);
+    const problems = check.problems(rec);
     if (problems.length) {
       refused.push(...problems);
       continue;
     }
-    accepted.push(rec);
+    check.accept(rec);
     const t = nodes[rec.node] as TomlTable;
     if (rec.publicKey !== undefined && !t.PrivateKey) t.PublicKey = rec.publicKey;
     if (rec.endpoint !== undefined) t.Endpoint = rec.endpoint;
