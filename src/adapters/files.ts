@@ -321,8 +321,8 @@ export function pidAlive(pid: number): boolean {
 }
 
 /**
- * Remove `.NAME.tmp-PID` (and `.NAME.lock.tmp-PID`) left beside `target` by processes that died mid-write
- * (kill -9, power loss): they may hold private keys. Only regular files of dead PIDs are removed.
+ * Remove `.NAME.tmp-PID` (and `.NAME.lock.tmp-PID`, `.NAME.lock.break.tmp-PID`) left beside `target` by processes
+ * that died mid-write (kill -9, power loss): they may hold private keys. Only regular files of dead PIDs are removed.
  */
 export function removeStaleTemps(target: string): void {
   const dir = dirname(target);
@@ -335,7 +335,7 @@ export function removeStaleTemps(target: string): void {
   }
   for (const name of names) {
     const m = /^\.(.+)\.tmp-(\d+)$/.exec(name);
-    if (!m || (m[1] !== base && m[1] !== `${base}.lock`)) continue;
+    if (!m || (m[1] !== base && m[1] !== `${base}.lock` && m[1] !== `${base}.lock.break`)) continue;
     const pid = Number(m[2]);
     if (pid === process.pid || pidAlive(pid)) continue;
     const p = join(dir, name);

@@ -3,7 +3,7 @@
 // old or the new file, never a torn one; a failed write (full disk) leaves the old one byte-identical and exits 6.
 // A lock file serializes writers (two `ciab set` racing both land). File primitives: adapters/files.ts.
 import { createHash, randomBytes } from "node:crypto";
-import { closeSync, constants, type FSWatcher, linkSync, lstatSync, openSync, statSync, unlinkSync, watch } from "node:fs";
+import { closeSync, constants, type FSWatcher, fstatSync, linkSync, openSync, readSync, type Stats, statSync, unlinkSync, watch } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import {
   createExclusive,
@@ -109,17 +109,83 @@ function tryCreateLock(lock: string): boolean {
   }
 }
 
-const removeQuietly = (p: string): void => {
+const removed = (p: string): boolean => {
   try {
     unlinkSync(p);
+    return true;
   } catch {
-    /* already gone */
+    return false; // already gone (or not ours to remove: the directory says so)
   }
 };
+const removeQuietly = (p: string): void => void removed(p);
+
+const notALock = (lock: string, path: string, st: Stats): CiabError =>
+  new CiabError("io", `lock file ${lock} is ${kindOf(st)}, not a regular file; ${path} was left unchanged`, {
+    where: { file: lock },
+    hint: `no ciab process made it: remove ${lock} (rm -r) and run the command again`,
+  });
+
+interface Holder {
+  /** The PID written in the lock; undefined when it is empty or unparsable. */
+  pid: number | undefined;
+  ageMs: number;
+}
+
+/**
+ * Who holds `lock` (undefined: nobody), PID and age read through one descriptor: both belong to the same lock.
+ * (A PID read from one lock file and an inode or mtime looked up by name afterwards may belong to the next one.)
+ */
+function holderOf(lock: string, path: string): Holder | undefined {
+  let fd: number;
+  try {
+    fd = openSync(lock, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    if (errnoOf(e) === "ENOENT") return undefined;
+    throw ioError(`cannot read lock file ${lock}`, e);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw notALock(lock, path, st);
+    const buf = Buffer.alloc(4096);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    const m = /^\s*(\d+)\s*$/.exec(buf.toString("utf8", 0, n));
+    return { pid: m ? Number(m[1]) : undefined, ageMs: Date.now() - st.mtimeMs };
+  } catch (e) {
+    throw ioError(`cannot read lock file ${lock}`, e);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A crash or a full disk left it: its holder is dead, or it is empty (or unparsable) and not one being created. */
+const isStale = (h: Holder): boolean => (h.pid === undefined || h.pid <= 0 ? h.ageMs > FRESH_LOCK_MS : h.pid !== process.pid && !pidAlive(h.pid));
+
+/**
+ * Remove `lock` if it is stale; true when something was removed (look again at once), false when there was nothing
+ * to remove or another process is breaking it (wait). Breakers take turns under `<lock>.break`
+ * and judge the lock again under it: a stale lock can then be removed by nobody else (its holder is dead, other
+ * breakers wait, a new lock is only made where there is none), so the file removed is the one judged, never a live
+ * writer's lock that replaced it meanwhile (inode numbers cannot tell them apart: ext4 reuses them at once). A
+ * breaker that died in the microseconds it holds `.break` leaves it behind with a dead PID: it is removed too.
+ */
+function breakStale(lock: string, path: string): boolean {
+  const guard = `${lock}.break`;
+  if (!tryCreateLock(guard)) {
+    const g = holderOf(guard, path);
+    return g !== undefined && isStale(g) && removed(guard);
+  }
+  try {
+    const h = holderOf(lock, path);
+    return h !== undefined && isStale(h) && removed(lock);
+  } finally {
+    removeQuietly(guard);
+  }
+}
 
 /**
  * Take `<file>.lock`; wait for a live holder up to `timeoutMs`; take over a stale lock (dead PID, or empty or
  * unparsable: what a crash or a full disk left). A lock path that is not a regular file is an error at once.
+ * The release removes the lock only while it is still ours.
  */
 export function acquireLock(path: string, timeoutMs: number): () => void {
   const lock = `${path}.lock`;
@@ -127,39 +193,20 @@ export function acquireLock(path: string, timeoutMs: number): () => void {
   let delay = 5;
   for (;;) {
     const st = lstatOrUndefined(lock);
-    if (st && !st.isFile()) {
-      throw new CiabError("io", `lock file ${lock} is ${kindOf(st)}, not a regular file; ${path} was left unchanged`, {
-        where: { file: lock },
-        hint: `no ciab process made it: remove ${lock} (rm -r) and run the command again`,
-      });
-    }
+    if (st && !st.isFile()) throw notALock(lock, path, st);
     if (!st && tryCreateLock(lock)) {
-      return () => removeQuietly(lock);
+      return () => {
+        try {
+          if (holderOf(lock, path)?.pid === process.pid) removeQuietly(lock);
+        } catch {
+          /* not a lock file any more: not ours to remove */
+        }
+      };
     }
-    let holder: number | undefined;
-    let stale = false;
-    let inode: { dev: number; ino: number } | undefined;
-    try {
-      const text = readRegularText(lock, { follow: false, maxBytes: 4096, what: "lock file" });
-      if (text !== undefined) {
-        const m = /^\s*(\d+)\s*$/.exec(text);
-        holder = m ? Number(m[1]) : undefined;
-        const now = lstatSync(lock);
-        inode = { dev: now.dev, ino: now.ino };
-        stale = holder === undefined || holder <= 0 ? Date.now() - now.mtimeMs > FRESH_LOCK_MS : holder !== process.pid && !pidAlive(holder);
-      }
-    } catch (e) {
-      if (!(e instanceof CiabError) && errnoOf(e) !== "ENOENT") throw ioError(`cannot read lock file ${lock}`, e);
-      if (e instanceof CiabError) throw e;
-    }
-    if (stale && inode) {
-      // Only the lock we judged: if another process took it over meanwhile, its inode differs.
-      const again = lstatOrUndefined(lock);
-      if (again && again.dev === inode.dev && again.ino === inode.ino) removeQuietly(lock);
-      continue;
-    }
+    const holder = holderOf(lock, path);
+    if (holder && isStale(holder) && breakStale(lock, path)) continue;
     if (Date.now() >= deadline) {
-      throw new CiabError("locked", `${path} is locked by another process (pid ${holder ?? "unknown"})`, {
+      throw new CiabError("locked", `${path} is locked by another process (pid ${holder?.pid ?? "unknown"})`, {
         hint: `wait for it to finish, or remove ${lock} if no ciab process is running`,
       });
     }
