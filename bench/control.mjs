@@ -131,9 +131,10 @@ function startAgent(url, node, stateDir) {
   let tail = "";
   const line = () => {
     const at = performance.now();
-    const ev = /^\{"event":"(\w+)"(?:,"revision":"(\d+)")?/.exec(head);
+    // {"at":…,"event":"planned","revision":"N","actions":[…],"ms":N,"message":"planned revision N: K action(s) in N ms"}
+    const ev = /^\{(?:"at":"[^"]*",)?"event":"(\w+)"(?:,"revision":"(\d+)")?/.exec(head);
     if (ev?.[1] === "planned") {
-      const ms = /"ms":(\d+),"message":"[^"]*?(\d+) action\(s\)"\}$/.exec(tail);
+      const ms = /"ms":(\d+),(?:"dataPlaneMs":\d+,)?"message":"[^"]*?(\d+) action\(s\)(?: in \d+ ms)?"\}$/.exec(tail);
       a.planned.push({ at, revision: Number(ev[2]), reconcileMs: ms ? Number(ms[1]) : null, actions: ms ? Number(ms[2]) : null });
     } else if (ev?.[1] === "log" && !/"message":"applied revision/.test(head)) a.logs.push(head.slice(0, 300));
     for (const w of a.waiters) w();
