@@ -12,7 +12,7 @@ import { meshFromDoc } from "../model/mesh.js";
 import { dumpToml, parseToml } from "../model/toml.js";
 import type { DesiredHost } from "../plan/types.js";
 import { effectiveDoc, type RecordProblem } from "../registry/records.js";
-import type { MeshText, NodeRecord, Registry } from "../registry/registry.js";
+import type { MeshText, NodeRecord, Registry, RegistryEvent } from "../registry/registry.js";
 import { type AgentStatus, type Answer, backoffMs, type Cached, debounceDue, decide, nextStatus } from "./decide.js";
 import { finishDesired, renderInMemory } from "./desired.js";
 import type { HostDeps } from "./host.js";
@@ -154,6 +154,10 @@ export async function agentStep(o: AgentOptions, st: AgentState): Promise<AgentS
   return next;
 }
 
+/** Two records that differ at most in when they were published. */
+export const sameRecord = (a: NodeRecord | undefined, b: NodeRecord): boolean =>
+  a !== undefined && JSON.stringify({ ...a, updatedAt: "" }) === JSON.stringify({ ...b, updatedAt: "" });
+
 export interface RunningAgent {
   /** Resolves after the loop stopped (stop() called): watch closed, lease revoked. */
   stop(): Promise<void>;
@@ -190,7 +194,18 @@ export async function runAgent(o: AgentOptions & { record: () => NodeRecord; lea
     clearTimeout(timer);
     timer = setTimeout(step, ms);
   };
-  const onEvent = () => {
+  const onEvent = (ev: RegistryEvent) => {
+    // A record published again with nothing new (an agent's lease renewed after a loss) changes no one's mesh:
+    // without this, one starved agent's re-publish made every agent redo its whole step (bench control).
+    if (
+      ev.kind === "record" &&
+      ev.record &&
+      sameRecord(
+        st.records.find((r) => r.node === ev.node),
+        ev.record,
+      )
+    )
+      return;
     const t = Date.now();
     if (!timer) firstAt = t;
     lastAt = t;

@@ -7,7 +7,7 @@ import type { HostDeps } from "../../src/agent/host.js";
 import { genkey, pubkey } from "../../src/keys/x25519.js";
 import { readRecord } from "../../src/model/record.js";
 import type { DesiredHost } from "../../src/plan/types.js";
-import type { MeshText, NodeRecord, Registry } from "../../src/registry/registry.js";
+import type { MeshText, NodeRecord, Registry, RegistryEvent } from "../../src/registry/registry.js";
 import { meshText as fixtureText, NET } from "../helpers/host.js";
 
 // n1's key stays on "the host" (the fixture mesh is public-key-only): a fresh key, read back through deps.readFile.
@@ -131,7 +131,7 @@ describe("agent loop", () => {
     let mesh: MeshText = { text: meshText(), revision: "1" };
     let recs: NodeRecord[] = [];
     const published: NodeRecord[] = [];
-    let fire: (() => void) | undefined;
+    let fire: ((ev: RegistryEvent) => void) | undefined;
     let revoked = false;
     const reg = {
       ...registry(
@@ -150,7 +150,7 @@ describe("agent loop", () => {
         published.push(r);
         return "1";
       },
-      watch: async (_n: string, _f: unknown, onEvent: () => void) => {
+      watch: async (_n: string, _f: unknown, onEvent: (ev: RegistryEvent) => void) => {
         fire = onEvent;
         return { close: async () => {} };
       },
@@ -169,7 +169,7 @@ describe("agent loop", () => {
       const t0 = Date.now();
       recs = [{ version: 1, node: "n2", endpoint: "198.18.9.9:51820", updatedAt: new Date().toISOString() }];
       mesh = { text: meshText(), revision: "2" };
-      for (let i = 0; i < 5; i++) fire?.();
+      for (let i = 0; i < 5; i++) fire?.({ kind: "mesh", mesh, revision: mesh.revision });
       while (applied.length < 2 && Date.now() - t0 < 1000) await new Promise((r) => setTimeout(r, 10));
       expect(Date.now() - t0).toBeLessThan(1000);
       await new Promise((r) => setTimeout(r, 500));
