@@ -8,8 +8,8 @@
 import { createHash } from "node:crypto";
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { meshFromDoc } from "../model/mesh.js";
-import { dumpToml, parseToml } from "../model/toml.js";
+import { type Mesh, meshFromDoc } from "../model/mesh.js";
+import { dumpToml, parseToml, type TomlTable } from "../model/toml.js";
 import type { DesiredHost } from "../plan/types.js";
 import { effectiveDoc, type RecordProblem } from "../registry/records.js";
 import type { MeshText, NodeRecord, Registry, RegistryEvent } from "../registry/registry.js";
@@ -39,6 +39,14 @@ export interface AgentState {
   /** Digest of the files applied last: nothing is applied while it stays the same. */
   applied?: string;
   refused: RecordProblem[];
+  /** The cached mesh parsed (by its text): parsed once per revision, not on every step. */
+  parsed?: ParsedMesh;
+}
+
+interface ParsedMesh {
+  text: string;
+  doc: TomlTable;
+  mesh: Mesh;
 }
 
 const CACHE = "mesh-cache.json";
@@ -103,9 +111,9 @@ async function within<T>(p: Promise<T>, ms: number): Promise<{ ok: true; value: 
   }
 }
 
-const parseMesh = (net: string, text: string, file: string) => {
+const parseMesh = (net: string, text: string, file: string): ParsedMesh => {
   const doc = parseToml(text, file);
-  return { doc, mesh: meshFromDoc(net, doc, { file, text }) };
+  return { text, doc, mesh: meshFromDoc(net, doc, { file, text }) };
 };
 
 /** One reconcile: registry answer -> last good mesh -> effective mesh -> in-memory bundle -> apply if changed. */
@@ -116,7 +124,11 @@ export async function agentStep(o: AgentOptions, st: AgentState): Promise<AgentS
   mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
   const got = await within<MeshText | undefined>(o.registry.readMesh(o.net), ms);
   const answer: Answer = got.ok ? { kind: "mesh", mesh: got.value } : got.answer;
-  const d = decide(st.cache, answer, (t) => void parseMesh(o.net, t, where));
+  // decide() validates a new text by parsing it: that parse is kept for the step below.
+  let parsed = st.parsed;
+  const d = decide(st.cache, answer, (t) => {
+    parsed = parseMesh(o.net, t, where);
+  });
   let next: AgentState = { ...st, status: nextStatus(st.status, d, now()) };
   if (d.action === "apply") {
     next.cache = { text: d.mesh.text, revision: d.mesh.revision };
@@ -128,7 +140,9 @@ export async function agentStep(o: AgentOptions, st: AgentState): Promise<AgentS
   }
   if (next.cache) {
     try {
-      const { doc, mesh } = parseMesh(o.net, next.cache.text, where);
+      if (parsed?.text !== next.cache.text) parsed = parseMesh(o.net, next.cache.text, where);
+      next.parsed = parsed;
+      const { doc, mesh } = parsed;
       const eff = effectiveDoc(doc, mesh, next.records);
       next.refused = [...next.unreadable, ...eff.refused];
       const effMesh = meshFromDoc(o.net, eff.doc, { file: where, text: next.cache.text });

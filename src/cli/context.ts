@@ -7,6 +7,9 @@ import { openRegistry, type RegistryOptions } from "../registry/open.js";
 import type { Registry } from "../registry/registry.js";
 import { warn } from "./output.js";
 
+/** ciab's version: `ciab --version` and the agentVersion of the records agents publish. */
+export const VERSION = "0.1.0";
+
 export interface GlobalOptions {
   dir: string;
   json: boolean;

@@ -21,14 +21,13 @@ import type { Registry } from "../registry/registry.js";
 import { parseTtl } from "../registry/token.js";
 import { renderAgentUnit } from "../render/bundle.js";
 import { keyFilePath } from "../render/showconf.js";
-import { globals, withRegistry } from "./context.js";
+import { globals, VERSION, withRegistry } from "./context.js";
 import { json, out, progress } from "./output.js";
 
 /** Where a joined host keeps its key (the bundle's key file, /etc/wireguard/NET.key) and its join state. */
 const KEY_DIR = dirname(keyFilePath("x"));
 /** The agent's cache of the last good mesh, its effective mesh and status.json. */
 export const stateDirOf = (net: string, dir?: string): string => dir ?? join("/var/lib/ciab", net);
-const VERSION = "0.1.0";
 
 const splitList = (v: string | undefined, what: string): string[] | undefined => {
   if (v === undefined) return undefined;

@@ -1,5 +1,6 @@
 // Entry point of the `ciab` (and `vwgen`) command: builds the command tree, runs it, maps errors to exit codes.
 import { Command, CommanderError } from "commander";
+import { VERSION } from "./context.js";
 import { registerFleetCommands } from "./fleet-commands.js";
 import { registerHostCommands } from "./host-commands.js";
 import { registerLabCommands } from "./lab-commands.js";
@@ -10,7 +11,7 @@ import { registerRenderCommands } from "./render-commands.js";
 export function buildProgram(name = "ciab"): Command {
   const program = new Command(name)
     .description("Build and operate an encrypted WireGuard + VXLAN full mesh with BGP/OSPF between Linux hosts (vwgen-compatible)")
-    .version("0.1.0")
+    .version(VERSION)
     .enablePositionalOptions()
     .showHelpAfterError();
   registerMeshCommands(program);
