@@ -31,7 +31,7 @@ writeFileSync("dist/ciab.mjs", 'import { createRequire } from "node:module";\ncr
 await Promise.all([
   // import.meta is empty in CommonJS: render-bundles.ts uses __filename there.
   build({ ...common, format: "cjs", entryPoints: ["src/cli/main.ts"], outfile: "dist/ciab.cjs", logOverride: { "empty-import-meta": "silent" } }),
-  // vwgen's loop: plain show/showconf without the command tree (src/cli/fast.ts; boot.ts picks it).
+  // vwgen's loop and scripts: plain show/showconf/add/set/del/blacklist without the command tree (src/cli/fast.ts; boot.ts picks it).
   build({ ...common, format: "cjs", entryPoints: ["src/cli/fast.ts"], outfile: "dist/ciab-fast.cjs" }),
   build({ ...common, format: "cjs", entryPoints: ["src/cli/boot.ts"], outfile: "dist/ciab-boot.cjs", sourcemap: false }),
   build({ ...esm, entryPoints: ["src/index.ts"], outfile: "dist/index.mjs" }),
@@ -53,6 +53,8 @@ try {
     ["show", "t"],
     ["showconf", "t", "a"],
     // the same through the whole CLI (an option sends them there), so its cache holds them too
+    ["add", "t", "d", "--json"],
+    ["set", "t", "node", "d", "listen-port", "51821", "--json"],
     ["show", "t", "--extra"],
     ["showconf", "t", "a", "--json"],
     ["zone", "t", "example.org", "--serial", "1"],

@@ -70,10 +70,13 @@ function runBundle(name: string): Record<string, unknown> {
   return module.exports;
 }
 
-// `show`/`showconf` with plain arguments: the small bundle (src/cli/fast.ts, which decides what it takes); anything else, or a command line it
-// does not take, the whole CLI (src/cli/main.ts runs itself when loaded).
-const fastCode = ["show", "showconf"].includes(process.argv[2] ?? "")
-  ? (runBundle("ciab-fast").runFast as (argv: string[]) => number | undefined)(process.argv)
-  : undefined;
-if (fastCode === undefined) runBundle("ciab");
-else process.exitCode = fastCode;
+// vwgen's commands (fast.ts FAST_COMMANDS) with plain arguments: the small bundle (src/cli/fast.ts, which decides
+// what it takes); anything else, or a command line it does not take, the whole CLI (src/cli/main.ts runs itself when
+// loaded).
+const FAST = new Set(["show", "showconf", "add", "set", "del", "blacklist"]);
+const fast = FAST.has(process.argv[2] ?? "") ? (runBundle("ciab-fast").runFast as (argv: string[]) => Promise<number> | undefined)(process.argv) : undefined;
+if (fast === undefined) runBundle("ciab");
+else
+  fast.then((code) => {
+    process.exitCode = code;
+  });

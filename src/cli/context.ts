@@ -1,7 +1,5 @@
 // What every command shares: global options and the random source.
 import type { Command } from "commander";
-import { cryptoRandom, seededRandom } from "../keys/random.js";
-import type { Random } from "../model/edit.js";
 import { usage } from "../model/errors.js";
 import { openRegistry, type RegistryOptions } from "../registry/open.js";
 import type { Registry } from "../registry/registry.js";
@@ -108,14 +106,4 @@ export function splitFlags(words: string[]): { args: string[]; flags: RawGlobals
     } else args.push(w);
   }
   return { args, flags: flags as RawGlobals };
-}
-
-/** The OS CSPRNG; CIAB_INSECURE_TEST_SEED makes keys and addresses reproducible for tests (never for real meshes). */
-export function randomSource(): Random {
-  const seed = process.env.CIAB_INSECURE_TEST_SEED;
-  if (seed) {
-    warn("CIAB_INSECURE_TEST_SEED is set: keys and addresses are predictable; never use them for a real mesh");
-    return seededRandom(seed);
-  }
-  return cryptoRandom();
 }

@@ -9,8 +9,8 @@ import { DEFAULT_LAB, UNDERLAYS, type Underlay } from "../lab/plan.js";
 import { LAB_ROOT, readState } from "../lab/state.js";
 import { CiabError, usage } from "../model/errors.js";
 import type { Routing } from "../model/mesh.js";
-import { randomSource } from "./context.js";
 import { json, out, progress } from "./output.js";
+import { randomSource } from "./random.js";
 
 const root = () => process.env.CIAB_LAB_ROOT ?? LAB_ROOT;
 

@@ -18,46 +18,11 @@ import { editMesh, loadMeshFrom } from "../registry/edit.js";
 import { EtcdRegistry } from "../registry/etcd.js";
 import { holdsSecrets, loadMesh, type MeshRef, meshRef, updateMesh } from "../registry/file.js";
 import { renderZones } from "../render/zone.js";
-import { type GlobalOptions, globals, randomSource, splitFlags, withRegistry } from "./context.js";
+import { type GlobalOptions, globals, splitFlags, withRegistry } from "./context.js";
+import { addCommand, blacklistCommand, delCommand, fileUpdater, readKeyFile, schemaFirst, setCommand, Unchanged, type Updater } from "./edit-commands.js";
 import { json, out, progress, warn } from "./output.js";
+import { randomSource } from "./random.js";
 import { showconfMesh, showMeshes } from "./read-commands.js";
-
-/** Why an edit vwgen would take is refused (README, vwgen section): what it introduces, `render` would refuse. */
-export const EDIT_REFUSAL = "refused: this edit introduces it and 'ciab render' would refuse it; the file is unchanged";
-
-/** `private-key FILE`: a regular file only (a FIFO or /dev/zero would hang the edit while it holds the lock). */
-function readKeyFile(path: string): string {
-  // The "path" is often a mistyped key, i.e. a secret: edit.ts keeps only the errno code of what is thrown here.
-  let text: string | undefined;
-  try {
-    text = readRegularText(path, { what: "key file", maxBytes: 4096 });
-  } catch (e) {
-    const code = isNotRegular(e) ? "not a regular file" : ((e as { cause?: { code?: string } }).cause?.code ?? "unreadable");
-    throw new CiabError("io", "unreadable key file", { cause: { code } });
-  }
-  if (text === undefined) throw new CiabError("notFound", "no such key file", { cause: { code: "ENOENT" } });
-  return text;
-}
-
-/** Thrown out of the locked read-modify-write when an edit changes nothing: the file is left byte-identical. */
-class Unchanged {
-  constructor(readonly mesh: Mesh) {}
-}
-
-/** The schema first: an edit never works on a value of the wrong type (those crashed before). */
-function schemaFirst(ref: MeshRef, doc: TomlTable): void {
-  const load = schemaProblems(doc, { file: ref.path }).filter((p) => p.phase === "load");
-  if (load.length === 0) return;
-  if (existsSync(ref.path)) loadMesh(ref); // throws the problems with their lines and columns
-  throw problemsError(load);
-}
-
-/** The network's name and how messages name its document: the mesh file, or the network in etcd. */
-function target(g: GlobalOptions, net: string): MeshRef {
-  if (g.registry === undefined) return meshRef(net, g.dir);
-  checkNetworkName(net);
-  return { name: net, title: net, path: `${g.registry.replace(/\/+$/, "")}/${net}` };
-}
 
 /** The networks' meshes from the command's registry (the mesh files by default). */
 export async function loadMeshes(g: GlobalOptions, nets: string[]): Promise<Mesh[]> {
@@ -67,59 +32,6 @@ export async function loadMeshes(g: GlobalOptions, nets: string[]): Promise<Mesh
     for (const n of nets) out.push((await loadMeshFrom(reg, n)).mesh);
     return out;
   });
-}
-
-async function edit(g: GlobalOptions, net: string, create: boolean, fn: Parameters<typeof updateMesh>[2], skipped: CiabError[] = []) {
-  const ref = target(g, net);
-  const ctx = { file: ref.path, title: ref.title };
-  let res: { mesh: Mesh; changed: boolean };
-  let kept: string[] = [];
-  const notes: string[] = [];
-  // With a registry the edit may run again on a newer text (compare-and-swap): each run starts from nothing.
-  const update = (cb: Parameters<typeof updateMesh>[2]) =>
-    g.registry === undefined
-      ? Promise.resolve(updateMesh(ref, { create, lockTimeoutMs: g.lockTimeout }, cb))
-      : withRegistry(g, (reg) => editMesh(reg, net, { create }, cb));
-  try {
-    res = await update((doc, existed) => {
-      skipped.length = 0;
-      notes.length = 0;
-      if (existed) schemaFirst(ref, doc);
-      const original = existed ? dumpToml(doc) : undefined;
-      const beforeDoc = existed ? structuredClone(doc) : undefined;
-      fn(doc, existed);
-      // Every argument skipped: a refusal, and a refusal never writes (not even the endpoint repair below).
-      if (skipped.length && original !== undefined && dumpToml(doc) === original) throw skipped[0];
-      // README: vwgen's mangled IPv6 endpoints are stored repaired by the next write, and each one is said.
-      for (const r of repairEndpoints(doc))
-        notes.push(`node ${r.node}: Endpoint ${JSON.stringify(r.before)} stored as ${JSON.stringify(r.after)} (vwgen's mangled IPv6 form, repaired)`);
-      const after = meshFromDoc(ref.name, doc, ctx);
-      if (original !== undefined && dumpToml(doc) === original) throw new Unchanged(after);
-      // Validate the whole result as `render` would: refuse what this edit introduces, warn about what was there.
-      let before: Mesh | undefined;
-      if (beforeDoc && deployProblems(after).length) {
-        try {
-          before = meshFromDoc(ref.name, beforeDoc, ctx);
-        } catch {
-          /* the file was broken before: every problem of the result counts as new */
-        }
-      }
-      const p = editProblems(before, after);
-      const [first, ...rest] = p.introduced;
-      if (first) throw problemsError([{ ...first, message: `${first.message} (${EDIT_REFUSAL})` }, ...rest]);
-      const blind = new Set(beforeDoc ? vwgenBlindSpots(beforeDoc) : []);
-      for (const w of vwgenBlindSpots(doc)) if (!blind.has(w)) notes.push(`vwgen can no longer render all of this mesh: ${w}`);
-      kept = p.kept.map((k) => `${k.message} (already in the file; 'ciab render' and 'ciab up' refuse it)`);
-    });
-  } catch (e) {
-    if (!(e instanceof Unchanged)) throw e;
-    res = { mesh: e.mesh, changed: false };
-    kept = readWarnings(e.mesh).filter((w) => !e.mesh.warnings.includes(w));
-  }
-  for (const w of [...res.mesh.warnings, ...kept, ...(res.changed ? notes : [])]) warn(w);
-  if (g.json) json({ ok: true, network: ref.name, file: ref.path, changed: res.changed });
-  else if (!res.changed) progress(`${ref.path}: unchanged (it already holds these values)`);
-  return res;
 }
 
 /**
@@ -160,15 +72,10 @@ function migrate(g: GlobalOptions, net: string, dryRun: boolean): void {
   if (remaining.length) process.exitCode = EXIT.invalid;
 }
 
-/**
- * add, del and blacklist apply the valid part, as vwgen does (a script adding n1..n9 to a mesh that has n3 keeps
- * working); the arguments they skipped are reported after the write, and the command exits with the first one's code.
- */
-function reportSkipped(skipped: CiabError[]): void {
-  if (skipped.length === 0) return;
-  for (const e of skipped.slice(1)) warn(`skipped: ${e.message}`);
-  throw skipped[0];
-}
+/** The edits' read-modify-write: the mesh file under its lock, or a registry by compare-and-swap (each run of the
+ * mutation then starts from nothing, as it may run again on a newer text). */
+const updater = (g: GlobalOptions): Updater =>
+  g.registry === undefined ? fileUpdater : (_g, net, create, mutate) => withRegistry(g, (reg) => editMesh(reg, net, { create }, mutate));
 
 export function registerMeshCommands(program: Command): void {
   program
@@ -176,22 +83,7 @@ export function registerMeshCommands(program: Command): void {
     .description("create a network, and add nodes to it (vwgen add)")
     .argument("<network>", "network name; the mesh file is <network>.conf")
     .argument("[nodes...]", "node names")
-    .action(async (net: string, nodes: string[], _o, cmd: Command) => {
-      const g = globals(cmd);
-      const rnd = randomSource();
-      const skipped: CiabError[] = [];
-      await edit(
-        g,
-        net,
-        true,
-        (doc) => {
-          ensureNetwork(doc, rnd);
-          if (nodes.length) addNodes(doc, target(g, net).name, nodes, rnd, skipped);
-        },
-        skipped,
-      );
-      reportSkipped(skipped);
-    });
+    .action(async (net: string, nodes: string[], _o, cmd: Command) => addCommand(globals(cmd), net, nodes, updater(globals(cmd))));
 
   program
     .command("set")
@@ -209,8 +101,7 @@ export function registerMeshCommands(program: Command): void {
     .action(async (net: string, words: string[], _o, cmd: Command) => {
       const { args, flags } = splitFlags(words);
       const g = globals(cmd, flags);
-      const env = { random: randomSource(), readKeyFile };
-      await edit(g, net, false, (doc) => applySet(doc, target(g, net).name, args, env));
+      await setCommand(g, net, args, updater(g));
     });
 
   program
@@ -220,17 +111,15 @@ export function registerMeshCommands(program: Command): void {
     .argument("<nodes...>")
     .action(async (net: string, nodes: string[], _o, cmd: Command) => {
       const g = globals(cmd);
-      const skipped: CiabError[] = [];
-      await edit(g, net, false, (doc) => delNodes(doc, target(g, net).name, nodes, skipped), skipped);
-      reportSkipped(skipped);
       // docs/FLEET.md "Removing a host": with etcd auth its credentials stop working now; its record then expires.
-      if (g.registry !== undefined)
+      await delCommand(g, net, nodes, updater(g), async (gone) => {
+        if (g.registry === undefined) return;
         await withRegistry(g, async (reg) => {
           if (!(reg instanceof EtcdRegistry && reg.authenticated)) return;
-          const gone = nodes.filter((n) => !skipped.some((e) => e.message.includes(`'${n}'`)));
           for (const n of gone) await reg.revokeNode(net, n);
-          if (gone.length && !g.json) progress(`etcd users of ${gone.join(", ")} removed: their agents can no longer read or publish`);
+          if (!g.json) progress(`etcd users of ${gone.join(", ")} removed: their agents can no longer read or publish`);
         });
+      });
     });
 
   program
@@ -242,9 +131,7 @@ export function registerMeshCommands(program: Command): void {
     .argument("<right...>")
     .action(async (net: string, op: string, left: string, rights: string[], _o, cmd: Command) => {
       const g = globals(cmd);
-      const skipped: CiabError[] = [];
-      await edit(g, net, false, (doc) => blacklist(doc, target(g, net).name, op, left, rights, skipped), skipped);
-      reportSkipped(skipped);
+      await blacklistCommand(g, net, op, left, rights, updater(g));
     });
 
   const registry = program.command("registry").description("move a mesh between a file and the registry (--registry URL or $CIAB_REGISTRY)");

@@ -14,9 +14,10 @@ import { loadMeshFrom } from "../registry/edit.js";
 import { loadMesh, meshRef } from "../registry/file.js";
 import { checkRenderable, sha256 } from "../render/bundle.js";
 import { renderDot } from "../render/dot.js";
-import { globals, randomSource, withRegistry } from "./context.js";
+import { globals, withRegistry } from "./context.js";
 import { loadMeshes } from "./mesh-commands.js";
 import { json, out, warn } from "./output.js";
+import { randomSource } from "./random.js";
 import { findNode } from "./read-commands.js";
 import { renderBundlesTo } from "./render-bundles.js";
 

@@ -47,6 +47,14 @@ export function lineColumn(text: string, i: number): { line: number; column: num
 }
 
 export function parseToml(text: string, file: string): TomlTable {
+  return parseTomlText(text, file).doc;
+}
+
+/**
+ * parseToml, and whether `text` is exactly what dumpToml writes for the document (then the document, unchanged,
+ * dumps back to `text`: an edit knows its starting text without dumping it once more).
+ */
+export function parseTomlText(text: string, file: string): { doc: TomlTable; canonical: boolean } {
   // The registry decodes the file as UTF-8 with replacement: every invalid byte sequence arrives as U+FFFD. Refuse
   // it instead of writing the replacement back (a literal U+FFFD in a mesh file is refused too: nothing needs one).
   const bad = text.indexOf("\uFFFD");
@@ -60,9 +68,9 @@ export function parseToml(text: string, file: string): TomlTable {
   // The file as ciab and vwgen write it parses in a fraction of smol-toml's time (issue 10: one call must be as
   // fast as vwgen's); the fast reading counts only when writing it back gives the same bytes, which proves it.
   const fast = parseCanonical(text);
-  if (fast && dumpToml(fast) === text) return fast;
+  if (fast && dumpToml(fast) === text) return { doc: fast, canonical: true };
   try {
-    return normalise(parse(text, { integersAsBigInt: true }), {}, "") as TomlTable;
+    return { doc: normalise(parse(text, { integersAsBigInt: true }), {}, "") as TomlTable, canonical: false };
   } catch (e) {
     if (e instanceof TomlError) {
       // Only the first line: the rest of smol-toml's message quotes the source, which may hold a private key.

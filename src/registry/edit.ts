@@ -5,7 +5,7 @@
 import { CiabError, notFound } from "../model/errors.js";
 import { checkNetworkName, type Mesh, meshFromDoc } from "../model/mesh.js";
 import { parseToml, type TomlTable } from "../model/toml.js";
-import { editedText, holdsSecrets } from "./file.js";
+import { editedText, holdsSecrets, type Mutate } from "./file.js";
 import type { Registry, Revision } from "./registry.js";
 
 export interface LoadedFrom {
@@ -38,12 +38,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Read-modify-write by compare-and-swap. `mutate` changes the document (it may run more than once: it must depend
  * only on the document it is given); the result must validate, or nothing is written.
  */
-export async function editMesh(
-  reg: Registry,
-  net: string,
-  opts: { create?: boolean },
-  mutate: (doc: TomlTable, existed: boolean) => void,
-): Promise<{ mesh: Mesh; changed: boolean }> {
+export async function editMesh(reg: Registry, net: string, opts: { create?: boolean }, mutate: Mutate): Promise<{ mesh: Mesh; changed: boolean }> {
   checkNetworkName(net);
   const file = where(reg, net);
   for (let attempt = 1; ; attempt++) {

@@ -21,7 +21,7 @@ import {
 import { CiabError, notFound } from "../model/errors.js";
 import { checkNetworkName, type Mesh, meshFromDoc } from "../model/mesh.js";
 import { parseRecord, readRecord } from "../model/record.js";
-import { dumpToml, parseToml, type TomlTable } from "../model/toml.js";
+import { dumpToml, parseToml, parseTomlText, type TomlTable } from "../model/toml.js";
 import type { Lease, MeshText, NodeRecord, RecordSet, Registry, RegistryEvent, Revision, Watch, WriteResult } from "./registry.js";
 
 export interface MeshRef {
@@ -234,17 +234,21 @@ export interface UpdateOptions {
 }
 
 /**
+ * How an edit changes a mesh document: `original` is the document's text as ciab writes it, before the change
+ * (undefined: no document yet). It may return the document's text and mesh after its change, when it computed them
+ * (then it must not change the document afterwards): they are not computed twice.
+ */
+export type Mutate = (doc: TomlTable, existed: boolean, original: string | undefined) => { out: string; mesh: Mesh } | undefined | void;
+
+/**
  * One edit of a mesh text (undefined: none yet): parse, `mutate`, dump, validate. When the result does not validate
  * and the stored text is already invalid, the stored text's own problems (with its line numbers) are thrown.
  */
-export function editedText(
-  name: string,
-  text: string | undefined,
-  file: string,
-  mutate: (doc: TomlTable, existed: boolean) => void,
-): { doc: TomlTable; out: string; mesh: Mesh } {
-  const doc = text === undefined ? {} : parseToml(text, file);
-  mutate(doc, text !== undefined);
+export function editedText(name: string, text: string | undefined, file: string, mutate: Mutate): { doc: TomlTable; out: string; mesh: Mesh } {
+  const parsed = text === undefined ? undefined : parseTomlText(text, file);
+  const doc = parsed?.doc ?? {};
+  const done = mutate(doc, text !== undefined, parsed && (parsed.canonical ? text : dumpToml(doc)));
+  if (done) return { doc, ...done };
   const out = dumpToml(doc);
   try {
     return { doc, out, mesh: meshFromDoc(name, doc, { file }) };
@@ -258,7 +262,7 @@ export function editedText(
  * Read-modify-write under the lock. `mutate` changes the document; the result must validate, or nothing is written.
  * Returns the new mesh and whether the file changed.
  */
-export function updateMesh(ref: MeshRef, opts: UpdateOptions, mutate: (doc: TomlTable, existed: boolean) => void): { mesh: Mesh; changed: boolean } {
+export function updateMesh(ref: MeshRef, opts: UpdateOptions, mutate: Mutate): { mesh: Mesh; changed: boolean } {
   const existing = readText(ref);
   if (existing === undefined && !opts.create) loadMesh(ref); // throws the not-found error
   // A symlinked mesh file: the link's target is replaced (atomically, in its own directory, locked beside it);

@@ -2,7 +2,7 @@
 // NODE_EXTRA_CA_CERTS is moved aside only for the commands that open no TLS connection, then handed back to every
 // program ciab starts. Node warns at start-up when that file cannot be read: the warning shows whether Node got it.
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ciab, tempDir } from "../helpers/cli.js";
@@ -61,7 +61,7 @@ describe("the starters", () => {
   });
 });
 
-describe("the small bundle for plain show/showconf (src/cli/fast.ts)", () => {
+describe("the small bundle for vwgen's plain commands (src/cli/fast.ts)", () => {
   // `--lock-timeout` changes nothing in these outputs and sends the command line to the whole CLI: the paths must agree
   // byte for byte, warnings, errors and exit codes included.
   const both = (args: string[]) => [ciab(args, { cwd: dir }), ciab([...args, "--lock-timeout=10000"], { cwd: dir })];
@@ -83,5 +83,61 @@ describe("the small bundle for plain show/showconf (src/cli/fast.ts)", () => {
     const [fast, full] = both(["showconf", "t", "a"]);
     expect(fast?.stderr).toMatch(/warning: .*LinkLayerAddr/);
     expect(fast).toEqual(full);
+  });
+
+  it("runs them alone: without the whole CLI's bundle they work, and the same command with an option fails", () => {
+    // a copy of the starter and the small bundle only: the negative control shows that the copy really lacks the rest
+    const only = join(dir, "only-fast");
+    mkdirSync(only);
+    for (const f of ["ciab-boot.cjs", "ciab-fast.cjs"]) copyFileSync(join(ROOT, "dist", f), join(only, f));
+    const boot = (args: string[]) =>
+      spawnSync(process.execPath, [join(only, "ciab-boot.cjs"), ...args], {
+        cwd: dir,
+        encoding: "utf8",
+        env: { ...process.env, CIAB_INSECURE_TEST_SEED: "starter" },
+      });
+    for (const args of [
+      ["add", "f", "a", "b", "c"],
+      ["set", "f", "route-reflectors", "c", "node", "a", "listen-port", "51899"],
+      ["blacklist", "f", "add", "a", "b"],
+      ["showconf", "f", "a"],
+      ["show", "f"],
+      ["del", "f", "b"],
+    ]) {
+      const r = boot(args);
+      expect(r.status, `${args.join(" ")}: ${r.stderr}`).toBe(0);
+    }
+    const full = boot(["showconf", "f", "a", "--lock-timeout=10000"]);
+    expect(full.status).not.toBe(0);
+    expect(full.stderr).toMatch(/ciab\.cjs/);
+  });
+
+  it.each([
+    [["add", "e", "a", "b", "c"]],
+    [["add", "e", "b", "d"]], // b is there: skipped, d added, exit code of the skip
+    [["add", "e", "d"]], // unchanged
+    [["set", "e", "node", "a", "endpoint", "198.18.0.1:51820", "listen-port", "51820"]],
+    [["set", "e", "node", "a", "endpiont", "198.18.0.1:51820"]], // refused: nothing written
+    [["set", "e", "node", "a", "addr", "169.254.169.5/24"]], // refused: introduces a hazard
+    [["blacklist", "e", "add", "a", "b", "nope"]],
+    [["blacklist", "e", "del", "a", "b"]],
+    [["del", "e", "c", "nope"]],
+    [["del", "missing", "a"]],
+  ])("an edit: %j gives the same output, exit code and file on both paths", (args) => {
+    // one directory (messages name it), each path's mesh file kept aside between the steps
+    const work = join(dir, "edit");
+    mkdirSync(work, { recursive: true });
+    const conf = join(work, `${args[1]}.conf`);
+    const env = { CIAB_INSECURE_TEST_SEED: `edit-${args.join(" ")}` };
+    const step = (path: "fast" | "full") => {
+      const kept = join(dir, `edit-${path}.conf`);
+      rmSync(conf, { force: true });
+      if (existsSync(kept)) copyFileSync(kept, conf);
+      const r = ciab(path === "fast" ? args : [...args, "--lock-timeout=10000"], { cwd: work, env });
+      if (existsSync(conf)) copyFileSync(conf, kept);
+      return { ...r, file: existsSync(conf) ? readFileSync(conf, "utf8") : undefined };
+    };
+    const fast = step("fast");
+    expect(fast).toEqual(step("full"));
   });
 });
