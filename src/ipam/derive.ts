@@ -1,7 +1,7 @@
 // Addresses derived from a node's public key, exactly as vwgen derives them, so existing meshes keep them.
 // Pure; no I/O.
 import { decodeKey } from "../keys/x25519.js";
-import { bytesToBig, formatAddr, hostmask, mask, type Prefix } from "./ip.js";
+import { formatIPv6Groups, type Prefix } from "./ip.js";
 
 /** VXLAN MAC: the last 6 bytes of the public key, made unicast and locally administered. */
 export function macFromPublicKey(publicKey: string): string {
@@ -12,7 +12,15 @@ export function macFromPublicKey(publicKey: string): string {
 
 /** Overlay IPv6: the pool's network bits, host bits from the last 16 bytes of the public key. */
 export function ipv6FromPublicKey(pool: Prefix, publicKey: string): string {
-  const host = bytesToBig(decodeKey(publicKey, "public key").subarray(16));
-  const addr = (pool.addr & mask(6, pool.len)) | (host & hostmask(6, pool.len));
-  return `${formatAddr(6, addr)}/${pool.len}`;
+  const key = decodeKey(publicKey, "public key");
+  const groups: number[] = [];
+  for (let i = 0; i < 8; i++) {
+    // the leading bits of this group that are the pool's (0-16), the rest are the key's
+    const own = Math.min(16, Math.max(0, pool.len - i * 16));
+    const poolMask = own === 0 ? 0 : (0xffff << (16 - own)) & 0xffff;
+    const poolGroup = Number((pool.addr >> BigInt(112 - i * 16)) & 0xffffn);
+    const keyGroup = ((key[16 + 2 * i] ?? 0) << 8) | (key[17 + 2 * i] ?? 0);
+    groups.push((poolGroup & poolMask) | (keyGroup & ~poolMask & 0xffff));
+  }
+  return `${formatIPv6Groups(groups)}/${pool.len}`;
 }

@@ -79,10 +79,38 @@ export function overlaps(a: Prefix, b: Prefix): boolean {
 }
 
 export function formatAddr(family: Family, addr: bigint): string {
-  const n = family === 4 ? 4 : 16;
-  const bytes: number[] = [];
-  for (let i = n - 1; i >= 0; i--) bytes.push(Number((addr >> BigInt(i * 8)) & 0xffn));
-  return family === 4 ? bytes.join(".") : ipaddr.fromByteArray(bytes).toString();
+  if (family === 4) {
+    const n = Number(addr);
+    return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+  }
+  const groups: number[] = [];
+  for (let i = 7; i >= 0; i--) groups.push(Number((addr >> BigInt(i * 16)) & 0xffffn));
+  return formatIPv6Groups(groups);
+}
+
+/**
+ * Eight 16-bit groups as RFC 5952 text (§4: lowercase, no leading zeros, the longest run of two or more zero groups
+ * as "::", the first of equal runs), as ipaddr.js's toString writes it.
+ */
+export function formatIPv6Groups(groups: readonly number[]): string {
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j;
+  }
+  const hex = (from: number, to: number) =>
+    groups
+      .slice(from, to)
+      .map((g) => g.toString(16))
+      .join(":");
+  return best < 0 ? hex(0, 8) : `${hex(0, best)}::${hex(best + bestLen, 8)}`;
 }
 
 export const formatPrefix = (p: Prefix): string => `${formatAddr(p.family, p.addr)}/${p.len}`;

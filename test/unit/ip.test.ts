@@ -1,3 +1,4 @@
+import ipaddr from "ipaddr.js";
 import { describe, expect, it } from "vitest";
 import { canonicalNetwork, contains, formatAddr, overlaps, parseAddr, parsePrefix, reversePointer, reverseZone } from "../../src/ipam/ip.js";
 
@@ -67,4 +68,32 @@ describe("reverse DNS", () => {
     ["fd00:1:2::/80", "0.0.0.0.0.0.0.0.2.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa"],
   ])("zone of %s is %s", (prefix, zone) => expect(reverseZone(parsePrefix(prefix))).toBe(zone));
   it("formats IPv6 compressed", () => expect(formatAddr(6, parseAddr("2001:0db8:0000:0000:0000:0000:0000:0001").addr)).toBe("2001:db8::1"));
+});
+
+describe("formatAddr's IPv6 text (RFC 5952 §4, as Python's ipaddress and so vwgen write it)", () => {
+  const big = (bytes: number[]) => bytes.reduce((v, b) => (v << 8n) | BigInt(b), 0n);
+  // ipaddr.js prefers an inner run of zeros over an equal one at either end; RFC 5952 and Python take the first
+  it.each([
+    ["0:0:8d:0:0:31:0:7a", "::8d:0:0:31:0:7a"],
+    ["1:0:0:2:3:4:0:0", "1::2:3:4:0:0"],
+    ["1:0:2:3:4:5:6:7", "1:0:2:3:4:5:6:7"],
+    ["0:0:0:0:0:0:0:0", "::"],
+    ["fe80:0:0:0:0:0:0:1", "fe80::1"],
+    ["1:2:3:4:5:6:0:0", "1:2:3:4:5:6::"],
+  ])("%s -> %s", (text, want) => expect(formatAddr(6, parseAddr(text).addr)).toBe(want));
+  it("agrees with ipaddr.js wherever the longest run of zeros is unique", () => {
+    for (let n = 0; n < 5000; n++) {
+      const bytes = Array.from({ length: 16 }, () => (Math.random() < 0.6 ? 0 : Math.floor(Math.random() * 256)));
+      const groups = Array.from({ length: 8 }, (_, i) => (bytes[2 * i] as number) * 256 + (bytes[2 * i + 1] as number));
+      const runs: number[] = [];
+      let len = 0;
+      for (const g of [...groups, 1]) {
+        if (g === 0) len++;
+        else if (len) runs.push(len), (len = 0);
+      }
+      const longest = Math.max(0, ...runs);
+      if (runs.filter((r) => r === longest).length > 1) continue;
+      expect(formatAddr(6, big(bytes))).toBe(ipaddr.fromByteArray(bytes).toString());
+    }
+  });
 });
