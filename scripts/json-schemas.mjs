@@ -136,7 +136,10 @@ const COMMANDS = {
     required: ["network", "warnings"],
     anyOf: [{ required: ["dot"] }, { required: ["file"] }],
   },
-  "key-init": { description: "the host's key file and its public key", props: { network: str, node: str, keyFile: str, created: bool, publicKey: key44 } },
+  "key-init": {
+    description: "the host's key file and its public key",
+    props: { network: str, node: str, keyFile: str, created: bool, publicKey: key44, warnings },
+  },
   "registry-import": { description: "the network stored in the registry", props: { network: str, registry: str, changed: bool, nodes: int, warnings } },
   "registry-export": { description: "the network's text in the registry, byte for byte", props: { network: str, registry: str, revision: str, text: str } },
   "token-create": {

@@ -16,7 +16,7 @@ import { checkRenderable, sha256 } from "../render/bundle.js";
 import { renderDot } from "../render/dot.js";
 import { globals, withRegistry } from "./context.js";
 import { loadMeshes } from "./mesh-commands.js";
-import { collectWarnings, json, out, warn } from "./output.js";
+import { collectWarnings, json, out } from "./output.js";
 import { randomSource } from "./random.js";
 import { findNode } from "./read-commands.js";
 import { renderBundlesTo } from "./render-bundles.js";
@@ -119,13 +119,14 @@ export function registerRenderCommands(program: Command): void {
       const text = readRegularText(path, { follow: false, maxBytes: 4096, what: "key file" });
       if (text === undefined) throw new CiabError("io", `${path} disappeared while it was being read; run the command again`);
       const mode = (lstatOrUndefined(path)?.mode ?? 0) & 0o777;
+      const warned = collectWarnings();
       if (!created && (mode & 0o077) !== 0) {
-        warn(
+        warned.warn(
           `${path} is mode ${mode.toString(8).padStart(4, "0")}: other users can read this private key; 'chmod 600 ${path}' (ciab does not change a file it did not create)`,
         );
       }
       const pub = pubkey(text, `key file ${path}`);
-      if (g.json) json({ ok: true, network: net, node, keyFile: path, created, publicKey: pub });
+      if (g.json) json({ ok: true, network: net, node, keyFile: path, created, publicKey: pub, warnings: warned.list });
       else {
         out(pub);
         process.stderr.write(

@@ -116,7 +116,9 @@ describe.skipIf(!can)("fleet commands against etcd with auth (sealed namespaces)
     expect(applied.length, read("loop.jsonl")).toBeGreaterThanOrEqual(2);
     expect(lines("loop.jsonl").filter((e) => /failed/.test(String(e.message)))).toEqual([]);
     expect(applied[0]?.revision).not.toBe(applied.at(-1)?.revision);
-    const b = (JSON.parse(read("show-b.json")) as { nodes: { name: string; publicKey: string }[] }).nodes.find((n) => n.name === "b");
+    const b = (JSON.parse(read("show-b.json")) as { networks: { nodes: { name: string; publicKey: string }[] }[] }).networks[0]?.nodes.find(
+      (n) => n.name === "b",
+    );
     expect(b).toBeDefined();
     const peers = read("wg-loop")
       .split("\n")

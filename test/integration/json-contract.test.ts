@@ -116,7 +116,7 @@ const CASES: Record<string, { success: Case[] | string; errors: Case[] }> = {
       {
         title: "files with --out",
         args: () => ["zone", "t", "example.org", "--serial", "1", "--out", "zones"],
-        check: (doc, dir) => expect(existsSync(join(dir, "zones", "db.example.org"))).toBe(true),
+        check: (_doc, dir) => expect(existsSync(join(dir, "zones", "db.example.org"))).toBe(true),
       },
     ],
     errors: [{ title: "bad --reverse", args: () => ["zone", "t", "example.org", "--reverse", "ipv5"] }],
@@ -152,7 +152,7 @@ const CASES: Record<string, { success: Case[] | string; errors: Case[] }> = {
   },
   "registry-export": {
     success: [
-      { title: "the text", args: (dir) => ["registry", "export", "t"], check: (doc, dir) => expect(doc.text).toBe(readFileSync(join(dir, "t.conf"), "utf8")) },
+      { title: "the text", args: () => ["registry", "export", "t"], check: (doc, dir) => expect(doc.text).toBe(readFileSync(join(dir, "t.conf"), "utf8")) },
     ],
     errors: [{ title: "no such network", args: () => ["registry", "export", "nosuch"] }],
   },
