@@ -11,6 +11,8 @@ export const out = (text: string): void => {
 let command = "ciab";
 /** Whether a document went to standard output: a command prints one, so a later error adds none (README). */
 let printed = false;
+/** Whether the command prints a stream (one document per line): its error document is then one line too. */
+let streamed = false;
 
 export const setJsonCommand = (path: string): void => {
   command = path;
@@ -35,6 +37,7 @@ export const json = (value: object): void => {
 
 /** One document of a stream (`agent --json`, `up --watch --json`): one line each, each with its schema. */
 export const jsonLine = (value: object): void => {
+  streamed = true;
   process.stdout.write(`${JSON.stringify(document(value), replacer)}\n`);
 };
 
@@ -73,7 +76,7 @@ export function reportError(e: unknown, opts: { debug: boolean; json: boolean })
   const code = err ? err.exitCode : EXIT.internal;
   // The command already printed its document (a report with ok: false, add's result before a skipped name): the
   // error goes to standard error only, so standard output still holds exactly one document.
-  if (opts.json && !printed) out(JSON.stringify(errorDocument(e), null, 2));
+  if (opts.json && !printed) out(JSON.stringify(errorDocument(e), null, streamed ? undefined : 2));
   process.stderr.write(`ciab: error: ${message}\n`);
   if (err?.hint) process.stderr.write(`  hint: ${err.hint}\n`);
   if (!err && !opts.debug) process.stderr.write("  (this is a bug in ciab; run again with --debug for the stack trace)\n");
