@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { EXIT } from "../../src/model/errors.js";
 import { tempDir } from "../helpers/cli.js";
 import { CLI, hasTool, isRoot } from "../helpers/env.js";
+import { oneDocument } from "../helpers/json-contract.js";
 
 const can = isRoot && hasTool("unshare") && hasTool("etcd") && hasTool("etcdctl") && hasTool("wireguard-go");
 
@@ -95,6 +96,17 @@ describe.skipIf(!can)("fleet commands against etcd with auth (sealed namespaces)
     expect(read("modes").trim().split("\n")).toEqual(["600 /etc/wireguard/m.key", "600 /etc/wireguard/m.join.json"]);
     expect(Number(read("rejoin.code"))).toBe(EXIT.conflict);
     expect(read("rejoin.err")).toMatch(/token/i);
+  });
+
+  it("the --json documents of join, agent (one per line), status and show match their schemas", () => {
+    expect(oneDocument(read("join.json"), "ciab/join/v1").node).toBe("a");
+    for (const f of ["once.jsonl", "loop.jsonl"]) {
+      const docs = read(f).split("\n").filter(Boolean);
+      expect(docs.length).toBeGreaterThan(1);
+      for (const line of docs) oneDocument(line, "ciab/agent/v1");
+    }
+    oneDocument(read("status.json"), "ciab/status/v1");
+    oneDocument(read("show-b.json"), "ciab/show/v1");
   });
 
   it("agent --once applies for real through the planner: the WireGuard interface carries the joined key", () => {

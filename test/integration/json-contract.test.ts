@@ -32,7 +32,8 @@ interface Case {
 
 const KEY = "WE4+rOCI30T4/By6uBO1OiqOnWNTR2KJCMRhqpPXeGg=";
 /** With a host or a lab only: where the success path is validated instead. */
-const ELSEWHERE = "test/e2e/host-up.test.ts (up, down, status --json); lab and fleet success paths: not validated (see README)";
+const ELSEWHERE =
+  "validated where they run for real: test/e2e/host-up.test.ts (up, down, status), test/e2e/lab-bgp.test.ts (lab test, status, down), test/integration/fleet-cli.test.ts (join, agent, status); not yet: doctor, lab up/join/etcd/exec";
 
 const CASES: Record<string, { success: Case[] | string; errors: Case[] }> = {
   add: {
