@@ -3,6 +3,7 @@
 // plain command line on the mesh files straight away (vwgen's scripts call them once per process).
 import { existsSync } from "node:fs";
 import { isNotRegular, readRegularText } from "../adapters/files.js";
+import { type DocChanges, docChanges, noChanges } from "../model/doc-changes.js";
 import { addNodes, applySet, blacklist, delNodes, ensureNetwork, repairEndpoints } from "../model/edit.js";
 import { CiabError, problemsError } from "../model/errors.js";
 import { checkNetworkName, type Mesh, meshFromDoc } from "../model/mesh.js";
@@ -10,7 +11,7 @@ import { schemaProblems } from "../model/schema.js";
 import { dumpToml, type TomlTable } from "../model/toml.js";
 import { deployProblems, editProblems, readWarnings, vwgenBlindSpots } from "../model/validate.js";
 import { loadMesh, type MeshRef, type Mutate, meshRef, updateMesh } from "../registry/file.js";
-import { json, progress, warn } from "./output.js";
+import { collectWarnings, json, progress, warn } from "./output.js";
 import { randomSource } from "./random.js";
 
 /** What the edit commands need of the common options. */
@@ -75,6 +76,7 @@ async function edit(
   const ctx = { file: ref.path, title: ref.title };
   let res: { mesh: Mesh; changed: boolean };
   let kept: string[] = [];
+  let changes = noChanges();
   const notes: string[] = [];
   try {
     res = await update(g, net, create, (doc, existed, original) => {
@@ -91,6 +93,8 @@ async function edit(
       const after = meshFromDoc(ref.name, doc, ctx);
       const out = dumpToml(doc);
       if (out === original) throw new Unchanged(after);
+      // What the JSON document reports: from the document before and after, not threaded through each directive.
+      changes = docChanges(beforeDoc, doc, after);
       // Validate the whole result as `render` would: refuse what this edit introduces, warn about what was there.
       let before: Mesh | undefined;
       if (beforeDoc && deployProblems(after).length) {
@@ -111,19 +115,38 @@ async function edit(
   } catch (e) {
     if (!(e instanceof Unchanged)) throw e;
     res = { mesh: e.mesh, changed: false };
+    changes = noChanges();
     kept = readWarnings(e.mesh).filter((w) => !e.mesh.warnings.includes(w));
   }
-  for (const w of [...res.mesh.warnings, ...kept, ...(res.changed ? notes : [])]) warn(w);
-  if (g.json) json({ ok: true, network: ref.name, file: ref.path, changed: res.changed });
-  else if (!res.changed) progress(`${ref.path}: unchanged (it already holds these values)`);
-  return res;
+  const w = collectWarnings();
+  for (const text of [...res.mesh.warnings, ...kept, ...(res.changed ? notes : [])]) w.warn(text);
+  if (!g.json && !res.changed) progress(`${ref.path}: unchanged (it already holds these values)`);
+  return { ...res, network: ref.name, file: ref.path, changes: changes as DocChanges, warnings: w.list };
 }
 
+type Edited = Awaited<ReturnType<typeof edit>>;
+
 /**
- * add, del and blacklist apply the valid part, as vwgen does (a script adding n1..n9 to a mesh that has n3 keeps
- * working); the arguments they skipped are reported after the write, and the command exits with the first one's code.
+ * The edit's document, then the arguments it skipped: add, del and blacklist apply the valid part, as vwgen does (a
+ * script adding n1..n9 to a mesh that has n3 keeps working); the skipped ones are reported after the write, and the
+ * command exits with the first one's code (its document says ok: false and lists them).
  */
-function reportSkipped(skipped: CiabError[]): void {
+function finish(g: EditGlobals, r: Edited, skipped: CiabError[] = []): void {
+  if (g.json) {
+    const c = r.changes;
+    json({
+      ok: skipped.length === 0,
+      network: r.network,
+      file: r.file,
+      changed: r.changed,
+      added: c.added,
+      removed: c.removed,
+      set: { network: c.network, nodes: c.nodes },
+      blacklist: c.blacklist,
+      skipped: skipped.map((e) => ({ code: e.code, message: e.message })),
+      warnings: r.warnings,
+    });
+  }
   if (skipped.length === 0) return;
   for (const e of skipped.slice(1)) warn(`skipped: ${e.message}`);
   throw skipped[0];
@@ -132,7 +155,7 @@ function reportSkipped(skipped: CiabError[]): void {
 export async function addCommand(g: EditGlobals, net: string, nodes: string[], update?: Updater): Promise<void> {
   const rnd = randomSource();
   const skipped: CiabError[] = [];
-  await edit(
+  const r = await edit(
     g,
     net,
     true,
@@ -143,12 +166,12 @@ export async function addCommand(g: EditGlobals, net: string, nodes: string[], u
     skipped,
     update,
   );
-  reportSkipped(skipped);
+  finish(g, r, skipped);
 }
 
 export async function setCommand(g: EditGlobals, net: string, args: string[], update?: Updater): Promise<void> {
   const env = { random: randomSource(), readKeyFile };
-  await edit(g, net, false, (doc) => applySet(doc, target(g, net).name, args, env), [], update);
+  finish(g, await edit(g, net, false, (doc) => applySet(doc, target(g, net).name, args, env), [], update));
 }
 
 /** `deleted` runs on the nodes it deleted (if any) before the ones it skipped (not in the mesh) are reported. */
@@ -157,11 +180,10 @@ export async function delCommand(g: EditGlobals, net: string, nodes: string[], u
   const res = await edit(g, net, false, (doc) => delNodes(doc, target(g, net).name, nodes, skipped), skipped, update);
   const gone = nodes.filter((n) => !skipped.some((e) => e.message.includes(`'${n}'`)));
   if (res.changed && gone.length && deleted) await deleted(gone);
-  reportSkipped(skipped);
+  finish(g, res, skipped);
 }
 
 export async function blacklistCommand(g: EditGlobals, net: string, op: string, left: string, rights: string[], update?: Updater): Promise<void> {
   const skipped: CiabError[] = [];
-  await edit(g, net, false, (doc) => blacklist(doc, target(g, net).name, op, left, rights, skipped), skipped, update);
-  reportSkipped(skipped);
+  finish(g, await edit(g, net, false, (doc) => blacklist(doc, target(g, net).name, op, left, rights, skipped), skipped, update), skipped);
 }

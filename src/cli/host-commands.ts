@@ -16,7 +16,7 @@ import { CiabError, EXIT, usage } from "../model/errors.js";
 import { formatCommand } from "../plan/commands.js";
 import type { Action, DesiredHost } from "../plan/types.js";
 import { globals } from "./context.js";
-import { json, out, progress, warn } from "./output.js";
+import { json, jsonLine, out, progress, warn } from "./output.js";
 
 interface HostOpts {
   bundle?: string;
@@ -135,7 +135,7 @@ async function watchLoop(src: DesiredSource, deps: HostDeps, o: HostOpts, jsonOu
       trace(`round ${round}`);
       try {
         const r = await upOnce(src, deps, o, jsonOut);
-        if (jsonOut) out(JSON.stringify({ round, ...reportJson(r) }));
+        if (jsonOut) jsonLine({ round, ...reportJson(r) });
         else if (r.actions.length || round === 1) printPlan(r, `ciab up (round ${round})`);
         if (r.result?.failed) warn(failure(r).message);
       } catch (e) {

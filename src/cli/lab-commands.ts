@@ -9,6 +9,7 @@ import { DEFAULT_LAB, UNDERLAYS, type Underlay } from "../lab/plan.js";
 import { LAB_ROOT, readState } from "../lab/state.js";
 import { CiabError, usage } from "../model/errors.js";
 import type { Routing } from "../model/mesh.js";
+import { globals } from "./context.js";
 import { json, out, progress } from "./output.js";
 import { randomSource } from "./random.js";
 
@@ -150,10 +151,12 @@ export function registerLabCommands(program: Command): void {
     .command("etcd <action>")
     .description("stop (kill) or start the etcd of a registry lab: the data plane must keep running without it")
     .option("--name <lab>", "which lab")
-    .action(async (action: string, o: { name?: string }) => {
+    .action(async (action: string, o: { name?: string }, cmd: Command) => {
       needRoot();
       if (action !== "stop" && action !== "start") throw usage(`'${action}': give stop or start`);
-      await labEtcd(resolveLabName(root(), o.name), action, { run: spawnRunner, root: root(), progress });
+      const name = resolveLabName(root(), o.name);
+      await labEtcd(name, action, { run: spawnRunner, root: root(), progress });
+      if (globals(cmd).json) json({ lab: name, etcd: action === "stop" ? "stopped" : "started" });
     });
 
   lab
@@ -176,12 +179,19 @@ export function registerLabCommands(program: Command): void {
     .argument("<target>", "node name, container (c1, NODE/c1), or inet")
     .argument("[command...]", "the command (default: sh); put it after --")
     .passThroughOptions()
-    .action(async (target: string, command: string[], o: { name?: string }) => {
+    .action(async (target: string, command: string[], o: { name?: string }, cmd: Command) => {
       needRoot();
       const name = resolveLabName(root(), o.name);
       // passThroughOptions keeps the "--" that separates ciab's options from the command's
       const argv = command[0] === "--" ? command.slice(1) : command;
       const t = execTarget(root(), readState(root(), name), target, argv.length ? argv : ["sh"]);
+      if (globals(cmd).json) {
+        // The command's output is captured into the one document (no terminal: `sh` would read nothing).
+        const r = await spawnRunner(t.argv);
+        json({ ok: r.code === 0, lab: name, target, argv: t.argv, exitCode: r.code, stdout: r.stdout, stderr: r.stderr });
+        if (r.code !== 0) process.exitCode = r.code;
+        return;
+      }
       const r = await spawnRunner(t.argv, { inherit: true });
       if (r.code !== 0) {
         if (r.code === 127 && r.stderr) process.stderr.write(r.stderr);

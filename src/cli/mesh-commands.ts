@@ -20,7 +20,7 @@ import { holdsSecrets, loadMesh, type MeshRef, meshRef, updateMesh } from "../re
 import { renderZones } from "../render/zone.js";
 import { type GlobalOptions, globals, splitFlags, withRegistry } from "./context.js";
 import { addCommand, blacklistCommand, delCommand, fileUpdater, readKeyFile, schemaFirst, setCommand, Unchanged, type Updater } from "./edit-commands.js";
-import { json, out, progress, warn } from "./output.js";
+import { collectWarnings, json, out, progress, warn } from "./output.js";
 import { randomSource } from "./random.js";
 import { showconfMesh, showMeshes } from "./read-commands.js";
 
@@ -148,7 +148,8 @@ export function registerMeshCommands(program: Command): void {
       if (text === undefined) throw new CiabError("notFound", `no mesh file ${file}`, { where: { file } });
       // It must read as a mesh (as every read command would); deploy problems are only warnings here, as for show.
       const mesh = meshFromDoc(net, parseToml(text, file), { file, text });
-      for (const w of readWarnings(mesh)) warn(w);
+      const warned = collectWarnings();
+      for (const w of readWarnings(mesh)) warned.warn(w);
       const res = await withRegistry(g, async (reg) => {
         const now = await reg.readMesh(net);
         if (now && !o.replace)
@@ -160,7 +161,7 @@ export function registerMeshCommands(program: Command): void {
         if (!w.ok) throw new CiabError("conflict", `network '${net}' changed in ${reg.location} while it was imported`, { hint: "run the command again" });
         return { location: reg.location, changed: true };
       });
-      if (g.json) json({ ok: true, network: net, registry: res.location, changed: res.changed, nodes: mesh.nodes.length });
+      if (g.json) json({ ok: true, network: net, registry: res.location, changed: res.changed, nodes: mesh.nodes.length, warnings: warned.list });
       else progress(`${net}: ${res.changed ? "imported into" : "already identical in"} ${res.location} (${mesh.nodes.length} nodes)`);
     });
   registry
@@ -173,7 +174,8 @@ export function registerMeshCommands(program: Command): void {
       const got = await withRegistry(g, (reg) => reg.readMesh(net).then((m) => ({ m, location: reg.location })));
       if (!got.m)
         throw new CiabError("notFound", `network '${net}' does not exist in ${got.location}`, { hint: `'ciab registry import ${net} FILE' stores one` });
-      process.stdout.write(got.m.text);
+      if (g.json) json({ network: net, registry: got.location, revision: got.m.revision, text: got.m.text });
+      else process.stdout.write(got.m.text);
     });
 
   program
@@ -196,7 +198,7 @@ export function registerMeshCommands(program: Command): void {
     .argument("<node>")
     .action(async (net: string, name: string, _o, cmd: Command) => {
       const g = globals(cmd);
-      showconfMesh((await loadMeshes(g, [net]))[0] as Mesh, name);
+      showconfMesh((await loadMeshes(g, [net]))[0] as Mesh, name, g.json);
     });
 
   program
@@ -222,12 +224,13 @@ export function registerMeshCommands(program: Command): void {
         g,
         pairs.map(([n]) => n),
       );
+      const warned = collectWarnings();
       const all = pairs.map(([, d], i) => {
         const mesh = meshes[i] as Mesh;
-        for (const w of readWarnings(mesh)) warn(w);
+        for (const w of readWarnings(mesh)) warned.warn(w);
         const z = renderZones(mesh, { domain: d, serial, ns: o.ns });
-        for (const w of z.warnings) warn(w);
-        return { mesh, z };
+        for (const w of z.warnings) warned.warn(w);
+        return { mesh, domain: d, z };
       });
       if (o.out !== undefined) {
         // All zones or none: each is staged (written, fsynced) before any replaces its old copy.
@@ -239,16 +242,17 @@ export function registerMeshCommands(program: Command): void {
         );
         replaceFiles(files);
         const written = files.map((f) => f.path);
-        if (g.json) json({ ok: true, files: written });
+        if (g.json) json({ ok: true, files: written, warnings: warned.list });
         else out(written.join("\n"));
         return;
       }
-      const texts = all.map(({ mesh, z }) => {
+      const zones = all.map(({ mesh, domain: d, z }) => {
         const zone = o.reverse === "ipv4" ? z.reverse4 : o.reverse === "ipv6" ? z.reverse6 : z.forward;
         if (!zone) throw invalid(`network '${mesh.title}' has no pool-${o.reverse}, so no reverse zone`);
-        return zone.text;
+        return { network: mesh.title, domain: d, origin: zone.origin, text: zone.text };
       });
-      process.stdout.write(texts.join("\n"));
+      if (g.json) json({ zones, warnings: warned.list });
+      else process.stdout.write(zones.map((z) => z.text).join("\n"));
     });
 
   program
@@ -263,23 +267,34 @@ export function registerMeshCommands(program: Command): void {
   program
     .command("genkey")
     .description("print a new private key (like wg genkey)")
-    .action(() => out(genkey(randomSource().bytes)));
+    .action((_o, cmd: Command) => {
+      // The user asked for the key: it is the output (as `wg genkey`'s), in the document too.
+      const key = genkey(randomSource().bytes);
+      if (globals(cmd).json) json({ privateKey: key });
+      else out(key);
+    });
 
   program
     .command("genpsk")
     .description("print a new pre-shared key (like wg genpsk)")
-    .action(() => out(genpsk(randomSource().bytes)));
+    .action((_o, cmd: Command) => {
+      const key = genpsk(randomSource().bytes);
+      if (globals(cmd).json) json({ presharedKey: key });
+      else out(key);
+    });
 
   program
     .command("pubkey")
     .description("read a private key on stdin, print its public key (like wg pubkey)")
-    .action(() => {
+    .action((_o, cmd: Command) => {
       let input = "";
       try {
         input = readFileSync(0, "utf8");
       } catch (e) {
         throw invalid("pubkey: cannot read the private key from standard input", { cause: e });
       }
-      out(pubkey(input, "private key on standard input"));
+      const pub = pubkey(input, "private key on standard input");
+      if (globals(cmd).json) json({ publicKey: pub });
+      else out(pub);
     });
 }

@@ -6,7 +6,7 @@ import { readWarnings } from "../model/validate.js";
 import { loadMesh, meshRef } from "../registry/file.js";
 import { showJson, showText } from "../render/show.js";
 import { renderShowconf } from "../render/showconf.js";
-import { json, warn } from "./output.js";
+import { collectWarnings, json } from "./output.js";
 
 export function findNode(mesh: Mesh, name: string) {
   const node = mesh.nodes.find((n) => n.name === name);
@@ -36,10 +36,11 @@ export function showCommand(dir: string, nets: string[], o: ShowOptions): void {
 
 export function showMeshes(meshes: Mesh[], o: ShowOptions): void {
   if (o.node) for (const m of meshes) findNode(m, o.node);
-  for (const m of meshes) for (const w of readWarnings(m)) warn(w);
+  const w = collectWarnings();
+  for (const m of meshes) for (const text of readWarnings(m)) w.warn(text);
   if (o.json) {
-    const docs = meshes.map((m) => showJson(m, { showKeys: Boolean(o.showKeys), only: o.node }));
-    json(docs.length === 1 ? docs[0] : docs);
+    // One shape for one network or many (README "Machine-readable output").
+    json({ networks: meshes.map((m) => showJson(m, { showKeys: Boolean(o.showKeys), only: o.node })), warnings: w.list });
     return;
   }
   const color = Boolean(o.color) || (process.stdout.isTTY === true && !process.env.NO_COLOR);
@@ -50,7 +51,11 @@ export function showconfCommand(dir: string, net: string, name: string): void {
   showconfMesh(loadMesh(meshRef(net, dir)).mesh, name);
 }
 
-export function showconfMesh(mesh: Mesh, name: string): void {
-  for (const w of readWarnings(mesh)) warn(w);
-  process.stdout.write(renderShowconf(mesh, findNode(mesh, name)));
+/** The node's wg-quick file (it holds the node's private key when the mesh file does, as vwgen's). */
+export function showconfMesh(mesh: Mesh, name: string, asJson = false): void {
+  const w = collectWarnings();
+  for (const text of readWarnings(mesh)) w.warn(text);
+  const config = renderShowconf(mesh, findNode(mesh, name));
+  if (asJson) json({ network: mesh.title, node: name, config, warnings: w.list });
+  else process.stdout.write(config);
 }

@@ -16,7 +16,7 @@ import { checkRenderable, sha256 } from "../render/bundle.js";
 import { renderDot } from "../render/dot.js";
 import { globals, withRegistry } from "./context.js";
 import { loadMeshes } from "./mesh-commands.js";
-import { json, out, warn } from "./output.js";
+import { collectWarnings, json, out } from "./output.js";
 import { randomSource } from "./random.js";
 import { findNode } from "./read-commands.js";
 import { renderBundlesTo } from "./render-bundles.js";
@@ -32,10 +32,11 @@ export function registerRenderCommands(program: Command): void {
       const g = globals(cmd);
       const ref = meshRef(net, g.dir);
       const { mesh, text } = g.registry === undefined ? loadMesh(ref) : await withRegistry(g, (reg) => loadMeshFrom(reg, net));
-      for (const w of mesh.warnings) warn(w);
+      const warned = collectWarnings();
+      for (const w of mesh.warnings) warned.warn(w);
       // validate() then synth(): every problem of the mesh, at once, before anything is written.
       const topo = topology(mesh);
-      for (const w of checkRenderable(topo)) warn(w);
+      for (const w of checkRenderable(topo)) warned.warn(w);
       const nodes = o.node ? [findNode(mesh, o.node)] : mesh.nodes;
       const digest = sha256(text);
       const outDir = prepareOutDir(o.out.trim() === "" ? "" : resolve(g.dir, o.out));
@@ -59,7 +60,7 @@ export function registerRenderCommands(program: Command): void {
       // A node deleted from the mesh must not leave a bundle that looks current.
       const stale = o.node ? { remove: [], kept: [] } : staleBundles(outDir, mesh.name, new Set(mesh.nodes.map((n) => n.name)));
       for (const s of stale.remove) removeBundle(join(outDir, s));
-      for (const k of stale.kept) warn(`kept ${join(outDir, k.name)} (node '${k.name}' is no longer in the mesh, but ${k.why}); remove it yourself`);
+      for (const k of stale.kept) warned.warn(`kept ${join(outDir, k.name)} (node '${k.name}' is no longer in the mesh, but ${k.why}); remove it yourself`);
       if (g.json) {
         json({
           ok: true,
@@ -68,6 +69,7 @@ export function registerRenderCommands(program: Command): void {
           bundles: bundles.map((b) => ({ node: b.node, dir: join(outDir, b.node), files: b.files })),
           removed: stale.remove,
           kept: stale.kept.map((k) => k.name),
+          warnings: warned.list,
         });
       } else {
         out(bundles.map((b) => `${join(outDir, b.node)}  (${b.files.length} files)`).join("\n"));
@@ -83,13 +85,14 @@ export function registerRenderCommands(program: Command): void {
     .action(async (net: string, o: { out?: string }, cmd: Command) => {
       const g = globals(cmd);
       const [mesh] = (await loadMeshes(g, [net])) as [Mesh];
-      for (const w of readWarnings(mesh)) warn(w);
+      const warned = collectWarnings();
+      for (const w of readWarnings(mesh)) warned.warn(w);
       const dot = renderDot(topology(mesh));
-      if (!o.out) return void process.stdout.write(dot);
+      if (!o.out) return void (g.json ? json({ network: mesh.title, dot, warnings: warned.list }) : process.stdout.write(dot));
       const content = o.out.endsWith(".svg") ? dotToSvg(dot) : dot;
       if (o.out.trim() === "") throw invalid("--out: the file name must not be empty");
       replaceFile(o.out, content, { what: "graph file" });
-      if (g.json) json({ ok: true, file: o.out });
+      if (g.json) json({ ok: true, network: mesh.title, file: o.out, warnings: warned.list });
       else out(o.out);
     });
 
@@ -116,13 +119,14 @@ export function registerRenderCommands(program: Command): void {
       const text = readRegularText(path, { follow: false, maxBytes: 4096, what: "key file" });
       if (text === undefined) throw new CiabError("io", `${path} disappeared while it was being read; run the command again`);
       const mode = (lstatOrUndefined(path)?.mode ?? 0) & 0o777;
+      const warned = collectWarnings();
       if (!created && (mode & 0o077) !== 0) {
-        warn(
+        warned.warn(
           `${path} is mode ${mode.toString(8).padStart(4, "0")}: other users can read this private key; 'chmod 600 ${path}' (ciab does not change a file it did not create)`,
         );
       }
       const pub = pubkey(text, `key file ${path}`);
-      if (g.json) json({ ok: true, network: net, node, keyFile: path, created, publicKey: pub });
+      if (g.json) json({ ok: true, network: net, node, keyFile: path, created, publicKey: pub, warnings: warned.list });
       else {
         out(pub);
         process.stderr.write(

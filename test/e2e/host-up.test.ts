@@ -19,6 +19,7 @@ import type { StatusReport } from "../../src/agent/status.js";
 import { execTarget, routesOf } from "../../src/lab/lab.js";
 import { LAB_ROOT, labPaths } from "../../src/lab/state.js";
 import { CLI, hasTool, isRoot } from "../helpers/env.js";
+import { oneDocument } from "../helpers/json-contract.js";
 import { ciabOn, labReady, onNode, type RunningLab, startLab, stopLab, waitFor } from "../helpers/lab.js";
 
 const numbers: Record<string, unknown> = {};
@@ -31,7 +32,7 @@ interface UpJson {
 async function up(lab: RunningLab, node: string, bundle: string): Promise<UpJson> {
   const r = await ciabOn(lab, node, ["up", "--bundle", bundle, "--json"]);
   expect(r.code, `${node}: ${r.stderr}${r.stdout}`).toBe(0);
-  return JSON.parse(r.stdout) as UpJson;
+  return oneDocument(r.stdout, "ciab/up/v1") as unknown as UpJson;
 }
 
 /** Per peer key: latest handshake and transfer; per BGP neighbour description: established epoch. */
@@ -97,6 +98,7 @@ describe.skipIf(!labReady())("ciab up/down/status inside lab nodes (4 nodes, BGP
     }
     const down = await ciabOn(L, "n4", ["down", "--bundle", bundleOf(L, "n4"), "--json"]);
     expect(down.code, down.stderr).toBe(0);
+    oneDocument(down.stdout, "ciab/down/v1");
     const withdrawn = await waitFor("10.0.4.0/24 gone from n1..n3", async () => {
       for (const n of others) if ((await routesOf(spawnRunner, nsOf(L, n), 4, "bgp")).has("10.0.4.0/24")) return false;
       return true;
@@ -161,7 +163,7 @@ describe.skipIf(!labReady())("ciab up/down/status inside lab nodes (4 nodes, BGP
     const L = lab!;
     const ok = await ciabOn(L, "n1", ["status", "--bundle", bundleOf(L, "n1"), "--json"]);
     expect(ok.code, ok.stdout).toBe(0);
-    const healthy = JSON.parse(ok.stdout) as StatusReport;
+    const healthy = oneDocument(ok.stdout, "ciab/status/v1") as unknown as StatusReport;
     expect(healthy.peers.map((p) => [p.name, p.up])).toEqual([
       ["n2", true],
       ["n3", true],
@@ -174,7 +176,7 @@ describe.skipIf(!labReady())("ciab up/down/status inside lab nodes (4 nodes, BGP
     process.kill(pid, "SIGKILL");
     const r = await ciabOn(L, "n1", ["status", "--bundle", bundleOf(L, "n1"), "--json"]);
     expect(r.code).toBe(9);
-    const s = JSON.parse(r.stdout) as StatusReport;
+    const s = oneDocument(r.stdout, "ciab/status/v1") as unknown as StatusReport;
     expect(s.ok).toBe(false);
     const n4 = s.peers.find((p) => p.name === "n4")!;
     expect(n4.up).toBe(false);

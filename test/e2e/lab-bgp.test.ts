@@ -6,6 +6,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
 import type { LabTestReport } from "../../src/lab/checks.js";
 import { CLI } from "../helpers/env.js";
+import { oneDocument } from "../helpers/json-contract.js";
 import { alive, expectNothingLeft, labReady, uniqueLab } from "../helpers/lab.js";
 
 const ciab = (args: string[], timeout = 180_000) => {
@@ -39,7 +40,7 @@ describe.skipIf(!labReady())("ciab lab: 3 nodes, BGP, one reflector (CLI)", () =
 
   it("lab test: full matrix and every check passes", () => {
     const r = ciab(["lab", "test", "--name", name, "--json"]);
-    const report = JSON.parse(r.stdout) as LabTestReport;
+    const report = oneDocument(r.stdout, "ciab/lab-test/v1") as unknown as LabTestReport;
     const failed = report.checks.filter((c) => c.status === "fail");
     expect(failed, JSON.stringify(failed, null, 2)).toEqual([]);
     expect(r.code).toBe(0);
@@ -83,15 +84,16 @@ describe.skipIf(!labReady())("ciab lab: 3 nodes, BGP, one reflector (CLI)", () =
 
   it("lab status lists nodes, namespaces and processes", () => {
     const r = ciab(["lab", "status", "--name", name, "--json"]);
-    const s = JSON.parse(r.stdout) as { phase: string; namespaces: { exists: boolean }[]; nodes: unknown[] };
+    const s = oneDocument(r.stdout, "ciab/lab-status/v1") as unknown as { phase: string; namespaces: { exists: boolean }[]; nodes: unknown[] };
     expect(s.phase).toBe("up");
     expect(s.nodes).toHaveLength(3);
     expect(s.namespaces.every((n) => n.exists)).toBe(true);
   });
 
   it("lab down leaves nothing: no namespace, no process, no state", async () => {
-    const r = ciab(["lab", "down", "--name", name]);
+    const r = ciab(["lab", "down", "--name", name, "--json"]);
     expect(r.code, r.stderr).toBe(0);
+    expect(oneDocument(r.stdout, "ciab/lab-down/v1").name).toBe(name);
     await expectNothingLeft(name, [...pids, ...pidsOf(name)]);
   }, 120_000);
 });

@@ -46,7 +46,10 @@ describe("mesh file", () => {
 
   it("show --json hides private keys unless asked", () => {
     const dir = withFiles(BASIC);
-    const shown = JSON.parse(ciab(["show", "ciabmesh", "--json"], { cwd: dir }).stdout);
+    const doc = JSON.parse(ciab(["show", "ciabmesh", "--json"], { cwd: dir }).stdout);
+    expect(doc).toMatchObject({ schema: "ciab/show/v1", ok: true });
+    const shown = doc.networks[0];
+    expect(doc.networks).toHaveLength(1);
     expect(shown.nodes).toHaveLength(3);
     expect(shown.nodes[0]).toMatchObject({
       name: "node1",

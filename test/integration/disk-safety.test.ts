@@ -542,7 +542,7 @@ describe("clean edges", () => {
     expect(l.code).toBe(EXIT.locked);
     expect(Date.now() - t0).toBeLessThan(5000);
     const sh = ciab(["show", "ciabmesh", "--json", "-C", dir], { cwd: other });
-    expect(JSON.parse(sh.stdout).nodes).toHaveLength(3);
+    expect(JSON.parse(sh.stdout).networks[0].nodes).toHaveLength(3);
     const r = ciab(["render", "ciabmesh", "--out", "b", "-C", dir, "--json"], { cwd: other });
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout).ok).toBe(true);

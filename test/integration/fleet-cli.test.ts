@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { EXIT } from "../../src/model/errors.js";
 import { tempDir } from "../helpers/cli.js";
 import { CLI, hasTool, isRoot } from "../helpers/env.js";
+import { oneDocument } from "../helpers/json-contract.js";
 
 const can = isRoot && hasTool("unshare") && hasTool("etcd") && hasTool("etcdctl") && hasTool("wireguard-go");
 
@@ -97,6 +98,17 @@ describe.skipIf(!can)("fleet commands against etcd with auth (sealed namespaces)
     expect(read("rejoin.err")).toMatch(/token/i);
   });
 
+  it("the --json documents of join, agent (one per line), status and show match their schemas", () => {
+    expect(oneDocument(read("join.json"), "ciab/join/v1").node).toBe("a");
+    for (const f of ["once.jsonl", "loop.jsonl"]) {
+      const docs = read(f).split("\n").filter(Boolean);
+      expect(docs.length).toBeGreaterThan(1);
+      for (const line of docs) oneDocument(line, "ciab/agent/v1");
+    }
+    oneDocument(read("status.json"), "ciab/status/v1");
+    oneDocument(read("show-b.json"), "ciab/show/v1");
+  });
+
   it("agent --once applies for real through the planner: the WireGuard interface carries the joined key", () => {
     expect(read("once.code").trim(), read("once.err")).toBe("0");
     const ev = lines("once.jsonl");
@@ -116,7 +128,9 @@ describe.skipIf(!can)("fleet commands against etcd with auth (sealed namespaces)
     expect(applied.length, read("loop.jsonl")).toBeGreaterThanOrEqual(2);
     expect(lines("loop.jsonl").filter((e) => /failed/.test(String(e.message)))).toEqual([]);
     expect(applied[0]?.revision).not.toBe(applied.at(-1)?.revision);
-    const b = (JSON.parse(read("show-b.json")) as { nodes: { name: string; publicKey: string }[] }).nodes.find((n) => n.name === "b");
+    const b = (JSON.parse(read("show-b.json")) as { networks: { nodes: { name: string; publicKey: string }[] }[] }).networks[0]?.nodes.find(
+      (n) => n.name === "b",
+    );
     expect(b).toBeDefined();
     const peers = read("wg-loop")
       .split("\n")
