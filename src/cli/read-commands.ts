@@ -1,7 +1,7 @@
 // The read commands of vwgen's loop (`show`, `showconf`), free of the command tree: mesh-commands.ts registers them,
 // and fast.ts runs them straight from a plain command line without loading the rest of the CLI.
-import { notFound } from "../model/errors.js";
 import type { Mesh } from "../model/mesh.js";
+import { noSuchNode } from "../model/suggest.js";
 import { readWarnings } from "../model/validate.js";
 import { loadMesh, meshRef } from "../registry/file.js";
 import { showJson, showText } from "../render/show.js";
@@ -10,12 +10,12 @@ import { collectWarnings, json } from "./output.js";
 
 export function findNode(mesh: Mesh, name: string) {
   const node = mesh.nodes.find((n) => n.name === name);
-  if (!node) {
-    throw notFound(`network '${mesh.title}' has no node '${name}'`, {
-      where: { node: name },
-      hint: `nodes: ${mesh.nodes.map((n) => n.name).join(", ") || "(none)"}`,
-    });
-  }
+  if (!node)
+    throw noSuchNode(
+      mesh.title,
+      name,
+      mesh.nodes.map((n) => n.name),
+    );
   return node;
 }
 

@@ -6,6 +6,7 @@ import type { Random } from "../keys/random.js";
 import { genkey, genpsk, keyShape, pubkey } from "../keys/x25519.js";
 import { type CiabError, conflict, invalid, notFound, usage } from "./errors.js";
 import { BGP_PASSWORD, checkNodeName, pairKey, parseEndpoint } from "./mesh.js";
+import { didYouMean, noSuchNode } from "./suggest.js";
 import { forgetFloat, type TomlTable, type TomlValue } from "./toml.js";
 
 export type { Random } from "../keys/random.js";
@@ -31,13 +32,7 @@ const nodesOf = (doc: TomlTable): TomlTable => table(doc, "Node");
 
 function nodeOf(doc: TomlTable, net: string, name: string): TomlTable {
   const n = nodesOf(doc)[name];
-  if (n === undefined) {
-    const known = Object.keys(nodesOf(doc)).sort();
-    throw notFound(`network '${net}' has no node '${name}'`, {
-      where: { node: name },
-      hint: known.length ? `nodes: ${known.join(", ")}` : "add it with 'ciab add <net> <node>'",
-    });
-  }
+  if (n === undefined) throw noSuchNode(net, name, Object.keys(nodesOf(doc)));
   return n as TomlTable;
 }
 
@@ -341,13 +336,50 @@ function setEndpoint(ctx: SetCtx, word: string, value: string | undefined): void
   };
   let text = v;
   if (/^\[[^\]]+\]$/.test(v)) text = withPort(v);
-  else if ((v.match(/:/g) ?? []).length > 1 && !v.startsWith("[")) text = withPort(`[${v}]`);
-  else if (!v.includes(":")) text = withPort(v);
+  else if ((v.match(/:/g) ?? []).length > 1 && !v.startsWith("[")) {
+    bareIPv6(v, name, port);
+    text = withPort(`[${v}]`);
+  } else if (!v.includes(":")) text = withPort(v);
   try {
     t.Endpoint = parseEndpoint(text, "endpoint").text;
   } catch (e) {
     throw invalid(`node '${name}': ${e instanceof Error ? e.message : e}`, { where: { node: name, key: "endpoint", value: v }, hint: (e as CiabError).hint });
   }
+}
+
+/**
+ * An IPv6 endpoint without brackets takes the listen port, as in vwgen, unless its last group could be a port:
+ * `2001:db8::1:5182` is the address 2001:db8::1:5182 or the address 2001:db8::1 with port 5182, and
+ * `2001:db8::1:51820` (51820 is no IPv6 group) can only be the second. Either way the brackets decide
+ * (RFC 3986 §3.2.2 writes `[v6]:port`); a group that reads as no port (`::7`, `::abcd`) leaves no doubt.
+ */
+function bareIPv6(v: string, name: string, listenPort: number | undefined): void {
+  const colon = v.lastIndexOf(":");
+  const head = v.slice(0, colon);
+  const tail = v.slice(colon + 1);
+  const isV6 = (s: string) => {
+    try {
+      return parseAddr(s, "endpoint").family === 6;
+    } catch {
+      return false;
+    }
+  };
+  const where = { node: name, key: "endpoint", value: v };
+  const asPort = /^\d{1,5}$/.test(tail) && Number(tail) >= 1 && Number(tail) <= 65535 && isV6(head);
+  if (isV6(v)) {
+    if (!asPort) return;
+    const other = `[${v}]:${listenPort ?? "PORT"}`;
+    throw invalid(`endpoint '${v}' of node '${name}' is ambiguous: its last group '${tail}' may be a port`, {
+      where,
+      hint: `write [${head}]:${tail} (address ${head}, port ${tail}) or ${other} (address ${v}${listenPort === undefined ? "" : ", the listen port"})`,
+    });
+  }
+  throw invalid(`endpoint '${v}' of node '${name}' is not an IPv6 address${asPort ? ` ('${tail}' is a port, not an IPv6 group)` : ""}`, {
+    where,
+    hint: asPort
+      ? `did you mean [${head}]:${tail}? An IPv6 endpoint is written [ADDRESS]:PORT`
+      : "an IPv6 endpoint is written [ADDRESS]:PORT, e.g. [2001:db8::7]:51820",
+  });
 }
 
 function setLinkLayer(ctx: SetCtx, word: string, value: string | undefined): void {
@@ -508,26 +540,71 @@ function oneOf(word: string, v: string | undefined, values: string[]): string {
   return v;
 }
 
+/** Directives that take one comma-separated list: a space instead of a comma makes the second value a "directive". */
+const LIST_ELEMENT: Readonly<Record<string, (word: string, nodes: readonly string[]) => boolean>> = {
+  addr: (w) => looksLikePrefix(w),
+  "allowed-ips": (w) => looksLikePrefix(w),
+  subnets: (w) => looksLikePrefix(w),
+  "route-reflectors": (w, nodes) => nodes.includes(w),
+};
+
+const looksLikePrefix = (w: string): boolean => /^[0-9A-Fa-f:.]+(\/\d{1,3})?$/.test(w) && /[.:]/.test(w) && /\d/.test(w);
+
+/**
+ * Why `args[i]` is no directive, with the likeliest fix: the second value of a list (`subnets A B`: join with
+ * commas), a node name without `node` before it, a near miss of a directive; the whole list only when nothing is
+ * close. `last` is where the directive before it stood.
+ */
+function unknownDirective(doc: TomlTable, args: string[], i: number, last: number | undefined): CiabError {
+  const word = args[i] as string;
+  const nodes = Object.keys(nodesOf(doc));
+  const prev = last === i - 2 ? (args[last] as string) : undefined;
+  const element = prev === undefined ? undefined : LIST_ELEMENT[prev];
+  if (prev !== undefined && element?.(word, nodes)) {
+    let end = i;
+    while (end < args.length && !Object.hasOwn(DIRECTIVES, args[end] as string) && args[end] !== "node" && element(args[end] as string, nodes)) end++;
+    const joined = [args[i - 1], ...args.slice(i, end)].join(",");
+    return usage(
+      `invalid directive '${word}': '${prev}' takes one comma-separated list (did you mean '${prev} ${joined}'?)`,
+      "join the values with commas, without spaces (or quote the list: 'A, B')",
+    );
+  }
+  if (nodes.includes(word)) {
+    const rest = args.slice(i + 1, i + 3).join(" ");
+    const more = args.length > i + 3 ? " …" : "";
+    return usage(
+      `invalid directive '${word}': '${word}' is a node (did you mean 'node ${word}${rest ? ` ${rest}` : ""}${more}'?)`,
+      "node directives follow 'node NAME'; 'ciab set --help' lists them",
+    );
+  }
+  const guess = didYouMean(word, ["node", ...SET_DIRECTIVES], { ignoreCase: true });
+  if (guess) return usage(`invalid directive '${word}' (${guess})`, "'ciab set --help' lists every directive");
+  return usage(`invalid directive '${word}'`, `valid directives: node, ${SET_DIRECTIVES.join(", ")} ('ciab set --help' describes each)`);
+}
+
 /** Apply `set` directives in order (several `node <name>` blocks allowed, as in vwgen). */
 export function applySet(doc: TomlTable, net: string, args: string[], env: EditEnv): void {
   if (args.length === 0) throw usage("nothing to set", "e.g. ciab set NET pool-ipv4 172.20.10.0/24 node node1 endpoint 198.51.100.7:51820");
   const ctx: SetCtx = { doc, net, env };
   let i = 0;
+  /** Where the last directive (not `node`) stood, for the comma hint. */
+  let last: number | undefined;
   while (i < args.length) {
     const word = args[i] as string;
     if (word === "node") {
       const name = args[i + 1];
       if (name === undefined) throw usage("'node' needs a node name");
       ctx.node = { name, t: nodeOf(doc, net, name) };
+      last = undefined;
       i += 2;
       continue;
     }
-    const d = DIRECTIVES[word];
-    if (!d) {
-      throw usage(`invalid directive '${word}'`, `valid directives: node, ${SET_DIRECTIVES.join(", ")}`);
-    }
+    // Own keys only: `constructor` or `toString` is no directive.
+    const d = Object.hasOwn(DIRECTIVES, word) ? DIRECTIVES[word] : undefined;
+    if (!d) throw unknownDirective(doc, args, i, last);
     if (d.arity === 1 && args[i + 1] === undefined) throw usage(`'${word}' needs a value`);
     d.run(ctx, word, d.arity === 1 ? args[i + 1] : undefined);
+    last = i;
     i += 1 + d.arity;
   }
   syncPsks(doc, env.random);

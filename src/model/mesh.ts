@@ -10,6 +10,7 @@ import { inSpecial, overlapsSpecial } from "../ipam/special.js";
 import { isLowOrderKey, keyShape, pubkey } from "../keys/x25519.js";
 import { CiabError, type Phase, type Problem, problemsError } from "./errors.js";
 import { controlAt, located, type SchemaCtx, schemaProblems } from "./schema.js";
+import { didYouMean } from "./suggest.js";
 import type { TomlTable } from "./toml.js";
 
 export type Routing = "bgp" | "ospf" | "none";
@@ -639,6 +640,7 @@ export function meshFromDoc(name: string, doc: TomlTable, ctx: Ctx): Mesh {
   // Duplicates are "deploy" problems: vwgen's `set addr` and `set private-key` write them without a word.
   if (!loadFailed()) checkUnique(c, nodes, pool4, pool6);
   if (!loadFailed()) checkEndpointsOutsideSubnets(c, nodes);
+  if (!loadFailed()) checkEndpointPorts(c, nodes, ctx.title ?? name);
   const v6vtep = nodes.find((n) => n.vtepFamily === 6);
   const v4vtep = nodes.find((n) => n.vtepFamily === 4);
   if (v6vtep && v4vtep) {
@@ -680,7 +682,16 @@ export function meshFromDoc(name: string, doc: TomlTable, ctx: Ctx): Mesh {
   const psk = readPsks(c, (doc.PresharedKeys as TomlTable | undefined) ?? {}, names);
 
   for (const rr of network.routeReflectors) {
-    if (!names.has(rr)) c.add("deploy", "Network", "RouteReflectors", `'${rr}' is not a node of this network`, `nodes: ${[...names].join(", ") || "(none)"}`);
+    if (!names.has(rr)) {
+      const guess = didYouMean(rr, [...names].sort());
+      c.add(
+        "deploy",
+        "Network",
+        "RouteReflectors",
+        `'${rr}' is not a node of this network${guess ? ` (${guess})` : ""}`,
+        `nodes: ${[...names].join(", ") || "(none)"}`,
+      );
+    }
   }
   for (const n of nodes) {
     if (n.endpoint?.repaired)
@@ -741,6 +752,43 @@ function readPsks(c: Collector, t: TomlTable, names: Set<string>): Map<string, s
     psk.set(key, (v as string).trim());
   }
   return psk;
+}
+
+/**
+ * Warnings, never refusals (NAT port mappings and port forwards are legitimate): an endpoint whose port is not the
+ * node's ListenPort (peers send to the one, WireGuard listens on the other: right only behind a mapping; the usual
+ * cause is `add`'s random listen port left as it is), for IP addresses and DNS names alike, since the port is the
+ * same literal port either way; and two nodes with one endpoint (a peer can send to only one host at an address and
+ * port). A broken endpoint is a "deploy" problem of its own and is not looked at here.
+ */
+function checkEndpointPorts(c: Collector, nodes: MeshNode[], net: string): void {
+  const seen = new Map<string, string>();
+  for (const n of nodes) {
+    const ep = n.endpoint;
+    if (!ep || ep.broken) continue;
+    if (n.listenPort > 0 && ep.port !== n.listenPort)
+      c.add(
+        "warning",
+        `Node.${n.name}`,
+        "Endpoint",
+        `port ${ep.port} is not the node's ListenPort ${n.listenPort}: peers send to ${ep.port}, WireGuard listens on ${n.listenPort} (right behind a NAT or port forward from ${ep.port} to ${n.listenPort}; else 'ciab set ${net} node ${n.name} listen-port ${ep.port}')`,
+        undefined,
+        n.name,
+      );
+    // DNS names ignore case and a final dot (RFC 4343); IPv6 text is canonical already (parseEndpoint).
+    const key = ep.family === "dns" ? `${ep.host.toLowerCase().replace(/\.$/, "")}:${ep.port}` : ep.text;
+    const other = seen.get(key);
+    if (other === undefined) seen.set(key, n.name);
+    else
+      c.add(
+        "warning",
+        `Node.${n.name}`,
+        "Endpoint",
+        `${ep.text} is also the endpoint of node '${other}': a peer sends to one host per address and port, so one of the two is unreachable (a copy-paste slip, or one NAT mapping for two hosts: give each its own port)`,
+        undefined,
+        n.name,
+      );
+  }
 }
 
 /** A node's Subnets are routed through the overlay: one that holds a peer's endpoint would route the tunnel into itself. */

@@ -4,6 +4,7 @@
 // control character that would start a directive of its own there. Unknown keys are kept (vwgen's rule), but a near
 // miss of a known one ("Endpiont") gets a "did you mean" warning. Semantic checks live in mesh.ts and validate.ts.
 import type { Phase, Problem } from "./errors.js";
+import { closest } from "./suggest.js";
 import { isTomlFloat, locate, type TomlTable, type TomlValue } from "./toml.js";
 
 export type Kind = "int" | "bool" | "string" | "strings" | "pairs";
@@ -105,32 +106,13 @@ export const controlAt = (s: string): number => {
 
 const CONTROL_HINT = "remove it: values are copied into rendered files (wg-quick, ip -batch, FRR), where a newline starts a directive of its own";
 
-/** Levenshtein distance, bounded: enough to spot a misspelt key. */
-export function editDistance(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0] as number;
-    prev[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const up = prev[j] as number;
-      prev[j] = Math.min(up + 1, (prev[j - 1] as number) + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
-    }
-  }
-  return prev[b.length] as number;
-}
-
-/** The known key `key` probably meant: same letters ignoring case, or within 2 edits (1 for short keys). */
-export function nearMiss(key: string, known: readonly string[]): string | undefined {
-  const lower = key.toLowerCase();
-  let best: { k: string; d: number } | undefined;
-  for (const k of known) {
-    const d = k.toLowerCase() === lower ? 0 : editDistance(lower, k.toLowerCase());
-    const limit = Math.min(k.length, key.length) <= 4 ? 1 : 2;
-    if (d <= limit && (!best || d < best.d)) best = { k, d };
-  }
-  return best?.k;
-}
+/**
+ * The known key `key` probably meant: same letters ignoring case, or within 2 edits (1 for short keys). Tighter than
+ * the `set` directives' limit: a vwgen file's own keys (`LinkLayerAddr`, 3 edits from LinkLayerAddress) get no
+ * "did you mean" of their own.
+ */
+export const nearMiss = (key: string, known: readonly string[]): string | undefined =>
+  closest(key, known, { ignoreCase: true, max: 1, prefixes: false, limit: (a, b) => (Math.min(a.length, b.length) <= 4 ? 1 : 2) })[0];
 
 class Checker {
   readonly problems: Problem[] = [];

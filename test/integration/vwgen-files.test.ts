@@ -118,7 +118,7 @@ const CASES: Case[] = [
     net: "us",
     steps: [
       ["add", "us", "a", "b"],
-      ["set", "us", "node", "a", "endpoint", "host_1.example:51820"],
+      ["set", "us", "node", "a", "listen-port", "51820", "endpoint", "host_1.example:51820"],
     ],
     warning: /^$/,
     refused: false,
