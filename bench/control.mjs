@@ -117,7 +117,7 @@ function memMiB(pid) {
 
 /**
  * One `ciab agent … --dry-run --json`. Its `planned` lines hold every planned command (about 1 MB at 1000 nodes),
- * so only the head and tail of each line are kept: {"event":"planned","revision":"R",…,"ms":N,"message":"…"}.
+ * so only the head and tail of each line are kept: {"schema":…,"ok":…,"at":…,"event":"planned","revision":"R",…,"ms":N,"message":"…"}.
  */
 function startAgent(url, node, stateDir) {
   const child = track(
@@ -131,8 +131,8 @@ function startAgent(url, node, stateDir) {
   let tail = "";
   const line = () => {
     const at = performance.now();
-    // {"at":…,"event":"planned","revision":"N","actions":[…],"ms":N,"message":"planned revision N: K action(s) in N ms"}
-    const ev = /^\{(?:"at":"[^"]*",)?"event":"(\w+)"(?:,"revision":"(\d+)")?/.exec(head);
+    // {"schema":"ciab/agent/v1","ok":true,"at":…,"event":"planned","revision":"N","actions":[…],"ms":N,"message":"…"}
+    const ev = /^\{(?:"schema":"[^"]*",)?(?:"ok":(?:true|false),)?(?:"at":"[^"]*",)?"event":"(\w+)"(?:,"revision":"(\d+)")?/.exec(head);
     if (ev?.[1] === "planned") {
       const ms = /"ms":(\d+),(?:"dataPlaneMs":\d+,)?"message":"[^"]*?(\d+) action\(s\)(?: in \d+ ms)?"\}$/.exec(tail);
       a.planned.push({ at, revision: Number(ev[2]), reconcileMs: ms ? Number(ms[1]) : null, actions: ms ? Number(ms[2]) : null });
