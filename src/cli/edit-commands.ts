@@ -94,7 +94,7 @@ async function edit(
       const out = dumpToml(doc);
       if (out === original) throw new Unchanged(after);
       // What the JSON document reports: from the document before and after, not threaded through each directive.
-      changes = docChanges(beforeDoc, doc, after);
+      if (g.json) changes = docChanges(beforeDoc, doc, after); // only the JSON document reports them
       // Validate the whole result as `render` would: refuse what this edit introduces, warn about what was there.
       let before: Mesh | undefined;
       if (beforeDoc && deployProblems(after).length) {
