@@ -90,7 +90,7 @@ export function formatAddr(family: Family, addr: bigint): string {
 
 /**
  * Eight 16-bit groups as RFC 5952 text (§4: lowercase, no leading zeros, the longest run of two or more zero groups
- * as "::", the first of equal runs), as ipaddr.js's toString writes it.
+ * as "::", the first of equal runs), as Python's ipaddress (so vwgen) writes it; ipaddr.js picks an inner run on ties.
  */
 export function formatIPv6Groups(groups: readonly number[]): string {
   let best = -1;
