@@ -256,7 +256,15 @@ const prefixes = (word: string, value: string, host: boolean): string[] =>
       }
       return canonicalNetwork(s, word);
     } catch (e) {
-      throw invalid(`${word}: ${e instanceof Error ? e.message : e}`, { where: { key: word, value: s } });
+      // parsePrefix's message names the directive already ("addr '10.1.0.7' has no prefix length …")
+      const msg = e instanceof Error ? e.message : String(e);
+      const bare = !s.includes("/") && host;
+      throw invalid(msg, {
+        where: { key: word, value: s },
+        ...(bare
+          ? { hint: `vwgen stored it as typed; ciab needs the length (README "Coming from vwgen"): e.g. ${s.trim()}/${s.includes(":") ? 128 : 32}` }
+          : {}),
+      });
     }
   });
 

@@ -54,6 +54,9 @@ interface Step {
 const BLACKLIST_NEEDS_REFLECTORS = { why: "a blacklisted pair needs a route reflector", error: /blacklisted with .* RouteReflectors is empty/ };
 // README "Differences from vwgen": `add` of a name that is no DNS label (vwgen takes `_gw`) is refused, exit 4.
 const ADD_NEEDS_DNS_LABEL = { why: "a new node's name becomes a host name", error: /node name '.*' is invalid/ };
+// README "Coming from vwgen": `addr 10.1.0.7` / `allowed-ips 10.3.0.1` (no prefix length) are refused by an edit.
+const NEEDS_PREFIX_LENGTH = { why: "an address needs its prefix length", error: /has no prefix length/ };
+const NO_LENGTH = new Set(["10.1.0.7", "10.3.0.1"]);
 
 interface Scenario {
   net: string;
@@ -107,7 +110,10 @@ const setStep = (net: string, pool: string[]): fc.Arbitrary<Step> =>
       ),
       { minLength: 1, maxLength: 3 },
     )
-    .map((parts) => ({ argv: ["set", net, ...parts.flat()] }));
+    .map((parts) => {
+      const argv = ["set", net, ...parts.flat()];
+      return argv.some((a) => NO_LENGTH.has(a)) ? { argv, hazard: NEEDS_PREFIX_LENGTH } : { argv };
+    });
 
 const stepArb = (net: string, pool: string[]): fc.Arbitrary<Step> =>
   fc.oneof(

@@ -50,7 +50,7 @@ const CASES: Record<string, { success: Case[] | string; errors: Case[] }> = {
       },
     ],
     errors: [
-      { title: "bad network name", args: () => ["add", "../x", "a"] },
+      { title: "bad network name", args: () => ["add", "x\u0007y", "a"] },
       { title: "unknown option (commander)", args: () => ["add", "t", "z", "--bogus"] },
     ],
   },
