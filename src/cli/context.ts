@@ -95,7 +95,7 @@ export function splitFlags(words: string[]): { args: string[]; flags: RawGlobals
     const w = words[i] as string;
     const eq = w.startsWith("--") ? w.indexOf("=") : -1;
     const name = eq > 0 ? w.slice(0, eq) : w;
-    const key = VALUE_FLAGS[name];
+    const key = Object.hasOwn(VALUE_FLAGS, name) ? VALUE_FLAGS[name] : undefined; // not "constructor" from the prototype
     if (w === "--json") flags.json = true;
     else if (w === "--debug") flags.debug = true;
     else if (key && eq > 0) flags[key] = w.slice(eq + 1);
