@@ -460,7 +460,7 @@ const DIRECTIVES: Record<string, { arity: 0 | 1; run: Handler }> = {
   // vwgen, network level
   "pool-ipv4": { arity: 1, run: netKey("AddressPoolIPv4", pool(4)) },
   "pool-ipv6": { arity: 1, run: netKey("AddressPoolIPv6", pool(6)) },
-  "vxlan-id": { arity: 1, run: netKey("VxlanID", (w, v) => num(w, v, 1, 0xffffff)) },
+  "vxlan-id": { arity: 1, run: netKey("VxlanID", (w, v) => num(w, v, 0, 0xffffff)) },
   "vxlan-mtu": { arity: 1, run: netKey("VxlanMTU", (w, v) => num(w, v, 68, 65485)) },
   "vxlan-port": { arity: 1, run: netKey("VxlanPort", (w, v) => num(w, v, 1, 65535)) },
   // vwgen, node level
@@ -469,7 +469,7 @@ const DIRECTIVES: Record<string, { arity: 0 | 1; run: Handler }> = {
   endpoint: { arity: 1, run: setEndpoint },
   fwmark: { arity: 1, run: nodeKey("FwMark", (w, v) => (v === "off" ? 0 : num(w, v, 0, 0xffffffff, true))) },
   "ll-addr": { arity: 1, run: setLinkLayer },
-  "listen-port": { arity: 1, run: nodeKey("ListenPort", (w, v) => num(w, v, 1, 65535)) },
+  "listen-port": { arity: 1, run: nodeKey("ListenPort", (w, v) => num(w, v, 0, 65535)) },
   "persistent-keepalive": { arity: 1, run: nodeKey("PersistentKeepalive", (w, v) => (v === "off" ? 0 : num(w, v, 0, 65535))) },
   "private-key": { arity: 1, run: setPrivateKey },
   "save-config": { arity: 0, run: nodeKey("SaveConfig", () => true) },
@@ -514,7 +514,7 @@ export const SET_HELP: Readonly<Record<string, string>> = {
   endpoint: "HOST:PORT  after node NAME: where peers reach it ('' removes it; HOST alone takes listen-port)",
   fwmark: "N|off       after node NAME: WireGuard's fwmark",
   "ll-addr": "IPV4|FE80::X|auto   after node NAME: the VTEP address (auto: a free one)",
-  "listen-port": "N      after node NAME: WireGuard's UDP port",
+  "listen-port": "N      after node NAME: WireGuard's UDP port (0: a random one; peers then need its endpoint port)",
   "persistent-keepalive": "N|off   after node NAME: keepalive interval in seconds towards every peer",
   "private-key": "KEY|FILE   after node NAME: the WireGuard private key, or a file holding it",
   "save-config": "        after node NAME: wg-quick SaveConfig = true",

@@ -766,7 +766,16 @@ function checkEndpointPorts(c: Collector, nodes: MeshNode[], net: string): void 
   for (const n of nodes) {
     const ep = n.endpoint;
     if (!ep || ep.broken) continue;
-    if (n.listenPort > 0 && ep.port !== n.listenPort)
+    if (n.listenPort === 0)
+      c.add(
+        "warning",
+        `Node.${n.name}`,
+        "ListenPort",
+        `is 0 (WireGuard picks a random port at each start) but the node has endpoint ${ep.text}: peers reach it only behind a port forward to whatever port it picked`,
+        `'ciab set ${net} node ${n.name} listen-port ${ep.port}'`,
+        n.name,
+      );
+    else if (ep.port !== n.listenPort)
       c.add(
         "warning",
         `Node.${n.name}`,

@@ -71,11 +71,12 @@ export const vwgenFailed = (r: Run): boolean => /^vwgen: |^Traceback /m.test(r.s
 // --- normalisations of documented differences --------------------------------------------------------------
 
 /**
- * vwgen's mangled IPv6 endpoint: `set endpoint '[v6]:port'` stored `[[v6]:port]:<listen port>`; ciab repairs it
- * on load and stores the repaired value with its next write (README: "stored as `[v6]:port`; an already mangled
- * value is repaired on load").
+ * vwgen's mangled IPv6 endpoints: `set endpoint '[v6]:port'` stored `[[v6]:port]:<listen port>`, and `'[v6]'` (no
+ * port) stored `[v6]<listen port>`; ciab repairs both on load and stores the repaired value with its next write
+ * (README "Coming from vwgen").
  */
-export const repairMangled = (s: string): string => s.replace(/\[\[([0-9A-Fa-f:.]+)\]:(\d+)\]:\d+/g, "[$1]:$2");
+export const repairMangled = (s: string): string =>
+  s.replace(/\[\[([0-9A-Fa-f:.]+)\]:(\d+)\]:\d+/g, "[$1]:$2").replace(/\[([0-9A-Fa-f:.]+)\](\d+)/g, "[$1]:$2");
 
 /** vwgen prints FwMark in hex without 0x (wg(8) reads it as decimal or refuses it); ciab prints `0x1a`. */
 const fwmarkHex = (s: string): string => s.replace(/^(FwMark = | {2}(?:\x1b\[1m)?fwmark:(?:\x1b\[0m)? )([0-9a-f]+)$/gm, "$10x$2");

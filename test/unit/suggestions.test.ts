@@ -137,6 +137,11 @@ describe("endpoint warnings (model)", () => {
     ["IP, other port", ["node", "a", "listen-port", "51820", "endpoint", "198.18.0.1:51821"], /port 51821 is not the node's ListenPort 51820/],
     ["DNS name, other port", ["node", "a", "listen-port", "51820", "endpoint", "vpn.example.com:443"], /port 443 is not the node's ListenPort 51820/],
     ["same port", ["node", "a", "listen-port", "51820", "endpoint", "198.18.0.1:51820"], /^$/],
+    [
+      "listen port 0 (random) with an endpoint",
+      ["node", "a", "listen-port", "0", "endpoint", "198.18.0.1:51820"],
+      /ListenPort: is 0 \(WireGuard picks a random port/,
+    ],
     ["host only: takes the listen port", ["node", "a", "endpoint", "198.18.0.1"], /^$/],
     [
       "two nodes, one endpoint",
