@@ -234,21 +234,37 @@ function dumpValue(v: TomlValue): string {
   if (v instanceof Date) return (v as Date & { toISOString(): string }).toISOString();
   if (Array.isArray(v)) return `[${v.map((x) => ` ${dumpValue(x)},`).join("")}]`;
   const entries = Object.keys(v)
-    .sort()
+    .sort(byCodePoint)
     .map((k) => `${quoteKey(k)} = ${dumpValue(v[k] as TomlValue)}`);
   return `{ ${entries.join(", ")} }`;
 }
 
-/** Values of one table (sorted keys), and its sub-tables for the next round. */
+/** Python's order of str (code points); JavaScript's `<` compares UTF-16 units, which differs only past U+FFFF. */
+const SURROGATE = /[\uD800-\uDFFF]/;
+function byCodePoint(a: string, b: string): number {
+  if (!SURROGATE.test(a) && !SURROGATE.test(b)) return a < b ? -1 : a > b ? 1 : 0;
+  const [x, y] = [[...a], [...b]];
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    const d = (x[i]?.codePointAt(0) ?? 0) - (y[i]?.codePointAt(0) ?? 0);
+    if (d !== 0) return d;
+  }
+  return x.length - y.length;
+}
+const byName = (a: [string, TomlTable], b: [string, TomlTable]): number => byCodePoint(a[0], b[0]);
+
+/**
+ * Values of one table (sorted keys), and its sub-tables for the next round. vwgen's sorted dict orders the values by
+ * key, but the sub-tables by the key as written: a quoted one (`"Node One"`, `"nöde"`) comes before every bare one.
+ */
 function dumpSection(t: TomlTable): { text: string; subs: [string, TomlTable][] } {
   let text = "";
   const subs: [string, TomlTable][] = [];
-  for (const k of Object.keys(t).sort()) {
+  for (const k of Object.keys(t).sort(byCodePoint)) {
     const v = t[k] as TomlValue;
     if (isTable(v)) subs.push([quoteKey(k), v]);
     else text += `${quoteKey(k)} = ${dumpValue(v)}\n`;
   }
-  return { text, subs };
+  return { text, subs: subs.sort(byName) };
 }
 
 export function dumpToml(doc: TomlTable): string {
@@ -272,7 +288,8 @@ export function dumpToml(doc: TomlTable): string {
       }
       for (const [sub, t] of subs) next.push([`${name}.${sub}`, t]);
     }
-    sections = next;
+    // Each round's tables in the order of their whole dotted name (Python toml's next round is a sorted dict too).
+    sections = next.sort(byName);
   }
   return out.join("");
 }

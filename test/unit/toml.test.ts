@@ -14,6 +14,20 @@ describe("TOML codec", () => {
     const doc = parseToml('[Zeta]\nb = 1\na = "x"\n[Network]\nVxlanID = 5\nCustom = [ 1, 2,]\n[Node."odd name"]\nK = true\n', "t");
     expect(dumpToml(doc)).toBe('[Network]\nCustom = [ 1, 2,]\nVxlanID = 5\n\n[Zeta]\na = "x"\nb = 1\n\n[Node."odd name"]\nK = true\n');
   });
+  it("orders tables as vwgen's sorted dict does: by the key as written, quoted ones first; values by key", () => {
+    // vwgen's own file after `add o b zz a` and `add o 'nöde' 'Node One' y` (the oracle, by hand)
+    const doc = { Node: { zz: { x: 1 }, a: { x: 1 }, nöde: { x: 1 }, b: { x: 1 }, "Node One": { x: 1 }, y: { x: 1 } }, Z: 1, é: 2, B: 3 };
+    const text = dumpToml(doc);
+    expect(
+      text
+        .split("\n")
+        .filter((l) => l.startsWith("["))
+        .join(" "),
+    ).toBe('[Node."Node One"] [Node."nöde"] [Node.a] [Node.b] [Node.y] [Node.zz]');
+    expect(text.startsWith('B = 3\nZ = 1\n"é" = 2\n')).toBe(true);
+    // code points, not UTF-16 units: U+1F600 (a surrogate pair in JavaScript) sorts after U+FFFD, as Python sorts it
+    expect(dumpToml({ "\u{1F600}": 1, "\uFFFD": 2 })).toBe('"\uFFFD" = 2\n"\u{1F600}" = 1\n');
+  });
   it("escapes strings", () => expect(dumpToml({ a: 'q"\\\n' })).toBe('a = "q\\"\\\\\\n"\n'));
   it("reports the line of a syntax error", () => expect(() => parseToml("[Network]\nVxlanID = \n", "m.conf")).toThrow(/m\.conf:2:\d+: malformed TOML/));
   it("finds the line of a key in a table", () => {
