@@ -57,6 +57,9 @@ const ADD_NEEDS_DNS_LABEL = { why: "a new node's name becomes a host name", erro
 // README "Coming from vwgen": `addr 10.1.0.7` / `allowed-ips 10.3.0.1` (no prefix length) are refused by an edit.
 const NEEDS_PREFIX_LENGTH = { why: "an address needs its prefix length", error: /has no prefix length/ };
 const NO_LENGTH = new Set(["10.1.0.7", "10.3.0.1"]);
+// README "Coming from vwgen": `endpoint host` with listen port 0 (vwgen stores `host:0`) is refused.
+const NEEDS_PORT = { why: "an endpoint without port takes the listen port, and 0 is none", error: /has no port and the node has no listen-port/ };
+const NO_PORT = new Set(["198.18.1.2", "[2001:db8::6]", "2001:db8::7"]);
 
 interface Scenario {
   net: string;
@@ -112,7 +115,8 @@ const setStep = (net: string, pool: string[]): fc.Arbitrary<Step> =>
     )
     .map((parts) => {
       const argv = ["set", net, ...parts.flat()];
-      return argv.some((a) => NO_LENGTH.has(a)) ? { argv, hazard: NEEDS_PREFIX_LENGTH } : { argv };
+      if (argv.some((a) => NO_LENGTH.has(a))) return { argv, hazard: NEEDS_PREFIX_LENGTH };
+      return argv.some((a) => NO_PORT.has(a)) ? { argv, hazard: NEEDS_PORT } : { argv };
     });
 
 const stepArb = (net: string, pool: string[]): fc.Arbitrary<Step> =>
