@@ -5,7 +5,7 @@
 // (read-commands.ts, edit-commands.ts), so output, warnings, errors and exit codes are the same; every other command
 // line returns undefined and goes to the full CLI.
 import { addCommand, blacklistCommand, delCommand, type EditGlobals, setCommand } from "./edit-commands.js";
-import { guardStreams, reportError } from "./output.js";
+import { guardStreams, reportError, takeOutputFlags } from "./output.js";
 import { showCommand, showconfCommand } from "./read-commands.js";
 
 /** Each command (boot.ts lists them too), and how many arguments its plain form has at least (at most, for showconf). */
@@ -19,7 +19,14 @@ const FAST_COMMANDS: Readonly<Record<string, { min: number; max?: number }>> = {
 };
 /** Runs `argv` (process.argv) when it is such a command line and returns its exit code; else undefined. */
 export function runFast(argv: string[]): Promise<number> | undefined {
-  const [command = "", ...args] = argv.slice(2);
+  let words: string[];
+  try {
+    // -q, -v and --color as the full CLI takes them (the same function), so they do not need commander.
+    words = takeOutputFlags(argv.slice(2));
+  } catch {
+    return undefined; // the full CLI reports it, as it reports every other usage error
+  }
+  const [command = "", ...args] = words;
   const shape = Object.hasOwn(FAST_COMMANDS, command) ? FAST_COMMANDS[command] : undefined;
   if (!shape || process.env.CIAB_REGISTRY) return undefined;
   if (args.some((a) => a === "" || a.startsWith("-"))) return undefined;
