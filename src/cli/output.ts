@@ -20,6 +20,7 @@ export const verbosity = (): Verbosity => settings.verbosity;
  * command line (every command reads it) and is noted here. Returns the command line without those options.
  */
 export function takeOutputFlags(argv: string[]): string[] {
+  if (argv[0] === "__complete") return argv; // the words being completed, as the shell gave them
   const rest: string[] = [];
   let end = false;
   for (const a of argv) {

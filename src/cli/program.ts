@@ -2,6 +2,7 @@
 // that runs (for its JSON document's schema) or whose usage error commander reports. main.ts runs it.
 import { Command, type CommanderError } from "commander";
 import { CiabError } from "../model/errors.js";
+import { registerCompletion } from "./completion.js";
 import { VERSION } from "./context.js";
 import { registerFleetCommands } from "./fleet-commands.js";
 import { registerHostCommands } from "./host-commands.js";
@@ -33,6 +34,7 @@ export function buildProgram(name = "ciab"): Command {
   registerLabCommands(program);
   registerHostCommands(program);
   registerFleetCommands(program);
+  registerCompletion(program);
   // The common options are accepted before and after the command name (`ciab --json show x`, `ciab show x --json`).
   const common = (c: Command): void => {
     const has = (flag: string) => c.options.some((o) => o.long === flag);
