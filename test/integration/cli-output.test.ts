@@ -2,12 +2,12 @@
 // summary, the progress line only on a terminal (script(1) gives the command a pty), help on stdout, usage errors
 // on stderr with one hint line. Runs the built CLI (global setup builds it).
 import { spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { fastLine } from "../../src/cli/fast.js";
 import { ciab, type Run, tempDir } from "../helpers/cli.js";
-import { CLI, hasTool } from "../helpers/env.js";
+import { CLI, hasTool, ROOT } from "../helpers/env.js";
 import { MESH_DIR } from "../helpers/meshes.js";
 
 const ESC = "\x1b[";
@@ -220,5 +220,29 @@ describe("help and usage errors", () => {
     const sub = run(["lab", "nosuch"]);
     expect(sub.code).toBe(2);
     expect(sub.stderr).toContain("hint: 'ciab lab --help' shows the usage");
+  });
+});
+
+describe.runIf(hasTool("jq"))("the README's `--json | jq` examples", () => {
+  it("run as written on a mesh called net (those that need no host)", () => {
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    const lines = readme
+      .split("\n")
+      .filter((l) => /^ {4}ciab .*--json \| jq /.test(l) && !/ --bundle /.test(l))
+      .map((l) => l.trim());
+    expect(lines.length).toBeGreaterThanOrEqual(4);
+    const cwd = tempDir("ciab-jq-");
+    copyFileSync(join(MESH_DIR, "rr3.conf"), join(cwd, "net.conf"));
+    chmodSync(join(cwd, "net.conf"), 0o600);
+    const bin = join(cwd, "bin");
+    mkdirSync(bin);
+    writeFileSync(join(bin, "ciab"), `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} "$@"\n`, { mode: 0o755 });
+    for (const line of lines) {
+      const r = spawnSync("bash", ["-o", "pipefail", "-c", line], { cwd, encoding: "utf8", env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+      const expectedExit = line.includes("nosuch") ? 3 : 0; // the error example: the document, then ciab's exit 3
+      expect(r.status, `${line}\n${r.stderr}`).toBe(expectedExit);
+      expect(r.stdout.trim(), line).not.toBe("");
+      expect(r.stdout, line).not.toContain("null");
+    }
   });
 });
