@@ -63,16 +63,16 @@ export function completions(program: Command, words: string[], cword: number, so
   let cmd = program;
   const positionals: string[] = [];
   let dir: string | undefined;
-  let valueOf: Option | undefined;
+  let pendingValue: Option | undefined;
   for (let i = 1; i < cword; i++) {
     const w = words[i] as string;
-    if (valueOf) {
-      if (valueOf.long === "--dir" || (valueOf.long === "--registry" && !w.includes("://"))) dir = w;
-      valueOf = undefined;
+    if (pendingValue) {
+      if (pendingValue.long === "--dir" || (pendingValue.long === "--registry" && !w.includes("://"))) dir = w;
+      pendingValue = undefined;
     } else if (w.startsWith("-") && w !== "-") {
       const o = findOption(cmd, w);
       if (o?.long === "--dir" && w.includes("=")) dir = w.slice(w.indexOf("=") + 1);
-      if (o?.required && !w.includes("=")) valueOf = o;
+      if (o?.required && !w.includes("=")) pendingValue = o;
     } else {
       const sub = positionals.length === 0 ? visibleCommands(cmd).find((s) => s.name() === w || s.aliases().includes(w)) : undefined;
       if (sub) cmd = sub;
@@ -80,7 +80,7 @@ export function completions(program: Command, words: string[], cword: number, so
     }
   }
   const starting = (xs: string[]) => [...new Set(xs)].filter((x) => x.startsWith(typed));
-  if (valueOf) return []; // an option's value (a directory, a file, a number): the shell's own file completion
+  if (pendingValue) return []; // an option's value (a directory, a file, a number): the shell's own file completion
   if (typed.startsWith("-")) {
     const flags: string[] = [];
     for (let x: Command | null = cmd; x; x = x.parent)

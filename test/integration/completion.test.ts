@@ -41,7 +41,7 @@ function complete(line: string, cwd = dir): string[] {
     `COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")})`,
     `COMP_CWORD=${words.length - 1}`,
     "_ciab_complete",
-    'printf "%s\\n" "${COMPREPLY[@]}"',
+    `printf "%s\\n" "\${COMPREPLY[@]}"`,
   ].join("\n");
   const r = spawnSync("bash", ["--norc", "--noprofile", "-c", script], {
     cwd,
