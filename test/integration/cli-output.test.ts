@@ -196,6 +196,16 @@ describe.runIf(hasTool("script"))("on a terminal", () => {
     expect(onTty(render(["--json"]))).not.toContain("rendering:");
   });
 
+  it("two threads (the worker's bundles counted too): sizes and changes add up", () => {
+    const out = join(big, "out2");
+    const env = { CIAB_RENDER_THREADS: "2" };
+    const first = ciab(["render", "big", "--out", out], { cwd: big, env });
+    expect(first.stdout).toMatch(/^rendered 40 bundles \(\d+\.\d MiB\) in \d+\.\d s; 40 changed\n$/);
+    const again = ciab(["render", "big", "--out", out], { cwd: big, env });
+    expect(again.stdout).toMatch(/; 0 changed\n$/);
+    expect(again.stdout.replace(/ in .*/, "")).toBe(first.stdout.replace(/ in .*/, ""));
+  });
+
   it("show colours a terminal by default; NO_COLOR and --color=never turn it off", () => {
     expect(onTty(["show", "rr3"])).toContain(`${ESC}1mnetwork:`);
     expect(onTty(["show", "rr3"], { NO_COLOR: "1" })).not.toContain(ESC);
