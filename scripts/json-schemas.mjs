@@ -119,6 +119,7 @@ const COMMANDS = {
   genkey: { description: "a new private key", props: { privateKey: key44 } },
   genpsk: { description: "a new pre-shared key", props: { presharedKey: key44 } },
   pubkey: { description: "the public key of the private key on standard input", props: { publicKey: key44 } },
+  completion: { description: "the shell completion script", props: { shell: { enum: ["bash", "zsh", "fish"] }, script: str } },
   render: {
     description: "the bundles written, and the stale ones removed or kept",
     props: {

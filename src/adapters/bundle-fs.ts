@@ -131,8 +131,8 @@ const inside = (parent: string, child: string): boolean => {
   return r === "" || (!r.startsWith("..") && !isAbsolute(r));
 };
 
-/** Write one bundle into its (new) temp directory: 0700 while being written, 0755 when complete. */
-export function writeBundleTree(tmp: string, files: BundleFile[]): void {
+/** Write one bundle into its (new) temp directory: 0700 while being written, 0755 when complete. Returns its bytes. */
+export function writeBundleTree(tmp: string, files: BundleFile[]): number {
   try {
     mkdirSync(tmp, { mode: 0o700 });
   } catch (e) {
@@ -141,6 +141,7 @@ export function writeBundleTree(tmp: string, files: BundleFile[]): void {
     mkdirSync(tmp, { mode: 0o700 });
   }
   const made = new Set<string>([tmp]);
+  let bytes = 0;
   for (const f of files) {
     const rel = normalize(f.path);
     if (isAbsolute(rel) || rel === ".." || rel.startsWith(`..${sep}`)) throw new CiabError("internal", `bundle file path '${f.path}' leaves the bundle`);
@@ -155,12 +156,30 @@ export function writeBundleTree(tmp: string, files: BundleFile[]): void {
     const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, f.mode);
     try {
       fchmodSync(fd, f.mode); // the umask may have narrowed it; secrets are 0600 from the first byte
-      writeAll(fd, f.bytes ?? encoded(f.content));
+      const data = f.bytes ?? encoded(f.content);
+      writeAll(fd, data);
+      bytes += data.length;
     } finally {
       closeSync(fd);
     }
   }
   chmodSync(tmp, 0o755); // 0700 while being written: nobody reads a half bundle
+  return bytes;
+}
+
+/**
+ * Whether the bundle in `dir` holds the same files as the new manifest lists (paths, modes, SHA-256; the mesh
+ * digest and the rest of the manifest aside): render's "N changed". A missing or unreadable old one is a change.
+ */
+export function sameBundle(dir: string, manifest: string): boolean {
+  try {
+    const old = readRegularText(join(dir, "manifest.json"), { follow: false, maxBytes: 4 * 1024 * 1024, what: "manifest" });
+    if (old === undefined) return false;
+    const files = (text: string) => JSON.stringify((JSON.parse(text) as Manifest).files);
+    return files(old) === files(manifest);
+  } catch {
+    return false;
+  }
 }
 
 // One scratch buffer per thread for the UTF-8 bytes of the file being written: a fresh Buffer per file (800 MiB for

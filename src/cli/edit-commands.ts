@@ -11,7 +11,7 @@ import { schemaProblems } from "../model/schema.js";
 import { dumpToml, type TomlTable } from "../model/toml.js";
 import { deployProblems, editProblems, readWarnings, vwgenBlindSpots } from "../model/validate.js";
 import { loadMesh, type MeshRef, type Mutate, meshRef, updateMesh } from "../registry/file.js";
-import { collectWarnings, json, progress, warn } from "./output.js";
+import { collectWarnings, info, json, warn } from "./output.js";
 import { randomSource } from "./random.js";
 
 /** What the edit commands need of the common options. */
@@ -120,7 +120,7 @@ async function edit(
   }
   const w = collectWarnings();
   for (const text of [...res.mesh.warnings, ...kept, ...(res.changed ? notes : [])]) w.warn(text);
-  if (!g.json && !res.changed) progress(`${ref.path}: unchanged (it already holds these values)`);
+  if (!g.json && !res.changed) info(`${ref.path}: unchanged (it already holds these values)`);
   return { ...res, network: ref.name, file: ref.path, changes: changes as DocChanges, warnings: w.list };
 }
 

@@ -5,7 +5,7 @@
 // (read-commands.ts, edit-commands.ts), so output, warnings, errors and exit codes are the same; every other command
 // line returns undefined and goes to the full CLI.
 import { addCommand, blacklistCommand, delCommand, type EditGlobals, setCommand } from "./edit-commands.js";
-import { guardStreams, reportError } from "./output.js";
+import { guardStreams, reportError, takeOutputFlags } from "./output.js";
 import { showCommand, showconfCommand } from "./read-commands.js";
 
 /** Each command (boot.ts lists them too), and how many arguments its plain form has at least (at most, for showconf). */
@@ -17,13 +17,31 @@ const FAST_COMMANDS: Readonly<Record<string, { min: number; max?: number }>> = {
   del: { min: 2 },
   blacklist: { min: 4 },
 };
-/** Runs `argv` (process.argv) when it is such a command line and returns its exit code; else undefined. */
-export function runFast(argv: string[]): Promise<number> | undefined {
-  const [command = "", ...args] = argv.slice(2);
+/**
+ * The command line (process.argv after the program) as a plain fast command and its arguments, or undefined.
+ * -q, -v and --color are taken out as the full CLI takes them (the same function, which also sets them), so they
+ * need no commander; any other option, or a wrong --color (the full CLI reports it), leaves it to the full CLI.
+ */
+export function fastLine(words: string[]): { command: string; args: string[] } | undefined {
+  let rest: string[];
+  try {
+    rest = takeOutputFlags(words);
+  } catch {
+    return undefined;
+  }
+  const [command = "", ...args] = rest;
   const shape = Object.hasOwn(FAST_COMMANDS, command) ? FAST_COMMANDS[command] : undefined;
   if (!shape || process.env.CIAB_REGISTRY) return undefined;
   if (args.some((a) => a === "" || a.startsWith("-"))) return undefined;
   if (args.length < shape.min || args.length > (shape.max ?? Number.POSITIVE_INFINITY)) return undefined;
+  return { command, args };
+}
+
+/** Runs `argv` (process.argv) when it is such a command line and returns its exit code; else undefined. */
+export function runFast(argv: string[]): Promise<number> | undefined {
+  const line = fastLine(argv.slice(2));
+  if (!line) return undefined;
+  const { command, args } = line;
   guardStreams();
   const dir = process.env.CIAB_DIR ?? process.cwd();
   const g: EditGlobals = { dir, json: false, lockTimeout: 10_000 };

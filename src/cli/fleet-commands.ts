@@ -22,7 +22,7 @@ import { parseTtl } from "../registry/token.js";
 import { renderAgentUnit } from "../render/bundle.js";
 import { keyFilePath } from "../render/showconf.js";
 import { globals, VERSION, withRegistry } from "./context.js";
-import { json, jsonLine, out, progress } from "./output.js";
+import { info, json, jsonLine, out } from "./output.js";
 
 /** Where a joined host keeps its key (the bundle's key file, /etc/wireguard/NET.key) and its join state. */
 const KEY_DIR = dirname(keyFilePath("x"));
@@ -161,7 +161,7 @@ export function registerFleetCommands(program: Command): void {
       });
       const deps = realHost(spawnRunner);
       const emit = (ev: Record<string, unknown>) =>
-        g.json ? jsonLine({ at: new Date().toISOString(), ...ev }) : progress(`ciab agent: ${ev.message ?? ev.event}`);
+        g.json ? jsonLine({ at: new Date().toISOString(), ...ev }) : info(`ciab agent: ${ev.message ?? ev.event}`);
       const keyFile = keyFilePath(net);
       const record = (): NodeRecord => {
         const key = existsSync(keyFile) ? readRegularText(keyFile, { what: "key file", maxBytes: 4096 }) : undefined;

@@ -16,7 +16,7 @@ import { CiabError, EXIT, usage } from "../model/errors.js";
 import { formatCommand } from "../plan/commands.js";
 import type { Action, DesiredHost } from "../plan/types.js";
 import { globals } from "./context.js";
-import { json, jsonLine, out, progress, warn } from "./output.js";
+import { info, json, jsonLine, out, warn } from "./output.js";
 
 interface HostOpts {
   bundle?: string;
@@ -103,7 +103,7 @@ async function upOnce(
 ): Promise<ReconcileReport & { announce: string[]; desired: DesiredHost }> {
   const loaded = await loadDesired(src, deps);
   for (const w of loaded.warnings) warn(w);
-  const r = await reconcile(loaded.desired, deps, { dryRun: o.dryRun, progress: (a) => (jsonOut ? undefined : progress(`ciab up: [${a.kind}] ${a.reason}`)) });
+  const r = await reconcile(loaded.desired, deps, { dryRun: o.dryRun, progress: (a) => (jsonOut ? undefined : info(`ciab up: [${a.kind}] ${a.reason}`)) });
   for (const w of r.warnings) warn(w);
   return { ...r, announce: loaded.desired.announce, desired: loaded.desired };
 }
@@ -117,13 +117,13 @@ function waitTimeoutMs(o: HostOpts): number {
 }
 
 async function watchLoop(src: DesiredSource, deps: HostDeps, o: HostOpts, jsonOut: boolean, debug: boolean): Promise<void> {
-  const trace = (msg: string) => (debug ? progress(`ciab up --watch: ${msg}`) : undefined);
+  const trace = (msg: string) => (debug ? info(`ciab up --watch: ${msg}`) : undefined);
   const interval = o.interval === undefined ? 30 : Number(o.interval);
   if (!Number.isFinite(interval) || interval < 1) throw usage(`--interval '${o.interval}' must be a number of seconds >= 1`);
   let stop = false;
   let wake: () => void = () => {};
   const onSignal = (sig: string) => {
-    progress(`ciab up --watch: ${sig}: stopping`);
+    info(`ciab up --watch: ${sig}: stopping`);
     stop = true;
     wake();
   };
@@ -237,7 +237,7 @@ export function registerHostCommands(program: Command): void {
       else if (!g.json) printPlan(r, "ciab up");
       if (r.result?.failed) throw failure(r);
       if (o.wait) {
-        const s = await waitHealthy(r.desired, deps, { timeoutMs, progress: (m) => (g.json ? undefined : progress(`ciab up --wait: ${m}`)) });
+        const s = await waitHealthy(r.desired, deps, { timeoutMs, progress: (m) => (g.json ? undefined : info(`ciab up --wait: ${m}`)) });
         if (g.json) json({ ...reportJson(r), status: s });
         else out(`ciab up: node ${s.node} is ready: ${s.peers.length} peer(s) with a handshake and an answer, routing sessions up`);
       }
@@ -258,7 +258,7 @@ export function registerHostCommands(program: Command): void {
       });
       const r = await teardown(loaded.desired, deps, {
         dryRun: o.dryRun,
-        progress: (a) => (g.json ? undefined : progress(`ciab down: [${a.kind}] ${a.reason}`)),
+        progress: (a) => (g.json ? undefined : info(`ciab down: [${a.kind}] ${a.reason}`)),
       });
       if (g.json) json(reportJson(r));
       else printPlan(r, "ciab down");

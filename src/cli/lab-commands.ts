@@ -10,7 +10,7 @@ import { LAB_ROOT, readState } from "../lab/state.js";
 import { CiabError, usage } from "../model/errors.js";
 import type { Routing } from "../model/mesh.js";
 import { globals } from "./context.js";
-import { json, out, progress } from "./output.js";
+import { detail, info, json, out, progressLine, verbosity } from "./output.js";
 import { randomSource } from "./random.js";
 
 const root = () => process.env.CIAB_LAB_ROOT ?? LAB_ROOT;
@@ -39,10 +39,10 @@ async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Prom
   const ac = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
     if (ac.signal.aborted) {
-      progress(`ciab lab: ${sig} again: still tearing down, please wait`);
+      info(`ciab lab: ${sig} again: still tearing down, please wait`);
       return;
     }
-    progress(`ciab lab: ${sig}: stopping and tearing down what was built`);
+    info(`ciab lab: ${sig}: stopping and tearing down what was built`);
     ac.abort(`interrupted by ${sig}`);
   };
   process.on("SIGINT", onSignal);
@@ -53,6 +53,16 @@ async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Prom
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
+}
+
+/**
+ * The phases of `lab up` and `lab join` (each says when it started, "[ 12.3s] …"): one progress line on a terminal,
+ * every phase as a line of its own with -v, nothing otherwise (the result line says how long it took).
+ */
+function phases(): { say: (msg: string) => void; end: () => void } {
+  if (verbosity() === "verbose") return { say: (m) => detail(m), end: () => {} };
+  const line = progressLine({ afterMs: 0 });
+  return { say: (m) => line.update(m), end: () => line.end() };
 }
 
 function printReport(r: LabTestReport): void {
@@ -114,6 +124,7 @@ export function registerLabCommands(program: Command): void {
         if (o.routing !== undefined && !["bgp", "ospf", "none"].includes(o.routing)) throw usage(`--routing '${o.routing}' must be bgp, ospf or none`);
         if (!UNDERLAYS.includes(o.underlay as Underlay)) throw usage(`--underlay '${o.underlay}' must be 4, 6 or dual`);
         if (o.rate !== undefined && !/^\d+(\.\d+)?[kmg]?(bit|bps)$/i.test(o.rate)) throw usage(`--rate '${o.rate}' is not a tc rate`, "e.g. 100mbit");
+        const said = phases();
         const state = await interruptible((signal) =>
           labUp(
             {
@@ -127,9 +138,9 @@ export function registerLabCommands(program: Command): void {
               ...(o.registry ? { registry: "etcd" as const, standby: int("--standby", o.standby) } : {}),
               random: randomSource(),
             },
-            { run: spawnRunner, root: root(), progress, provider: provider(o.lxd ? "lxd" : "netns"), signal },
+            { run: spawnRunner, root: root(), progress: said.say, provider: provider(o.lxd ? "lxd" : "netns"), signal },
           ),
-        );
+        ).finally(said.end);
         if (o.json) json(state);
         else out(`lab ${state.name} is up in ${state.upSeconds} s. Next: ciab lab test${state.name === DEFAULT_LAB ? "" : ` --name ${state.name}`}`);
       },
@@ -142,7 +153,8 @@ export function registerLabCommands(program: Command): void {
     .option("--json", "print the lab's state as JSON")
     .action(async (node: string, o: { name?: string; json?: boolean }) => {
       needRoot();
-      const state = await labJoin(resolveLabName(root(), o.name), node, { run: spawnRunner, root: root(), progress });
+      const said = phases();
+      const state = await labJoin(resolveLabName(root(), o.name), node, { run: spawnRunner, root: root(), progress: said.say }).finally(said.end);
       if (o.json) json(state);
       else out(`node ${node} joined lab ${state.name}: ${state.registry?.joined.length} node(s) in the mesh`);
     });
@@ -155,7 +167,7 @@ export function registerLabCommands(program: Command): void {
       needRoot();
       if (action !== "stop" && action !== "start") throw usage(`'${action}': give stop or start`);
       const name = resolveLabName(root(), o.name);
-      await labEtcd(name, action, { run: spawnRunner, root: root(), progress });
+      await labEtcd(name, action, { run: spawnRunner, root: root(), progress: info });
       if (globals(cmd).json) json({ lab: name, etcd: action === "stop" ? "stopped" : "started" });
     });
 
@@ -234,8 +246,8 @@ export function registerLabCommands(program: Command): void {
       needRoot();
       const name = resolveLabName(root(), o.name);
       const state = readState(root(), name);
-      const r = await labDown(name, { run: spawnRunner, root: root(), progress, provider: provider(state.provider) });
+      const r = await labDown(name, { run: spawnRunner, root: root(), progress: info, provider: provider(state.provider) });
       if (o.json) json({ ok: true, ...r });
-      else for (const w of r.warnings) progress(`warning: ${w}`);
+      else for (const w of r.warnings) info(`warning: ${w}`);
     });
 }

@@ -2,13 +2,19 @@
 // exit codes.
 import { CommanderError } from "commander";
 import { EXIT } from "../model/errors.js";
-import { guardStreams, out, reportError } from "./output.js";
+import { guardStreams, out, reportError, takeOutputFlags } from "./output.js";
 import { buildProgram, usageDocument } from "./program.js";
 
 export { buildProgram } from "./program.js";
 
-export async function main(argv: string[]): Promise<number> {
-  const name = /vwgen$/.test(argv[1] ?? "") ? "vwgen" : "ciab";
+export async function main(all: string[]): Promise<number> {
+  const name = /vwgen$/.test(all[1] ?? "") ? "vwgen" : "ciab";
+  let argv: string[];
+  try {
+    argv = [...all.slice(0, 2), ...takeOutputFlags(all.slice(2))];
+  } catch (e) {
+    return reportError(e, { debug: false, json: all.includes("--json") });
+  }
   const program = buildProgram(name);
   // No command: the usage on standard output, exit 0 (vwgen's `vwgen` alone; commander would write it to stderr).
   if (argv.length <= 2) {

@@ -20,7 +20,7 @@ import { holdsSecrets, loadMesh, type MeshRef, meshRef, updateMesh } from "../re
 import { renderZones } from "../render/zone.js";
 import { type GlobalOptions, globals, splitFlags, withRegistry } from "./context.js";
 import { addCommand, blacklistCommand, delCommand, fileUpdater, readKeyFile, schemaFirst, setCommand, Unchanged, type Updater } from "./edit-commands.js";
-import { collectWarnings, json, out, progress, warn } from "./output.js";
+import { collectWarnings, info, json, out, warn } from "./output.js";
 import { randomSource } from "./random.js";
 import { showconfMesh, showMeshes } from "./read-commands.js";
 
@@ -117,7 +117,7 @@ export function registerMeshCommands(program: Command): void {
         await withRegistry(g, async (reg) => {
           if (!(reg instanceof EtcdRegistry && reg.authenticated)) return;
           for (const n of gone) await reg.revokeNode(net, n);
-          if (!g.json) progress(`etcd users of ${gone.join(", ")} removed: their agents can no longer read or publish`);
+          if (!g.json) info(`etcd users of ${gone.join(", ")} removed: their agents can no longer read or publish`);
         });
       });
     });
@@ -162,7 +162,7 @@ export function registerMeshCommands(program: Command): void {
         return { location: reg.location, changed: true };
       });
       if (g.json) json({ ok: true, network: net, registry: res.location, changed: res.changed, nodes: mesh.nodes.length, warnings: warned.list });
-      else progress(`${net}: ${res.changed ? "imported into" : "already identical in"} ${res.location} (${mesh.nodes.length} nodes)`);
+      else info(`${net}: ${res.changed ? "imported into" : "already identical in"} ${res.location} (${mesh.nodes.length} nodes)`);
     });
   registry
     .command("export")
@@ -183,10 +183,9 @@ export function registerMeshCommands(program: Command): void {
     .description("show the networks' settings and nodes")
     .argument("<networks...>")
     .option("--show-keys", "also print private keys")
-    .option("--color", "colour even when not a terminal")
     .option("--node <name>", "only this node")
     .option("--extra", "also ciab's settings (routing, subnets); without it the layout is vwgen's, line for line")
-    .action(async (nets: string[], o: { showKeys?: boolean; color?: boolean; node?: string; extra?: boolean }, cmd: Command) => {
+    .action(async (nets: string[], o: { showKeys?: boolean; node?: string; extra?: boolean }, cmd: Command) => {
       const g = globals(cmd);
       showMeshes(await loadMeshes(g, nets), { ...o, json: g.json });
     });

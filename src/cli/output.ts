@@ -1,7 +1,52 @@
 // The only place that writes to the terminal: results, warnings, errors with hints. Secrets never pass through
 // here except when the user asked for them (genkey, show --show-keys).
 import { describeCause } from "../adapters/files.js";
-import { CiabError, EXIT } from "../model/errors.js";
+import { CiabError, EXIT, usage } from "../model/errors.js";
+
+/** How much a command says besides its result (README "Global options"): -q errors only, -v more detail. */
+export type Verbosity = "quiet" | "normal" | "verbose";
+/** `--color=WHEN`: auto colours a terminal unless NO_COLOR is set (non-empty); always and never override it. */
+export type ColorMode = "auto" | "always" | "never";
+
+const settings: { verbosity: Verbosity; color: ColorMode; json: boolean } = { verbosity: "normal", color: "auto", json: false };
+
+export const verbosity = (): Verbosity => settings.verbosity;
+
+/**
+ * The output options, taken out of the command line before anything parses it (main.ts for commander, fast.ts for
+ * the fast path: both then behave the same): `-q`/`--quiet`, `-v`/`--verbose` (the last one given wins),
+ * `--color[=WHEN]` (bare `--color`, also `show --color`, is `always`; only the `=` form takes a value, so it never
+ * takes a network name). Anything after `--` is left alone (`lab exec NODE -- CMD -v`). `--json` stays in the
+ * command line (every command reads it) and is noted here. Returns the command line without those options.
+ */
+export function takeOutputFlags(argv: string[]): string[] {
+  if (argv[0] === "__complete") return argv; // the words being completed, as the shell gave them
+  const rest: string[] = [];
+  let end = false;
+  for (const a of argv) {
+    if (end || a === "--") {
+      end = true;
+      rest.push(a);
+    } else if (a === "-q" || a === "--quiet") settings.verbosity = "quiet";
+    else if (a === "-v" || a === "--verbose") settings.verbosity = "verbose";
+    else if (a === "--color") settings.color = "always";
+    else if (a.startsWith("--color=")) {
+      const when = a.slice("--color=".length);
+      if (when !== "auto" && when !== "always" && when !== "never") throw usage(`--color '${when}' must be auto, always or never`, "e.g. --color=never");
+      settings.color = when;
+    } else {
+      if (a === "--json") settings.json = true;
+      rest.push(a);
+    }
+  }
+  return rest;
+}
+
+/** Whether to colour what goes to `stream`: the one decision every colouring output asks (README "Global options"). */
+export function useColor(stream: { isTTY?: boolean } = process.stdout): boolean {
+  if (settings.color !== "auto") return settings.color === "always";
+  return stream.isTTY === true && !process.env.NO_COLOR;
+}
 
 export const out = (text: string): void => {
   process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
@@ -41,7 +86,10 @@ export const jsonLine = (value: object): void => {
   process.stdout.write(`${JSON.stringify(document(value), replacer)}\n`);
 };
 
+/** A warning on standard error (not with -q; a JSON document still lists it). */
 export const warn = (text: string): void => {
+  if (settings.verbosity === "quiet") return;
+  clearActive?.();
   process.stderr.write(`ciab: warning: ${text}\n`);
 };
 
@@ -57,9 +105,74 @@ export function collectWarnings(): { list: string[]; warn: (text: string) => voi
   };
 }
 
-export const progress = (text: string): void => {
+/** A line for people on standard error: what happened besides the result ("unchanged"); not with -q. */
+export const info = (text: string): void => {
+  if (settings.verbosity === "quiet") return;
+  clearActive?.();
   process.stderr.write(`${text}\n`);
 };
+
+/** Detail only -v asks for (render's line per bundle, lab up's phases), on standard output or error. */
+export const detail = (text: string, stream: "stdout" | "stderr" = "stderr"): void => {
+  if (settings.verbosity === "verbose") (stream === "stdout" ? out : info)(text);
+};
+
+/** Clears the progress line on the terminal, if one is drawn, so a warning or an error starts on a clean line. */
+let clearActive: (() => void) | undefined;
+
+/** A progress line: updated in place, then cleared. */
+export interface ProgressLine {
+  update(text: string): void;
+  end(): void;
+}
+
+/**
+ * A progress line on standard error, for work that may take seconds (render of a large mesh, lab up): only on a
+ * terminal, not with -q or --json. It is first drawn once the work has taken `afterMs` (default
+ * `CIAB_PROGRESS_AFTER_MS`, else 1000 ms: short work stays quiet), then redrawn at most every 100 ms (the latest
+ * text; a timer draws it when the caller is waiting), cut to the terminal's width; `end` clears it, so what
+ * follows starts on a clean line. Elsewhere it says nothing: a log or a pipe gets the result and the summary only.
+ */
+export function progressLine(opts: { afterMs?: number } = {}): ProgressLine {
+  const on = process.stderr.isTTY === true && settings.verbosity !== "quiet" && !settings.json;
+  if (!on) return { update: () => {}, end: () => {} };
+  const after = opts.afterMs ?? Number(process.env.CIAB_PROGRESS_AFTER_MS ?? 1000);
+  const start = Date.now();
+  let drawn = false;
+  let last = 0;
+  let pending: string | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const clear = (): void => {
+    if (drawn) process.stderr.write("\r\x1b[K");
+    drawn = false;
+  };
+  const draw = (): void => {
+    timer = undefined;
+    if (pending === undefined) return;
+    const width = Math.max(20, (process.stderr.columns || 80) - 1);
+    process.stderr.write(`\r${pending.slice(0, width)}\x1b[K`);
+    drawn = true;
+    clearActive = clear;
+    last = Date.now();
+    pending = undefined;
+  };
+  return {
+    update: (text) => {
+      pending = text;
+      const due = Math.max(start + after, drawn ? last + 100 : 0);
+      const wait = due - Date.now();
+      if (wait <= 0) draw();
+      else timer ??= setTimeout(draw, wait).unref();
+    },
+    end: () => {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      pending = undefined;
+      clear();
+      if (clearActive === clear) clearActive = undefined;
+    },
+  };
+}
 
 /** The error document: the code, exit code, message, hint and location of the text form. */
 export function errorDocument(e: unknown): Record<string, unknown> {
@@ -77,6 +190,7 @@ export function reportError(e: unknown, opts: { debug: boolean; json: boolean })
   // The command already printed its document (a report with ok: false, add's result before a skipped name): the
   // error goes to standard error only, so standard output still holds exactly one document.
   if (opts.json && !printed) out(JSON.stringify(errorDocument(e), null, streamed ? undefined : 2));
+  clearActive?.();
   process.stderr.write(`ciab: error: ${message}\n`);
   if (err?.hint) process.stderr.write(`  hint: ${err.hint}\n`);
   if (!err && !opts.debug) process.stderr.write("  (this is a bug in ciab; run again with --debug for the stack trace)\n");

@@ -6,7 +6,7 @@ import { readWarnings } from "../model/validate.js";
 import { loadMesh, meshRef } from "../registry/file.js";
 import { showJson, showText } from "../render/show.js";
 import { renderShowconf } from "../render/showconf.js";
-import { collectWarnings, json } from "./output.js";
+import { collectWarnings, json, useColor } from "./output.js";
 
 export function findNode(mesh: Mesh, name: string) {
   const node = mesh.nodes.find((n) => n.name === name);
@@ -21,7 +21,6 @@ export function findNode(mesh: Mesh, name: string) {
 
 export interface ShowOptions {
   showKeys?: boolean;
-  color?: boolean;
   node?: string;
   extra?: boolean;
   json?: boolean;
@@ -43,7 +42,7 @@ export function showMeshes(meshes: Mesh[], o: ShowOptions): void {
     json({ networks: meshes.map((m) => showJson(m, { showKeys: Boolean(o.showKeys), only: o.node })), warnings: w.list });
     return;
   }
-  const color = Boolean(o.color) || (process.stdout.isTTY === true && !process.env.NO_COLOR);
+  const color = useColor(process.stdout);
   for (const m of meshes) process.stdout.write(showText(m, { color, showKeys: Boolean(o.showKeys), only: o.node, extra: Boolean(o.extra) }));
 }
 

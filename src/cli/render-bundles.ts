@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
-import { type BundleTarget, writeBundleTree } from "../adapters/bundle-fs.js";
+import { type BundleTarget, sameBundle, writeBundleTree } from "../adapters/bundle-fs.js";
 import { CiabError, type ErrorCode, type ErrorDetails } from "../model/errors.js";
 import type { Mesh } from "../model/mesh.js";
 import { type Topology, topology } from "../model/topology.js";
@@ -19,8 +19,8 @@ import { bundleRenderer } from "../render/bundle.js";
 export interface RenderJob {
   mesh: Mesh;
   meshDigest: string;
-  jobs: { node: string; tmp: string }[];
-  /** Int32Array over a SharedArrayBuffer: the index of the next unclaimed job. */
+  jobs: Job[];
+  /** Int32Array over a SharedArrayBuffer: [the index of the next unclaimed job, how many are written]. */
   next: Int32Array;
 }
 
@@ -33,8 +33,18 @@ interface ErrorData {
   stack?: string;
 }
 
-/** Each bundle a thread rendered: its job's index and its file paths. */
-type Rendered = [number, string[]][];
+/** One bundle to render: its node, its temp directory, and where its old copy (if any) is. */
+type Job = { node: string; tmp: string; dir: string };
+
+/** What a bundle came to: its file paths, its bytes, and whether it differs from the copy it replaces. */
+export interface BundleResult {
+  files: string[];
+  bytes: number;
+  changed: boolean;
+}
+
+/** Each bundle a thread rendered: its job's index and its result. */
+type Rendered = [number, BundleResult][];
 
 /** A worker's answer: the bundles it rendered, or the error. */
 export type RenderReply = { ok: true; files: Rendered } | { ok: false; error: ErrorData };
@@ -64,15 +74,18 @@ const PARALLEL_FROM = 200;
  * Render and write, in this thread, every job it claims from `next` until none is left; returns each one's index
  * and file paths. On an error it marks every job claimed, so the other thread stops after its current bundle.
  */
-export function renderClaimed(t: Topology, meshDigest: string, jobs: { node: string; tmp: string }[], next: Int32Array): Rendered {
+export function renderClaimed(t: Topology, meshDigest: string, jobs: Job[], next: Int32Array, onBundle?: () => void): Rendered {
   const render = bundleRenderer(t, meshDigest);
   const done: Rendered = [];
   try {
     for (let i = Atomics.add(next, 0, 1); i < jobs.length; i = Atomics.add(next, 0, 1)) {
       const job = jobs[i] as (typeof jobs)[number];
       const files = render(t.node(job.node));
-      writeBundleTree(job.tmp, files);
-      done.push([i, files.map((f) => f.path)]);
+      const bytes = writeBundleTree(job.tmp, files);
+      const manifest = files.find((f) => f.path === "manifest.json")?.content ?? "";
+      done.push([i, { files: files.map((f) => f.path), bytes, changed: !sameBundle(job.dir, manifest) }]);
+      Atomics.add(next, 1, 1);
+      onBundle?.();
     }
   } catch (e) {
     Atomics.store(next, 0, jobs.length);
@@ -81,7 +94,7 @@ export function renderClaimed(t: Topology, meshDigest: string, jobs: { node: str
   return done;
 }
 
-const counter = (): Int32Array => new Int32Array(new SharedArrayBuffer(4));
+const counter = (): Int32Array => new Int32Array(new SharedArrayBuffer(8));
 
 /** The worker's side: the topology of the cloned mesh, then the slice. */
 export function runJob(job: RenderJob): RenderReply {
@@ -124,25 +137,34 @@ function inWorker(script: string, job: RenderJob): Promise<Rendered> {
 
 /**
  * Render every target's bundle into its temp directory. `CIAB_RENDER_THREADS` (1 or 2) overrides the choice; the
- * default uses a second thread for large meshes on a machine with more than one core.
+ * default uses a second thread for large meshes on a machine with more than one core. `progress` hears how many
+ * bundles both threads have written, after each of this thread's and every 100 ms while it waits for the worker.
  */
-export async function renderBundlesTo(t: Topology, meshDigest: string, targets: BundleTarget[]): Promise<string[][]> {
-  const jobs = targets.map((x) => ({ node: x.node, tmp: x.tmp }));
+export async function renderBundlesTo(
+  t: Topology,
+  meshDigest: string,
+  targets: BundleTarget[],
+  progress: (written: number, of: number) => void = () => {},
+): Promise<BundleResult[]> {
+  const jobs = targets.map((x) => ({ node: x.node, tmp: x.tmp, dir: x.dir }));
   const want = Number(process.env.CIAB_RENDER_THREADS ?? (jobs.length >= PARALLEL_FROM && cpus().length > 1 ? 2 : 1));
   const script = want > 1 ? workerScript() : undefined;
   const next = counter();
-  if (!script) return renderClaimed(t, meshDigest, jobs, next).map(([, paths]) => paths);
+  const tell = () => progress(Atomics.load(next, 1), jobs.length);
+  if (!script) return renderClaimed(t, meshDigest, jobs, next, tell).map(([, r]) => r);
   // The worker starts (loads the code, builds its topology) before it claims its first bundle; this thread starts
   // at once, so the split follows what each thread manages, not a fixed share.
   const other = inWorker(script, { mesh: t.mesh, meshDigest, jobs, next });
   let mine: Rendered;
   try {
-    mine = renderClaimed(t, meshDigest, jobs, next);
+    mine = renderClaimed(t, meshDigest, jobs, next, tell);
   } catch (e) {
     await other.catch(() => undefined); // let it finish before the caller removes the temp directories
     throw e;
   }
-  const byJob: string[][] = new Array(jobs.length);
-  for (const [i, paths] of [...mine, ...(await other)]) byJob[i] = paths;
+  const ticker = setInterval(tell, 100);
+  const theirs = await other.finally(() => clearInterval(ticker));
+  const byJob: BundleResult[] = new Array(jobs.length);
+  for (const [i, r] of [...mine, ...theirs]) byJob[i] = r;
   return byJob;
 }

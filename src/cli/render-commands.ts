@@ -16,10 +16,19 @@ import { checkRenderable, sha256 } from "../render/bundle.js";
 import { renderDot } from "../render/dot.js";
 import { globals, withRegistry } from "./context.js";
 import { loadMeshes } from "./mesh-commands.js";
-import { collectWarnings, json, out } from "./output.js";
+import { collectWarnings, detail, info, json, out, progressLine, verbosity } from "./output.js";
 import { randomSource } from "./random.js";
 import { findNode } from "./read-commands.js";
-import { renderBundlesTo } from "./render-bundles.js";
+import { type BundleResult, renderBundlesTo } from "./render-bundles.js";
+
+/** `rendered 500 bundles (482 MiB) in 1.7 s; 12 changed` (README "The bundle"): what every render ends with. */
+export function renderSummary(bundles: { bytes: number; changed: boolean }[], seconds: number, removed = 0): string {
+  const bytes = bundles.reduce((a, b) => a + b.bytes, 0);
+  const size = bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(bytes >= 10 * 1024 * 1024 ? 0 : 1)} MiB` : `${(bytes / 1024).toFixed(1)} KiB`;
+  const changed = bundles.filter((b) => b.changed).length;
+  const n = bundles.length;
+  return `rendered ${n} bundle${n === 1 ? "" : "s"} (${size}) in ${seconds.toFixed(1)} s; ${changed} changed${removed ? `, ${removed} removed` : ""}`;
+}
 
 export function registerRenderCommands(program: Command): void {
   program
@@ -30,6 +39,7 @@ export function registerRenderCommands(program: Command): void {
     .option("--node <name>", "only this node")
     .action(async (net: string, o: { out: string; node?: string }, cmd: Command) => {
       const g = globals(cmd);
+      const started = Date.now();
       const ref = meshRef(net, g.dir);
       const { mesh, text } = g.registry === undefined ? loadMesh(ref) : await withRegistry(g, (reg) => loadMeshFrom(reg, net));
       const warned = collectWarnings();
@@ -49,14 +59,17 @@ export function registerRenderCommands(program: Command): void {
         nodes.map((n) => ({ node: n.name })),
         { network: mesh.name, protect: [ref.path, meshFile, `${meshFile}.lock`] },
       );
-      let files: string[][];
+      let results: BundleResult[];
+      const line = progressLine();
       try {
-        files = await renderBundlesTo(topo, digest, targets);
+        results = await renderBundlesTo(topo, digest, targets, (n, of) => line.update(`rendering: ${n}/${of} bundles written`));
       } catch (e) {
         throw bundleWriteError(outDir, targets, e);
+      } finally {
+        line.end();
       }
       commitBundles(outDir, targets);
-      const bundles = nodes.map((n, i) => ({ node: n.name, files: files[i] as string[] }));
+      const bundles = nodes.map((n, i) => ({ node: n.name, ...(results[i] as BundleResult) }));
       // A node deleted from the mesh must not leave a bundle that looks current.
       const stale = o.node ? { remove: [], kept: [] } : staleBundles(outDir, mesh.name, new Set(mesh.nodes.map((n) => n.name)));
       for (const s of stale.remove) removeBundle(join(outDir, s));
@@ -71,9 +84,10 @@ export function registerRenderCommands(program: Command): void {
           kept: stale.kept.map((k) => k.name),
           warnings: warned.list,
         });
-      } else {
-        out(bundles.map((b) => `${join(outDir, b.node)}  (${b.files.length} files)`).join("\n"));
-        for (const s of stale.remove) out(`${join(outDir, s)}  removed (node '${s}' is no longer in the mesh)`);
+      } else if (verbosity() !== "quiet") {
+        for (const b of bundles) detail(`${join(outDir, b.node)}  (${b.files.length} files${b.changed ? "" : ", unchanged"})`, "stdout");
+        for (const s of stale.remove) info(`${join(outDir, s)}  removed (node '${s}' is no longer in the mesh)`);
+        out(renderSummary(bundles, (Date.now() - started) / 1000, stale.remove.length));
       }
     });
 

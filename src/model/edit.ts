@@ -502,6 +502,9 @@ const DIRECTIVES: Record<string, { arity: 0 | 1; run: Handler }> = {
 
 export const SET_DIRECTIVES = Object.keys(DIRECTIVES);
 
+/** How many values a `set` directive takes (shell completion); undefined for a word that is no directive. */
+export const setArity = (word: string): 0 | 1 | undefined => (Object.hasOwn(DIRECTIVES, word) ? DIRECTIVES[word]?.arity : undefined);
+
 /** One line per `set` directive for `ciab set --help` (a unit test checks that every directive has one). */
 export const SET_HELP: Readonly<Record<string, string>> = {
   "pool-ipv4": "CIDR     the overlay's IPv4 pool (new nodes get an address from it)",

@@ -29,8 +29,8 @@ describe.skipIf(!labReady())("ciab lab: 3 nodes, BGP, one reflector (CLI)", () =
     if (pidsOf(name).length || spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout.includes(`${name}-`)) ciab(["lab", "down", "--name", name]);
   });
 
-  it("lab up builds it and reports progress on stderr", () => {
-    const r = ciab(["lab", "up", "--name", name, "--nodes", "3", "--routing", "bgp", "--reflectors", "1"]);
+  it("lab up builds it and reports its phases on stderr (-v)", () => {
+    const r = ciab(["lab", "up", "-v", "--name", name, "--nodes", "3", "--routing", "bgp", "--reflectors", "1"]);
     expect(r.stderr).toContain("routing converged");
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`lab ${name} is up`);
@@ -102,7 +102,7 @@ describe.skipIf(!labReady())("ciab lab: Ctrl-C during lab up", () => {
   it("Ctrl-C (SIGINT to the process group, twice) while bundles are applied tears down what was built", async () => {
     const name = uniqueLab("ei");
     // its own process group, like a foreground job: a terminal's Ctrl-C signals the whole group
-    const child = spawn(process.execPath, [CLI, "lab", "up", "--name", name, "--nodes", "2"], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const child = spawn(process.execPath, [CLI, "lab", "up", "-v", "--name", name, "--nodes", "2"], { stdio: ["ignore", "pipe", "pipe"], detached: true });
     const ctrlC = () => {
       try {
         process.kill(-(child.pid as number), "SIGINT");

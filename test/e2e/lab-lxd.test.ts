@@ -55,7 +55,7 @@ describe.skipIf(!lxdReady)("ciab lab --lxd: 3 nodes, a real LXD daemon and conta
 
   it("lab up --lxd (one process) builds it; the daemons outlive that process", () => {
     const t0 = Date.now();
-    const r = ciab(["lab", "up", "--name", name, "--nodes", "3", "--lxd"]);
+    const r = ciab(["lab", "up", "-v", "--name", name, "--nodes", "3", "--lxd"]);
     console.log(`lab up --lxd: ${((Date.now() - t0) / 1000).toFixed(1)} s\n${r.stderr}`);
     // A daemon child the CLI kept a handle on would keep `lab up` from exiting: spawnSync would time out (signal).
     expect(r.signal).toBeNull();

@@ -8,14 +8,15 @@ import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } 
 import { join } from "node:path";
 import type { Command } from "commander";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { visibleCommands } from "../../src/cli/completion.js";
 import { buildProgram } from "../../src/cli/program.js";
 import { ciab, tempDir } from "../helpers/cli.js";
 import { ROOT } from "../helpers/env.js";
 import { documentProblems, oneDocument, SCHEMA_DIR, schemaValidators } from "../helpers/json-contract.js";
 
-/** The commands a user runs: the leaves of the tree, named as their schema ("lab up" -> "lab-up"). */
+/** The commands a user runs (not the hidden `__complete`): the leaves of the tree, named as their schema ("lab up" -> "lab-up"). */
 function leaves(c: Command, path: string[] = []): string[] {
-  return c.commands.flatMap((s) => (s.commands.length ? leaves(s, [...path, s.name()]) : [[...path, s.name()].join("-")]));
+  return visibleCommands(c).flatMap((s) => (s.commands.length ? leaves(s, [...path, s.name()]) : [[...path, s.name()].join("-")]));
 }
 
 interface Case {
@@ -125,6 +126,16 @@ const CASES: Record<string, { success: Case[] | string; errors: Case[] }> = {
   migrate: {
     success: [{ title: "dry run", args: () => ["migrate", "t", "--dry-run"] }],
     errors: [{ title: "no such network", args: () => ["migrate", "nosuch"] }],
+  },
+  completion: {
+    success: [
+      {
+        title: "the bash script",
+        args: () => ["completion", "bash"],
+        check: (doc) => expect(doc.script).toContain("complete -o default -F _ciab_complete ciab"),
+      },
+    ],
+    errors: [{ title: "unknown shell", args: () => ["completion", "tcsh"] }],
   },
   genkey: { success: [{ title: "a key", args: () => ["genkey"] }], errors: [{ title: "excess argument (commander)", args: () => ["genkey", "extra"] }] },
   genpsk: { success: [{ title: "a key", args: () => ["genpsk"] }], errors: [{ title: "excess argument (commander)", args: () => ["genpsk", "extra"] }] },
