@@ -180,7 +180,8 @@ export function labName(prefix) {
  */
 export async function labUp(name, args, timeoutMs = 300_000) {
   activeLabs.add(name);
-  const r = await ciab(["lab", "up", "--name", name, ...args, "--json"], { timeoutMs, ciabUp: true });
+  // -v: its phases on stderr (convergence.mjs splits the time by them; without a terminal they are silent otherwise)
+  const r = await ciab(["lab", "up", "-v", "--name", name, ...args, "--json"], { timeoutMs, ciabUp: true });
   if (r.code !== 0) {
     if (interrupted) throw new Interrupted("interrupted");
     throw new Error(
