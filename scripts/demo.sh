@@ -10,8 +10,8 @@ bash scripts/install-deps.sh
 ciab() { node "$PWD/dist/ciab.mjs" "$@"; }
 lab=demo$$
 trap 'ciab lab down --name "$lab" >/dev/null 2>&1 || true' EXIT
-echo "== ciab lab up --nodes 3 --reflectors 1" >&2
-ciab lab up --name "$lab" --nodes 3 --reflectors 1
+echo "== ciab lab up -v --nodes 3 --reflectors 1" >&2
+ciab lab up -v --name "$lab" --nodes 3 --reflectors 1
 echo "== ciab lab test" >&2
 ciab lab test --name "$lab"
 echo "== ciab lab exec n1 -- vtysh -c 'show bgp summary'" >&2

@@ -3,7 +3,6 @@ import type { Command } from "commander";
 import { usage } from "../model/errors.js";
 import { openRegistry, type RegistryOptions } from "../registry/open.js";
 import type { Registry } from "../registry/registry.js";
-import { warn } from "./output.js";
 
 /** ciab's version: `ciab --version` and the agentVersion of the records agents publish. */
 export const VERSION = "0.1.0";

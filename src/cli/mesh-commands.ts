@@ -1,22 +1,21 @@
 // The vwgen-compatible commands: add, set, del, show, showconf, blacklist, zone, genkey, genpsk, pubkey.
 // Thin: parse arguments, call model/registry/render, print.
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { prepareOutDir } from "../adapters/bundle-fs.js";
-import { isNotRegular, readRegularText, replaceFiles } from "../adapters/files.js";
+import { readRegularText, replaceFiles } from "../adapters/files.js";
 import { genkey, genpsk, pubkey } from "../keys/x25519.js";
-import { addNodes, applySet, blacklist, delNodes, ensureNetwork, repairEndpoints, SET_HELP } from "../model/edit.js";
-import { CiabError, EXIT, invalid, problemsError, usage } from "../model/errors.js";
+import { SET_HELP } from "../model/edit.js";
+import { CiabError, EXIT, invalid, usage } from "../model/errors.js";
 import { checkNetworkName, type Mesh, meshFromDoc } from "../model/mesh.js";
 import { type Change, migrateDoc } from "../model/migrate.js";
-import { schemaProblems } from "../model/schema.js";
-import { dumpToml, parseToml, type TomlTable } from "../model/toml.js";
+import { parseToml } from "../model/toml.js";
 import { topology } from "../model/topology.js";
-import { deployProblems, editProblems, readWarnings, vwgenBlindSpots } from "../model/validate.js";
+import { readWarnings } from "../model/validate.js";
 import { editMesh, loadMeshFrom } from "../registry/edit.js";
 import { EtcdRegistry } from "../registry/etcd.js";
-import { holdsSecrets, loadMesh, type MeshRef, meshRef, updateMesh } from "../registry/file.js";
+import { holdsSecrets, loadMesh, meshRef, updateMesh } from "../registry/file.js";
 import { renderZones } from "../render/zone.js";
 import { type GlobalOptions, globals, splitFlags, withRegistry } from "./context.js";
 import { addCommand, blacklistCommand, delCommand, fileUpdater, readKeyFile, schemaFirst, setCommand, Unchanged, type Updater } from "./edit-commands.js";

@@ -4,7 +4,7 @@ import { allocateIPv4, allocateListenPort, allocateVni, allocateVtep } from "../
 import { canonicalNetwork, formatAddr, mask, parseAddr, parsePrefix } from "../ipam/ip.js";
 import type { Random } from "../keys/random.js";
 import { genkey, genpsk, keyShape, pubkey } from "../keys/x25519.js";
-import { type CiabError, conflict, invalid, notFound, usage } from "./errors.js";
+import { type CiabError, conflict, invalid, usage } from "./errors.js";
 import { BGP_PASSWORD, checkNodeName, pairKey, parseEndpoint } from "./mesh.js";
 import { didYouMean, noSuchNode } from "./suggest.js";
 import { forgetFloat, type TomlTable, type TomlValue } from "./toml.js";
