@@ -72,11 +72,11 @@ export const vwgenFailed = (r: Run): boolean => /^vwgen: |^Traceback /m.test(r.s
 
 /**
  * vwgen's mangled IPv6 endpoints: `set endpoint '[v6]:port'` stored `[[v6]:port]:<listen port>`, and `'[v6]'` (no
- * port) stored `[v6]<listen port>`; ciab repairs both on load and stores the repaired value with its next write
+ * port) stored `[v6]<listen port>`; ciab repairs both (not `[v6]0`: listen port 0 gives no port to repair it with) on load and stores the repaired value with its next write
  * (README "Coming from vwgen").
  */
 export const repairMangled = (s: string): string =>
-  s.replace(/\[\[([0-9A-Fa-f:.]+)\]:(\d+)\]:\d+/g, "[$1]:$2").replace(/\[([0-9A-Fa-f:.]+)\](\d+)/g, "[$1]:$2");
+  s.replace(/\[\[([0-9A-Fa-f:.]+)\]:(\d+)\]:\d+/g, "[$1]:$2").replace(/\[([0-9A-Fa-f:.]+)\]([1-9]\d*)/g, "[$1]:$2");
 
 /** vwgen prints FwMark in hex without 0x (wg(8) reads it as decimal or refuses it); ciab prints `0x1a`. */
 const fwmarkHex = (s: string): string => s.replace(/^(FwMark = | {2}(?:\x1b\[1m)?fwmark:(?:\x1b\[0m)? )([0-9a-f]+)$/gm, "$10x$2");
