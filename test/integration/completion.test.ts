@@ -117,8 +117,33 @@ describe("the scripts", () => {
     expect(r.status, r.stderr).toBe(0);
   });
   it.runIf(hasTool("fish"))("fish: the script parses (fish -n)", () => {
-    const r = spawnSync("fish", ["-n"], { input: ciab(["completion", "fish"], { cwd: dir }).stdout, encoding: "utf8" });
+    // a file: fish -n does not read a script from a pipe here ("Unable to read input file")
+    const file = join(dir, "syntax.fish");
+    writeFileSync(file, ciab(["completion", "fish"], { cwd: dir }).stdout);
+    const r = spawnSync("fish", ["-n", file], { encoding: "utf8" });
     expect(r.status, r.stderr).toBe(0);
+  });
+  it.runIf(hasTool("fish"))("fish: completes commands, networks, node names and directives (complete -C)", () => {
+    const script = join(dir, "ciab.fish");
+    writeFileSync(script, ciab(["completion", "fish"], { cwd: dir }).stdout);
+    const fish = (line: string): string[] => {
+      const r = spawnSync("fish", ["--no-config", "-c", `source ${script}; complete -C ${JSON.stringify(line)}`], {
+        cwd: dir,
+        encoding: "utf8",
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+        timeout: 30_000,
+      });
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout
+        .split("\n")
+        .filter((l) => l !== "")
+        .map((l) => l.split("\t")[0] as string);
+    };
+    expect(fish("ciab sh")).toEqual(["show", "showconf"]);
+    expect(fish("ciab showconf ")).toEqual(["other", "rr3"]);
+    expect(fish("ciab showconf rr3 ")).toEqual(["n1", "n2", "n3"]);
+    expect(fish("ciab set rr3 node n1 listen")).toEqual(["listen-port"]);
+    expect(fish("ciab showconf nosuch ")).toEqual([]);
   });
   it("each program's script completes that program: ciab's ciab, vwgen's vwgen", () => {
     expect(ciab(["completion", "bash"], { cwd: dir }).stdout).toContain("complete -o default -F _ciab_complete ciab\n");
