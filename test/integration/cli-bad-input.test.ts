@@ -31,14 +31,19 @@ const CASES: Case[] = [
     name: "bad IPv4 pool",
     args: set("pool-ipv4", "10.0.0.300/24"),
     code: invalid,
-    message: /pool-ipv4: .*'10\.0\.0\.300' is not a valid IPv4 or IPv6 address/,
+    message: /pool-ipv4 '10\.0\.0\.300' is not a valid IPv4 or IPv6 address/,
   },
   { name: "prefix too long", args: set("pool-ipv4", "10.0.0.0/33"), code: invalid, message: /prefix length 33 is longer than 32 bits/ },
   { name: "IPv6 prefix as IPv4 pool", args: set("pool-ipv4", "2001:db8::/64"), code: invalid, message: /pool-ipv4: '2001:db8::\/64' is not an IPv4 prefix/ },
   { name: "IPv4 prefix as IPv6 pool", args: set("pool-ipv6", "10.0.0.0/24"), code: invalid, message: /pool-ipv6: '10\.0\.0\.0\/24' is not an IPv6 prefix/ },
   // Issue 10: a /31 holds two hosts (RFC 3021) and renders; a /32 does not.
   { name: "pool too small", args: set("pool-ipv4", "10.0.0.0/32"), code: invalid, message: /AddressPoolIPv4: pool 10\.0\.0\.0\/32 is too small/ },
-  { name: "address without length", args: set("node", "node1", "addr", "10.0.0.1"), code: invalid, message: /addr: .*'10\.0\.0\.1' has no prefix length/ },
+  {
+    name: "address without length",
+    args: set("node", "node1", "addr", "10.0.0.1"),
+    code: invalid,
+    message: /addr '10\.0\.0\.1' has no prefix length(.|\n)*hint: .*10\.0\.0\.1\/32/,
+  },
   {
     name: "subnets overlapping between nodes",
     args: set("node", "node1", "subnets", "10.0.1.0/24", "node", "node2", "subnets", "10.0.1.128/25"),
@@ -51,13 +56,12 @@ const CASES: Case[] = [
     code: invalid,
     message: /\[Node\.node1\] Subnets: 172\.20\.10\.0\/25 overlaps the overlay pool 172\.20\.10\.0\/24/,
   },
-  { name: "bad subnet", args: set("node", "node1", "subnets", "10.0.1.0/24,bogus"), code: invalid, message: /subnets: .*'bogus'/ },
+  { name: "bad subnet", args: set("node", "node1", "subnets", "10.0.1.0/24,bogus"), code: invalid, message: /subnets 'bogus'/ },
   // numbers and ranges
-  { name: "VNI zero", args: set("vxlan-id", "0"), code: invalid, message: /vxlan-id: 0 is out of range 1-16777215/ },
+  // VNI 0 and listen port 0 are values like others (the file renders them; README "Coming from vwgen")
   { name: "VNI too large", args: set("vxlan-id", "16777216"), code: invalid, message: /vxlan-id: 16777216 is out of range/ },
   { name: "VNI not a number", args: set("vxlan-id", "abc"), code: invalid, message: /vxlan-id: 'abc' is not an integer/ },
   { name: "VXLAN port out of range", args: set("vxlan-port", "70000"), code: invalid, message: /vxlan-port: 70000 is out of range 1-65535/ },
-  { name: "listen port zero", args: set("node", "node1", "listen-port", "0"), code: invalid, message: /listen-port: 0 is out of range 1-65535/ },
   { name: "listen port too large", args: set("node", "node1", "listen-port", "65536"), code: invalid, message: /listen-port: 65536 is out of range/ },
   {
     name: "negative keepalive",
