@@ -247,6 +247,15 @@ const list = (value: string): string[] =>
         .map((s) => s.trim())
         .filter(Boolean);
 
+const isAddress = (s: string): boolean => {
+  try {
+    parseAddr(s);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 const prefixes = (word: string, value: string, host: boolean): string[] =>
   list(value).map((s) => {
     try {
@@ -258,7 +267,8 @@ const prefixes = (word: string, value: string, host: boolean): string[] =>
     } catch (e) {
       // parsePrefix's message names the directive already ("addr '10.1.0.7' has no prefix length …")
       const msg = e instanceof Error ? e.message : String(e);
-      const bare = !s.includes("/") && host;
+      // the hint only for an address that lacks its length, not for text that is no address at all
+      const bare = host && !s.includes("/") && isAddress(s.trim());
       throw invalid(msg, {
         where: { key: word, value: s },
         ...(bare
