@@ -19,6 +19,7 @@ class HelpOnStdout extends Command {
   override createCommand(name?: string): Command {
     return new HelpOnStdout(name);
   }
+  // commander calls help({ error: true }) for a group without its subcommand; without the argument it is stdout, exit 0
   override help(): never {
     return super.help();
   }

@@ -252,10 +252,7 @@ function byCodePoint(a: string, b: string): number {
 }
 const byName = (a: [string, TomlTable], b: [string, TomlTable]): number => byCodePoint(a[0], b[0]);
 
-/**
- * Values of one table (sorted keys), and its sub-tables for the next round. vwgen's sorted dict orders the values by
- * key, but the sub-tables by the key as written: a quoted one (`"Node One"`, `"nöde"`) comes before every bare one.
- */
+/** Values of one table (sorted keys), and its sub-tables (keys as written) for the next round; dumpToml orders those. */
 function dumpSection(t: TomlTable): { text: string; subs: [string, TomlTable][] } {
   let text = "";
   const subs: [string, TomlTable][] = [];
@@ -264,7 +261,7 @@ function dumpSection(t: TomlTable): { text: string; subs: [string, TomlTable][] 
     if (isTable(v)) subs.push([quoteKey(k), v]);
     else text += `${quoteKey(k)} = ${dumpValue(v)}\n`;
   }
-  return { text, subs: subs.sort(byName) };
+  return { text, subs };
 }
 
 export function dumpToml(doc: TomlTable): string {
@@ -277,7 +274,9 @@ export function dumpToml(doc: TomlTable): string {
     out.push(p);
     tail = (tail + p).slice(-2);
   };
-  let sections = top.subs;
+  // vwgen's sorted dict orders the values by key, but each round's tables by their whole name as written: a quoted
+  // one (`"Node One"`, `"nöde"`) comes before every bare one.
+  let sections = top.subs.sort(byName);
   while (sections.length > 0) {
     const next: [string, TomlTable][] = [];
     for (const [name, table] of sections) {
@@ -288,7 +287,6 @@ export function dumpToml(doc: TomlTable): string {
       }
       for (const [sub, t] of subs) next.push([`${name}.${sub}`, t]);
     }
-    // Each round's tables in the order of their whole dotted name (Python toml's next round is a sorted dict too).
     sections = next.sort(byName);
   }
   return out.join("");
