@@ -3,11 +3,14 @@
 import { decodeKey } from "../keys/x25519.js";
 import { formatIPv6Groups, type Prefix } from "./ip.js";
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
 /** VXLAN MAC: the last 6 bytes of the public key, made unicast and locally administered. */
 export function macFromPublicKey(publicKey: string): string {
-  const b = decodeKey(publicKey, "public key").subarray(26);
-  const first = ((b[0] ?? 0) & 0xfe) | 0x02;
-  return [first, ...b.subarray(1)].map((x) => x.toString(16).padStart(2, "0")).join(":");
+  const b = decodeKey(publicKey, "public key");
+  let mac = HEX[((b[26] ?? 0) & 0xfe) | 0x02] as string;
+  for (let i = 27; i < 32; i++) mac += `:${HEX[b[i] ?? 0]}`;
+  return mac;
 }
 
 /** Overlay IPv6: the pool's network bits, host bits from the last 16 bytes of the public key. */

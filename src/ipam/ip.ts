@@ -1,48 +1,112 @@
 // IP address and prefix arithmetic on bigints. Pure; no I/O.
 // Parsing is strict: a value that is not a well-formed address or prefix throws a CiabError naming it.
-import ipaddr from "ipaddr.js";
 import { invalid } from "../model/errors.js";
 
 export type Family = 4 | 6;
 
 export interface Prefix {
-  family: Family;
+  readonly family: Family;
   /** The address as written (host bits may be set, e.g. an interface address 10.0.0.5/24). */
-  addr: bigint;
-  len: number;
+  readonly addr: bigint;
+  readonly len: number;
 }
 
 const BITS: Record<Family, number> = { 4: 32, 6: 128 };
 
 export const bits = (f: Family): number => BITS[f];
 
-// ipaddr.js's four-part decimal form (no leading zeros, each part 0-255), read without it: a mesh file holds a few
-// IPv4 addresses per node, and this is most of what a call of `showconf` parses (issue 10).
-const DOTTED_QUAD = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/;
+/** An IPv4 address in four-part decimal (each part 0-255, no leading zero, as inet_pton and ipaddr.js read it). */
+function parseIPv4(t: string): number | undefined {
+  let n = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i <= t.length; i++) {
+    const c = i < t.length ? t.charCodeAt(i) : 46; // the end closes the last part as a dot would
+    if (c >= 48 && c <= 57) {
+      if (digits === 1 && part === 0) return undefined; // a leading zero
+      part = part * 10 + (c - 48);
+      if (++digits > 3 || part > 255) return undefined;
+    } else if (c === 46 && digits > 0) {
+      n = n * 256 + part;
+      part = 0;
+      digits = 0;
+      if (i < t.length && ++dots > 3) return undefined;
+    } else return undefined;
+  }
+  return dots === 3 ? n : undefined;
+}
+
+/** A 1-4 digit hex group, or -1. */
+function hexGroup(g: string): number {
+  if (g.length === 0 || g.length > 4) return -1;
+  let v = 0;
+  for (let i = 0; i < g.length; i++) {
+    const c = g.charCodeAt(i);
+    const d = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+/** The 16-bit groups of one side of "::" (the last may be a dotted quad, two groups), or undefined. */
+function ipv6Groups(side: string, last: boolean): number[] | undefined {
+  if (side === "") return [];
+  const parts = side.split(":");
+  const out: number[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    const g = parts[i] as string;
+    if (last && i === parts.length - 1 && g.includes(".")) {
+      const v4 = parseIPv4(g);
+      if (v4 === undefined) return undefined;
+      out.push(v4 >>> 16, v4 & 0xffff);
+    } else {
+      const v = hexGroup(g);
+      if (v < 0) return undefined;
+      out.push(v);
+    }
+  }
+  return out;
+}
+
+/** An IPv6 address as RFC 4291 §2.2 writes it ("::" once, for one or more zero groups; a final dotted quad), no zone. */
+function parseIPv6(t: string): bigint | undefined {
+  const gap = t.indexOf("::");
+  let groups: number[];
+  if (gap < 0) {
+    const all = ipv6Groups(t, true);
+    if (all?.length !== 8) return undefined;
+    groups = all;
+  } else {
+    if (t.indexOf("::", gap + 1) >= 0) return undefined;
+    const head = ipv6Groups(t.slice(0, gap), false);
+    const tail = ipv6Groups(t.slice(gap + 2), true);
+    if (!head || !tail || head.length + tail.length > 7) return undefined;
+    groups = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+  }
+  let v = 0n;
+  for (const g of groups) v = (v << 16n) | BigInt(g);
+  return v;
+}
 
 export function parseAddr(text: string, what = "address"): { family: Family; addr: bigint } {
   const t = text.trim();
-  const q = DOTTED_QUAD.exec(t);
-  if (q) {
-    const [a, b, c, d] = [q[1], q[2], q[3], q[4]].map(Number) as [number, number, number, number];
-    if (a <= 255 && b <= 255 && c <= 255 && d <= 255) return { family: 4, addr: BigInt(a * 2 ** 24 + b * 2 ** 16 + c * 2 ** 8 + d) };
-  }
-  if (ipaddr.IPv4.isValidFourPartDecimal(t)) {
-    const bytes = ipaddr.IPv4.parse(t).toByteArray();
-    return { family: 4, addr: bytesToBig(bytes) };
-  }
-  if (t.includes(":") && ipaddr.IPv6.isValid(t) && !t.includes("%")) {
-    const parsed = ipaddr.IPv6.parse(t);
-    if (parsed.isIPv4MappedAddress() && t.includes(".")) {
-      // keep as IPv6 even when written with an embedded dotted quad
-    }
-    return { family: 6, addr: bytesToBig(parsed.toByteArray()) };
-  }
+  const v4 = parseIPv4(t);
+  if (v4 !== undefined) return { family: 4, addr: BigInt(v4) };
+  const v6 = t.includes(":") ? parseIPv6(t) : undefined;
+  if (v6 !== undefined) return { family: 6, addr: v6 };
   throw invalid(`${what} '${text}' is not a valid IPv4 or IPv6 address`);
 }
 
+// A mesh file names the same address in several places (Address, AllowedIPs, LinkLayerAddress, endpoints) and each
+// check reads it again: the prefixes that parsed are kept by their text (callers never change a Prefix).
+const parsed = new Map<string, Prefix>();
+
 /** Parse "addr/len"; a missing /len means a host prefix. */
 export function parsePrefix(text: string, what = "prefix", requireLen = true): Prefix {
+  const known = parsed.get(text);
+  if (known !== undefined && (!requireLen || text.includes("/"))) return known;
   const t = text.trim();
   const slash = t.indexOf("/");
   if (slash < 0 && requireLen) throw invalid(`${what} '${text}' has no prefix length (expected address/length, e.g. 10.0.1.0/24)`);
@@ -51,7 +115,9 @@ export function parsePrefix(text: string, what = "prefix", requireLen = true): P
   if (!/^\d{1,3}$/.test(lenText)) throw invalid(`${what} '${text}' has an invalid prefix length '${lenText}'`);
   const len = Number(lenText);
   if (len > bits(a.family)) throw invalid(`${what} '${text}': prefix length ${len} is longer than ${bits(a.family)} bits`);
-  return { family: a.family, addr: a.addr, len };
+  const p: Prefix = { family: a.family, addr: a.addr, len };
+  if (parsed.size < 100_000) parsed.set(text, p);
+  return p;
 }
 
 const MASKS: Record<Family, bigint[]> = { 4: [], 6: [] };

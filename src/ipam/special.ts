@@ -28,4 +28,7 @@ export const SPECIAL_RANGES: readonly SpecialRange[] = [
 export const overlapsSpecial = (p: Prefix): SpecialRange | undefined => SPECIAL_RANGES.find((r) => overlaps(r.prefix, p));
 
 /** The special range that holds the host address `p.addr` (a node's address must be outside all of them). */
-export const inSpecial = (p: Prefix): SpecialRange | undefined => SPECIAL_RANGES.find((r) => contains(r.prefix, { ...p, len: p.family === 4 ? 32 : 128 }));
+export function inSpecial(p: Prefix): SpecialRange | undefined {
+  const host = { family: p.family, addr: p.addr, len: p.family === 4 ? 32 : 128 };
+  return SPECIAL_RANGES.find((r) => contains(r.prefix, host));
+}

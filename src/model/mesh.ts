@@ -573,7 +573,9 @@ function readNode(c: Collector, name: string, t: TomlTable, pool6?: Prefix): Mes
     });
   }
   const v4 = address.find((a) => parsePrefix(a, "Address", false).family === 4);
-  const node = {
+  if (publicKey === undefined || vtepP === undefined) return undefined; // a "load" problem is recorded
+  // publicKey "" (an unusable PrivateKey, a "deploy" problem): no MAC and no IPv6 derive from it (vwgen's rule).
+  return {
     name,
     address,
     allowedIPs,
@@ -592,11 +594,6 @@ function readNode(c: Collector, name: string, t: TomlTable, pool6?: Prefix): Mes
     subnets,
     discoverLXD: r.bool("DiscoverLXD", false),
     overlayIPv4: v4?.split("/")[0],
-  };
-  if (publicKey === undefined || vtepP === undefined) return undefined; // a "load" problem is recorded
-  // publicKey "" (an unusable PrivateKey, a "deploy" problem): no MAC and no IPv6 derive from it (vwgen's rule).
-  return {
-    ...node,
     publicKey,
     mac: publicKey ? macFromPublicKey(publicKey) : "",
     ipv6: pool6 && publicKey ? ipv6FromPublicKey(pool6, publicKey) : undefined,
@@ -881,7 +878,8 @@ function checkUnique(c: Collector, nodes: MeshNode[], pool4: Prefix | undefined,
     for (const a of n.address) {
       const p = parsePrefix(a, "Address", false);
       claim("address", formatAddr(p.family, p.addr), n.name, "Address");
-      if (p.family === 4 && pool4 && !contains(pool4, { ...p, len: 32 })) c.plain("warning", `node ${n.name}: Address ${a} is outside pool-ipv4 ${fmt(pool4)}`);
+      if (p.family === 4 && pool4 && !contains(pool4, { family: 4, addr: p.addr, len: 32 }))
+        c.plain("warning", `node ${n.name}: Address ${a} is outside pool-ipv4 ${fmt(pool4)}`);
     }
     for (const s of n.subnets) {
       const p = parsePrefix(s);

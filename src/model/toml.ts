@@ -66,9 +66,9 @@ export function parseTomlText(text: string, file: string): { doc: TomlTable; can
     });
   }
   // The file as ciab and vwgen write it parses in a fraction of smol-toml's time (issue 10: one call must be as
-  // fast as vwgen's); the fast reading counts only when writing it back gives the same bytes, which proves it.
+  // fast as vwgen's): it reads only what writing it back gives byte for byte (parseCanonical says how it knows).
   const fast = parseCanonical(text);
-  if (fast && dumpToml(fast) === text) return { doc: fast, canonical: true };
+  if (fast) return { doc: fast, canonical: true };
   try {
     return { doc: normalise(parse(text, { integersAsBigInt: true }), {}, "") as TomlTable, canonical: false };
   } catch (e) {
@@ -86,107 +86,160 @@ export function parseTomlText(text: string, file: string): { doc: TomlTable; can
 
 // --- the fast reading of dumpToml's own layout ----------------------------------------------------------------
 
-const KEY = /\s*(?:([A-Za-z0-9_-]+)|("(?:[^"\\\n]|\\.)*"))\s*/y;
-const STRING = /"(?:[^"\\\n]|\\.)*"/y;
-const INTEGER = /-?\d+(?=[\s,\]}]|$)/y;
+const BARE = /[A-Za-z0-9_-]+/y;
+const INTEGER = /-?(?:0|[1-9]\d*)/y;
+// What a string holds that dumpString would escape: a string without it is written as it is.
+const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /**
- * A document in exactly the layout `dumpToml` writes (headers, `key = value` lines, strings, safe integers,
- * booleans, arrays, inline tables), or undefined for anything else (floats, dates, comments, other spacing …),
- * which then goes to smol-toml. The caller accepts the result only when `dumpToml` gives the text back.
+ * The document when `text` is exactly what `dumpToml` writes for it (so it dumps back to the same bytes), else
+ * undefined: then smol-toml reads it. The layout is checked while reading, not by dumping the result again: keys
+ * strictly in dumpToml's order and quoted only when dumpToml quotes them, strings escaped as dumpString escapes them,
+ * integers in their shortest form, `[ a, b,]` arrays, `{ k = v, … }` inline tables, tables in dumpToml's rounds (by
+ * depth, then by the name as written) with one blank line before each, and a table whose header holds no value only
+ * where dumpToml writes one (a table without sub-tables). Floats, dates, comments, big integers and `__proto__` are
+ * not dumpToml's layout either (floats and big integers smol-toml reads exactly). Pure; never throws.
  */
 export function parseCanonical(text: string): TomlTable | undefined {
-  const root: TomlTable = {};
-  let table = root;
   let pos = 0;
   const fail = (): never => {
     throw parseCanonical;
   };
+  const expect = (s: string) => {
+    if (!text.startsWith(s, pos)) fail();
+    pos += s.length;
+  };
+  const str = (): string => {
+    const end = text.indexOf('"', pos + 1);
+    if (end < 0) fail();
+    const raw = text.slice(pos + 1, end);
+    if (raw.includes("\\")) {
+      // dumpString's escapes are JSON's too; it writes each character one way, so its output is the proof.
+      let q = end;
+      while (q >= 0) {
+        // a quote preceded by an odd run of backslashes is escaped: look further
+        let b = q - 1;
+        while (text[b] === "\\") b--;
+        if ((q - 1 - b) % 2 === 0) break;
+        q = text.indexOf('"', q + 1);
+        if (q < 0) fail();
+      }
+      const written = text.slice(pos, q + 1);
+      const s = JSON.parse(written) as string;
+      if (dumpString(s) !== written) fail();
+      pos = q + 1;
+      return s;
+    }
+    if (CONTROL.test(raw)) fail();
+    pos = end + 1;
+    return raw;
+  };
   const key = (): string => {
-    KEY.lastIndex = pos;
-    const m = KEY.exec(text) ?? fail();
-    pos = KEY.lastIndex;
-    const k = m[1] ?? (JSON.parse(m[2] as string) as string);
-    return k === "__proto__" ? fail() : k;
+    if (text[pos] === '"') {
+      const k = str();
+      return BARE_KEY.test(k) ? fail() : k; // dumpToml writes a bare key bare
+    }
+    BARE.lastIndex = pos;
+    if (!BARE.test(text)) fail();
+    const k = text.slice(pos, BARE.lastIndex);
+    pos = BARE.lastIndex;
+    return k;
+  };
+  /** `k` may follow `prev` among a table's keys: dumpToml writes them sorted, each once. */
+  const after = (prev: string | undefined, k: string) => {
+    if (k === "__proto__" || (prev !== undefined && byCodePoint(prev, k) >= 0)) fail();
   };
   const value = (): TomlValue => {
     const c = text[pos];
-    if (c === '"') {
-      STRING.lastIndex = pos;
-      const m = STRING.exec(text) ?? fail();
-      pos = STRING.lastIndex;
-      return JSON.parse(m[0]) as string;
-    }
+    if (c === '"') return str();
     if (c === "[") {
       const a: TomlValue[] = [];
       pos++;
-      while (text[pos] === " ") pos++;
-      while (text[pos] !== "]") {
-        a.push(value());
-        if (text[pos] !== ",") fail();
+      while (text[pos] === " ") {
         pos++;
-        while (text[pos] === " ") pos++;
+        a.push(value());
+        expect(",");
       }
-      pos++;
+      expect("]");
       return a;
     }
     if (c === "{") {
       const t: TomlTable = {};
-      pos++;
-      while (text[pos] === " ") pos++;
-      while (text[pos] !== "}") {
+      expect("{ ");
+      let prev: string | undefined;
+      while (text[pos] !== " ") {
+        if (prev !== undefined) expect(", ");
         const k = key();
-        if (text[pos] !== "=" || text[pos + 1] !== " ") fail();
-        pos += 2;
+        after(prev, k);
+        expect(" = ");
         t[k] = value();
-        if (text[pos] === ",") pos++;
-        while (text[pos] === " ") pos++;
+        prev = k;
       }
-      pos++;
+      expect(" }");
       return t;
     }
-    for (const b of [true, false]) {
-      if (text.startsWith(String(b), pos)) {
-        pos += b ? 4 : 5;
-        return b;
-      }
+    if (text.startsWith("true", pos)) {
+      pos += 4;
+      return true;
+    }
+    if (text.startsWith("false", pos)) {
+      pos += 5;
+      return false;
     }
     INTEGER.lastIndex = pos;
-    const m = INTEGER.exec(text) ?? fail();
-    const n = Number(m[0]);
-    if (!Number.isSafeInteger(n)) fail();
+    if (!INTEGER.test(text)) fail();
+    const written = text.slice(pos, INTEGER.lastIndex);
+    const n = Number(written);
+    if (!Number.isSafeInteger(n) || written === "-0") fail();
     pos = INTEGER.lastIndex;
     return n;
   };
-  try {
-    while (pos < text.length) {
-      if (text[pos] === "\n") {
-        pos++;
-        continue;
-      }
-      if (text[pos] === "[") {
-        pos++;
-        table = root;
-        for (;;) {
-          const k = key();
-          if (!Object.hasOwn(table, k)) table[k] = {};
-          const next = table[k];
-          if (!isTable(next)) fail();
-          table = next as TomlTable;
-          if (text[pos] === ".") pos++;
-          else break;
-        }
-        if (text[pos] !== "]" || text[pos + 1] !== "\n") fail();
-        pos += 2;
-        continue;
-      }
+  /** `key = value` lines up to the next header or the end; a table's value is never written as one. */
+  const values = (t: TomlTable): number => {
+    let prev: string | undefined;
+    let count = 0;
+    while (pos < text.length && text[pos] !== "[" && text[pos] !== "\n") {
       const k = key();
-      if (text[pos] !== "=" || text[pos + 1] !== " " || k in table) fail();
-      pos += 2;
-      table[k] = value();
-      if (text[pos] !== "\n") fail();
-      pos++;
+      after(prev, k);
+      expect(" = ");
+      const v = value();
+      if (isTable(v)) fail();
+      expect("\n");
+      t[k] = v;
+      prev = k;
+      count++;
     }
+    return count;
+  };
+  const root: TomlTable = {};
+  const bare: TomlTable[] = []; // tables written with a header but no value: dumpToml writes those only without sub-tables
+  try {
+    const top = values(root);
+    let last: { depth: number; name: string } | undefined;
+    while (pos < text.length) {
+      if (top > 0 || last) expect("\n");
+      const from = pos + 1;
+      expect("[");
+      let table = root;
+      let depth = 0;
+      for (;;) {
+        const k = key();
+        if (k === "__proto__") fail();
+        depth++;
+        if (!Object.hasOwn(table, k)) table[k] = {};
+        const next = table[k];
+        if (!isTable(next)) fail();
+        table = next as TomlTable;
+        if (text[pos] !== ".") break;
+        pos++;
+      }
+      const name = text.slice(from, pos);
+      expect("]\n");
+      if (last && (depth < last.depth || (depth === last.depth && byCodePoint(last.name, name) >= 0))) fail();
+      last = { depth, name };
+      if (values(table) === 0) bare.push(table);
+    }
+    for (const t of bare) if (Object.values(t).some(isTable)) fail();
   } catch (e) {
     if (e === parseCanonical || e instanceof SyntaxError) return undefined;
     throw e;
