@@ -73,7 +73,7 @@ async function edit(
   update: Updater = fileUpdater,
 ) {
   const ref = target(g, net);
-  const ctx = { file: ref.path, title: ref.title };
+  const ctx = { file: ref.path, title: ref.title, edit: true };
   let res: { mesh: Mesh; changed: boolean };
   let kept: string[] = [];
   let changes = noChanges();

@@ -171,12 +171,14 @@ export function formatIPv6Groups(groups: readonly number[]): string {
     if (j - i > bestLen) [best, bestLen] = [i, j - i];
     i = j;
   }
-  const hex = (from: number, to: number) =>
-    groups
-      .slice(from, to)
-      .map((g) => g.toString(16))
-      .join(":");
-  return best < 0 ? hex(0, 8) : `${hex(0, best)}::${hex(best + bestLen, 8)}`;
+  let out = "";
+  for (let i = 0; i < 8; i++) {
+    if (i === best) {
+      out += "::";
+      i += bestLen - 1;
+    } else out += out === "" || out.endsWith(":") ? (groups[i] as number).toString(16) : `:${(groups[i] as number).toString(16)}`;
+  }
+  return out;
 }
 
 export const formatPrefix = (p: Prefix): string => `${formatAddr(p.family, p.addr)}/${p.len}`;

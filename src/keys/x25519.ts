@@ -1,6 +1,6 @@
 // WireGuard keys: X25519 with node:crypto, clamped like `wg genkey`. Randomness is a parameter.
 // Pure apart from the default random source; never logs or prints a key.
-import { createPrivateKey, createPublicKey, randomBytes } from "node:crypto";
+import { createPrivateKey, randomBytes } from "node:crypto";
 import { invalid } from "../model/errors.js";
 
 export type RandomBytes = (n: number) => Buffer;
@@ -85,7 +85,8 @@ function derive(privateB64: string, what: string): string {
   const raw = decodeKey(privateB64, what);
   // A JWK import is ~5x faster than PKCS#8 DER (no OpenSSL decoder round): it matters for 1000-node meshes.
   // Node derives the public half from `d`; `x` must be present as a string but is not used for private keys.
+  // The private key's own JWK holds the public half too (one key object fewer than createPublicKey).
   const key = createPrivateKey({ key: { kty: "OKP", crv: "X25519", d: raw.toString("base64url"), x: "" }, format: "jwk" });
-  const x = createPublicKey(key).export({ format: "jwk" }).x as string;
+  const x = key.export({ format: "jwk" }).x as string;
   return Buffer.from(x, "base64url").toString("base64");
 }

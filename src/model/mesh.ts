@@ -7,7 +7,7 @@ import { ipv6FromPublicKey, macFromPublicKey } from "../ipam/derive.js";
 import { HASH_CHARS, hashName } from "../ipam/ifname.js";
 import { contains, formatAddr, hostmask, mask, overlaps, type Prefix, parseAddr, parsePrefix } from "../ipam/ip.js";
 import { inSpecial, overlapsSpecial } from "../ipam/special.js";
-import { isLowOrderKey, keyShape, pubkey } from "../keys/x25519.js";
+import { clamp, decodeKey, isLowOrderKey, keyShape, pubkey } from "../keys/x25519.js";
 import { CiabError, type Phase, type Problem, problemsError } from "./errors.js";
 import { controlAt, located, type SchemaCtx, schemaProblems } from "./schema.js";
 import { didYouMean } from "./suggest.js";
@@ -69,6 +69,7 @@ export interface MeshNode {
   preDown: string[];
   postDown: string[];
   privateKey?: string;
+  /** Given, or derived from PrivateKey (X25519) when first read, as are mac and ipv6 (see readNode). */
   publicKey: string;
   saveConfig: boolean;
   upnp: boolean;
@@ -226,8 +227,11 @@ export function parseEndpoint(text: string, what: string): Endpoint {
   return { host, port, family: "dns", text: `${host}:${port}` };
 }
 
-/** `title`: the network as the user named it (default: the name). */
-type Ctx = SchemaCtx & { title?: string };
+/**
+ * `title`: the network as the user named it (default: the name). `edit`: the document is an edit's result, validated
+ * before it is written (see checkKeys: an edit derives no public key it does not need).
+ */
+type Ctx = SchemaCtx & { title?: string; edit?: boolean };
 
 /** Collects the problems of one mesh; every reader records instead of throwing, so all of them are reported. */
 class Collector {
@@ -419,8 +423,12 @@ function readNetwork(c: Collector, t: TomlTable): NetworkSettings {
   return net;
 }
 
-/** The node's public key (derived from PrivateKey when present); undefined after a "load" problem. */
-function readKeys(r: TableReader, name: string): { privateKey?: string; publicKey?: string } {
+/**
+ * The node's public key: given, or a function deriving it from PrivateKey (X25519 costs more than the rest of a
+ * node's validation, and an edit needs none of them: readNode derives it when first read); undefined after a "load"
+ * problem.
+ */
+function readKeys(r: TableReader, name: string): { privateKey?: string; publicKey?: string | (() => string) } {
   const privateKey = r.str("PrivateKey");
   const publicKey = r.str("PublicKey");
   if (privateKey !== undefined) {
@@ -435,10 +443,10 @@ function readKeys(r: TableReader, name: string): { privateKey?: string; publicKe
       );
       return { privateKey, publicKey: "" };
     }
+    if (publicKey === undefined) return { privateKey: privateKey.trim(), publicKey: () => pubkey(privateKey, "PrivateKey") };
     const derived = pubkey(privateKey, "PrivateKey");
-    if (publicKey !== undefined && publicKey.trim() !== derived) {
+    if (publicKey.trim() !== derived)
       r.fail("load", "PublicKey", "does not match PrivateKey", "remove PublicKey (it is derived from PrivateKey) or fix the key");
-    }
     return { privateKey: privateKey.trim(), publicKey: derived };
   }
   if (publicKey !== undefined) {
@@ -574,7 +582,17 @@ function readNode(c: Collector, name: string, t: TomlTable, pool6?: Prefix): Mes
   }
   const v4 = address.find((a) => parsePrefix(a, "Address", false).family === 4);
   if (publicKey === undefined || vtepP === undefined) return undefined; // a "load" problem is recorded
-  // publicKey "" (an unusable PrivateKey, a "deploy" problem): no MAC and no IPv6 derive from it (vwgen's rule).
+  // Public key, MAC and IPv6 (derived from the public key, vwgen's rules; none from an unusable key ""): a key to
+  // derive is derived when one of them is first read, once. They read as plain values (spread, JSON, structuredClone).
+  const derive = publicKey;
+  let keys: { publicKey: string; mac: string; ipv6?: string } | undefined;
+  const get = () => {
+    if (keys === undefined) {
+      const key = typeof derive === "string" ? derive : derive();
+      keys = { publicKey: key, mac: key ? macFromPublicKey(key) : "", ipv6: pool6 && key ? ipv6FromPublicKey(pool6, key) : undefined };
+    }
+    return keys;
+  };
   return {
     name,
     address,
@@ -594,9 +612,15 @@ function readNode(c: Collector, name: string, t: TomlTable, pool6?: Prefix): Mes
     subnets,
     discoverLXD: r.bool("DiscoverLXD", false),
     overlayIPv4: v4?.split("/")[0],
-    publicKey,
-    mac: publicKey ? macFromPublicKey(publicKey) : "",
-    ipv6: pool6 && publicKey ? ipv6FromPublicKey(pool6, publicKey) : undefined,
+    get publicKey() {
+      return get().publicKey;
+    },
+    get mac() {
+      return get().mac;
+    },
+    get ipv6() {
+      return get().ipv6;
+    },
     vtep: formatAddr(vtepP.family, vtepP.addr),
     vtepFamily: vtepP.family,
   };
@@ -834,7 +858,28 @@ function checkEndpointsOutsideSubnets(c: Collector, nodes: MeshNode[]): void {
   }
 }
 
+/**
+ * Whether an edit must derive every public key to check that keys, MACs and IPv6 addresses are unique. Not when each
+ * node holds a private key and no two hold the same one once clamped: X25519 then gives distinct public keys (two
+ * clamped scalars 2^254 + 8k differ by less than 8 times the group order), so only a chance collision of distinct
+ * keys' MACs (46 bits) or IPv6 host bits (at least 48 here) is left, which the read commands, `render` and `up` still
+ * report (they derive every key anyway). A shorter IPv6 host part, or a node with only a public key, and it derives.
+ */
+function editNeedsKeys(nodes: MeshNode[], pool6: Prefix | undefined): boolean {
+  if (pool6 && 128 - pool6.len < 48) return true;
+  const clamped = new Set<string>();
+  for (const n of nodes) {
+    if (n.privateKey === undefined) return true;
+    if (keyShape(n.privateKey) !== undefined) continue; // an unusable key ("deploy" problem) claims nothing
+    const k = clamp(decodeKey(n.privateKey)).toString("base64");
+    if (clamped.has(k)) return true;
+    clamped.add(k);
+  }
+  return false;
+}
+
 function checkUnique(c: Collector, nodes: MeshNode[], pool4: Prefix | undefined, pool6: Prefix | undefined): void {
+  const keys = !c.ctx.edit || editNeedsKeys(nodes, pool6);
   const seen = new Map<string, string>();
   const claim = (kind: string, value: string, node: string, key: string) => {
     const k = `${kind}:${value}`;
@@ -869,11 +914,13 @@ function checkUnique(c: Collector, nodes: MeshNode[], pool4: Prefix | undefined,
         n.name,
       );
     else lower.set(n.name.toLowerCase(), n.name);
-    if (n.publicKey) {
-      claim("public key", n.publicKey, n.name, n.privateKey ? "PrivateKey" : "PublicKey");
-      claim("MAC", n.mac, n.name, n.privateKey ? "PrivateKey" : "PublicKey");
+    if (keys) {
+      if (n.publicKey) {
+        claim("public key", n.publicKey, n.name, n.privateKey ? "PrivateKey" : "PublicKey");
+        claim("MAC", n.mac, n.name, n.privateKey ? "PrivateKey" : "PublicKey");
+      }
+      if (n.ipv6) claim("IPv6", n.ipv6.split("/")[0] as string, n.name, n.privateKey ? "PrivateKey" : "PublicKey");
     }
-    if (n.ipv6) claim("IPv6", n.ipv6.split("/")[0] as string, n.name, n.privateKey ? "PrivateKey" : "PublicKey");
     claim("VTEP", n.vtep, n.name, "LinkLayerAddress");
     for (const a of n.address) {
       const p = parsePrefix(a, "Address", false);

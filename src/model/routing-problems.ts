@@ -32,7 +32,7 @@ function routingErrors(mesh: Mesh): CiabError[] {
         }),
       );
     }
-    if (routing === "bgp" && !n.ipv6 && hasIPv6Subnet(n.subnets)) {
+    if (routing === "bgp" && hasIPv6Subnet(n.subnets) && !n.ipv6) {
       errors.push(
         new CiabError(
           "invalid",
