@@ -8,7 +8,7 @@ import { addNodes, applySet, blacklist, delNodes, ensureNetwork, repairEndpoints
 import { CiabError, problemsError } from "../model/errors.js";
 import { checkNetworkName, type Mesh, meshFromDoc } from "../model/mesh.js";
 import { schemaProblems } from "../model/schema.js";
-import { dumpToml, type TomlTable } from "../model/toml.js";
+import { dumpToml, parseToml, type TomlTable } from "../model/toml.js";
 import { deployProblems, editProblems, readWarnings, vwgenBlindSpots } from "../model/validate.js";
 import { loadMesh, type MeshRef, type Mutate, meshRef, updateMesh } from "../registry/file.js";
 import { collectWarnings, info, json, warn } from "./output.js";
@@ -83,7 +83,10 @@ async function edit(
       skipped.length = 0;
       notes.length = 0;
       if (existed) schemaFirst(ref, doc);
-      const beforeDoc = existed ? structuredClone(doc) : undefined;
+      // The document before the edit: a copy only for the JSON document's changes; the problems before the edit (rare:
+      // only when the result has some) read it again from the text the edit started from.
+      const beforeDoc = existed && g.json ? structuredClone(doc) : undefined;
+      const blind = new Set(existed ? vwgenBlindSpots(doc) : []);
       fn(doc, existed);
       // Every argument skipped: a refusal, and a refusal never writes (not even the endpoint repair below).
       if (skipped.length && original !== undefined && dumpToml(doc) === original) throw skipped[0];
@@ -97,9 +100,9 @@ async function edit(
       if (g.json) changes = docChanges(beforeDoc, doc, after); // only the JSON document reports them
       // Validate the whole result as `render` would: refuse what this edit introduces, warn about what was there.
       let before: Mesh | undefined;
-      if (beforeDoc && deployProblems(after).length) {
+      if (existed && original !== undefined && deployProblems(after).length) {
         try {
-          before = meshFromDoc(ref.name, beforeDoc, ctx);
+          before = meshFromDoc(ref.name, beforeDoc ?? parseToml(original, ref.path), ctx);
         } catch {
           /* the file was broken before: every problem of the result counts as new */
         }
@@ -107,7 +110,6 @@ async function edit(
       const p = editProblems(before, after);
       const [first, ...rest] = p.introduced;
       if (first) throw problemsError([{ ...first, message: `${first.message} (${EDIT_REFUSAL})` }, ...rest]);
-      const blind = new Set(beforeDoc ? vwgenBlindSpots(beforeDoc) : []);
       for (const w of vwgenBlindSpots(doc)) if (!blind.has(w)) notes.push(`vwgen can no longer render all of this mesh: ${w}`);
       kept = p.kept.map((k) => `${k.message} (already in the file; 'ciab render' and 'ciab up' refuse it)`);
       return { out, mesh: after };

@@ -286,9 +286,7 @@ function dumpValue(v: TomlValue): string {
   }
   if (v instanceof Date) return (v as Date & { toISOString(): string }).toISOString();
   if (Array.isArray(v)) return `[${v.map((x) => ` ${dumpValue(x)},`).join("")}]`;
-  const entries = Object.keys(v)
-    .sort(byCodePoint)
-    .map((k) => `${quoteKey(k)} = ${dumpValue(v[k] as TomlValue)}`);
+  const entries = sortedKeys(v).map((k) => `${quoteKey(k)} = ${dumpValue(v[k] as TomlValue)}`);
   return `{ ${entries.join(", ")} }`;
 }
 
@@ -305,11 +303,17 @@ function byCodePoint(a: string, b: string): number {
 }
 const byName = (a: [string, TomlTable], b: [string, TomlTable]): number => byCodePoint(a[0], b[0]);
 
+/** Keys in Python's order: without a surrogate among them (the usual case), JavaScript's own sort is that order. */
+const sortedKeys = (t: object): string[] => {
+  const keys = Object.keys(t);
+  return keys.some((k) => SURROGATE.test(k)) ? keys.sort(byCodePoint) : keys.sort();
+};
+
 /** Values of one table (sorted keys), and its sub-tables (keys as written) for the next round; dumpToml orders those. */
 function dumpSection(t: TomlTable): { text: string; subs: [string, TomlTable][] } {
   let text = "";
   const subs: [string, TomlTable][] = [];
-  for (const k of Object.keys(t).sort(byCodePoint)) {
+  for (const k of sortedKeys(t)) {
     const v = t[k] as TomlValue;
     if (isTable(v)) subs.push([quoteKey(k), v]);
     else text += `${quoteKey(k)} = ${dumpValue(v)}\n`;
@@ -353,26 +357,50 @@ export function lineOf(text: string, table: string, key?: string): number | unde
   return locate(text, table, key)?.line;
 }
 
-/** Line and column of `key`'s value in `[table]` (of the table header without a key), best effort. */
-export function locate(text: string, table: string, key?: string): { line: number; column: number } | undefined {
+type Place = { line: number; column: number };
+
+// Each problem of a mesh is located in its text, and a file may have one per node: the text is indexed once (the
+// first header of each table, the first line of each key in it), not scanned again per problem.
+let indexed: { text: string; tables: Map<string, { header?: Place; keys: Map<string, Place> }> } | undefined;
+
+function tablesOf(text: string) {
+  if (indexed?.text === text) return indexed.tables;
+  const tables = new Map<string, { header?: Place; keys: Map<string, Place> }>();
+  const entry = (name: string) => {
+    let e = tables.get(name);
+    if (!e) tables.set(name, (e = { keys: new Map() }));
+    return e;
+  };
+  let current = entry("");
   const lines = text.split("\n");
-  const want = table.split(".").map((p) => p.replace(/^"|"$/g, ""));
-  let inTable = table === "";
-  let found: { line: number; column: number } | undefined;
   for (let i = 0; i < lines.length; i++) {
     const raw = lines[i] ?? "";
-    const line = raw.trim();
-    const header = /^\[([^[\]]+)\]/.exec(line);
+    const header = /^\[([^[\]]+)\]/.exec(raw.trim());
     if (header) {
-      const parts = (header[1] ?? "").split(".").map((p) => p.trim().replace(/^"|"$/g, ""));
-      inTable = parts.length === want.length && parts.every((p, j) => p === want[j]);
-      if (inTable && !found) found = { line: i + 1, column: raw.indexOf("[") + 1 };
+      current = entry(
+        (header[1] ?? "")
+          .split(".")
+          .map((p) => p.trim().replace(/^"|"$/g, ""))
+          .join("\u0000"),
+      );
+      current.header ??= { line: i + 1, column: raw.indexOf("[") + 1 };
       continue;
     }
-    if (inTable && key !== undefined) {
-      const m = /^\s*("?)([^"=]+)\1\s*=\s*/.exec(raw);
-      if (m && (m[2] ?? "").trim() === key) return { line: i + 1, column: m[0].length + 1 };
-    }
+    const m = /^\s*("?)([^"=]+)\1\s*=\s*/.exec(raw);
+    const k = m && (m[2] ?? "").trim();
+    if (m && k && !current.keys.has(k)) current.keys.set(k, { line: i + 1, column: m[0].length + 1 });
   }
-  return found;
+  indexed = { text, tables };
+  return tables;
+}
+
+/** Line and column of `key`'s value in `[table]` (of the table header without a key), best effort. */
+export function locate(text: string, table: string, key?: string): Place | undefined {
+  const t = tablesOf(text).get(
+    table
+      .split(".")
+      .map((p) => p.replace(/^"|"$/g, ""))
+      .join("\u0000"),
+  );
+  return (key === undefined ? undefined : t?.keys.get(key)) ?? t?.header;
 }

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { parse } from "smol-toml";
 import { describe, expect, it } from "vitest";
-import { dumpToml, isTomlFloat, lineOf, parseCanonical, parseToml, type TomlTable } from "../../src/model/toml.js";
+import { dumpToml, isTomlFloat, lineOf, locate, parseCanonical, parseToml, type TomlTable } from "../../src/model/toml.js";
 import { FIXTURES } from "../helpers/env.js";
 
 describe("TOML codec", () => {
@@ -36,6 +36,18 @@ describe("TOML codec", () => {
     expect(lineOf(text, "Node.n1", "A")).toBe(6);
     expect(lineOf(text, "Network", "A")).toBe(2);
     expect(lineOf(text, "Node.n1")).toBe(4);
+  });
+  it("locates keys of quoted, repeated and top-level tables, and falls back to the header", () => {
+    const text = 'T = 0\n[Node."a b"]\n  C = 1\n[Other]\nC = 2\n[ Node . "a b" ]\nD = 3\n[[Arr]]\nE = 4\n';
+    expect(locate(text, "", "T")).toEqual({ line: 1, column: 5 });
+    expect(locate(text, 'Node."a b"', "C")).toEqual({ line: 3, column: 7 });
+    expect(locate(text, 'Node."a b"', "D")).toEqual({ line: 7, column: 5 }); // the table's second section
+    expect(locate(text, 'Node."a b"', "Z")).toEqual({ line: 2, column: 1 }); // no such key: its first header
+    expect(locate(text, 'Node."a b"', "E")).toEqual({ line: 9, column: 5 }); // [[Arr]] is no table header here
+    expect(locate(text, "Other", "E")).toEqual({ line: 4, column: 1 });
+    expect(locate(text, "Missing", "C")).toBeUndefined();
+    // the index follows the text: another text is indexed anew
+    expect(locate("[Other]\n\nC = 9\n", "Other", "C")).toEqual({ line: 3, column: 5 });
   });
 
   // The fast reading of ciab's/vwgen's own layout (issue 10): it must give what smol-toml gives, and leave anything
