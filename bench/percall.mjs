@@ -3,7 +3,7 @@
 // (vwgen and ciab back to back, the order alternating), wall time from spawn to exit, median of the pairs. Both read
 // the same file, so the keys and addresses are the same; `add` gets a fresh copy of it per run and tool.
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { closeSync, copyFileSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "./lib/common.mjs";
@@ -81,36 +81,68 @@ export async function percall() {
       });
       process.stderr.write(`percall: ${c.what}: vwgen ${v.toFixed(0)} ms, ciab ${k.toFixed(0)} ms\n`);
     }
-    // The floor: an empty Node process (start-up alone), timed the same way, next to vwgen's whole call.
-    const floor = median(Array.from({ length: RUNS }, () => timed(process.execPath, ["-e", "0"], base)));
-    const target = (row, goal) => ({
+    // The floor: an empty Node process (start-up alone), timed the same way, next to vwgen's whole call; without
+    // NODE_EXTRA_CA_CERTS, which bin/ciab moves aside for these commands (it costs every Node start tens of ms).
+    const floorEnv = { ...env };
+    delete floorEnv.NODE_EXTRA_CA_CERTS;
+    const floor = median(
+      Array.from({ length: RUNS }, () => {
+        const t0 = process.hrtime.bigint();
+        spawnSync(process.execPath, ["-e", "0"], { cwd: base, env: floorEnv });
+        return Number(process.hrtime.bigint() - t0) / 1e6;
+      }),
+    );
+    // What ciab's durable write costs here (vwgen writes in place, without fsync): temp file, fsync, rename,
+    // fsync of the directory, for a file of the mesh's size in the same directory.
+    const text = readFileSync(join(base, "big.conf"));
+    const durable = median(
+      Array.from({ length: RUNS }, (_, i) => {
+        const t0 = process.hrtime.bigint();
+        const tmp = join(base, `.durable-${i}.tmp`);
+        const fd = openSync(tmp, "w", 0o600);
+        writeSync(fd, text);
+        fsyncSync(fd);
+        closeSync(fd);
+        renameSync(tmp, join(base, "durable.conf"));
+        const dfd = openSync(base, "r");
+        fsyncSync(dfd);
+        closeSync(dfd);
+        return Number(process.hrtime.bigint() - t0) / 1e6;
+      }),
+    );
+    const target = (row) => ({
       what: `one \`${row.command}\` process on a ${NODES}-node vwgen mesh, ciab / vwgen (median of ${RUNS} pairs)`,
-      target: goal ? "<= 1.0" : "(reported)",
+      target: "<= 1.0",
       value: `${row.ratio.toFixed(2)} (${row.ciabMs.toFixed(0)} / ${row.vwgenMs.toFixed(0)} ms)`,
-      met: goal ? row.ratio <= 1.0 : true,
+      met: row.ratio <= 1.0,
     });
     const notes = [];
-    if (rows[0].ratio > 1.0)
+    const missed = rows.filter((r) => r.ratio > 1.0);
+    if (missed.length)
       notes.push(
-        `Missed: an empty Node process alone takes ${((floor / rows[0].vwgenMs) * 100).toFixed(0)} % of vwgen's whole showconf. What ciab adds on top (in cold, interpreted code): loading the bundle (from V8's code cache since this change; it was compiled on every call), deriving the 200 X25519 public keys the output needs through node:crypto (about a third of the rest, by CPU profile; vwgen's libsodium does it in C), reading the 65 KB TOML (a fast path now, proven by writing it back) and validating every node so that reads warn about hazards. Further ideas, not done: a V8 startup snapshot (needs a wrapper passing --snapshot-blob to node), skipping the whole-mesh validation on reads.`,
+        `Missed: ${missed.map((r) => `${r.command} (${r.ratio.toFixed(2)})`).join(", ")}. An empty Node process alone takes ${((floor / rows[0].vwgenMs) * 100).toFixed(0)} % of vwgen's whole showconf; ciab's add also waits ${durable.toFixed(1)} ms for its durable write here.`,
       );
     return {
       rows,
       targets: [
-        target(rows[0], true),
-        target(rows[1], false),
-        target(rows[2], false),
+        ...rows.map(target),
         {
           what: "an empty Node process (`node -e 0`), / vwgen's showconf",
           target: "(floor)",
           value: `${(floor / rows[0].vwgenMs).toFixed(2)} (${floor.toFixed(0)} ms)`,
           met: true,
         },
+        {
+          what: "ciab's durable write of the mesh file (temp, fsync, rename, directory fsync), part of its add",
+          target: "(reported)",
+          value: `${durable.toFixed(1)} ms`,
+          met: true,
+        },
       ],
       notes: [
         ...notes,
         "vwgen is the unmodified oracle run through its `vwgen-oracle` sh wrapper (python3 -c …, about the cost of vwgen's own entry script); ciab is `bin/ciab`, as a user runs it. ratio: median ciab / median vwgen; medianPairRatio: the median of the per-pair ratios.",
-        "`show`: vwgen prints the private keys too; ciab without --show-keys (each tool's plain command). `add`: a fresh copy of the mesh per run and tool.",
+        "`show`: vwgen prints the private keys too; ciab without --show-keys (each tool's plain command). `add`: a fresh copy of the mesh per run and tool; vwgen writes the file in place without fsync, ciab under a lock with the durable write above (README: every write is atomic), which this comparison counts against ciab.",
       ],
     };
   } finally {
