@@ -87,6 +87,10 @@ export function parseTomlText(text: string, file: string): { doc: TomlTable; can
 // --- the fast reading of dumpToml's own layout ----------------------------------------------------------------
 
 const BARE = /[A-Za-z0-9_-]+/y;
+// One value line in its most common forms, read by the regular expression engine in one go; anything else (quoted
+// keys, escapes, inline tables, nested arrays …) is read piece by piece. Strings here hold no quote, backslash or
+// control character, which dumpString writes as they are.
+const LINE = /([A-Za-z0-9_-]+) = (?:"([^"\\\u0000-\u001f\u007f]*)"|(true|false)|(-?(?:0|[1-9]\d{0,15}))|\[((?: "[^"\\\u0000-\u001f\u007f]*",)*)\])\n/y;
 const INTEGER = /-?(?:0|[1-9]\d*)/y;
 // What a string holds that dumpString would escape: a string without it is written as it is.
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -199,12 +203,28 @@ export function parseCanonical(text: string): TomlTable | undefined {
     let prev: string | undefined;
     let count = 0;
     while (pos < text.length && text[pos] !== "[" && text[pos] !== "\n") {
-      const k = key();
+      let k: string;
+      let v: TomlValue;
+      LINE.lastIndex = pos;
+      const m = LINE.exec(text);
+      if (m) {
+        // most lines of a mesh file: a bare key and a plain string, boolean, integer or array of plain strings
+        k = m[1] as string;
+        pos = LINE.lastIndex;
+        if (m[2] !== undefined) v = m[2];
+        else if (m[3] !== undefined) v = m[3] === "true";
+        else if (m[4] !== undefined) {
+          v = Number(m[4]);
+          if (!Number.isSafeInteger(v) || m[4] === "-0") fail();
+        } else v = m[5] ? (m[5].split('",') as string[]).slice(0, -1).map((e) => e.slice(2)) : [];
+      } else {
+        k = key();
+        expect(" = ");
+        v = value();
+        if (isTable(v)) fail();
+        expect("\n");
+      }
       after(prev, k);
-      expect(" = ");
-      const v = value();
-      if (isTable(v)) fail();
-      expect("\n");
       t[k] = v;
       prev = k;
       count++;
