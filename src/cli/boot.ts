@@ -23,8 +23,10 @@ if (extraCa !== undefined) {
 }
 
 // Node's child_process (with net, dgram, streams) and http are needed only by the lab, host and LXD commands:
-// worker_threads only by a large render: they are loaded when first used, not by every call (the bundle reads their members at call time).
-const LAZY = new Set(["node:child_process", "child_process", "node:http", "http", "node:worker_threads", "worker_threads"]);
+// worker_threads only by a large render, node:crypto by commands that derive keys or hash (an edit draws its random
+// values from /dev/urandom, keys/random.ts): they are loaded when first used, not by every call (the bundle reads
+// their members at call time).
+const LAZY = new Set(["node:child_process", "child_process", "node:http", "http", "node:worker_threads", "worker_threads", "node:crypto", "crypto"]);
 function lazyModule(realRequire: NodeJS.Require, id: string): object {
   let m: Record<string | symbol, unknown> | undefined;
   const load = () => {
