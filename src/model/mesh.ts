@@ -229,7 +229,7 @@ export function parseEndpoint(text: string, what: string): Endpoint {
 
 /**
  * `title`: the network as the user named it (default: the name). `edit`: the document is an edit's result, validated
- * before it is written (see checkKeys: an edit derives no public key it does not need).
+ * before it is written (see editNeedsKeys: an edit derives no public key it does not need).
  */
 type Ctx = SchemaCtx & { title?: string; edit?: boolean };
 
