@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { type Mesh, meshFromDoc } from "../model/mesh.js";
 import { dumpToml, parseToml, type TomlTable } from "../model/toml.js";
 import type { DesiredHost } from "../plan/types.js";
-import { effectiveDoc, type RecordProblem } from "../registry/records.js";
+import { acceptRecords, checkKey, overlayRecords, type RecordProblem } from "../registry/records.js";
 import type { MeshText, NodeRecord, Registry, RegistryEvent } from "../registry/registry.js";
 import { type AgentStatus, type Answer, backoffMs, type Cached, debounceDue, decide, nextStatus } from "./decide.js";
 import { finishDesired, renderInMemory } from "./desired.js";
@@ -56,8 +56,9 @@ export interface AgentState {
 interface Derived {
   text: string;
   recordsKey: string;
+  /** The records check (acceptRecords) and its inputs: a mesh edit that leaves checkKey alone reuses it. */
+  checked: { key: string; accepted: NodeRecord[]; refused: RecordProblem[] };
   doc: TomlTable;
-  refused: RecordProblem[];
   files: Map<string, string>;
   digest: string;
 }
@@ -156,17 +157,19 @@ function derive(
 ): Derived {
   const recordsKey = overlayKey(records);
   if (last && last.text === parsed.text && last.recordsKey === recordsKey) {
-    refused(last.refused);
+    refused(last.checked.refused);
     return last;
   }
-  const eff = effectiveDoc(parsed.doc, parsed.mesh, records);
-  refused(eff.refused);
-  const effMesh = meshFromDoc(o.net, eff.doc, { file: where, text: parsed.text });
+  const key = `${checkKey(parsed.mesh)}\n${recordsKey}`;
+  const checked = last?.checked.key === key ? last.checked : { key, ...acceptRecords(parsed.mesh, records) };
+  refused(checked.refused);
+  const doc = overlayRecords(parsed.doc, checked.accepted);
+  const effMesh = meshFromDoc(o.net, doc, { file: where, text: parsed.text });
   const files = renderInMemory(effMesh, parsed.text, o.node);
   const digest = createHash("sha256")
     .update(JSON.stringify([...files].sort(([a], [b]) => (a < b ? -1 : 1))))
     .digest("hex");
-  return { text: parsed.text, recordsKey, doc: eff.doc, refused: eff.refused, files, digest };
+  return { text: parsed.text, recordsKey, checked, doc, files, digest };
 }
 
 /**
