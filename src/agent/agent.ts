@@ -63,9 +63,15 @@ interface Derived {
   digest: string;
 }
 
-/** What effectiveDoc reads of the records (node, public key, endpoint, subnets), in name order, as one string. */
-export function overlayKey(records: readonly NodeRecord[]): string {
-  const rows = records.map((r) => [r.node, r.publicKey ?? null, r.endpoint ?? null, r.subnets ?? null] as const);
+/**
+ * What the overlay reads of the records (node, public key, endpoint, subnets), in name order, as one string. A
+ * record of a node of `mesh` with none of the three changes nothing and cannot be refused (only an unknown node
+ * can): left out, so that agents publishing bare records (no key file, no joined endpoint) cost the others nothing.
+ */
+export function overlayKey(records: readonly NodeRecord[], mesh: Mesh): string {
+  const names = new Set(mesh.nodes.map((n) => n.name));
+  const lays = (r: NodeRecord) => r.publicKey !== undefined || r.endpoint !== undefined || r.subnets !== undefined || !names.has(r.node);
+  const rows = records.filter(lays).map((r) => [r.node, r.publicKey ?? null, r.endpoint ?? null, r.subnets ?? null] as const);
   rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   return JSON.stringify(rows);
 }
@@ -155,7 +161,7 @@ function derive(
   where: string,
   refused: (r: RecordProblem[]) => void,
 ): Derived {
-  const recordsKey = overlayKey(records);
+  const recordsKey = overlayKey(records, parsed.mesh);
   if (last && last.text === parsed.text && last.recordsKey === recordsKey) {
     refused(last.checked.refused);
     return last;

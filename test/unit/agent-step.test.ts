@@ -341,5 +341,13 @@ describe("agent step, incremental", () => {
     expect(st4.derived).not.toBe(st3.derived);
     expect(applied).toHaveLength(2);
     expect(JSON.stringify(applied[1])).toContain("198.18.7.7:51820");
+    // a bare record (what an agent without a key file publishes) of a node of the mesh changes nothing; of a node
+    // the mesh does not have, it is refused
+    recs = [...recs, { version: 1, node: "n3", health: "ok", updatedAt: "2026-12-04T20:00:11Z" }];
+    const st5 = await agentStep(o, st4, { recordsChanged: true });
+    expect(st5.derived).toBe(st4.derived);
+    recs = [...recs, { version: 1, node: "n9", health: "ok", updatedAt: "2026-12-04T20:00:12Z" }];
+    const st6 = await agentStep(o, st5, { recordsChanged: true });
+    expect(st6.refused).toEqual([expect.objectContaining({ node: "n9", field: "node" })]);
   });
 });
