@@ -220,6 +220,9 @@ export async function agentStep(o: AgentOptions, st: AgentState, opts: { records
         await o.apply(desired.desired, { revision: next.status.revision });
         next.applied = digest;
       }
+      // The registry answered and this node is in step with it: an error of an earlier step (an apply that failed
+      // on a record since fixed, at the same revision) is no longer true, and `ciab status` lists it as a problem.
+      if (d.action === "same" && next.status.lastError !== undefined) next.status = { ...next.status, lastError: undefined, lastErrorAt: undefined };
     } catch (e) {
       next = {
         ...next,

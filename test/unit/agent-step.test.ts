@@ -264,10 +264,9 @@ describe("agent step, incremental", () => {
   }
 
   /**
-   * What an agent shows: the bundle it applied last (and its digest), the records it refused, the revision. When the
-   * fresh agent fails (the ops can make two nodes' Subnets overlap), the other keeps whatever it applied before
-   * (history, not the registry's state): then only the error is compared. (A later success at the same revision
-   * leaves an old apply error in status: also history, so the error is not compared when the fresh agent succeeds.)
+   * What an agent shows: the bundle it applied last (and its digest), the records it refused, the revision, its
+   * error. When the fresh agent fails (the ops can make two nodes' Subnets overlap), the other keeps whatever it
+   * applied before (history, not the registry's state): then only the error is compared.
    */
   const view = (st: AgentState, applied: DesiredHost[], fresh: AgentState) =>
     fresh.status.lastError
@@ -277,6 +276,7 @@ describe("agent step, incremental", () => {
           digest: st.applied,
           refused: [...st.refused].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
           revision: st.status.revision,
+          lastError: st.status.lastError,
         };
 
   async function run(ops: Op[], recordsChanged: (changed: boolean) => boolean) {
