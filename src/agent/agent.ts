@@ -5,6 +5,8 @@
 // The state it writes beside the cache (status.json, and NET.conf: the effective mesh it applied) is what
 // `ciab status NET NODE --state-dir DIR` shows. The watch/heartbeat loop calls
 // agentStep on every registry event (debounced, decide.ts debounceDue) and on a backoff timer after failures.
+// Between steps it keeps the parsed mesh, the records (read again only after a record event), the records check and
+// the rendered bundle, each with the inputs it came from: a step redoes only what its inputs changed (Derived).
 import { createHash } from "node:crypto";
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
