@@ -5,13 +5,15 @@
 // The state it writes beside the cache (status.json, and NET.conf: the effective mesh it applied) is what
 // `ciab status NET NODE --state-dir DIR` shows. The watch/heartbeat loop calls
 // agentStep on every registry event (debounced, decide.ts debounceDue) and on a backoff timer after failures.
+// Between steps it keeps the parsed mesh, the records (read again only after a record event), the records check and
+// the rendered bundle, each with the inputs it came from: a step redoes only what its inputs changed (Derived).
 import { createHash } from "node:crypto";
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Mesh, meshFromDoc } from "../model/mesh.js";
 import { dumpToml, parseToml, type TomlTable } from "../model/toml.js";
 import type { DesiredHost } from "../plan/types.js";
-import { effectiveDoc, type RecordProblem } from "../registry/records.js";
+import { acceptRecords, checkKey, overlayRecords, type RecordProblem } from "../registry/records.js";
 import type { MeshText, NodeRecord, Registry, RegistryEvent } from "../registry/registry.js";
 import { type AgentStatus, type Answer, backoffMs, type Cached, debounceDue, decide, nextStatus } from "./decide.js";
 import { finishDesired, renderInMemory } from "./desired.js";
@@ -41,6 +43,39 @@ export interface AgentState {
   refused: RecordProblem[];
   /** The cached mesh parsed (by its text): parsed once per revision, not on every step. */
   parsed?: ParsedMesh;
+  /** What the last step derived from the mesh text and the records: a step with the same inputs reuses it. */
+  derived?: Derived;
+  /** The records may be behind the registry (not read yet, or the last read failed): the next step reads them. */
+  recordsStale?: boolean;
+}
+
+/**
+ * The effective mesh and this node's bundle, with the inputs they were derived from: the mesh text and what the
+ * overlay reads of the records (overlayKey). Both are pure functions of these inputs (and of the agent's network and
+ * node, fixed for its life), so equal inputs give equal files: the validation and render are skipped. A record
+ * event that changes nothing the overlay reads (health, agentVersion, updatedAt) costs a key compare.
+ */
+interface Derived {
+  text: string;
+  recordsKey: string;
+  /** The records check (acceptRecords) and its inputs: a mesh edit that leaves checkKey alone reuses it. */
+  checked: { key: string; accepted: NodeRecord[]; refused: RecordProblem[] };
+  doc: TomlTable;
+  files: Map<string, string>;
+  digest: string;
+}
+
+/**
+ * What the overlay reads of the records (node, public key, endpoint, subnets), in name order, as one string. A
+ * record of a node of `mesh` with none of the three changes nothing and cannot be refused (only an unknown node
+ * can): left out, so that agents publishing bare records (no key file, no joined endpoint) cost the others nothing.
+ */
+export function overlayKey(records: readonly NodeRecord[], mesh: Mesh): string {
+  const names = new Set(mesh.nodes.map((n) => n.name));
+  const lays = (r: NodeRecord) => r.publicKey !== undefined || r.endpoint !== undefined || r.subnets !== undefined || !names.has(r.node);
+  const rows = records.filter(lays).map((r) => [r.node, r.publicKey ?? null, r.endpoint ?? null, r.subnets ?? null] as const);
+  rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return JSON.stringify(rows);
 }
 
 interface ParsedMesh {
@@ -116,8 +151,41 @@ const parseMesh = (net: string, text: string, file: string): ParsedMesh => {
   return { text, doc, mesh: meshFromDoc(net, doc, { file, text }) };
 };
 
-/** One reconcile: registry answer -> last good mesh -> effective mesh -> in-memory bundle -> apply if changed. */
-export async function agentStep(o: AgentOptions, st: AgentState): Promise<AgentState> {
+/**
+ * The effective mesh and this node's bundle for these inputs: `last` when they are the ones it was derived from.
+ * `refused` gets the refused records first, so that status shows them also when the effective mesh does not render.
+ */
+function derive(
+  o: AgentOptions,
+  parsed: ParsedMesh,
+  records: readonly NodeRecord[],
+  last: Derived | undefined,
+  where: string,
+  refused: (r: RecordProblem[]) => void,
+): Derived {
+  const recordsKey = overlayKey(records, parsed.mesh);
+  if (last && last.text === parsed.text && last.recordsKey === recordsKey) {
+    refused(last.checked.refused);
+    return last;
+  }
+  const key = `${checkKey(parsed.mesh)}\n${recordsKey}`;
+  const checked = last?.checked.key === key ? last.checked : { key, ...acceptRecords(parsed.mesh, records) };
+  refused(checked.refused);
+  const doc = overlayRecords(parsed.doc, checked.accepted);
+  const effMesh = meshFromDoc(o.net, doc, { file: where, text: parsed.text });
+  const files = renderInMemory(effMesh, parsed.text, o.node);
+  const digest = createHash("sha256")
+    .update(JSON.stringify([...files].sort(([a], [b]) => (a < b ? -1 : 1))))
+    .digest("hex");
+  return { text: parsed.text, recordsKey, checked, doc, files, digest };
+}
+
+/**
+ * One reconcile: registry answer -> last good mesh -> effective mesh -> in-memory bundle -> apply if changed.
+ * `recordsChanged: false` (the loop: no record event since the last step) skips reading every record again, unless
+ * the last read failed; a mesh change alone then costs no read of the records.
+ */
+export async function agentStep(o: AgentOptions, st: AgentState, opts: { recordsChanged?: boolean } = {}): Promise<AgentState> {
   const now = o.now ?? (() => new Date());
   const ms = o.timeoutMs ?? 2000;
   const where = `${o.registry.location} (network ${o.net})`;
@@ -134,29 +202,29 @@ export async function agentStep(o: AgentOptions, st: AgentState): Promise<AgentS
     next.cache = { text: d.mesh.text, revision: d.mesh.revision };
     writeAtomic(join(o.stateDir, CACHE), JSON.stringify(next.cache), 0o600);
   }
-  if (d.action !== "keep") {
-    const recs = await within(o.registry.records(o.net), ms);
-    if (recs.ok) next = { ...next, records: recs.value.records, unreadable: recs.value.refused };
+  if (opts.recordsChanged !== false || st.recordsStale !== false) {
+    const recs = d.action === "keep" ? undefined : await within(o.registry.records(o.net), ms);
+    next = recs?.ok ? { ...next, records: recs.value.records, unreadable: recs.value.refused, recordsStale: false } : { ...next, recordsStale: true };
   }
   if (next.cache) {
     try {
       if (parsed?.text !== next.cache.text) parsed = parseMesh(o.net, next.cache.text, where);
       next.parsed = parsed;
-      const { doc, mesh } = parsed;
-      const eff = effectiveDoc(doc, mesh, next.records);
-      next.refused = [...next.unreadable, ...eff.refused];
-      const effMesh = meshFromDoc(o.net, eff.doc, { file: where, text: next.cache.text });
-      const files = renderInMemory(effMesh, next.cache.text, o.node);
-      const digest = createHash("sha256")
-        .update(JSON.stringify([...files].sort(([a], [b]) => (a < b ? -1 : 1))))
-        .digest("hex");
+      const out = derive(o, parsed, next.records, next.derived, where, (r) => {
+        next.refused = [...next.unreadable, ...r];
+      });
+      next.derived = out;
+      const { files, digest } = out;
       if (digest !== next.applied) {
         const desired = await finishDesired(`registry ${where}`, files, o.deps);
         // The effective mesh, for `ciab status NET NODE --state-dir DIR` (0600: an admin's mesh holds private keys).
-        writeAtomic(join(o.stateDir, `${o.net}.conf`), dumpToml(eff.doc), 0o600);
+        writeAtomic(join(o.stateDir, `${o.net}.conf`), dumpToml(out.doc), 0o600);
         await o.apply(desired.desired, { revision: next.status.revision });
         next.applied = digest;
       }
+      // The registry answered and this node is in step with it: an error of an earlier step (an apply that failed
+      // on a record since fixed, at the same revision) is no longer true, and `ciab status` lists it as a problem.
+      if (d.action === "same" && next.status.lastError !== undefined) next.status = { ...next.status, lastError: undefined, lastErrorAt: undefined };
     } catch (e) {
       next = {
         ...next,
@@ -192,11 +260,15 @@ export async function runAgent(o: AgentOptions & { record: () => NodeRecord; lea
   let firstAt = 0;
   let lastAt = 0;
   let running: Promise<void> = Promise.resolve();
+  // A record event since the last step began (or a watch reopened: events may be missing): read the records again.
+  let recordsChanged = true;
   const step = () => {
     running = running.then(async () => {
       if (stopped) return;
       const before = st.status;
-      st = await agentStep(o, st);
+      const changed = recordsChanged;
+      recordsChanged = false;
+      st = await agentStep(o, st, { recordsChanged: changed });
       if (st.status.revision !== before.revision) log(`applied revision ${st.status.revision}`);
       if (st.status.lastError && st.status.lastError !== before.lastError) log(`kept last good mesh: ${st.status.lastError}`);
       if (!st.status.reachable && !stopped) {
@@ -220,6 +292,7 @@ export async function runAgent(o: AgentOptions & { record: () => NodeRecord; lea
       )
     )
       return;
+    if (ev.kind === "record") recordsChanged = true;
     const t = Date.now();
     if (!timer) firstAt = t;
     lastAt = t;
@@ -257,6 +330,7 @@ export async function runAgent(o: AgentOptions & { record: () => NodeRecord; lea
   };
   await publish();
   const openWatch = async (): Promise<void> => {
+    recordsChanged = true;
     try {
       watch = await o.registry.watch(o.net, undefined, onEvent, (e) => {
         log(`watch failed (${e.message}); reloading`);

@@ -12,6 +12,15 @@ import type { TomlTable } from "../model/toml.js";
 export type { RecordProblem } from "../model/record.js";
 
 /**
+ * What recordChecker reads of a mesh (its title, and each node's name, Subnets, addresses, public key and whether
+ * its private key is in the mesh), as one string: meshes with equal keys accept and refuse the same records, so a
+ * mesh edit of anything else (an endpoint, a port) needs no new check. Keep in step with recordChecker.
+ */
+export function checkKey(mesh: Mesh): string {
+  return JSON.stringify([mesh.title, mesh.nodes.map((n) => [n.name, n.subnets, n.address, n.publicKey ?? null, Boolean(n.privateKey)])]);
+}
+
+/**
  * Checks records against `mesh` and against the records accepted so far: an unknown node, a key other than the one
  * the mesh holds for a node with a private key, another node's key, a subnet overlapping another node's subnet or
  * address (in the mesh or in an accepted record). The mesh's prefixes are parsed and indexed once (PrefixIndex).
@@ -67,14 +76,13 @@ export function recordProblems(mesh: Mesh, rec: NodeRecord, others: readonly Nod
 }
 
 /**
- * The effective mesh document: a copy of `doc` with each record's public key, endpoint and subnets on its node.
- * Records are taken in name order and each is checked against the mesh and the records accepted before it, so
- * of two nodes announcing one subnet the first keeps it; refused records are returned, not applied.
+ * The records that may be laid over `mesh`, in name order, and why the others are refused: each is checked against
+ * the mesh and the records accepted before it, so of two nodes announcing one subnet the first keeps it. Depends
+ * only on checkKey(mesh) and the records.
  */
-export function effectiveDoc(doc: TomlTable, mesh: Mesh, records: readonly NodeRecord[]): { doc: TomlTable; refused: RecordProblem[] } {
-  const out = structuredClone(doc) as TomlTable;
-  const nodes = (out.Node ?? {}) as TomlTable;
+export function acceptRecords(mesh: Mesh, records: readonly NodeRecord[]): { accepted: NodeRecord[]; refused: RecordProblem[] } {
   const check = recordChecker(mesh);
+  const accepted: NodeRecord[] = [];
   const refused: RecordProblem[] = [];
   for (const rec of [...records].sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0))) {
     const problems = check.problems(rec);
@@ -83,10 +91,29 @@ export function effectiveDoc(doc: TomlTable, mesh: Mesh, records: readonly NodeR
       continue;
     }
     check.accept(rec);
+    accepted.push(rec);
+  }
+  return { accepted, refused };
+}
+
+/** A copy of `doc` with each accepted record's public key, endpoint and subnets on its node (acceptRecords checked them). */
+export function overlayRecords(doc: TomlTable, accepted: readonly NodeRecord[]): TomlTable {
+  const out = structuredClone(doc) as TomlTable;
+  const nodes = (out.Node ?? {}) as TomlTable;
+  for (const rec of accepted) {
     const t = nodes[rec.node] as TomlTable;
     if (rec.publicKey !== undefined && !t.PrivateKey) t.PublicKey = rec.publicKey;
     if (rec.endpoint !== undefined) t.Endpoint = rec.endpoint;
     if (rec.subnets !== undefined) t.Subnets = [...rec.subnets];
   }
-  return { doc: out, refused };
+  return out;
+}
+
+/**
+ * The effective mesh document: a copy of `doc` with each valid record's public key, endpoint and subnets on its
+ * node (acceptRecords, overlayRecords); refused records are returned, not applied.
+ */
+export function effectiveDoc(doc: TomlTable, mesh: Mesh, records: readonly NodeRecord[]): { doc: TomlTable; refused: RecordProblem[] } {
+  const { accepted, refused } = acceptRecords(mesh, records);
+  return { doc: overlayRecords(doc, accepted), refused };
 }

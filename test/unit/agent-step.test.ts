@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { type AgentOptions, agentStep, initialState, readAgentStatus, readCache, runAgent } from "../../src/agent/agent.js";
+import { type AgentOptions, type AgentState, agentStep, initialState, readAgentStatus, readCache, runAgent } from "../../src/agent/agent.js";
 import type { HostDeps } from "../../src/agent/host.js";
 import { genkey, pubkey } from "../../src/keys/x25519.js";
 import { readRecord } from "../../src/model/record.js";
@@ -180,5 +181,173 @@ describe("agent loop", () => {
       await agent.stop();
     }
     expect(revoked).toBe(true);
+  });
+});
+
+// The step keeps what it derived (effective mesh, bundle) and the records between steps; these check that what it
+// keeps never makes it differ from an agent that starts from nothing at the same registry state.
+describe("agent step, incremental", () => {
+  const K3 = "Kh7ffnKCv6GcDK2E6zkSw9V4KLnO5V5lafQFWpACFQw="; // n3's key in the fixture
+  const other = pubkey(genkey());
+  type Op =
+    | { kind: "endpoint"; node: "n2" | "n3"; value: string }
+    | { kind: "subnet"; node: "n2" | "n3"; value: string }
+    | { kind: "key"; node: "n2" | "n3"; value: "mesh" | "other" }
+    | { kind: "record"; node: "n2" | "n3"; endpoint?: string; subnets?: string[]; publicKey?: string; health: "ok" | "degraded" }
+    | { kind: "unpublish"; node: "n2" | "n3" }
+    | { kind: "step" };
+  const node = fc.constantFrom<"n2" | "n3">("n2", "n3");
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    {
+      arbitrary: fc.record({
+        kind: fc.constant("endpoint" as const),
+        node,
+        value: fc.constantFrom("198.18.9.9:51820", "203.0.113.5:51820", "198.18.2.1:51820"),
+      }),
+      weight: 2,
+    },
+    {
+      arbitrary: fc.record({ kind: fc.constant("subnet" as const), node, value: fc.constantFrom("10.0.22.0/24", "10.5.0.0/24", "10.0.2.0/24", "10.0.3.0/24") }),
+      weight: 2,
+    },
+    // 127.0.0.1 is refused by the record's own check (unreadable); 10.0.3.0/24 and n3's key clash for n2. Absent
+    // fields and refused values are rare so that two records of one node often differ in one field only.
+    {
+      arbitrary: fc.record({
+        kind: fc.constant("record" as const),
+        node,
+        endpoint: fc.option(fc.constantFrom("198.18.7.7:51820", "198.18.8.8:51820", "198.18.8.8:51820", "127.0.0.1:51820"), { nil: undefined, freq: 5 }),
+        subnets: fc.option(fc.constantFrom<string[]>(["10.0.22.0/24"], ["10.5.0.0/24"], ["10.5.0.0/24"], ["10.0.3.0/24"]), { nil: undefined, freq: 5 }),
+        publicKey: fc.option(fc.constantFrom(other, other, other, K3), { nil: undefined, freq: 5 }),
+        health: fc.constantFrom("ok" as const, "degraded" as const),
+      }),
+      weight: 4,
+    },
+    { arbitrary: fc.record({ kind: fc.constant("key" as const), node, value: fc.constantFrom("mesh" as const, "other" as const) }), weight: 1 },
+    { arbitrary: fc.record({ kind: fc.constant("unpublish" as const), node }), weight: 1 },
+    { arbitrary: fc.constant({ kind: "step" as const }), weight: 3 },
+  );
+
+  /** The fixture with each node's endpoint and subnet as the ops left them. */
+  function world() {
+    const endpoint = { n2: "198.18.2.1:51820", n3: "198.18.3.1:51820" };
+    const subnet = { n2: "10.0.2.0/24", n3: "10.0.3.0/24" };
+    const key = { n2: "u5eMuhW6++73VqBDoCDqeR6cFYC7GXZRkBH1/uyBjkk=", n3: K3 };
+    const recs = new Map<string, NodeRecord>();
+    let revision = 1;
+    const text = () =>
+      meshText()
+        .replace('Endpoint = "198.18.2.1:51820"', `Endpoint = "${endpoint.n2}"`)
+        .replace('Endpoint = "198.18.3.1:51820"', `Endpoint = "${endpoint.n3}"`)
+        .replace('Subnets = [ "10.0.2.0/24",]', `Subnets = [ "${subnet.n2}",]`)
+        .replace('Subnets = [ "10.0.3.0/24",]', `Subnets = [ "${subnet.n3}",]`)
+        .replace('PublicKey = "u5eMuhW6++73VqBDoCDqeR6cFYC7GXZRkBH1/uyBjkk="', `PublicKey = "${key.n2}"`)
+        .replace(`PublicKey = "${K3}"`, `PublicKey = "${key.n3}"`);
+    let mesh: MeshText = { text: text(), revision: "1" };
+    /** Applies `o` to the registry; true when it changed a record (the loop gets a record event for it). */
+    const apply = (o: Op): boolean => {
+      if (o.kind === "key") {
+        key[o.node] = o.value === "other" ? other : o.node === "n2" ? "u5eMuhW6++73VqBDoCDqeR6cFYC7GXZRkBH1/uyBjkk=" : K3;
+        mesh = { text: text(), revision: String(++revision) };
+      } else if (o.kind === "endpoint" || o.kind === "subnet") {
+        (o.kind === "endpoint" ? endpoint : subnet)[o.node] = o.value;
+        mesh = { text: text(), revision: String(++revision) };
+      } else if (o.kind === "record") {
+        const { kind: _, ...r } = o;
+        const defined = Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined)) as typeof r;
+        recs.set(o.node, { version: 1, ...defined, updatedAt: `2026-12-04T20:00:0${revision % 10}Z` });
+        return true;
+      } else if (o.kind === "unpublish") return recs.delete(o.node);
+      return false;
+    };
+    return { apply, mesh: () => mesh, records: () => [...recs.values()] };
+  }
+
+  /**
+   * What an agent shows: the bundle it applied last (and its digest), the records it refused, the revision, its
+   * error. When the fresh agent fails (the ops can make two nodes' Subnets overlap), the other keeps whatever it
+   * applied before (history, not the registry's state): then only the error is compared.
+   */
+  const view = (st: AgentState, applied: DesiredHost[], fresh: AgentState) =>
+    fresh.status.lastError
+      ? { lastError: st.status.lastError }
+      : {
+          desired: applied.at(-1),
+          digest: st.applied,
+          refused: [...st.refused].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+          revision: st.status.revision,
+          lastError: st.status.lastError,
+        };
+
+  async function run(ops: Op[], recordsChanged: (changed: boolean) => boolean) {
+    const w = world();
+    const inc = setup(w.mesh, w.records);
+    let st = await agentStep(inc.o, initialState(inc.o));
+    let changed = false;
+    const diffs: string[] = [];
+    for (const o of ops) {
+      changed = w.apply(o) || changed;
+      // the loop steps after a mesh edit (its event) and after record events
+      if (o.kind === "record" || o.kind === "unpublish") continue;
+      st = await agentStep(inc.o, st, { recordsChanged: recordsChanged(changed) });
+      changed = false;
+      const fresh = setup(w.mesh, w.records);
+      const st0 = await agentStep(fresh.o, initialState(fresh.o));
+      const [a, b] = [view(st, inc.applied, st0), view(st0, fresh.applied, st0)];
+      if (JSON.stringify(a) !== JSON.stringify(b)) diffs.push(`after ${JSON.stringify(o)}`);
+      expect(a).toEqual(b);
+    }
+    return diffs;
+  }
+
+  it("after any sequence of mesh edits and record changes, equals an agent started from nothing", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { maxLength: 10 }), async (ops) => {
+        await run(ops, (changed) => changed);
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it("negative control: a step told no record changed when one did keeps the old records and differs", async () => {
+    // A peer's new endpoint in its record, then a mesh edit: the loop would have had a record event.
+    const ops: Op[] = [
+      { kind: "record", node: "n2", endpoint: "198.18.7.7:51820", health: "ok" },
+      { kind: "endpoint", node: "n3", value: "203.0.113.5:51820" },
+    ];
+    await expect(run(ops, () => false)).rejects.toThrow();
+    expect(await run(ops, (changed) => changed)).toEqual([]);
+  });
+
+  it("a record that changes only its health or time reuses the bundle; one that changes its endpoint does not", async () => {
+    let recs: NodeRecord[] = [{ version: 1, node: "n2", health: "ok", updatedAt: "2026-12-04T20:00:00Z" }];
+    let reads = 0;
+    const { o, applied } = setup(
+      () => ({ text: meshText(), revision: "5" }),
+      () => {
+        reads++;
+        return recs;
+      },
+    );
+    const st1 = await agentStep(o, initialState(o));
+    recs = [{ version: 1, node: "n2", health: "degraded", updatedAt: "2026-12-04T20:00:09Z" }];
+    const st2 = await agentStep(o, st1, { recordsChanged: true });
+    expect(st2.derived).toBe(st1.derived);
+    // a mesh-only step (no record event) does not read the records again
+    const st3 = await agentStep(o, st2, { recordsChanged: false });
+    expect(reads).toBe(2);
+    recs = [{ version: 1, node: "n2", endpoint: "198.18.7.7:51820", health: "ok", updatedAt: "2026-12-04T20:00:10Z" }];
+    const st4 = await agentStep(o, st3, { recordsChanged: true });
+    expect(st4.derived).not.toBe(st3.derived);
+    expect(applied).toHaveLength(2);
+    expect(JSON.stringify(applied[1])).toContain("198.18.7.7:51820");
+    // a bare record (what an agent without a key file publishes) of a node of the mesh changes nothing; of a node
+    // the mesh does not have, it is refused
+    recs = [...recs, { version: 1, node: "n3", health: "ok", updatedAt: "2026-12-04T20:00:11Z" }];
+    const st5 = await agentStep(o, st4, { recordsChanged: true });
+    expect(st5.derived).toBe(st4.derived);
+    recs = [...recs, { version: 1, node: "n9", health: "ok", updatedAt: "2026-12-04T20:00:12Z" }];
+    const st6 = await agentStep(o, st5, { recordsChanged: true });
+    expect(st6.refused).toEqual([expect.objectContaining({ node: "n9", field: "node" })]);
   });
 });
