@@ -5,8 +5,8 @@ import { createHash } from "node:crypto";
 import { checkTopology, type NodeTopology, type Topology } from "../model/topology.js";
 import { DESIRED_FILE, secretsFile } from "../state/desired.js";
 import { renderBird } from "./bird.js";
-import { formatDesired, renderDesired } from "./desired.js";
-import { renderFrr } from "./frr.js";
+import { type DesiredRender, desiredRenderer } from "./desired.js";
+import { type FrrFiles, renderFrr } from "./frr.js";
 import { nftRenderer } from "./nft.js";
 import { renderCiabDown, renderCiabStatus, renderCiabUp, type ScriptOptions } from "./scripts.js";
 import { type WireguardRenderer, wireguardRenderer } from "./wireguard.js";
@@ -50,10 +50,17 @@ export function bundleRenderer(t: Topology, meshDigest: string): (nt: NodeTopolo
   checkTopology(t);
   const nft = nftRenderer(t);
   const wg = wireguardRenderer(t);
-  return (nt) => bundleFiles(nt, meshDigest, nft, wg);
+  const desired = desiredRenderer(t);
+  return (nt) => bundleFiles(nt, meshDigest, nft, wg, desired);
 }
 
-function bundleFiles(nt: NodeTopology, meshDigest: string, nft: (nt: NodeTopology) => string, wg: WireguardRenderer): BundleFile[] {
+function bundleFiles(
+  nt: NodeTopology,
+  meshDigest: string,
+  nft: (nt: NodeTopology) => string,
+  wg: WireguardRenderer,
+  renderDesired: (nt: NodeTopology, frr?: FrrFiles) => DesiredRender,
+): BundleFile[] {
   const { node } = nt;
   const mesh = nt.topology.mesh;
   const net = mesh.network;
@@ -77,7 +84,7 @@ function bundleFiles(nt: NodeTopology, meshDigest: string, nft: (nt: NodeTopolog
   );
   // The desired state as data (what `ciab up` plans from), and the keys the mesh holds inline, apart and private.
   const desired = renderDesired(nt, frr);
-  files.push({ path: DESIRED_FILE, content: `${formatDesired(desired.desired)}\n`, mode: 0o644 });
+  files.push({ path: DESIRED_FILE, content: desired.text, mode: 0o644 });
   if (desired.secrets !== undefined) files.push({ path: secretsFile(mesh.name), content: desired.secrets, mode: 0o600 });
   const manifest = {
     ciab: 1,
