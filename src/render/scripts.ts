@@ -135,22 +135,24 @@ $1=="addr" && !($2 in wa) && $2 !~ /^fe80:/ { print "address del " $2 " dev " vx
 export const waitingFor = (dp: Pick<Dataplane, "peers">, node: MeshNode): MeshNode[] =>
   dp.peers.filter((p) => p.endpoint && waitsForPeer(node.publicKey, p.publicKey));
 
-// The wg-quick file without the Endpoint lines of the peers in $1 (space-separated public keys); PublicKey comes
-// before Endpoint in every [Peer] section ciab renders.
-const STRIP_ENDPOINTS = `BEGIN { n = split(keys, k, " "); for (i = 1; i <= n; i++) w[k[i]] = 1 }
-/^\\[/ { s = $0; key = "" }
+// The wg-quick file without the Endpoint lines of the peers whose public key sorts before \`self\` (keys/contact.ts;
+// the rule, not a list of keys: the bundle would carry ~500 keys of a 1000-node mesh twice). Byte order in the C
+// locale, as JavaScript compares; \`(x "")\` makes awk compare strings. PublicKey comes before Endpoint in every
+// [Peer] section ciab renders.
+const STRIP_ENDPOINTS = `/^\\[/ { s = $0; key = "" }
 s == "[Peer]" && $1 == "PublicKey" { key = $3 }
-s == "[Peer]" && $1 == "Endpoint" && (key in w) { next }
+s == "[Peer]" && $1 == "Endpoint" && (key "") < (self "") { next }
 { print }`;
 
 /** The first \`wg-quick up\`: from a copy of the file without the endpoints of the peers that make first contact. */
-function wgQuickUp(wait: MeshNode[]): string {
+function wgQuickUp(wait: MeshNode[], self: MeshNode): string {
   const fail = `{ wg-quick down "$NET" >/dev/null 2>&1 || true; die "wg-quick up $NET failed (see above)"; }`;
   if (wait.length === 0) return `  wg-quick up "$NET" || ${fail}\n`;
-  return `  # First contact (keys/contact.ts): peers ${wait.map((p) => p.name).join(", ")} start the handshake; until this
-  # script is done they are configured without an endpoint, so the two ends' initiations cannot cross.
+  return `  # First contact (keys/contact.ts): the peers whose public key sorts before this node's (${wait.length} of them) start
+  # the handshake; until this script is done they are configured without an endpoint, so the two ends' initiations
+  # cannot cross.
   up=$(mktemp -d)
-  (umask 077; awk -v keys=${q(wait.map((p) => p.publicKey).join(" "))} '${STRIP_ENDPOINTS}' "/etc/wireguard/$NET.conf" > "$up/$NET.conf")
+  (umask 077; LC_ALL=C awk -v self=${q(self.publicKey)} '${STRIP_ENDPOINTS}' "/etc/wireguard/$NET.conf" > "$up/$NET.conf")
   wg-quick up "$up/$NET.conf" || { rm -rf "$up"; ${fail.slice(2)}
   rm -rf "$up"
 `;
@@ -170,16 +172,12 @@ fi
 `;
 }
 
-/** After a first bring-up: the peers that made first contact get their endpoints (as the wg-quick file has them). */
+/** After a first bring-up: the peers that made first contact get their endpoints (a peer sync from the wg-quick file). */
 function firstContactEndpoints(wait: MeshNode[]): string {
   if (wait.length === 0) return "";
-  const args = wait.map((p) => `peer ${q(p.publicKey)} endpoint ${q(p.endpoint?.text ?? "")}`).join(" \\\n    ");
   return `
 # First contact is over: every peer gets its endpoint, as in the wg-quick file.
-if [ "\${fresh:-}" = yes ]; then
-  wg set "$WG" \\
-    ${args} || die "wg set $WG endpoints failed"
-fi
+if [ "\${fresh:-}" = yes ]; then sync_peers; fi
 `;
 }
 
@@ -220,15 +218,18 @@ umask 022
 
 # 2. WireGuard: the first time wg-quick up (its hooks create the VXLAN device); later only a peer sync, which
 #    keeps the existing sessions (no handshake, no restart).
-if link_exists "$WG"; then
+sync_peers() {
   tmp=$(mktemp)
   if ! { wg-quick strip "$NET" > "$tmp" && wg syncconf "$WG" "$tmp"; }; then rm -f "$tmp"; die "wg syncconf $WG failed"; fi
   rm -f "$tmp"
+}
+if link_exists "$WG"; then
+  sync_peers
   ip link set "$WG" mtu ${dp.mtu.wg}
 else
   fresh=yes
   say "bringing up WireGuard interface $WG"
-${wgQuickUp(wait)}fi
+${wgQuickUp(wait, node)}fi
 
 # 3. Interfaces of this network the bundle no longer lists (an older VXLAN device name) go first, then VXLAN:
 #    recreated only if missing or its VNI/port changed; otherwise its entries converge without a flap.
