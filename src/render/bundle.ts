@@ -66,11 +66,9 @@ function bundleFiles(
   const net = mesh.network;
   const routing: ScriptOptions["routing"] = net.routing === "none" ? "none" : net.routingDaemon;
   const opts: ScriptOptions = { routing };
-  const files: BundleFile[] = [
-    { path: `wireguard/${mesh.name}.conf`, content: wg.conf(nt), mode: 0o600 },
-    { path: `wireguard/${mesh.name}.vxlan-ip`, content: wg.ip(nt), mode: 0o644 },
-    { path: `wireguard/${mesh.name}.vxlan-fdb`, content: wg.fdb(nt), mode: 0o644 },
-  ];
+  // No VXLAN batch files: they are desired.json's VXLAN peers again (a third of the bundle of a 1000-node mesh),
+  // so both reconcilers write them from it on the host (state/desired.ts vxlanBatchFiles).
+  const files: BundleFile[] = [{ path: `wireguard/${mesh.name}.conf`, content: wg.conf(nt), mode: 0o600 }];
   const frr = routing === "frr" ? renderFrr(nt) : undefined;
   if (frr) files.push({ path: "frr/frr.conf", content: frr.frrConf, mode: 0o640 }, { path: "frr/daemons", content: frr.daemons, mode: 0o644 });
   if (routing === "bird") files.push({ path: "bird/bird.conf", content: renderBird(nt), mode: 0o640 });

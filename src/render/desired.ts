@@ -22,7 +22,6 @@ import type { FrrFiles } from "./frr.js";
 import { nftTable } from "./nft.js";
 import { keyFilePath } from "./showconf.js";
 import { vxlanLink } from "./vxlan.js";
-import { vxlanFiles } from "./wireguard.js";
 
 export interface DesiredRender {
   /** desired.json's text (formatDesired of the node's desired state). */
@@ -101,7 +100,6 @@ function desiredState(
     peers,
   };
   const hasSecrets = Boolean(node.privateKey) || Object.keys(psks).length > 0;
-  const batch = vxlanFiles(name);
   const announce: AnnounceV1 = {
     subnets: [...nt.owned[4], ...nt.owned[6]],
     discoverLXD: node.discoverLXD,
@@ -125,12 +123,9 @@ function desiredState(
     network: name,
     node: node.name,
     sysctls: [{ key: "net/ipv4/ip_forward", value: "1" }, ...(t.ipv6Forwarding ? [{ key: "net/ipv6/conf/all/forwarding", value: "1" }] : [])],
-    // 0600 all three: the bundle's ciab-up copies them under umask 077, and /etc/wireguard is private anyway.
-    files: [
-      { path: `/etc/wireguard/${name}.conf`, source: `wireguard/${name}.conf`, mode: "0600", ...(hasSecrets ? { secret: true } : {}) },
-      { path: batch.ip, source: `wireguard/${name}.vxlan-ip`, mode: "0600" },
-      { path: batch.fdb, source: `wireguard/${name}.vxlan-fdb`, mode: "0600" },
-    ],
+    // 0600: the bundle's ciab-up copies it under umask 077, and /etc/wireguard is private anyway. The VXLAN batch
+    // files beside it follow from `vxlan` (state/desired.ts vxlanBatchFiles): both reconcilers write them.
+    files: [{ path: `/etc/wireguard/${name}.conf`, source: `wireguard/${name}.conf`, mode: "0600", ...(hasSecrets ? { secret: true } : {}) }],
     nft: { table: nftTable(mesh), source: "nft/ciab.nft" },
     wireguard: [wg],
     vxlan: [vxlan],
