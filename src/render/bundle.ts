@@ -16,17 +16,12 @@ export interface BundleFile {
   path: string;
   content: string;
   mode: number;
-  /** The content as UTF-8, when already encoded (for its digest): written as is, not encoded again. */
-  bytes?: Buffer;
 }
 
 export const sha256 = (s: string | Uint8Array): string => createHash("sha256").update(s).digest("hex");
 
-/** The file's digest, from its content encoded once; the bytes stay on the file for the writer. */
-const digestOf = (f: BundleFile): string => {
-  f.bytes = Buffer.from(f.content, "utf8");
-  return sha256(f.bytes);
-};
+/** The file's digest, hashing its text as it is (the writer encodes it into its own reused buffer). */
+const digestOf = (f: BundleFile): string => sha256(f.content);
 
 /**
  * What must hold before any bundle of the mesh is written: no deploy problem at all (the file's own, MTU, routing,
