@@ -225,6 +225,7 @@ cp "$B/wireguard/$NET.conf" "/etc/wireguard/$NET.conf.ciab-new" && mv "/etc/wire
 { printf '%s\\n' ${[...vxAddresses.map((a) => `address replace ${a} dev ${dp.vxlanIf}`), `link set ${dp.vxlanIf} mtu ${dp.mtu.vxlan} up`].map(q).join(" ")}
   LC_ALL=C awk -v vx="$VX" -v via='${fdbVia(dp)}' -v fdb="${files.fdb}.ciab-new" '${VXLAN_BATCHES}' "$B/${DESIRED_FILE}"
 } > "${files.ip}.ciab-new" || die "cannot write the VXLAN batch files from $B/${DESIRED_FILE}"
+[ "$(($(wc -l < "${files.fdb}.ciab-new")))" -eq ${2 * peers.length} ] || die "$B/${DESIRED_FILE} does not list the ${peers.length} VXLAN peers one per line: render the bundle again"
 mv "${files.ip}.ciab-new" "${files.ip}" && mv "${files.fdb}.ciab-new" "${files.fdb}"
 umask 022
 

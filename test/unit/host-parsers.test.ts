@@ -160,7 +160,7 @@ describe("FRR and BIRD", () => {
 /** The batch files as the bundle's bin/ciab-up writes them: its own lines, run by sh in a temp dir for /etc/wireguard. */
 function shellBatches(files: Map<string, string>, vx: string): { ip: string; fdb: string } {
   const up = files.get("bin/ciab-up") ?? "";
-  const block = /\n(\{ printf [\s\S]*?\n\} > [^\n]*\nmv [^\n]*)\n/.exec(up)?.[1];
+  const block = /\n(\{ printf [\s\S]*?\n\} > [^\n]*\n[^\n]*\nmv [^\n]*)\n/.exec(up)?.[1];
   if (!block) throw new Error("no batch file block in bin/ciab-up");
   const dir = mkdtempSync(join(tmpdir(), "ciabt-batches-"));
   try {
