@@ -264,9 +264,10 @@ export function desiredFromBundle(dir: string, files: ReadonlyMap<string, string
     ...(f.secret ? { secret: true } : {}),
   }));
   // The VXLAN batch files the wg-quick hooks read are derived from the device, as the bundle's ciab-up writes them
-  // (one device per network today: the hooks name the files by the network).
+  // (one device per network today: the hooks name the files by the network). A bundle rendered before that ships
+  // them and lists them in `files`: those are installed as they are, once.
   const batches = vxlan[0] ? vxlanBatchFiles(v.network, vxlan[0]) : undefined;
-  if (batches) installed.push({ ...batches.ip, mode: 0o600 }, { ...batches.fdb, mode: 0o600 });
+  for (const b of batches ? [batches.ip, batches.fdb] : []) if (!installed.some((f) => f.path === b.path)) installed.push({ ...b, mode: 0o600 });
 
   const routing: DesiredRoutingInstance[] = v.routing.map((r, i) => {
     const at = `${DESIRED_FILE}: routing[${i}]`;

@@ -2,6 +2,7 @@
 // "external" naming the command. Also the bundle loader, the LXD announcement choice, and renderFrr's announce option.
 
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,7 +18,7 @@ import { nftFingerprint } from "../../src/plan/plan.js";
 import { floodEntries, neighbourEntries, unicastEntries } from "../../src/plan/vxlan-entries.js";
 import { renderBundle } from "../../src/render/bundle.js";
 import { renderFrr } from "../../src/render/frr.js";
-import { spliceAnnouncements, vxlanCreateArgv } from "../../src/state/desired.js";
+import { type DesiredStateV1, spliceAnnouncements, vxlanCreateArgv } from "../../src/state/desired.js";
 import { desiredOf, fx, meshDoc, meshOf, NET } from "../helpers/host.js";
 import { FIXTURE_MESHES, loadFixture } from "../helpers/meshes.js";
 
@@ -207,6 +208,32 @@ describe("bundle loader and announcements", () => {
       // The wg-quick hook creates the device from the same value the planner uses.
       expect(files.get(`wireguard/${mesh.name}.conf`)).toContain(`PostUp = ${vxlanCreateArgv(d.vxlan[0]!).join(" ")}\n`);
     }
+  });
+  it("a bundle that ships its VXLAN batch files (rendered before they left it) installs them once, as shipped", () => {
+    const mesh = loadFixture("rr3");
+    const files = new Map(renderBundle(topology(mesh).node(mesh.nodes[0]!), "x").map((f) => [f.path, f.content]));
+    const derived = desiredFromBundle("x", files).files.map((f) => f.path);
+    const desired = JSON.parse(files.get("desired.json") ?? "") as DesiredStateV1;
+    const manifest = JSON.parse(files.get("manifest.json") ?? "") as { files: { path: string; mode: string; sha256: string }[] };
+    const shipped = (path: string, content: string) => {
+      files.set(path, content);
+      manifest.files.push({ path, mode: "0644", sha256: createHash("sha256").update(content).digest("hex") });
+    };
+    for (const kind of ["ip", "fdb"]) {
+      const path = `/etc/wireguard/${mesh.name}.vxlan-${kind}`;
+      desired.files.push({ path, source: `wireguard/${mesh.name}.vxlan-${kind}`, mode: "0600" });
+      shipped(`wireguard/${mesh.name}.vxlan-${kind}`, `# as shipped (${kind})\n`);
+    }
+    files.set("desired.json", JSON.stringify(desired));
+    const entry = manifest.files.find((f) => f.path === "desired.json");
+    if (entry)
+      entry.sha256 = createHash("sha256")
+        .update(files.get("desired.json") ?? "")
+        .digest("hex");
+    files.set("manifest.json", JSON.stringify(manifest));
+    const d = desiredFromBundle("x", files);
+    expect(d.files.map((f) => f.path)).toEqual(derived);
+    expect(d.files.find((f) => f.path.endsWith(".vxlan-fdb"))?.content).toBe("# as shipped (fdb)\n");
   });
   it("a broken bundle is refused before anything else", () => {
     const mesh = loadFixture("rr3");
