@@ -156,7 +156,7 @@ export function writeBundleTree(tmp: string, files: BundleFile[]): number {
     const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, f.mode);
     try {
       fchmodSync(fd, f.mode); // the umask may have narrowed it; secrets are 0600 from the first byte
-      const data = f.bytes ?? encoded(f.content);
+      const data = encoded(f.content);
       writeAll(fd, data);
       bytes += data.length;
     } finally {

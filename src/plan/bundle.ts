@@ -15,7 +15,7 @@ import { isLowOrderKey, keyShape } from "../keys/x25519.js";
 import { CiabError } from "../model/errors.js";
 import { endpointProblem, NODE_NAME, networkNameProblem, parseEndpoint } from "../model/mesh.js";
 import { controlAt } from "../model/schema.js";
-import { DESIRED_FILE, DESIRED_VERSION, type DesiredStateV1, type SecretsV1, spliceAnnouncements } from "../state/desired.js";
+import { DESIRED_FILE, DESIRED_VERSION, type DesiredStateV1, type SecretsV1, spliceAnnouncements, vxlanBatchFiles } from "../state/desired.js";
 import { sha256Hex } from "./plan.js";
 import type { DesiredFile, DesiredHost, DesiredPeer, DesiredRoutingInstance, DesiredVxlan, DesiredWireguard, PrivateKeySource } from "./types.js";
 
@@ -263,6 +263,11 @@ export function desiredFromBundle(dir: string, files: ReadonlyMap<string, string
     mode: fileMode(f.mode),
     ...(f.secret ? { secret: true } : {}),
   }));
+  // The VXLAN batch files the wg-quick hooks read are derived from the device, as the bundle's ciab-up writes them
+  // (one device per network today: the hooks name the files by the network). A bundle rendered before that ships
+  // them and lists them in `files`: those are installed as they are, once.
+  const batches = vxlan[0] ? vxlanBatchFiles(v.network, vxlan[0]) : undefined;
+  for (const b of batches ? [batches.ip, batches.fdb] : []) if (!installed.some((f) => f.path === b.path)) installed.push({ ...b, mode: 0o600 });
 
   const routing: DesiredRoutingInstance[] = v.routing.map((r, i) => {
     const at = `${DESIRED_FILE}: routing[${i}]`;

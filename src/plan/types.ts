@@ -212,7 +212,7 @@ export interface DesiredHost {
   vxlan: DesiredVxlan[];
   /** /proc/sys keys (slash form) and values, host-wide (ip_forward); the VXLAN devices' come from `vxlan`. */
   sysctls: { key: string; value: string }[];
-  /** Files beside the WireGuard configuration (wg-quick file, batch files): what the bundle's ciab-up installs. */
+  /** Files beside the WireGuard configuration (wg-quick file, the VXLAN batch files derived from the device): what the bundle's ciab-up installs. */
   files: DesiredFile[];
   /** The guard and MSS clamping table (nft/ciab.nft), replaced as a whole by `nft -f`. */
   nft?: { table: string; content: string };

@@ -1,6 +1,6 @@
 // The forwarding and neighbour entries of a VXLAN device, from its list of peers (desired.json lists each remote
-// VTEP once: its VTEP, VXLAN MAC and overlay addresses). Pure; no I/O. The bundle's batch files
-// (render/wireguard.ts renderVxlanIp / renderVxlanFdb) hold the same entries; a unit test keeps them equal.
+// VTEP once: its VTEP, VXLAN MAC and overlay addresses). Pure; no I/O. The batch files both reconcilers
+// write (state/desired.ts vxlanBatchFiles) hold the same entries; a unit test keeps them equal.
 import type { DesiredVxlan } from "./types.js";
 
 /** Flood (all-zero MAC) entries: one per peer VTEP, head-end replication of broadcast, ARP and multicast. */

@@ -5,8 +5,8 @@ import { createHash } from "node:crypto";
 import { checkTopology, type NodeTopology, type Topology } from "../model/topology.js";
 import { DESIRED_FILE, secretsFile } from "../state/desired.js";
 import { renderBird } from "./bird.js";
-import { formatDesired, renderDesired } from "./desired.js";
-import { renderFrr } from "./frr.js";
+import { type DesiredRender, desiredRenderer } from "./desired.js";
+import { type FrrFiles, renderFrr } from "./frr.js";
 import { nftRenderer } from "./nft.js";
 import { renderCiabDown, renderCiabStatus, renderCiabUp, type ScriptOptions } from "./scripts.js";
 import { type WireguardRenderer, wireguardRenderer } from "./wireguard.js";
@@ -16,17 +16,12 @@ export interface BundleFile {
   path: string;
   content: string;
   mode: number;
-  /** The content as UTF-8, when already encoded (for its digest): written as is, not encoded again. */
-  bytes?: Buffer;
 }
 
 export const sha256 = (s: string | Uint8Array): string => createHash("sha256").update(s).digest("hex");
 
-/** The file's digest, from its content encoded once; the bytes stay on the file for the writer. */
-const digestOf = (f: BundleFile): string => {
-  f.bytes = Buffer.from(f.content, "utf8");
-  return sha256(f.bytes);
-};
+/** The file's digest, hashing its text as it is (the writer encodes it into its own reused buffer). */
+const digestOf = (f: BundleFile): string => sha256(f.content);
 
 /**
  * What must hold before any bundle of the mesh is written: no deploy problem at all (the file's own, MTU, routing,
@@ -50,20 +45,25 @@ export function bundleRenderer(t: Topology, meshDigest: string): (nt: NodeTopolo
   checkTopology(t);
   const nft = nftRenderer(t);
   const wg = wireguardRenderer(t);
-  return (nt) => bundleFiles(nt, meshDigest, nft, wg);
+  const desired = desiredRenderer(t);
+  return (nt) => bundleFiles(nt, meshDigest, nft, wg, desired);
 }
 
-function bundleFiles(nt: NodeTopology, meshDigest: string, nft: (nt: NodeTopology) => string, wg: WireguardRenderer): BundleFile[] {
+function bundleFiles(
+  nt: NodeTopology,
+  meshDigest: string,
+  nft: (nt: NodeTopology) => string,
+  wg: WireguardRenderer,
+  renderDesired: (nt: NodeTopology, frr?: FrrFiles) => DesiredRender,
+): BundleFile[] {
   const { node } = nt;
   const mesh = nt.topology.mesh;
   const net = mesh.network;
   const routing: ScriptOptions["routing"] = net.routing === "none" ? "none" : net.routingDaemon;
   const opts: ScriptOptions = { routing };
-  const files: BundleFile[] = [
-    { path: `wireguard/${mesh.name}.conf`, content: wg.conf(nt), mode: 0o600 },
-    { path: `wireguard/${mesh.name}.vxlan-ip`, content: wg.ip(nt), mode: 0o644 },
-    { path: `wireguard/${mesh.name}.vxlan-fdb`, content: wg.fdb(nt), mode: 0o644 },
-  ];
+  // No VXLAN batch files: they are desired.json's VXLAN peers again (a third of the bundle of a 1000-node mesh),
+  // so both reconcilers write them from it on the host (state/desired.ts vxlanBatchFiles).
+  const files: BundleFile[] = [{ path: `wireguard/${mesh.name}.conf`, content: wg.conf(nt), mode: 0o600 }];
   const frr = routing === "frr" ? renderFrr(nt) : undefined;
   if (frr) files.push({ path: "frr/frr.conf", content: frr.frrConf, mode: 0o640 }, { path: "frr/daemons", content: frr.daemons, mode: 0o644 });
   if (routing === "bird") files.push({ path: "bird/bird.conf", content: renderBird(nt), mode: 0o640 });
@@ -77,7 +77,7 @@ function bundleFiles(nt: NodeTopology, meshDigest: string, nft: (nt: NodeTopolog
   );
   // The desired state as data (what `ciab up` plans from), and the keys the mesh holds inline, apart and private.
   const desired = renderDesired(nt, frr);
-  files.push({ path: DESIRED_FILE, content: `${formatDesired(desired.desired)}\n`, mode: 0o644 });
+  files.push({ path: DESIRED_FILE, content: desired.text, mode: 0o644 });
   if (desired.secrets !== undefined) files.push({ path: secretsFile(mesh.name), content: desired.secrets, mode: 0o600 });
   const manifest = {
     ciab: 1,

@@ -4,8 +4,8 @@
 // WireGuard interfaces, VXLAN devices and routing instances (each with a VRF slot), today one of each.
 // Secrets never go into desired.json: a key that stays on the host is named by its path; keys the mesh file holds
 // inline go into the bundle's secrets file (0600), named by desired.json. Pure; no I/O.
-import { pairKey } from "../model/mesh.js";
-import type { NodeTopology } from "../model/topology.js";
+import { type MeshNode, pairKey } from "../model/mesh.js";
+import type { NodeTopology, Topology } from "../model/topology.js";
 import {
   type AnnounceV1,
   DESIRED_VERSION,
@@ -15,50 +15,91 @@ import {
   type DesiredWireguardV1,
   type SecretsV1,
   secretsFile,
+  type VxlanDevice,
+  type VxlanPeer,
 } from "../state/desired.js";
 import type { FrrFiles } from "./frr.js";
 import { nftTable } from "./nft.js";
 import { keyFilePath } from "./showconf.js";
-import { vxlanDevice } from "./vxlan.js";
-import { vxlanFiles } from "./wireguard.js";
+import { vxlanLink } from "./vxlan.js";
 
 export interface DesiredRender {
-  desired: DesiredStateV1;
+  /** desired.json's text (formatDesired of the node's desired state). */
+  text: string;
   /** The secrets file's content, when there are secrets. */
   secrets?: string;
 }
 
-/** The desired state of a node, from its view of the topology and the rendered FRR files (where the `network` lines are). */
-export function renderDesired(nt: NodeTopology, frr?: FrrFiles): DesiredRender {
-  const { node, dataplane: dp, topology: t } = nt;
+/**
+ * The desired.json renderer of a mesh. Each peer's line in a node's `wireguard[].peers` and `vxlan[].peers` is the
+ * same in every other node's file (but for the pair's pre-shared key and the node's keepalive), so those lines are
+ * formatted once per mesh and a node's file joins its peers' lines: ~2000 lines per node of a 1000-node mesh, the
+ * quarter of its bundle that was formatted again for every node. Same text as formatDesired of the whole value.
+ */
+export function desiredRenderer(t: Topology): (nt: NodeTopology, frr?: FrrFiles) => DesiredRender {
+  const { mesh } = t;
+  const wgLine = new Map<string, string>();
+  const vxLine = new Map<string, string>();
+  for (const p of mesh.nodes) {
+    wgLine.set(p.name, JSON.stringify(wgPeer(p, undefined, 0)));
+    const vx: VxlanPeer = { vtep: p.vtep, mac: p.mac, ips: t.hosts(p) };
+    vxLine.set(p.name, JSON.stringify(vx));
+  }
+  return (nt, frr) => {
+    const { node, peers } = nt;
+    const psks: Record<string, string> = {};
+    const keepalive = node.persistentKeepalive;
+    const pskOf = mesh.network.presharedKeys ? (p: MeshNode) => mesh.psk.get(pairKey(node.name, p.name)) : () => undefined;
+    const wgLines = peers.map((p) => {
+      const psk = pskOf(p);
+      if (psk !== undefined) psks[p.publicKey] = psk;
+      return psk === undefined && !keepalive ? (wgLine.get(p.name) as string) : JSON.stringify(wgPeer(p, psk, keepalive));
+    });
+    // Stand-ins for the peer lists: formatDesired prints the lines formatted above in their place.
+    const wgPeers: DesiredPeerV1[] = [];
+    const vxPeers: VxlanPeer[] = [];
+    const lines = new Map<unknown[], string[]>([
+      [wgPeers, wgLines],
+      [vxPeers, peers.map((p) => vxLine.get(p.name) as string)],
+    ]);
+    const { desired, secrets } = desiredState(nt, frr, wgPeers, vxPeers, psks);
+    return { text: `${formatDesired(desired, lines)}\n`, ...(secrets !== undefined ? { secrets } : {}) };
+  };
+}
+
+/** A peer of desired.json. Keys assigned in the schema's order, without object spreads (each stays a fast object). */
+function wgPeer(p: MeshNode, psk: string | undefined, keepalive: number): DesiredPeerV1 {
+  const peer: Partial<DesiredPeerV1> = { name: p.name, publicKey: p.publicKey };
+  if (psk !== undefined) peer.presharedKey = true;
+  if (p.endpoint) peer.endpoint = p.endpoint.text;
+  peer.allowedIPs = p.allowedIPs;
+  if (keepalive) peer.keepalive = keepalive;
+  return peer as DesiredPeerV1;
+}
+
+/** The desired state of a node around its peer lists, and its secrets file. */
+function desiredState(
+  nt: NodeTopology,
+  frr: FrrFiles | undefined,
+  peers: DesiredPeerV1[],
+  vxPeers: VxlanPeer[],
+  psks: Record<string, string>,
+): { desired: DesiredStateV1; secrets?: string } {
+  const { node, topology: t } = nt;
   const { mesh } = t;
   const net = mesh.network;
   const name = mesh.name;
-  const psks: Record<string, string> = {};
-  const peers: DesiredPeerV1[] = dp.peers.map((p) => {
-    const psk = net.presharedKeys ? mesh.psk.get(pairKey(node.name, p.name)) : undefined;
-    if (psk) psks[p.publicKey] = psk;
-    // Keys assigned in the schema's order, without object spreads: ~1000 of these per node, and spreads made each
-    // one slow to build and to stringify (a dictionary-mode object).
-    const peer: Partial<DesiredPeerV1> = { name: p.name, publicKey: p.publicKey };
-    if (psk !== undefined) peer.presharedKey = true;
-    if (p.endpoint) peer.endpoint = p.endpoint.text;
-    peer.allowedIPs = p.allowedIPs;
-    if (node.persistentKeepalive) peer.keepalive = node.persistentKeepalive;
-    return peer as DesiredPeerV1;
-  });
   const wg: DesiredWireguardV1 = {
-    ifname: dp.wgIf,
+    ifname: t.wgIf,
     listenPort: node.listenPort,
     fwMark: node.fwMark,
-    mtu: dp.mtu.wg,
+    mtu: nt.mtu.wg,
     publicKey: node.publicKey,
     privateKey: node.privateKey ? { secrets: true } : { file: keyFilePath(name) },
     addresses: node.linkLayerAddress,
     peers,
   };
   const hasSecrets = Boolean(node.privateKey) || Object.keys(psks).length > 0;
-  const batch = vxlanFiles(name);
   const announce: AnnounceV1 = {
     subnets: [...nt.owned[4], ...nt.owned[6]],
     discoverLXD: node.discoverLXD,
@@ -71,20 +112,23 @@ export function renderDesired(nt: NodeTopology, frr?: FrrFiles): DesiredRender {
       : net.routingDaemon === "frr"
         ? { ...base, daemon: "frr", config: "frr/frr.conf", daemons: "frr/daemons" }
         : { ...base, daemon: "bird", config: "bird/bird.conf" };
+  const link = { wgIf: t.wgIf, vxlanIf: t.vxlanIf, vtep: node.vtep, vtepFamily: node.vtepFamily, mtu: nt.mtu };
+  const vxlan: VxlanDevice = {
+    ...vxlanLink(link, net.vxlanId, net.vxlanPort, node.mac),
+    addresses: [...node.address, ...(node.ipv6 ? [node.ipv6] : [])],
+    peers: vxPeers,
+  };
   const desired: DesiredStateV1 = {
     version: DESIRED_VERSION,
     network: name,
     node: node.name,
     sysctls: [{ key: "net/ipv4/ip_forward", value: "1" }, ...(t.ipv6Forwarding ? [{ key: "net/ipv6/conf/all/forwarding", value: "1" }] : [])],
-    // 0600 all three: the bundle's ciab-up copies them under umask 077, and /etc/wireguard is private anyway.
-    files: [
-      { path: `/etc/wireguard/${name}.conf`, source: `wireguard/${name}.conf`, mode: "0600", ...(hasSecrets ? { secret: true } : {}) },
-      { path: batch.ip, source: `wireguard/${name}.vxlan-ip`, mode: "0600" },
-      { path: batch.fdb, source: `wireguard/${name}.vxlan-fdb`, mode: "0600" },
-    ],
+    // 0600: the bundle's ciab-up copies it under umask 077, and /etc/wireguard is private anyway. The VXLAN batch
+    // files beside it follow from `vxlan` (state/desired.ts vxlanBatchFiles): both reconcilers write them.
+    files: [{ path: `/etc/wireguard/${name}.conf`, source: `wireguard/${name}.conf`, mode: "0600", ...(hasSecrets ? { secret: true } : {}) }],
     nft: { table: nftTable(mesh), source: "nft/ciab.nft" },
     wireguard: [wg],
-    vxlan: [vxlanDevice(dp, net.vxlanId, net.vxlanPort, node.mac)],
+    vxlan: [vxlan],
     routing: [routing],
     ...(hasSecrets ? { secrets: secretsFile(name) } : {}),
   };
@@ -109,19 +153,30 @@ const isFlat = (v: unknown): boolean => {
   return true;
 };
 
+/** An object with a stand-in list as a field: printed as a list of lines, not flat on one line. */
+const holdsLines = (v: unknown, lines: ReadonlyMap<unknown[], string[]>): boolean =>
+  v !== null && typeof v === "object" && !Array.isArray(v) && Object.values(v).some((x) => Array.isArray(x) && lines.has(x));
+
 /**
  * JSON with one line per list item and per flat object (a peer, an FDB entry): readable and diffable, yet close to
  * the compact size (a 1000-node mesh's desired.json lists ~1000 peers and ~4000 entries per node). Built as one list
  * of parts joined once (no nested joins: this file is a quarter of a big mesh's output).
  */
-export function formatDesired(v: unknown): string {
+export function formatDesired(v: unknown, lines: ReadonlyMap<unknown[], string[]> = new Map()): string {
   const out: string[] = [];
-  formatInto(v, "", out);
+  formatInto(v, "", out, lines);
   return out.join("");
 }
 
-function formatInto(v: unknown, indent: string, out: string[]): void {
-  if (isFlat(v)) {
+/** `lines`: lists (by identity) printed as these already formatted flat items instead of their own. */
+function formatInto(v: unknown, indent: string, out: string[], lines: ReadonlyMap<unknown[], string[]>): void {
+  const pre = Array.isArray(v) ? lines.get(v) : undefined;
+  if (pre) {
+    if (pre.length === 0) out.push("[]");
+    else out.push(`[\n${indent}  `, pre.join(`,\n${indent}  `), `\n${indent}]`);
+    return;
+  }
+  if (isFlat(v) && !(lines.size > 0 && holdsLines(v, lines))) {
     out.push(JSON.stringify(v));
     return;
   }
@@ -130,7 +185,7 @@ function formatInto(v: unknown, indent: string, out: string[]): void {
     out.push("[");
     v.forEach((x, i) => {
       out.push(i === 0 ? `\n${inner}` : `,\n${inner}`);
-      formatInto(x, inner, out);
+      formatInto(x, inner, out, lines);
     });
     out.push(`\n${indent}]`);
     return;
@@ -141,7 +196,7 @@ function formatInto(v: unknown, indent: string, out: string[]): void {
     if (x === undefined) continue;
     out.push(`${first ? "" : ","}\n${inner}${JSON.stringify(k)}: `);
     first = false;
-    formatInto(x, inner, out);
+    formatInto(x, inner, out, lines);
   }
   out.push(`\n${indent}}`);
 }

@@ -6,9 +6,10 @@
 import { waitsForPeer } from "../keys/contact.js";
 import type { MeshNode } from "../model/mesh.js";
 import type { Dataplane, NodeTopology } from "../model/topology.js";
+import { DESIRED_FILE, vxlanFiles } from "../state/desired.js";
 import { nftTable } from "./nft.js";
 import { keyFilePath } from "./showconf.js";
-import { fdbVia, vxlanCreate, vxlanFiles, vxlanSysctl } from "./wireguard.js";
+import { fdbVia, vxlanCreate, vxlanSysctl } from "./wireguard.js";
 
 export interface ScriptOptions {
   /** Which routing daemon files the bundle carries. */
@@ -126,6 +127,14 @@ $2=="dst" && !($1 in wu) { print "fdb del " $1 " dev " vx " self" }
 END { for (d in wf) if (!(d in hf)) print "fdb append 00:00:00:00:00:00 dev " vx " dst " d via
       for (m in wu) print "fdb replace " m " dev " vx " dst " wu[m] via " self permanent" }`;
 
+// The VXLAN batch files (state/desired.ts vxlanBatchFiles, byte for byte) from desired.json, whose VXLAN peers are
+// one flat object per line, \`{"vtep":"V","mac":"M","ips":["A",…]}\` (render/desired.ts): split at the quotes, the
+// VTEP is field 4, the MAC field 8, the addresses fields 12, 14, … Neighbours go to stdout (after the addresses),
+// flood entries to the fdb file at once and known-unicast entries after them.
+const VXLAN_BATCHES = `/^ *\\{"vtep":"/ { n = split($0, f, "\\""); for (i = 12; i < n; i += 2) print "neigh replace " f[i] " lladdr " f[8] " dev " vx " nud permanent"
+  print "fdb append 00:00:00:00:00:00 dev " vx " dst " f[4] via > fdb; u[++m] = "fdb replace " f[8] " dev " vx " dst " f[4] via " self permanent" }
+END { printf "" > fdb; for (i = 1; i <= m; i++) print u[i] > fdb }`;
+
 // Stale static neighbours and addresses: in the kernel, not in the bundle's ip batch file.
 const IP_DIFF = `FNR==NR { if ($1=="neigh") wn[$3]=1; if ($1=="address") wa[$3]=1; next }
 $1=="neigh" && !($2 in wn) { print "neigh del " $2 " dev " vx }
@@ -135,22 +144,24 @@ $1=="addr" && !($2 in wa) && $2 !~ /^fe80:/ { print "address del " $2 " dev " vx
 export const waitingFor = (dp: Pick<Dataplane, "peers">, node: MeshNode): MeshNode[] =>
   dp.peers.filter((p) => p.endpoint && waitsForPeer(node.publicKey, p.publicKey));
 
-// The wg-quick file without the Endpoint lines of the peers in $1 (space-separated public keys); PublicKey comes
-// before Endpoint in every [Peer] section ciab renders.
-const STRIP_ENDPOINTS = `BEGIN { n = split(keys, k, " "); for (i = 1; i <= n; i++) w[k[i]] = 1 }
-/^\\[/ { s = $0; key = "" }
+// The wg-quick file without the Endpoint lines of the peers whose public key sorts before \`self\` (keys/contact.ts;
+// the rule, not a list of keys: the bundle would carry ~500 keys of a 1000-node mesh twice). Byte order in the C
+// locale, as JavaScript compares; \`(x "")\` makes awk compare strings. PublicKey comes before Endpoint in every
+// [Peer] section ciab renders.
+const STRIP_ENDPOINTS = `/^\\[/ { s = $0; key = "" }
 s == "[Peer]" && $1 == "PublicKey" { key = $3 }
-s == "[Peer]" && $1 == "Endpoint" && (key in w) { next }
+s == "[Peer]" && $1 == "Endpoint" && (key "") < (self "") { next }
 { print }`;
 
 /** The first \`wg-quick up\`: from a copy of the file without the endpoints of the peers that make first contact. */
-function wgQuickUp(wait: MeshNode[]): string {
+function wgQuickUp(wait: MeshNode[], self: MeshNode): string {
   const fail = `{ wg-quick down "$NET" >/dev/null 2>&1 || true; die "wg-quick up $NET failed (see above)"; }`;
   if (wait.length === 0) return `  wg-quick up "$NET" || ${fail}\n`;
-  return `  # First contact (keys/contact.ts): peers ${wait.map((p) => p.name).join(", ")} start the handshake; until this
-  # script is done they are configured without an endpoint, so the two ends' initiations cannot cross.
+  return `  # First contact (keys/contact.ts): the peers whose public key sorts before this node's (${wait.length} of them) start
+  # the handshake; until this script is done they are configured without an endpoint, so the two ends' initiations
+  # cannot cross.
   up=$(mktemp -d)
-  (umask 077; awk -v keys=${q(wait.map((p) => p.publicKey).join(" "))} '${STRIP_ENDPOINTS}' "/etc/wireguard/$NET.conf" > "$up/$NET.conf")
+  (umask 077; LC_ALL=C awk -v self=${q(self.publicKey)} '${STRIP_ENDPOINTS}' "/etc/wireguard/$NET.conf" > "$up/$NET.conf")
   wg-quick up "$up/$NET.conf" || { rm -rf "$up"; ${fail.slice(2)}
   rm -rf "$up"
 `;
@@ -170,16 +181,12 @@ fi
 `;
 }
 
-/** After a first bring-up: the peers that made first contact get their endpoints (as the wg-quick file has them). */
+/** After a first bring-up: the peers that made first contact get their endpoints (a peer sync from the wg-quick file). */
 function firstContactEndpoints(wait: MeshNode[]): string {
   if (wait.length === 0) return "";
-  const args = wait.map((p) => `peer ${q(p.publicKey)} endpoint ${q(p.endpoint?.text ?? "")}`).join(" \\\n    ");
   return `
 # First contact is over: every peer gets its endpoint, as in the wg-quick file.
-if [ "\${fresh:-}" = yes ]; then
-  wg set "$WG" \\
-    ${args} || die "wg set $WG endpoints failed"
-fi
+if [ "\${fresh:-}" = yes ]; then sync_peers; fi
 `;
 }
 
@@ -191,6 +198,7 @@ export function renderCiabUp(nt: NodeTopology, opts: ScriptOptions): string {
   const wait = waitingFor(nt, node);
   const net = mesh.network;
   const files = vxlanFiles(mesh.name);
+  const vxAddresses = [...node.address, ...(node.ipv6 ? [node.ipv6] : [])];
   return `${common(nt, "ciab-up")}
 need ip "iproute2"; need bridge "iproute2"; need wg "wireguard-tools"; need wg-quick "wireguard-tools"
 need bash "bash (wg-quick is a bash script)"; need awk "awk"
@@ -209,26 +217,32 @@ nft -f "$B/nft/ciab.nft" || die "nft refused $B/nft/ciab.nft"
 # Forwarding: containers' traffic is routed through this host.
 sysctl -q -w net.ipv4.ip_forward=1
 ${nt.topology.ipv6Forwarding ? "sysctl -q -w net.ipv6.conf.all.forwarding=1\n" : ""}
-# 1. Files beside the WireGuard configuration (the wg-quick hooks read the VXLAN batch files from there).
+# 1. Files beside the WireGuard configuration: the wg-quick file, and the VXLAN batch files its hooks read, written
+#    from desired.json's VXLAN peers (one line each: VTEP, MAC, overlay addresses), as \`ciab up\` writes them.
 mkdir -p /etc/wireguard && chmod 700 /etc/wireguard
 umask 077
-for f in "$NET.conf" "$NET.vxlan-ip" "$NET.vxlan-fdb"; do
-  src="$B/wireguard/$f"
-  cp "$src" "/etc/wireguard/$f.ciab-new" && mv "/etc/wireguard/$f.ciab-new" "/etc/wireguard/$f"
-done
+cp "$B/wireguard/$NET.conf" "/etc/wireguard/$NET.conf.ciab-new" && mv "/etc/wireguard/$NET.conf.ciab-new" "/etc/wireguard/$NET.conf"
+{ printf '%s\\n' ${[...vxAddresses.map((a) => `address replace ${a} dev ${dp.vxlanIf}`), `link set ${dp.vxlanIf} mtu ${dp.mtu.vxlan} up`].map(q).join(" ")}
+  LC_ALL=C awk -v vx="$VX" -v via='${fdbVia(dp)}' -v fdb="${files.fdb}.ciab-new" '${VXLAN_BATCHES}' "$B/${DESIRED_FILE}"
+} > "${files.ip}.ciab-new" || die "cannot write the VXLAN batch files from $B/${DESIRED_FILE}"
+[ "$(($(wc -l < "${files.fdb}.ciab-new")))" -eq ${2 * peers.length} ] || die "$B/${DESIRED_FILE} does not list the ${peers.length} VXLAN peers one per line: render the bundle again"
+mv "${files.ip}.ciab-new" "${files.ip}" && mv "${files.fdb}.ciab-new" "${files.fdb}"
 umask 022
 
 # 2. WireGuard: the first time wg-quick up (its hooks create the VXLAN device); later only a peer sync, which
 #    keeps the existing sessions (no handshake, no restart).
-if link_exists "$WG"; then
+sync_peers() {
   tmp=$(mktemp)
   if ! { wg-quick strip "$NET" > "$tmp" && wg syncconf "$WG" "$tmp"; }; then rm -f "$tmp"; die "wg syncconf $WG failed"; fi
   rm -f "$tmp"
+}
+if link_exists "$WG"; then
+  sync_peers
   ip link set "$WG" mtu ${dp.mtu.wg}
 else
   fresh=yes
   say "bringing up WireGuard interface $WG"
-${wgQuickUp(wait)}fi
+${wgQuickUp(wait, node)}fi
 
 # 3. Interfaces of this network the bundle no longer lists (an older VXLAN device name) go first, then VXLAN:
 #    recreated only if missing or its VNI/port changed; otherwise its entries converge without a flap.

@@ -1,14 +1,11 @@
 // The bundle's WireGuard file: a wg-quick(8) file in vwgen's layout that brings up the VXLAN overlay on its own
-// (with the two batch files beside it), plus what vwgen lacks: pre-shared keys, known-unicast FDB entries, static
+// (with the two batch files beside it, which both reconcilers write: state/desired.ts vxlanBatchFiles), plus what vwgen lacks: pre-shared keys, known-unicast FDB entries, static
 // neighbours, a no-fragmentation MTU, and no ethtool/`via` dependency. Pure; no I/O.
 import { pairKey } from "../model/mesh.js";
 import type { Dataplane, NodeTopology, Topology } from "../model/topology.js";
-import { vxlanCreateArgv } from "../state/desired.js";
+import { vxlanCreateArgv, vxlanFiles } from "../state/desired.js";
 import { formatFwMark, keyFilePath } from "./showconf.js";
 import { vxlanLink } from "./vxlan.js";
-
-/** Where ciab-up installs the VXLAN batch files next to the WireGuard file. */
-export const vxlanFiles = (net: string) => ({ ip: `/etc/wireguard/${net}.vxlan-ip`, fdb: `/etc/wireguard/${net}.vxlan-fdb` });
 
 /** The command that creates the VXLAN device (render/vxlan.ts: the planner creates it from the same value). */
 export const vxlanCreate = (dp: Parameters<typeof vxlanLink>[0], vni: number, port: number, mac: string): string =>
@@ -19,36 +16,8 @@ export const vxlanCreate = (dp: Parameters<typeof vxlanLink>[0], vni: number, po
 export const vxlanSysctl = (dp: Pick<Dataplane, "vxlanIf">): string =>
   `sysctl -q -w net/ipv4/conf/${dp.vxlanIf}/accept_redirects=0 net/ipv4/conf/${dp.vxlanIf}/send_redirects=0 net/ipv6/conf/${dp.vxlanIf}/accept_redirects=0`;
 
-/**
- * `ip -batch` file: addresses, link up, static neighbours. Every line is idempotent (replace), so the same file
- * creates the state and converges it on a re-run. One process instead of thousands in a large mesh.
- */
-export function renderVxlanIp(dp: Dataplane): string {
-  return vxlanIpText(
-    dp,
-    dp.neighbours.map((n) => `\n${neighLine(n.ip, n.mac, dp.vxlanIf)}`),
-  );
-}
-
-const neighLine = (ip: string, mac: string, v: string): string => `neigh replace ${ip} lladdr ${mac} dev ${v} nud permanent`;
-
-function vxlanIpText(dp: Pick<Dataplane, "addresses" | "vxlanIf" | "mtu">, neighbours: string[]): string {
-  const v = dp.vxlanIf;
-  return `${[...dp.addresses.map((a) => `address replace ${a} dev ${v}`), `link set ${v} mtu ${dp.mtu.vxlan} up`].join("\n")}${neighbours.join("")}\n`;
-}
-
 /** A link-local destination needs its interface: without `via`, nothing is sent at all (FINDINGS §4). */
 export const fdbVia = (dp: Pick<Dataplane, "vtepFamily" | "wgIf">): string => (dp.vtepFamily === 6 ? ` via ${dp.wgIf}` : "");
-
-const floodLine = (v: string, vtep: string, via: string): string => `fdb append 00:00:00:00:00:00 dev ${v} dst ${vtep}${via}\n`;
-const unicastLine = (v: string, mac: string, vtep: string, via: string): string => `fdb replace ${mac} dev ${v} dst ${vtep}${via} self permanent\n`;
-
-/** `bridge -batch` file: one flood entry per peer VTEP, and each peer's MAC at its VTEP (known unicast). */
-export function renderVxlanFdb(dp: Dataplane): string {
-  const v = dp.vxlanIf;
-  const via = fdbVia(dp);
-  return `${dp.flood.map((vtep) => floodLine(v, vtep, via)).join("")}${dp.unicast.map((u) => unicastLine(v, u.mac, u.vtep, via)).join("")}`;
-}
 
 export function renderWireguard(nt: NodeTopology): string {
   return wireguardRenderer(nt.topology).conf(nt);
@@ -56,43 +25,21 @@ export function renderWireguard(nt: NodeTopology): string {
 
 export interface WireguardRenderer {
   conf(nt: NodeTopology): string;
-  ip(nt: NodeTopology): string;
-  fdb(nt: NodeTopology): string;
 }
 
 /**
- * The WireGuard renderers of a mesh: each peer's [Peer] section, neighbour and FDB lines are the same in every
- * node's files (but for the pre-shared key and the node's keepalive), so they are built once per mesh and a node's
- * files are joins of its peers' pieces. Same text as renderVxlanIp/renderVxlanFdb of the node's data plane.
+ * The WireGuard renderer of a mesh: each peer's [Peer] section is the same in every node's file (but for the
+ * pre-shared key and the node's keepalive), so the sections are built once per mesh and a node's file is a join of
+ * its peers' pieces.
  */
 export function wireguardRenderer(t: Topology): WireguardRenderer {
   const mesh = t.mesh;
-  const v = t.vxlanIf;
   const head = new Map<string, string>();
   const tail = new Map<string, string>();
-  const neigh = new Map<string, string>();
-  const fdb: Record<string, Map<string, string>> = {};
   for (const p of mesh.nodes) {
     head.set(p.name, `\n\n# Peer node ${p.name}\n[Peer]\nPublicKey = ${p.publicKey}`);
     tail.set(p.name, `\nAllowedIPs = ${p.allowedIPs.join(", ")}${p.endpoint ? `\nEndpoint = ${p.endpoint.text}` : ""}`);
-    neigh.set(
-      p.name,
-      t
-        .hosts(p)
-        .map((ip) => `\n${neighLine(ip, p.mac, v)}`)
-        .join(""),
-    );
   }
-  // The FDB lines depend on the rendering node's VTEP family (`via`): built for each family that occurs.
-  const fdbLines = (via: string): Map<string, string> => {
-    let m = fdb[via];
-    if (!m) {
-      m = new Map(mesh.nodes.map((p) => [p.name, floodLine(v, p.vtep, via)]));
-      for (const p of mesh.nodes) m.set(`${p.name}\0u`, unicastLine(v, p.mac, p.vtep, via));
-      fdb[via] = m;
-    }
-    return m;
-  };
   return {
     conf(nt) {
       const { node, peers } = nt;
@@ -103,15 +50,6 @@ export function wireguardRenderer(t: Topology): WireguardRenderer {
         return `${head.get(p.name)}${k ? `\nPresharedKey = ${k}` : ""}${tail.get(p.name)}${keepalive}`;
       });
       return `${interfaceSection(nt).join("\n")}${sections.join("")}\n`;
-    },
-    ip: (nt) =>
-      vxlanIpText(
-        { addresses: [...nt.node.address, ...(nt.node.ipv6 ? [nt.node.ipv6] : [])], vxlanIf: v, mtu: nt.mtu },
-        nt.peers.map((p) => neigh.get(p.name) as string),
-      ),
-    fdb(nt) {
-      const m = fdbLines(fdbVia({ vtepFamily: nt.node.vtepFamily, wgIf: t.wgIf }));
-      return `${nt.peers.map((p) => m.get(p.name)).join("")}${nt.peers.map((p) => m.get(`${p.name}\0u`)).join("")}`;
     },
   };
 }

@@ -158,3 +158,31 @@ export function spliceAnnouncements(conf: string, at: NonNullable<AnnounceV1["ne
   for (const { family, line, count } of [...at].sort((a, b) => b.line - a.line)) lines.splice(line, count, ...networkLines(sortedNetworks(announce, family)));
   return lines.join("\n");
 }
+
+/** Where both reconcilers install the VXLAN batch files, beside the WireGuard file (its wg-quick hooks read them). */
+export const vxlanFiles = (net: string) => ({ ip: `/etc/wireguard/${net}.vxlan-ip`, fdb: `/etc/wireguard/${net}.vxlan-fdb` });
+
+/**
+ * The VXLAN batch files of a network's device, derived from its value (they are not in the bundle: its ciab-up
+ * writes the same bytes from desired.json's peer lines, render/scripts.ts VXLAN_BATCHES). `ip -batch`: addresses,
+ * link up, each peer's overlay addresses as static neighbours at its MAC; `bridge -batch`: one flood entry per peer
+ * VTEP, then each peer's MAC at its VTEP (known unicast). Every line is idempotent (replace/append), so the same
+ * files create the state and converge it on a re-run, in one process each instead of thousands.
+ */
+export function vxlanBatchFiles(net: string, v: VxlanDevice): { ip: { path: string; content: string }; fdb: { path: string; content: string } } {
+  const dev = v.ifname;
+  const via = fdbViaArgs(v)
+    .map((a) => ` ${a}`)
+    .join("");
+  const ip: string[] = v.addresses.map((a) => `address replace ${a} dev ${dev}\n`);
+  ip.push(`link set ${dev} mtu ${v.mtu} up\n`);
+  const flood: string[] = [];
+  const unicast: string[] = [];
+  for (const p of v.peers) {
+    for (const a of p.ips) ip.push(`neigh replace ${a} lladdr ${p.mac} dev ${dev} nud permanent\n`);
+    flood.push(`fdb append 00:00:00:00:00:00 dev ${dev} dst ${p.vtep}${via}\n`);
+    unicast.push(`fdb replace ${p.mac} dev ${dev} dst ${p.vtep}${via} self permanent\n`);
+  }
+  const files = vxlanFiles(net);
+  return { ip: { path: files.ip, content: ip.join("") }, fdb: { path: files.fdb, content: flood.join("") + unicast.join("") } };
+}

@@ -1,5 +1,5 @@
-// Golden tests of every renderer: the whole bundle of every node of every fixture mesh (WireGuard file, VXLAN
-// batch files, FRR/BIRD, nftables, scripts, systemd unit, manifest), plus the topology picture. The files under
+// Golden tests of every renderer: the whole bundle of every node of every fixture mesh (WireGuard file, desired
+// state, FRR/BIRD, nftables, scripts, systemd unit, manifest), plus the topology picture. The files under
 // test/golden/<mesh>/ are the reviewed output; UPDATE_GOLDEN=1 rewrites them. Secrets never go into golden files
 // (even the fixtures' fake ones): they are redacted here, and a separate test checks they are in the bundle.
 

@@ -65,7 +65,7 @@ describe("a second render thread", () => {
     const two = ciab(["render", "m", "--out", "two"], { cwd: dir, env: { CIAB_RENDER_THREADS: "2" } });
     expect([one.code, two.code], one.stderr + two.stderr).toEqual([0, 0]);
     const a = tree(join(dir, "one"));
-    expect(Object.keys(a).length).toBe(9 * 14); // 9 nodes, 14 files each (desired.json, the secrets file, two systemd units)
+    expect(Object.keys(a).length).toBe(9 * 12); // 9 nodes, 12 files each (desired.json, the secrets file, two systemd units)
     expect(tree(join(dir, "two"))).toEqual(a);
   });
 });

@@ -155,8 +155,8 @@ describe("loading the desired state", () => {
 
   it("a broken bundle: refused, naming the file", async () => {
     const files = bundle();
-    files.set("/b/wireguard/upc3194.vxlan-fdb", "garbage\n");
-    await expect(loadDesired({ bundle: "/b" }, deps(files))).rejects.toThrow(/wireguard\/upc3194.vxlan-fdb does not match its SHA-256/);
+    files.set("/b/wireguard/upc3194.conf", "garbage\n");
+    await expect(loadDesired({ bundle: "/b" }, deps(files))).rejects.toThrow(/wireguard\/upc3194.conf does not match its SHA-256/);
     await expect(loadDesired({ bundle: "/nowhere" }, deps(files))).rejects.toThrow(/no manifest.json/);
   });
 

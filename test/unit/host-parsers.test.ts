@@ -1,6 +1,11 @@
 // Parsers of real host outputs (test/fixtures/host, captured in a lab node), each defensive: garbage is a CiabError
 // "external" naming the command. Also the bundle loader, the LXD announcement choice, and renderFrr's announce option.
 
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseBirdOspfNeighbors, parseBirdProtocols } from "../../src/adapters/bird.js";
 import { parseBgpSummary, parseOspfNeighborsJson } from "../../src/adapters/frr.js";
@@ -13,7 +18,7 @@ import { nftFingerprint } from "../../src/plan/plan.js";
 import { floodEntries, neighbourEntries, unicastEntries } from "../../src/plan/vxlan-entries.js";
 import { renderBundle } from "../../src/render/bundle.js";
 import { renderFrr } from "../../src/render/frr.js";
-import { spliceAnnouncements, vxlanCreateArgv } from "../../src/state/desired.js";
+import { type DesiredStateV1, spliceAnnouncements, vxlanCreateArgv } from "../../src/state/desired.js";
 import { desiredOf, fx, meshDoc, meshOf, NET } from "../helpers/host.js";
 import { FIXTURE_MESHES, loadFixture } from "../helpers/meshes.js";
 
@@ -153,6 +158,27 @@ describe("FRR and BIRD", () => {
   });
 });
 
+/** The batch files as the bundle's bin/ciab-up writes them: its own lines, run by sh in a temp dir for /etc/wireguard. */
+function shellBatches(files: Map<string, string>, vx: string): { ip: string; fdb: string } {
+  const up = files.get("bin/ciab-up") ?? "";
+  const block = /\n(\{ printf [\s\S]*?\n\} > [^\n]*\n[^\n]*\nmv [^\n]*)\n/.exec(up)?.[1];
+  if (!block) throw new Error("no batch file block in bin/ciab-up");
+  const dir = mkdtempSync(join(tmpdir(), "ciabt-batches-"));
+  try {
+    mkdirSync(join(dir, "b"));
+    mkdirSync(join(dir, "etc"));
+    writeFileSync(join(dir, "b", "desired.json"), files.get("desired.json") ?? "");
+    const script = `die() { echo "$*" >&2; exit 1; }\n${block.replaceAll("/etc/wireguard/", `${dir}/etc/`)}\n`;
+    const r = spawnSync("sh", ["-eu", "-c", script], { encoding: "utf8", env: { ...process.env, B: join(dir, "b"), VX: vx } });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const [ip, fdb] = readdirSync(join(dir, "etc")).sort((a, b) => (a.endsWith("-ip") ? -1 : b.endsWith("-ip") ? 1 : 0));
+    return { ip: readFileSync(join(dir, "etc", ip ?? ""), "utf8"), fdb: readFileSync(join(dir, "etc", fdb ?? ""), "utf8") };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 describe("bundle loader and announcements", () => {
   it.each(FIXTURE_MESHES)("%s: every node's bundle loads; the VXLAN create line is the bundle's", (m) => {
     const mesh = loadFixture(m);
@@ -165,10 +191,12 @@ describe("bundle loader and announcements", () => {
       expect(d.vxlan[0]!.mac).toBe(n.mac);
       expect(d.vxlan[0]!.vni).toBe(mesh.network.vxlanId);
       expect(d.wireguard[0]!.publicKey).toBe(n.publicKey);
-      // The planner's entries (from desired.json's VXLAN peers) are the batch files' entries.
+      // The planner's entries (from desired.json's VXLAN peers) are the batch files' entries, and the bundle's
+      // ciab-up writes the same batch files (byte for byte) as the planner installs.
       const vx = d.vxlan[0]!;
-      const ip = files.get(`wireguard/${mesh.name}.vxlan-ip`)!;
-      const fdb = files.get(`wireguard/${mesh.name}.vxlan-fdb`)!;
+      const ip = d.files.find((f) => f.path === `/etc/wireguard/${mesh.name}.vxlan-ip`)?.content ?? "";
+      const fdb = d.files.find((f) => f.path === `/etc/wireguard/${mesh.name}.vxlan-fdb`)?.content ?? "";
+      expect(shellBatches(files, vx.ifname)).toEqual({ ip, fdb });
       expect(neighbourEntries(vx).map((e) => `neigh replace ${e.ip} lladdr ${e.mac} dev ${vx.ifname} nud permanent`)).toEqual(
         ip.split("\n").filter((l) => l.startsWith("neigh ")),
       );
@@ -180,6 +208,32 @@ describe("bundle loader and announcements", () => {
       // The wg-quick hook creates the device from the same value the planner uses.
       expect(files.get(`wireguard/${mesh.name}.conf`)).toContain(`PostUp = ${vxlanCreateArgv(d.vxlan[0]!).join(" ")}\n`);
     }
+  });
+  it("a bundle that ships its VXLAN batch files (rendered before they left it) installs them once, as shipped", () => {
+    const mesh = loadFixture("rr3");
+    const files = new Map(renderBundle(topology(mesh).node(mesh.nodes[0]!), "x").map((f) => [f.path, f.content]));
+    const derived = desiredFromBundle("x", files).files.map((f) => f.path);
+    const desired = JSON.parse(files.get("desired.json") ?? "") as DesiredStateV1;
+    const manifest = JSON.parse(files.get("manifest.json") ?? "") as { files: { path: string; mode: string; sha256: string }[] };
+    const shipped = (path: string, content: string) => {
+      files.set(path, content);
+      manifest.files.push({ path, mode: "0644", sha256: createHash("sha256").update(content).digest("hex") });
+    };
+    for (const kind of ["ip", "fdb"]) {
+      const path = `/etc/wireguard/${mesh.name}.vxlan-${kind}`;
+      desired.files.push({ path, source: `wireguard/${mesh.name}.vxlan-${kind}`, mode: "0600" });
+      shipped(`wireguard/${mesh.name}.vxlan-${kind}`, `# as shipped (${kind})\n`);
+    }
+    files.set("desired.json", JSON.stringify(desired));
+    const entry = manifest.files.find((f) => f.path === "desired.json");
+    if (entry)
+      entry.sha256 = createHash("sha256")
+        .update(files.get("desired.json") ?? "")
+        .digest("hex");
+    files.set("manifest.json", JSON.stringify(manifest));
+    const d = desiredFromBundle("x", files);
+    expect(d.files.map((f) => f.path)).toEqual(derived);
+    expect(d.files.find((f) => f.path.endsWith(".vxlan-fdb"))?.content).toBe("# as shipped (fdb)\n");
   });
   it("a broken bundle is refused before anything else", () => {
     const mesh = loadFixture("rr3");

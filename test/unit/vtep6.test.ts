@@ -4,8 +4,10 @@ import { describe, expect, it } from "vitest";
 import { mtuPlan } from "../../src/model/mtu.js";
 import { topology } from "../../src/model/topology.js";
 import { deployProblems } from "../../src/model/validate.js";
+import { renderBundle } from "../../src/render/bundle.js";
 import { dataplane } from "../../src/render/dataplane.js";
-import { renderVxlanFdb, renderWireguard, vxlanCreate } from "../../src/render/wireguard.js";
+import { renderWireguard, vxlanCreate } from "../../src/render/wireguard.js";
+import { type DesiredStateV1, vxlanBatchFiles } from "../../src/state/desired.js";
 import { threeNodeMesh } from "../helpers/meshes.js";
 
 const build = (set: string[]) => threeNodeMesh("vtep6", set);
@@ -21,7 +23,8 @@ describe("IPv6 link-local VTEPs", () => {
     const a = mesh.nodes[0]!;
     const dp = dataplane(mesh, a);
     expect(vxlanCreate(dp, 5, 4789, a.mac)).toMatch(/type vxlan id 5 dstport 4789 local fe80::a dev m ttl 1 nolearning$/);
-    expect(renderVxlanFdb(dp).trim().split("\n")).toEqual([
+    const desired = JSON.parse(renderBundle(topology(mesh).node(a), "x").find((f) => f.path === "desired.json")?.content ?? "") as DesiredStateV1;
+    expect(vxlanBatchFiles(mesh.name, desired.vxlan[0]!).fdb.content.trim().split("\n")).toEqual([
       "fdb append 00:00:00:00:00:00 dev vm dst fe80::b via m",
       "fdb append 00:00:00:00:00:00 dev vm dst fe80::c via m",
       `fdb replace ${mesh.nodes[1]!.mac} dev vm dst fe80::b via m self permanent`,
