@@ -388,7 +388,10 @@ function tablesOf(text: string) {
   const tables = new Map<string, { header?: Place; keys: Map<string, Place> }>();
   const entry = (name: string) => {
     let e = tables.get(name);
-    if (!e) tables.set(name, (e = { keys: new Map() }));
+    if (!e) {
+      e = { keys: new Map() };
+      tables.set(name, e);
+    }
     return e;
   };
   let current = entry("");
