@@ -76,7 +76,15 @@ function runBundle(name: string): Record<string, unknown> {
 // what it takes); anything else, or a command line it does not take, the whole CLI (src/cli/main.ts runs itself when
 // loaded).
 const FAST = new Set(["show", "showconf", "add", "set", "del", "blacklist"]);
-const fast = FAST.has(process.argv[2] ?? "") ? (runBundle("ciab-fast").runFast as (argv: string[]) => Promise<number> | undefined)(process.argv) : undefined;
+// Such a call lives for tens of milliseconds: V8's optimizing compiler (TurboFan) only gets to start a job on a hot
+// loop, and the process then waits for that job at exit (about 10 ms of an `add`). It is switched off once the small
+// bundle has taken the command line and its code cache has been read (V8 refuses a cache made under other flags; the
+// build's training calls keep the defaults, so the cache they write stays valid). The full CLI keeps it.
+const quick = () => {
+  if (process.env.CIAB_CODE_CACHE_WRITE !== "1") (require("node:v8") as typeof import("node:v8")).setFlagsFromString("--no-turbofan");
+};
+type RunFast = (argv: string[], taken?: () => void) => Promise<number> | undefined;
+const fast = FAST.has(process.argv[2] ?? "") ? (runBundle("ciab-fast").runFast as RunFast)(process.argv, quick) : undefined;
 if (fast === undefined) runBundle("ciab");
 else
   fast.then((code) => {
