@@ -120,7 +120,7 @@ export function parseCanonical(text: string): TomlTable | undefined {
     if (raw.includes("\\")) {
       // dumpString's escapes are JSON's too; it writes each character one way, so its output is the proof.
       let q = end;
-      while (q >= 0) {
+      for (;;) {
         // a quote preceded by an odd run of backslashes is escaped: look further
         let b = q - 1;
         while (text[b] === "\\") b--;
