@@ -8,7 +8,8 @@
 // the CPU time (utime+stime of the agent and the ip/wg/vtysh children it waited for, /proc/PID/stat) and, after
 // the changes, each agent's RSS. First one agent runs alone (the cost of one render without contention), then all.
 // Every process started here (etcd, agents, CLI calls) is stopped by its PID and the temp directories removed,
-// also after a failure or Ctrl-C. Env: BENCH_CONTROL_SIZES (100,300,1000), BENCH_CONTROL_AGENTS (50), BENCH_RUNS (3).
+// also after a failure or Ctrl-C. Env: BENCH_CONTROL_SIZES (100,300,1000), BENCH_CONTROL_AGENTS (50), BENCH_RUNS (3),
+// BENCH_AGENT_NODE_ARGS (node options for the agents, e.g. "--cpu-prof --cpu-prof-dir=DIR").
 import { spawn } from "node:child_process";
 import { createPublicKey } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -25,6 +26,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const NET = "bctl";
 const PREFIX = "bench";
 const TARGET_MS = 1000;
+/** Node options for the agents only (e.g. `--cpu-prof --cpu-prof-dir=DIR` to profile them; NODE_OPTIONS refuses it). */
+const AGENT_NODE_ARGS = (process.env.BENCH_AGENT_NODE_ARGS ?? "").split(" ").filter(Boolean);
 /** How long one change may take to reach every agent before the missing ones are counted as missed. */
 const CHANGE_TIMEOUT_MS = 120_000;
 /** How long to wait for the agents to go idle (after the start, after a change) before going on anyway. */
@@ -121,7 +124,7 @@ function memMiB(pid) {
  */
 function startAgent(url, node, stateDir) {
   const child = track(
-    spawn(process.execPath, [CLI, "--registry", url, "agent", NET, node, "--dry-run", "--json", "--state-dir", stateDir], {
+    spawn(process.execPath, [...AGENT_NODE_ARGS, CLI, "--registry", url, "agent", NET, node, "--dry-run", "--json", "--state-dir", stateDir], {
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     }),
