@@ -10,10 +10,10 @@
 import { createHash } from "node:crypto";
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Mesh, meshFromDoc } from "../model/mesh.js";
-import { dumpToml, parseToml, type TomlTable } from "../model/toml.js";
+import { type Mesh, meshFromDoc, type NodeMemo } from "../model/mesh.js";
+import { type DumpMemo, dumpToml, parseToml, type TomlTable } from "../model/toml.js";
 import type { DesiredHost } from "../plan/types.js";
-import { acceptRecords, checkKey, overlayRecords, type RecordProblem } from "../registry/records.js";
+import { acceptRecords, checkKey, type OverlayMemo, overlayRecords, type RecordProblem } from "../registry/records.js";
 import type { MeshText, NodeRecord, Registry, RegistryEvent } from "../registry/registry.js";
 import { type AgentStatus, type Answer, backoffMs, type Cached, debounceDue, decide, nextStatus } from "./decide.js";
 import { finishDesired, renderInMemory } from "./desired.js";
@@ -47,6 +47,41 @@ export interface AgentState {
   derived?: Derived;
   /** The records may be behind the registry (not read yet, or the last read failed): the next step reads them. */
   recordsStale?: boolean;
+  /** What the steps read before, for the next one (Memo). */
+  memo?: Memo;
+}
+
+/**
+ * A mesh change (one node's endpoint, say) leaves most node tables as they were: their tables are last step's
+ * objects again (`tables`: each node's table by name, with its JSON), so the effective table laid over each
+ * (`overlay`), the MeshNode read from it (`nodes`, with its derived keys) and its TOML (`dumped`) are too. Weak maps: a node gone from
+ * the mesh is forgotten with its table.
+ */
+interface Memo {
+  tables: Map<string, { json: string; table: TomlTable }>;
+  overlay: OverlayMemo;
+  nodes: NodeMemo;
+  /** The effective tables' TOML, for NET.conf. */
+  dumped: DumpMemo;
+}
+
+const newMemo = (): Memo => ({ tables: new Map(), overlay: new WeakMap(), nodes: new WeakMap(), dumped: new WeakMap() });
+
+/** `doc` with each node table equal to last step's (same JSON) replaced by that object; `memo.tables` updated. */
+function internNodes(doc: TomlTable, memo: Memo): TomlTable {
+  const nodes = doc.Node as TomlTable | undefined;
+  const tables = new Map<string, { json: string; table: TomlTable }>();
+  if (nodes && typeof nodes === "object") {
+    for (const [name, t] of Object.entries(nodes)) {
+      const json = JSON.stringify(t);
+      const known = memo.tables.get(name);
+      const table = known?.json === json ? known.table : (t as TomlTable);
+      nodes[name] = table;
+      tables.set(name, { json, table });
+    }
+  }
+  memo.tables = tables;
+  return doc;
 }
 
 /**
@@ -146,9 +181,9 @@ async function within<T>(p: Promise<T>, ms: number): Promise<{ ok: true; value: 
   }
 }
 
-const parseMesh = (net: string, text: string, file: string): ParsedMesh => {
-  const doc = parseToml(text, file);
-  return { text, doc, mesh: meshFromDoc(net, doc, { file, text }) };
+const parseMesh = (net: string, text: string, file: string, memo: Memo): ParsedMesh => {
+  const doc = internNodes(parseToml(text, file), memo);
+  return { text, doc, mesh: meshFromDoc(net, doc, { file, text, nodes: memo.nodes }) };
 };
 
 /**
@@ -160,6 +195,7 @@ function derive(
   parsed: ParsedMesh,
   records: readonly NodeRecord[],
   last: Derived | undefined,
+  memo: Memo,
   where: string,
   refused: (r: RecordProblem[]) => void,
 ): Derived {
@@ -171,8 +207,8 @@ function derive(
   const key = `${checkKey(parsed.mesh)}\n${recordsKey}`;
   const checked = last?.checked.key === key ? last.checked : { key, ...acceptRecords(parsed.mesh, records) };
   refused(checked.refused);
-  const doc = overlayRecords(parsed.doc, checked.accepted);
-  const effMesh = meshFromDoc(o.net, doc, { file: where, text: parsed.text });
+  const doc = overlayRecords(parsed.doc, checked.accepted, memo.overlay);
+  const effMesh = meshFromDoc(o.net, doc, { file: where, text: parsed.text, nodes: memo.nodes });
   const files = renderInMemory(effMesh, parsed.text, o.node);
   const digest = createHash("sha256")
     .update(JSON.stringify([...files].sort(([a], [b]) => (a < b ? -1 : 1))))
@@ -194,10 +230,11 @@ export async function agentStep(o: AgentOptions, st: AgentState, opts: { records
   const answer: Answer = got.ok ? { kind: "mesh", mesh: got.value } : got.answer;
   // decide() validates a new text by parsing it: that parse is kept for the step below.
   let parsed = st.parsed;
+  const memo = st.memo ?? newMemo();
   const d = decide(st.cache, answer, (t) => {
-    parsed = parseMesh(o.net, t, where);
+    parsed = parseMesh(o.net, t, where, memo);
   });
-  let next: AgentState = { ...st, status: nextStatus(st.status, d, now()) };
+  let next: AgentState = { ...st, memo, status: nextStatus(st.status, d, now()) };
   if (d.action === "apply") {
     next.cache = { text: d.mesh.text, revision: d.mesh.revision };
     writeAtomic(join(o.stateDir, CACHE), JSON.stringify(next.cache), 0o600);
@@ -208,9 +245,9 @@ export async function agentStep(o: AgentOptions, st: AgentState, opts: { records
   }
   if (next.cache) {
     try {
-      if (parsed?.text !== next.cache.text) parsed = parseMesh(o.net, next.cache.text, where);
+      if (parsed?.text !== next.cache.text) parsed = parseMesh(o.net, next.cache.text, where, memo);
       next.parsed = parsed;
-      const out = derive(o, parsed, next.records, next.derived, where, (r) => {
+      const out = derive(o, parsed, next.records, next.derived, memo, where, (r) => {
         next.refused = [...next.unreadable, ...r];
       });
       next.derived = out;
@@ -218,7 +255,7 @@ export async function agentStep(o: AgentOptions, st: AgentState, opts: { records
       if (digest !== next.applied) {
         const desired = await finishDesired(`registry ${where}`, files, o.deps);
         // The effective mesh, for `ciab status NET NODE --state-dir DIR` (0600: an admin's mesh holds private keys).
-        writeAtomic(join(o.stateDir, `${o.net}.conf`), dumpToml(out.doc), 0o600);
+        writeAtomic(join(o.stateDir, `${o.net}.conf`), dumpToml(out.doc, memo.dumped), 0o600);
         await o.apply(desired.desired, { revision: next.status.revision });
         next.applied = digest;
       }

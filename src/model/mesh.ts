@@ -231,7 +231,15 @@ export function parseEndpoint(text: string, what: string): Endpoint {
  * `title`: the network as the user named it (default: the name). `edit`: the document is an edit's result, validated
  * before it is written (see editNeedsKeys: an edit derives no public key it does not need).
  */
-type Ctx = SchemaCtx & { title?: string; edit?: boolean };
+type Ctx = SchemaCtx & { title?: string; edit?: boolean; nodes?: NodeMemo };
+
+/**
+ * Nodes read before, by their table (ctx.nodes; the agent's, which reads a mesh again on every registry change):
+ * a table read again under the same name and IPv6 pool gives the same MeshNode (its keys derived once). Only a
+ * node whose reading found no problem is kept: a problem's location (its line) depends on the whole text. The
+ * tables must not change after they were read (the agent never edits its documents).
+ */
+export type NodeMemo = WeakMap<TomlTable, { name: string; pool6: string | undefined; node: MeshNode }>;
 
 /** Collects the problems of one mesh; every reader records instead of throwing, so all of them are reported. */
 class Collector {
@@ -654,8 +662,16 @@ export function meshFromDoc(name: string, doc: TomlTable, ctx: Ctx): Mesh {
   const nodesT = (doc.Node as TomlTable | undefined) ?? {};
   const nodes: MeshNode[] = [];
   for (const n of Object.keys(nodesT).sort()) {
-    const node = readNode(c, n, nodesT[n] as TomlTable, pool6);
+    const t = nodesT[n] as TomlTable;
+    const known = ctx.nodes?.get(t);
+    if (known && known.name === n && known.pool6 === network.poolIPv6) {
+      nodes.push(known.node);
+      continue;
+    }
+    const before = c.problems.length;
+    const node = readNode(c, n, t, pool6);
     if (node) nodes.push(node);
+    if (node && ctx.nodes && c.problems.length === before) ctx.nodes.set(t, { name: n, pool6: network.poolIPv6, node });
   }
   const loadFailed = () => c.problems.some((p) => p.phase === "load");
   // Duplicates are "deploy" problems: vwgen's `set addr` and `set private-key` write them without a word.

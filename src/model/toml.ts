@@ -341,8 +341,20 @@ function dumpSection(t: TomlTable): { text: string; subs: [string, TomlTable][] 
   return { text, subs };
 }
 
-export function dumpToml(doc: TomlTable): string {
-  const top = dumpSection(doc);
+/** Sections dumped before, by their table (see dumpToml); only for tables that never change once dumped. */
+export type DumpMemo = WeakMap<TomlTable, { text: string; subs: [string, TomlTable][] }>;
+
+/** `memo`: tables dumped before give their text again (the agent dumps its effective mesh on every change). */
+export function dumpToml(doc: TomlTable, memo?: DumpMemo): string {
+  const section = (t: TomlTable) => {
+    let d = memo?.get(t);
+    if (d === undefined) {
+      d = dumpSection(t);
+      memo?.set(t, d);
+    }
+    return d;
+  };
+  const top = section(doc);
   // Parts joined once at the end, and the last two characters tracked: reading the end of a growing string
   // flattens it each time, which made a 200-node file take tens of milliseconds.
   const out = [top.text];
@@ -353,11 +365,11 @@ export function dumpToml(doc: TomlTable): string {
   };
   // vwgen's sorted dict orders the values by key, but each round's tables by their whole name as written: a quoted
   // one (`"Node One"`, `"nöde"`) comes before every bare one.
-  let sections = top.subs.sort(byName);
+  let sections = [...top.subs].sort(byName);
   while (sections.length > 0) {
     const next: [string, TomlTable][] = [];
     for (const [name, table] of sections) {
-      const { text, subs } = dumpSection(table);
+      const { text, subs } = section(table);
       if (text || subs.length === 0) {
         if (tail !== "" && tail !== "\n\n") append("\n");
         append(`[${name}]\n${text}`);

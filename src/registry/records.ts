@@ -96,17 +96,34 @@ export function acceptRecords(mesh: Mesh, records: readonly NodeRecord[]): { acc
   return { accepted, refused };
 }
 
-/** A copy of `doc` with each accepted record's public key, endpoint and subnets on its node (acceptRecords checked them). */
-export function overlayRecords(doc: TomlTable, accepted: readonly NodeRecord[]): TomlTable {
-  const out = structuredClone(doc) as TomlTable;
-  const nodes = (out.Node ?? {}) as TomlTable;
+/**
+ * Node tables laid over before (the agent's, between steps): the same node table with the same record gives the
+ * same effective table object, so meshFromDoc's node memo (model/mesh.ts NodeMemo) reads it once.
+ */
+export type OverlayMemo = WeakMap<TomlTable, { key: string; table: TomlTable }>;
+
+/**
+ * `doc` with each accepted record's public key, endpoint and subnets on its node (acceptRecords checked them): a
+ * new document and new tables for the nodes a record changes; every other table is `doc`'s own (do not mutate).
+ */
+export function overlayRecords(doc: TomlTable, accepted: readonly NodeRecord[], memo?: OverlayMemo): TomlTable {
+  const nodes: TomlTable = { ...((doc.Node ?? {}) as TomlTable) };
   for (const rec of accepted) {
     const t = nodes[rec.node] as TomlTable;
-    if (rec.publicKey !== undefined && !t.PrivateKey) t.PublicKey = rec.publicKey;
-    if (rec.endpoint !== undefined) t.Endpoint = rec.endpoint;
-    if (rec.subnets !== undefined) t.Subnets = [...rec.subnets];
+    const key = JSON.stringify([t.PrivateKey ? null : (rec.publicKey ?? null), rec.endpoint ?? null, rec.subnets ?? null]);
+    const known = memo?.get(t);
+    if (known?.key === key) {
+      nodes[rec.node] = known.table;
+      continue;
+    }
+    const out: TomlTable = { ...t };
+    if (rec.publicKey !== undefined && !t.PrivateKey) out.PublicKey = rec.publicKey;
+    if (rec.endpoint !== undefined) out.Endpoint = rec.endpoint;
+    if (rec.subnets !== undefined) out.Subnets = [...rec.subnets];
+    memo?.set(t, { key, table: out });
+    nodes[rec.node] = out;
   }
-  return out;
+  return doc.Node === undefined ? { ...doc } : { ...doc, Node: nodes };
 }
 
 /**

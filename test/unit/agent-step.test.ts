@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
@@ -195,6 +195,7 @@ describe("agent step, incremental", () => {
     | { kind: "key"; node: "n2" | "n3"; value: "mesh" | "other" }
     | { kind: "record"; node: "n2" | "n3"; endpoint?: string; subnets?: string[]; publicKey?: string; health: "ok" | "degraded" }
     | { kind: "unpublish"; node: "n2" | "n3" }
+    | { kind: "pool6"; value: string }
     | { kind: "step" };
   const node = fc.constantFrom<"n2" | "n3">("n2", "n3");
   const op: fc.Arbitrary<Op> = fc.oneof(
@@ -225,6 +226,8 @@ describe("agent step, incremental", () => {
     },
     { arbitrary: fc.record({ kind: fc.constant("key" as const), node, value: fc.constantFrom("mesh" as const, "other" as const) }), weight: 1 },
     { arbitrary: fc.record({ kind: fc.constant("unpublish" as const), node }), weight: 1 },
+    // every node's derived IPv6 moves with the pool, although no node table changes (the node memo must see it)
+    { arbitrary: fc.record({ kind: fc.constant("pool6" as const), value: fc.constantFrom("fd61:3d97:c13b::/80", "fd99::/64") }), weight: 1 },
     { arbitrary: fc.constant({ kind: "step" as const }), weight: 3 },
   );
 
@@ -235,8 +238,10 @@ describe("agent step, incremental", () => {
     const key = { n2: "u5eMuhW6++73VqBDoCDqeR6cFYC7GXZRkBH1/uyBjkk=", n3: K3 };
     const recs = new Map<string, NodeRecord>();
     let revision = 1;
+    let pool6 = "fd61:3d97:c13b::/80";
     const text = () =>
       meshText()
+        .replace('AddressPoolIPv6 = "fd61:3d97:c13b::/80"', `AddressPoolIPv6 = "${pool6}"`)
         .replace('Endpoint = "198.18.2.1:51820"', `Endpoint = "${endpoint.n2}"`)
         .replace('Endpoint = "198.18.3.1:51820"', `Endpoint = "${endpoint.n3}"`)
         .replace('Subnets = [ "10.0.2.0/24",]', `Subnets = [ "${subnet.n2}",]`)
@@ -248,6 +253,9 @@ describe("agent step, incremental", () => {
     const apply = (o: Op): boolean => {
       if (o.kind === "key") {
         key[o.node] = o.value === "other" ? other : o.node === "n2" ? "u5eMuhW6++73VqBDoCDqeR6cFYC7GXZRkBH1/uyBjkk=" : K3;
+        mesh = { text: text(), revision: String(++revision) };
+      } else if (o.kind === "pool6") {
+        pool6 = o.value;
         mesh = { text: text(), revision: String(++revision) };
       } else if (o.kind === "endpoint" || o.kind === "subnet") {
         (o.kind === "endpoint" ? endpoint : subnet)[o.node] = o.value;
@@ -268,11 +276,12 @@ describe("agent step, incremental", () => {
    * error. When the fresh agent fails (the ops can make two nodes' Subnets overlap), the other keeps whatever it
    * applied before (history, not the registry's state): then only the error is compared.
    */
-  const view = (st: AgentState, applied: DesiredHost[], fresh: AgentState) =>
+  const view = (st: AgentState, applied: DesiredHost[], fresh: AgentState, stateDir: string) =>
     fresh.status.lastError
       ? { lastError: st.status.lastError }
       : {
           desired: applied.at(-1),
+          effectiveMesh: readFileSync(join(stateDir, `${NET}.conf`), "utf8"),
           digest: st.applied,
           refused: [...st.refused].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
           revision: st.status.revision,
@@ -293,7 +302,7 @@ describe("agent step, incremental", () => {
       changed = false;
       const fresh = setup(w.mesh, w.records);
       const st0 = await agentStep(fresh.o, initialState(fresh.o));
-      const [a, b] = [view(st, inc.applied, st0), view(st0, fresh.applied, st0)];
+      const [a, b] = [view(st, inc.applied, st0, inc.stateDir), view(st0, fresh.applied, st0, fresh.stateDir)];
       if (JSON.stringify(a) !== JSON.stringify(b)) diffs.push(`after ${JSON.stringify(o)}`);
       expect(a).toEqual(b);
     }
