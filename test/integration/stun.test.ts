@@ -1,0 +1,314 @@
+// The STUN adapter (adapters/stun.ts) on real UDP sockets on loopback: a scripted responder for what a real server
+// never sends (late, wrong source, errors, silence), then the REAL coturn (`turnserver`, started here on 127.0.0.1
+// and 127.0.0.2, stopped by its PID): binding works and both servers agree on loopback (no NAT).
+import { type ChildProcess, spawn } from "node:child_process";
+import { createSocket, type Socket } from "node:dgram";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { learnMapping, StunSocket } from "../../src/adapters/stun.js";
+import { decodeBindingResponse, encodeBindingSuccess, encodeMessage, METHOD, StunError } from "../../src/nat/stun.js";
+import { hasTool } from "../helpers/env.js";
+
+type Script = (req: Buffer, from: { address: string; port: number }, n: number, srv: Socket, other: Socket) => void;
+
+/** A responder on 127.0.0.1 whose answer to the n-th request is `script`'s; `other` is a second socket (another port). */
+async function responder(script: Script): Promise<{ port: number; requests: number; close: () => void }> {
+  const srv = createSocket("udp4");
+  const other = createSocket("udp4");
+  await Promise.all([new Promise<void>((r) => srv.bind(0, "127.0.0.1", r)), new Promise<void>((r) => other.bind(0, "127.0.0.1", r))]);
+  const state = {
+    port: srv.address().port,
+    requests: 0,
+    close: () => {
+      srv.close();
+      other.close();
+    },
+  };
+  srv.on("message", (req, rinfo) => script(req, rinfo, ++state.requests, srv, other));
+  return state;
+}
+
+const tidOf = (req: Buffer) => Uint8Array.from(req.subarray(8, 20));
+const answer = (req: Buffer, from: { address: string; port: number }) =>
+  encodeBindingSuccess(tidOf(req), { family: 4, address: from.address, port: from.port });
+const fast = { rtoMs: 50, rc: 7, rm: 4 };
+
+async function refusal(p: Promise<unknown>): Promise<StunError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof StunError) return e;
+    throw e;
+  }
+  throw new Error("accepted");
+}
+
+describe("STUN adapter against a scripted responder on loopback", () => {
+  it("a good reply: the mapping is the socket's own address and port", async () => {
+    const r = await responder((req, from, _n, srv) => srv.send(answer(req, from), from.port, from.address));
+    const s = await StunSocket.open({ port: 0, address: "127.0.0.1" });
+    try {
+      const got = await s.binding({ host: "127.0.0.1", port: r.port }, { deadlineMs: 2000 });
+      expect(got.mapped).toEqual({ family: 4, address: "127.0.0.1", port: s.local.port, attribute: "xor-mapped" });
+      expect(got.tries).toBe(1);
+    } finally {
+      s.close();
+      r.close();
+    }
+  });
+
+  it("retransmits with the same transaction id until answered (first two requests lost)", async () => {
+    const tids: string[] = [];
+    const r = await responder((req, from, n, srv) => {
+      tids.push(req.subarray(8, 20).toString("hex"));
+      if (n >= 3) srv.send(answer(req, from), from.port, from.address);
+    });
+    const s = await StunSocket.open({ port: 0, address: "127.0.0.1" });
+    try {
+      const got = await s.binding({ host: "127.0.0.1", port: r.port }, { deadlineMs: 5000, retransmit: fast });
+      expect(got.tries).toBe(3);
+      expect(new Set(tids).size).toBe(1);
+      expect(got.rttMs).toBeGreaterThanOrEqual(140); // sent at 0, 50, 150 ms
+    } finally {
+      s.close();
+      r.close();
+    }
+  });
+
+  it("transaction ids are 96 random bits, a new one per transaction", async () => {
+    const tids: string[] = [];
+    const r = await responder((req, from, _n, srv) => {
+      tids.push(req.subarray(8, 20).toString("hex"));
+      srv.send(answer(req, from), from.port, from.address);
+    });
+    const s = await StunSocket.open({ port: 0, address: "127.0.0.1" });
+    try {
+      for (let i = 0; i < 5; i++) await s.binding({ host: "127.0.0.1", port: r.port }, { deadlineMs: 2000 });
+      expect(new Set(tids).size).toBe(5);
+      expect(tids.every((t) => /^[0-9a-f]{24}$/.test(t))).toBe(true);
+    } finally {
+      s.close();
+      r.close();
+    }
+  });
+
+  it.each<[string, Script, string, RegExp]>([
+    [
+      "a reply from another port of the server's address",
+      (req, from, _n, _srv, other) => other.send(answer(req, from), from.port, from.address),
+      "source",
+      /only replies from 127\.0\.0\.1:\d+, not from the server/,
+    ],
+    [
+      "a reply for another transaction id, then silence",
+      (req, from, _n, srv) => {
+        const t = tidOf(req);
+        t[0] = (t[0] as number) ^ 1;
+        srv.send(encodeBindingSuccess(t, { family: 4, address: from.address, port: from.port }), from.port, from.address);
+      },
+      "timeout",
+      /no reply from 127\.0\.0\.1:\d+ after 6 requests in 1750 ms/,
+    ],
+    [
+      "an error response",
+      (req, from, _n, srv) => srv.send(encodeMessage(METHOD.bindingError, tidOf(req), []), from.port, from.address),
+      "not-success",
+      /error/,
+    ],
+    [
+      "a success without an address",
+      (req, from, _n, srv) => srv.send(encodeMessage(METHOD.bindingSuccess, tidOf(req), []), from.port, from.address),
+      "no-address",
+      /neither/,
+    ],
+    ["silence", () => {}, "timeout", /no reply/],
+  ])("%s is refused", async (_n, script, reason, text) => {
+    const r = await responder(script);
+    const s = await StunSocket.open({ port: 0, address: "127.0.0.1" });
+    try {
+      const e = await refusal(s.binding({ host: "127.0.0.1", port: r.port }, { deadlineMs: 3000, retransmit: fast }));
+      expect(e.reason).toBe(reason);
+      expect(e.message).toMatch(text);
+    } finally {
+      s.close();
+      r.close();
+    }
+  });
+
+  it("the caller's deadline cuts RFC 8489's 39.5 s schedule", async () => {
+    const r = await responder(() => {});
+    const s = await StunSocket.open({ port: 0, address: "127.0.0.1" });
+    try {
+      const t0 = performance.now();
+      const e = await refusal(s.binding({ host: "127.0.0.1", port: r.port }, { deadlineMs: 1200 }));
+      const took = performance.now() - t0;
+      expect(e.reason).toBe("timeout");
+      expect(took).toBeGreaterThanOrEqual(1150);
+      expect(took).toBeLessThan(2500);
+      expect(r.requests).toBe(2); // sent at 0 and 500 ms; the next (1500 ms) is past the deadline
+    } finally {
+      s.close();
+      r.close();
+    }
+  });
+
+  it("an IPv4 socket refuses an IPv6 server address", async () => {
+    const s = await StunSocket.open({ port: 0, address: "127.0.0.1" });
+    try {
+      expect((await refusal(s.binding({ host: "::1", port: 3478 }, { deadlineMs: 100 }))).reason).toBe("family");
+    } finally {
+      s.close();
+    }
+  });
+
+  it("two responders that see different ports: symmetric", async () => {
+    // what a symmetric NAT looks like from inside: each server reports another port
+    const a = await responder((req, from, _n, srv) =>
+      srv.send(encodeBindingSuccess(tidOf(req), { family: 4, address: "198.18.1.1", port: 40001 }), from.port, from.address),
+    );
+    const b = await responder((req, from, _n, srv) =>
+      srv.send(encodeBindingSuccess(tidOf(req), { family: 4, address: "198.18.1.1", port: 40002 }), from.port, from.address),
+    );
+    try {
+      const c = await learnMapping({
+        servers: [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`],
+        port: 0,
+        address: "127.0.0.1",
+        method: "direct",
+        mappedPort: 0,
+        localAddresses: [],
+        deadlineMs: 2000,
+      });
+      expect(c.kind).toBe("symmetric");
+      expect(c.advertise).toBeUndefined();
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+});
+
+const haveCoturn = hasTool("turnserver");
+
+describe.skipIf(!haveCoturn)("STUN against the real coturn on 127.0.0.1 and 127.0.0.2", () => {
+  let dir = "";
+  let turn: ChildProcess | undefined;
+  const port = 34000 + Math.floor(Math.random() * 2000) * 2;
+  const servers = [`127.0.0.1:${port}`, `127.0.0.2:${port}`];
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "ciab-stun-"));
+    // -n: no config file; --db: a private file, not the host's /var/lib/turn/turndb (NAT-FINDINGS §2)
+    turn = spawn(
+      "turnserver",
+      [
+        "-n",
+        "--stun-only",
+        "--no-cli",
+        "--no-tcp",
+        "--no-tls",
+        "--no-dtls",
+        "-L",
+        "127.0.0.1",
+        "-L",
+        "127.0.0.2",
+        "--listening-port",
+        String(port),
+        "--log-file",
+        "stdout",
+        "--simple-log",
+        "--db",
+        join(dir, "turndb"),
+        "--pidfile",
+        join(dir, "turnserver.pid"),
+      ],
+      { stdio: "ignore" },
+    );
+    // ready when both addresses answer
+    const until = Date.now() + 10000;
+    for (;;) {
+      const s = await StunSocket.open({ port: 0, address: "127.0.0.1" });
+      try {
+        await s.binding({ host: "127.0.0.1", port }, { deadlineMs: 300 });
+        await s.binding({ host: "127.0.0.2", port }, { deadlineMs: 300 });
+        break;
+      } catch (e) {
+        if (Date.now() > until) throw e;
+      } finally {
+        s.close();
+      }
+    }
+  }, 15000);
+
+  afterAll(async () => {
+    if (turn?.pid !== undefined && turn.exitCode === null) {
+      const gone = new Promise((r) => turn?.once("exit", r));
+      process.kill(turn.pid, "SIGTERM");
+      await gone;
+    }
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a binding returns the socket's own address and port, with coturn's SOFTWARE", async () => {
+    const s = await StunSocket.open({ port: 0, address: "127.0.0.1" });
+    try {
+      const r = await s.binding({ host: "127.0.0.1", port }, { deadlineMs: 3000 });
+      expect(r.mapped).toEqual({ family: 4, address: "127.0.0.1", port: s.local.port, attribute: "xor-mapped" });
+      expect(r.software).toMatch(/^Coturn/);
+      expect(r.server).toEqual({ address: "127.0.0.1", port });
+    } finally {
+      s.close();
+    }
+  });
+
+  it("both servers agree from one port on loopback: no NAT, advertised, method direct", async () => {
+    const probe = await StunSocket.open({ port: 0, address: "127.0.0.1" });
+    const local = probe.local.port;
+    probe.close();
+    const c = await learnMapping({
+      servers,
+      port: local,
+      address: "127.0.0.1",
+      method: "direct",
+      mappedPort: local,
+      localAddresses: ["127.0.0.1"],
+      deadlineMs: 3000,
+    });
+    expect(c.kind).toBe("none");
+    expect(c.advertise).toEqual({ address: "127.0.0.1", port: local });
+    expect(c.method).toBe("direct");
+    expect(c.answers.map((a) => a.result.ok)).toEqual([true, true]);
+    expect(c.reason).toMatch(/2 servers saw the host's own address/);
+  });
+
+  it("a server that does not run: one answer, unknown, not advertised", async () => {
+    const c = await learnMapping({
+      servers: [servers[0] as string, "127.0.0.1:9"],
+      port: 0,
+      address: "127.0.0.1",
+      method: "direct",
+      mappedPort: 0,
+      localAddresses: ["127.0.0.1"],
+      deadlineMs: 800,
+    });
+    expect(c.kind).toBe("unknown");
+    expect(c.advertise).toBeUndefined();
+    expect(c.reason).toMatch(/only 127\.0\.0\.1:\d+ answered/);
+  });
+
+  it("coturn's reply decodes with the pure decoder too (bytes from the wire)", async () => {
+    const s = createSocket("udp4");
+    await new Promise<void>((r) => s.bind(0, "127.0.0.1", r));
+    try {
+      const tid = Uint8Array.from({ length: 12 }, (_, i) => i + 1);
+      const got = new Promise<Buffer>((r) => s.once("message", r));
+      s.send(encodeMessage(METHOD.bindingRequest, tid, []), port, "127.0.0.2");
+      const reply = await got;
+      expect(decodeBindingResponse(reply, tid).mapped.port).toBe(s.address().port);
+    } finally {
+      s.close();
+    }
+  });
+});
