@@ -16,6 +16,13 @@ export const HEADER_BYTES = 20;
 export const TRANSACTION_ID_BYTES = 12;
 export const STUN_PORT = 3478;
 
+/**
+ * The fixed local port the agent sends STUN from, which the bundle's nft rule rewrites to the WireGuard port
+ * (scoped SNAT, NAT-FINDINGS §3a). Fixed, not ephemeral: a second flow with a new port would need the same reply
+ * tuple as the first one's live conntrack entry, and the kernel drops it (insert_failed).
+ */
+export const stunSourcePort = (listenPort: number): number => (listenPort === 51899 ? 51898 : 51899);
+
 export const METHOD = { bindingRequest: 0x0001, bindingSuccess: 0x0101, bindingError: 0x0111 } as const;
 export const ATTR = { mappedAddress: 0x0001, errorCode: 0x0009, xorMappedAddress: 0x0020, software: 0x8022 } as const;
 
