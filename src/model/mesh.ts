@@ -896,6 +896,15 @@ function checkNat(c: Collector, nodes: MeshNode[], net: NetworkSettings): void {
         "run 'ciab set <net> stun-servers HOST:PORT,HOST:PORT'",
         n.name,
       );
+    if (n.nat === "auto" && n.listenPort === 0)
+      c.add(
+        "deploy",
+        table,
+        "ListenPort",
+        'is 0 (a random port at each start) but NAT is "auto": STUN learns the mapping of a fixed WireGuard port',
+        `run 'ciab set <net> node ${n.name} listen-port 51820'`,
+        n.name,
+      );
     if (n.relay !== undefined && n.relay !== "auto") {
       const r = byName.get(n.relay);
       if (n.relay === n.name) c.add("deploy", table, "Relay", "names the node itself", 'name a public node, or "auto"', n.name);

@@ -3,13 +3,21 @@
 // and 127.0.0.2, stopped by its PID): binding works and both servers agree on loopback (no NAT).
 import { type ChildProcess, spawn } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { learnMapping, StunSocket } from "../../src/adapters/stun.js";
+import { seededRandom } from "../../src/keys/random.js";
+import { addNodes, applySet, ensureNetwork } from "../../src/model/edit.js";
+import { meshFromDoc } from "../../src/model/mesh.js";
+import type { TomlTable } from "../../src/model/toml.js";
+import { topology } from "../../src/model/topology.js";
 import { decodeBindingResponse, encodeBindingSuccess, encodeMessage, METHOD, StunError } from "../../src/nat/stun.js";
-import { hasTool } from "../helpers/env.js";
+import { renderNft } from "../../src/render/nft.js";
+import { hasTool, isRoot, ROOT } from "../helpers/env.js";
+import { withNetns } from "../helpers/netns.js";
 
 type Script = (req: Buffer, from: { address: string; port: number }, n: number, srv: Socket, other: Socket) => void;
 
@@ -311,4 +319,90 @@ describe.skipIf(!haveCoturn)("STUN against the real coturn on 127.0.0.1 and 127.
       s.close();
     }
   });
+});
+
+// The scoped-SNAT method for real (NAT-FINDINGS §3a): in a private network namespace, the node's rendered nft table
+// (NAT = "auto", ListenPort 51820) and coturn on 127.0.0.1/127.0.0.2:3478. A socket on the fixed STUN port learns the
+// mapping of port 51820, which nothing listens on. After the listen port changes, the live conntrack entry still
+// rewrites to the old port until forgetStunFlows removes it.
+const haveNetnsTools = isRoot && haveCoturn && hasTool("nft") && hasTool("conntrack");
+
+describe.skipIf(!haveNetnsTools)("scoped SNAT: STUN learns the WireGuard port's mapping (netns, nft, coturn)", () => {
+  it("the servers see port 51820; after a port change, the old one until the conntrack entry is forgotten", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ciab-stun-snat-"));
+    try {
+      const entry = join(dir, "probe.ts");
+      writeFileSync(
+        entry,
+        `import { forgetStunFlows, learnMapping } from ${JSON.stringify(join(ROOT, "src/adapters/stun.ts"))};
+import { spawnRunner } from ${JSON.stringify(join(ROOT, "src/adapters/exec.ts"))};
+const [cmd, wg] = process.argv.slice(2);
+if (cmd === "forget") await forgetStunFlows(spawnRunner, 51899);
+const c = await learnMapping({ servers: ["127.0.0.1:3478", "127.0.0.2:3478"], port: 51899, address: "127.0.0.1", method: "scoped-snat",
+  mappedPort: Number(wg), localAddresses: ["127.0.0.1"], deadlineMs: cmd === "wait" ? 5000 : 2000 });
+console.log(JSON.stringify({ kind: c.kind, advertise: c.advertise, ports: c.answers.map((a) => (a.result.ok ? a.result.mapped.port : a.result.error.reason)) }));
+`,
+      );
+      const js = join(dir, "probe.mjs");
+      await build({ entryPoints: [entry], outfile: js, bundle: true, platform: "node", format: "esm", target: "node20", logLevel: "silent" });
+      const nftFor = (port: number) => {
+        const doc: TomlTable = {};
+        const random = seededRandom("stun-snat");
+        ensureNetwork(doc, random);
+        addNodes(doc, "m", ["a", "p"], random);
+        applySet(
+          doc,
+          "m",
+          [
+            "stun-servers",
+            "127.0.0.1:3478,127.0.0.2:3478",
+            "node",
+            "p",
+            "endpoint",
+            "198.51.100.9:51820",
+            "node",
+            "a",
+            "nat",
+            "auto",
+            "listen-port",
+            String(port),
+          ],
+          { random },
+        );
+        const m = meshFromDoc("m", doc, { file: "m.conf" });
+        const file = join(dir, `a-${port}.nft`);
+        writeFileSync(file, renderNft(topology(m).node(m.nodes.find((n) => n.name === "a") as (typeof m.nodes)[number])));
+        return file;
+      };
+      const [n1, n2] = [nftFor(51820), nftFor(51830)];
+      const out = withNetns("stun", (ns) =>
+        ns.sh(`set -u
+nft -f ${n1} || exit 90
+turnserver -n --stun-only --no-cli --no-tcp --no-tls --no-dtls -L 127.0.0.1 -L 127.0.0.2 --listening-port 3478 --log-file stdout --simple-log --db ${dir}/turndb --pidfile ${dir}/turn.pid >${dir}/turn.log 2>&1 &
+T=$!
+node ${js} wait 51820
+node ${js} again 51820
+nft -f ${n2} || exit 91
+node ${js} stale 51830
+node ${js} forget 51830
+kill $T; wait $T 2>/dev/null; exit 0`),
+      );
+      expect(out.code, out.stderr).toBe(0);
+      const lines = out.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l));
+      // 1. scoped SNAT: both servers saw WireGuard's port, not the socket's 51899; loopback is no NAT
+      expect(lines[0]).toEqual({ kind: "none", advertise: { address: "127.0.0.1", port: 51820 }, ports: [51820, 51820] });
+      // 2. a second run from the same fixed port works (the ephemeral-port variant is dropped: insert_failed)
+      expect(lines[1]).toEqual(lines[0]);
+      // 3. the rule now says 51830, but the live conntrack entry keeps rewriting to 51820 (NAT-FINDINGS §3a)
+      expect(lines[2].ports).toEqual([51820, 51820]);
+      expect(lines[2].kind).toBe("endpoint-independent"); // a mapping, but not of the port asked for
+      // 4. forgetStunFlows (conntrack -D) and the new port is seen
+      expect(lines[3]).toEqual({ kind: "none", advertise: { address: "127.0.0.1", port: 51830 }, ports: [51830, 51830] });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60000);
 });

@@ -5,6 +5,8 @@ import { seededRandom } from "../../src/keys/random.js";
 import { addNodes, applySet, ensureNetwork } from "../../src/model/edit.js";
 import { meshFromDoc, stunServerProblem } from "../../src/model/mesh.js";
 import type { TomlTable } from "../../src/model/toml.js";
+import { topology } from "../../src/model/topology.js";
+import { renderNft } from "../../src/render/nft.js";
 
 const env = { random: seededRandom("nat-settings") };
 const base = (): TomlTable => {
@@ -16,6 +18,11 @@ const base = (): TomlTable => {
 };
 const mesh = (doc: TomlTable) => meshFromDoc("m", doc, { file: "m.conf" });
 const node = (doc: TomlTable, n: string) => (doc.Node as TomlTable)[n] as TomlTable;
+/** Merge `v` into [Network] or [Node.<table>]; returns the document. */
+const put = (doc: TomlTable, table: string, v: TomlTable): TomlTable => {
+  Object.assign(table === "Network" ? (doc.Network as TomlTable) : node(doc, table), v);
+  return doc;
+};
 const deploy = (doc: TomlTable) =>
   mesh(doc)
     .problems.filter((p) => p.phase === "deploy")
@@ -69,29 +76,29 @@ describe("NAT settings", () => {
     else expect(why).toMatch(want);
   });
 
-  it.each<[string, (d: TomlTable) => void, RegExp]>([
+  it.each<[string, (d: TomlTable) => unknown, RegExp]>([
     [
       "a bad server in the file names the element",
-      (d) => ((d.Network as TomlTable).STUNServers = ["s1.example:3478", "s2.example"]),
+      (d) => put(d, "Network", { STUNServers: ["s1.example:3478", "s2.example"] }),
       /\[Network\] STUNServers: element 2 's2\.example': expected host:port/,
     ],
     [
       "a server listed twice",
-      (d) => ((d.Network as TomlTable).STUNServers = ["s1.example:3478", "s1.example:3478"]),
+      (d) => put(d, "Network", { STUNServers: ["s1.example:3478", "s1.example:3478"] }),
       /\[Network\] STUNServers: element 2 's1\.example:3478' is listed twice/,
     ],
-    ["NAT auto without STUN servers", (d) => (node(d, "a").NAT = "auto"), /\[Node\.a\] NAT: is "auto" but \[Network\] STUNServers is empty/],
-    ["Relay naming no node", (d) => (node(d, "a").Relay = "pp"), /\[Node\.a\] Relay: 'pp' is not a node of this network/],
-    ["Relay naming the node itself", (d) => (node(d, "a").Relay = "a"), /\[Node\.a\] Relay: names the node itself/],
-    ["Relay naming a node without endpoint", (d) => (node(d, "a").Relay = "b"), /\[Node\.a\] Relay: 'b' is not public \(no Endpoint\)/],
+    ["NAT auto without STUN servers", (d) => put(d, "a", { NAT: "auto" }), /\[Node\.a\] NAT: is "auto" but \[Network\] STUNServers is empty/],
+    ["Relay naming no node", (d) => put(d, "a", { Relay: "pp" }), /\[Node\.a\] Relay: 'pp' is not a node of this network/],
+    ["Relay naming the node itself", (d) => put(d, "a", { Relay: "a" }), /\[Node\.a\] Relay: names the node itself/],
+    ["Relay naming a node without endpoint", (d) => put(d, "a", { Relay: "b" }), /\[Node\.a\] Relay: 'b' is not public \(no Endpoint\)/],
     [
       "Relay naming a NATed node",
-      (d) => ((node(d, "p").NAT = "symmetric"), (node(d, "a").Relay = "p")),
+      (d) => put(put(d, "p", { NAT: "symmetric" }), "a", { Relay: "p" }),
       /\[Node\.a\] Relay: 'p' is not public \(NAT = "symmetric"\)/,
     ],
     [
       "symmetric NAT and no public node",
-      (d) => ((node(d, "p").Endpoint = ""), (node(d, "a").NAT = "symmetric")),
+      (d) => put(put(d, "p", { Endpoint: "" }), "a", { NAT: "symmetric" }),
       /\[Node\.a\] NAT: needs a relay, but no node is public/,
     ],
     [
@@ -134,5 +141,50 @@ describe("NAT settings", () => {
     const doc = base();
     node(doc, "a").NAT = "cone";
     expect(() => mesh(doc)).toThrow(/\[Node\.a\] NAT: must be one of "auto", "none", "symmetric", got "cone"/);
+  });
+});
+
+describe("the scoped STUN SNAT rule in the node's nft table (NAT-FINDINGS §3a)", () => {
+  const doc = base();
+  applySet(
+    doc,
+    "m",
+    [
+      "stun-servers",
+      "s1.example:3478,s2.example:3479,[2001:db8::3]:3478",
+      "node",
+      "a",
+      "nat",
+      "auto",
+      "listen-port",
+      "51820",
+      "node",
+      "b",
+      "nat",
+      "symmetric",
+      "listen-port",
+      "51899",
+    ],
+    env,
+  );
+  const m = mesh(doc);
+  const t = topology(m);
+  const nft = (n: string) => renderNft(t.node(m.nodes.find((x) => x.name === n) as (typeof m.nodes)[number]));
+  it("NAT auto: the fixed STUN port leaves as the WireGuard port, only towards the servers' ports", () => {
+    expect(nft("a")).toContain(
+      "\tchain stun_snat {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\t# STUN from the agent's port leaves as WireGuard's, so the servers report WireGuard's NAT mapping.\n\t\tudp sport 51899 udp dport { 3478, 3479 } snat to :51820\n\t}",
+    );
+  });
+  it("a WireGuard port equal to the usual STUN port moves the STUN port", () =>
+    expect(nft("b")).toMatch(/udp sport 51898 udp dport \{ 3478, 3479 \} snat to :51899/));
+  it("NAT none: no rule (no address rewriting on public nodes)", () => {
+    expect(nft("p")).not.toMatch(/stun_snat|snat/);
+    expect(nft("c")).not.toMatch(/snat/);
+  });
+  it("NAT auto needs a fixed listen port", () => {
+    const d = base();
+    applySet(d, "m", ["stun-servers", "s1.example:3478,s2.example:3478", "node", "a", "nat", "auto"], env);
+    node(d, "a").ListenPort = 0;
+    expect(deploy(d).join("\n")).toMatch(/\[Node\.a\] ListenPort: is 0 .* NAT is "auto"/);
   });
 });
