@@ -3,7 +3,7 @@
 // and 127.0.0.2, stopped by its PID): binding works and both servers agree on loopback (no NAT).
 import { type ChildProcess, spawn } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
@@ -15,6 +15,7 @@ import { meshFromDoc } from "../../src/model/mesh.js";
 import type { TomlTable } from "../../src/model/toml.js";
 import { topology } from "../../src/model/topology.js";
 import { decodeBindingResponse, encodeBindingSuccess, encodeMessage, METHOD, StunError } from "../../src/nat/stun.js";
+import { nftFingerprint } from "../../src/plan/plan.js";
 import { renderNft } from "../../src/render/nft.js";
 import { hasTool, isRoot, ROOT } from "../helpers/env.js";
 import { withNetns } from "../helpers/netns.js";
@@ -385,10 +386,15 @@ node ${js} again 51820
 nft -f ${n2} || exit 91
 node ${js} stale 51830
 node ${js} forget 51830
+echo "@@list"; nft list table inet ciab_m
 kill $T; wait $T 2>/dev/null; exit 0`),
       );
       expect(out.code, out.stderr).toBe(0);
-      const lines = out.stdout
+      const [json, listed] = out.stdout.split("@@list\n") as [string, string];
+      // `ciab up` compares the loaded table by fingerprint: the nat chain must not make it differ at every run
+      expect(nftFingerprint(listed)).toBe(nftFingerprint(readFileSync(n2, "utf8")));
+      expect(listed).toMatch(/udp sport 51899 udp dport 3478 snat (ip )?to :51830/);
+      const lines = json
         .trim()
         .split("\n")
         .map((l) => JSON.parse(l));
