@@ -201,7 +201,7 @@ describe("STUN adapter against a scripted responder on loopback", () => {
 
 const haveCoturn = hasTool("turnserver");
 
-describe.skipIf(!haveCoturn)("STUN against the real coturn on 127.0.0.1 and 127.0.0.2", () => {
+describe.skipIf(!haveCoturn)("STUN against the real coturn on 127.0.0.1, 127.0.0.2 and ::1", () => {
   let dir = "";
   let turn: ChildProcess | undefined;
   const port = 34000 + Math.floor(Math.random() * 2000) * 2;
@@ -223,6 +223,8 @@ describe.skipIf(!haveCoturn)("STUN against the real coturn on 127.0.0.1 and 127.
         "127.0.0.1",
         "-L",
         "127.0.0.2",
+        "-L",
+        "::1",
         "--listening-port",
         String(port),
         "--log-file",
@@ -267,6 +269,16 @@ describe.skipIf(!haveCoturn)("STUN against the real coturn on 127.0.0.1 and 127.
       expect(r.mapped).toEqual({ family: 4, address: "127.0.0.1", port: s.local.port, attribute: "xor-mapped" });
       expect(r.software).toMatch(/^Coturn/);
       expect(r.server).toEqual({ address: "127.0.0.1", port });
+    } finally {
+      s.close();
+    }
+  });
+
+  it("IPv6: a binding over udp6 to [::1] maps to the socket's ::1 address and port (XOR with the transaction id)", async () => {
+    const s = await StunSocket.open({ port: 0, address: "::1" });
+    try {
+      const r = await s.binding({ host: "::1", port }, { deadlineMs: 3000 });
+      expect(r.mapped).toEqual({ family: 6, address: "::1", port: s.local.port, attribute: "xor-mapped" });
     } finally {
       s.close();
     }
