@@ -1,6 +1,6 @@
 // The STUN adapter (adapters/stun.ts) on real UDP sockets on loopback: a scripted responder for what a real server
-// never sends (late, wrong source, errors, silence), then the REAL coturn (`turnserver`, started here on 127.0.0.1
-// and 127.0.0.2, stopped by its PID): binding works and both servers agree on loopback (no NAT).
+// never sends (late, wrong source, errors, silence), then the REAL coturn (`turnserver`, started here on 127.0.0.1,
+// 127.0.0.2 and ::1, stopped by its PID): IPv4 and IPv6 bindings work, both servers agree on loopback (no NAT).
 import { type ChildProcess, spawn } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
