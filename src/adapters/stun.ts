@@ -8,7 +8,7 @@ import { createSocket, type Socket } from "node:dgram";
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import type { RandomBytes } from "../keys/x25519.js";
-import { invalid } from "../model/errors.js";
+import { parseEndpoint } from "../model/mesh.js";
 import { type Classification, classify, type ServerAnswer, type StunMethod } from "../nat/classify.js";
 import {
   type BindingReply,
@@ -40,11 +40,10 @@ export interface BindingOptions {
   random?: RandomBytes;
 }
 
-/** "host:port" or "[v6]:port" (the mesh file's STUNServers syntax, checked there) as host and port. */
+/** "host:port" or "[v6]:port" (the mesh file's STUNServers syntax, one parser with Endpoint) as host and port. */
 export function splitHostPort(s: string): { host: string; port: number } {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:[\]]+):(\d+)$/.exec(s);
-  if (!m) throw invalid(`STUN server '${s}' is not host:port (IPv6 in brackets)`);
-  return { host: m[1] as string, port: Number(m[2]) };
+  const { host, port } = parseEndpoint(s, "STUN server");
+  return { host, port };
 }
 
 /** A UDP socket for STUN. One per local port: its transactions run in parallel, told apart by transaction id. */

@@ -14,7 +14,6 @@ import { CiabError } from "../model/errors.js";
 export const MAGIC_COOKIE = 0x2112a442;
 export const HEADER_BYTES = 20;
 export const TRANSACTION_ID_BYTES = 12;
-export const STUN_PORT = 3478;
 
 /**
  * The fixed local port the agent sends STUN from, which the bundle's nft rule rewrites to the WireGuard port
