@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS=(wireguard-go wireguard-tools frr frr-pythontools bird2 nftables iproute2 iputils-ping traceroute tcpdump
       iperf3 ethtool bind9-utils graphviz busybox-static lxd lxd-client dnsmasq-base procps psmisc util-linux kmod shellcheck
-      python3-toml python3-nacl etcd-server etcd-client zsh fish)
+      python3-toml python3-nacl etcd-server etcd-client zsh fish coturn conntrack)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

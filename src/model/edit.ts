@@ -5,7 +5,7 @@ import { canonicalNetwork, formatAddr, mask, parseAddr, parsePrefix } from "../i
 import type { Random } from "../keys/random.js";
 import { genkey, genpsk, keyShape, pubkey } from "../keys/x25519.js";
 import { type CiabError, conflict, invalid, usage } from "./errors.js";
-import { BGP_PASSWORD, checkNodeName, pairKey, parseEndpoint } from "./mesh.js";
+import { BGP_PASSWORD, checkNodeName, pairKey, parseEndpoint, stunServerProblem } from "./mesh.js";
 import { didYouMean, noSuchNode } from "./suggest.js";
 import { forgetFloat, type TomlTable, type TomlValue } from "./toml.js";
 
@@ -308,6 +308,25 @@ const nodeKey =
     forgetFloat(t, key);
   };
 
+/** `stun-servers A,B`: each host:port (IPv6 in brackets), checked as the file's STUNServers is; `none` empties it. */
+function stunServers(word: string, v: string | undefined): string[] {
+  const out = list(need(word, v));
+  for (const s of out) {
+    const why = stunServerProblem(s);
+    if (why)
+      throw invalid(`${word}: '${s}' ${why}`, { where: { key: word, value: s }, hint: "write host:port, e.g. stun.example.net:3478 or [2001:db8::3]:3478" });
+  }
+  return out;
+}
+
+/** `relay NODE|auto` sets Relay (the validator checks that NODE is public); `relay none` removes it. */
+const setRelay: Handler = (ctx, word, v) => {
+  const { t } = needNode(ctx, word);
+  const value = need(word, v);
+  if (value === "none") delete t.Relay;
+  else t.Relay = value;
+};
+
 /** `bgp-password on` (a random secret, kept when there is one), `off`, or a secret of one's own. */
 const setBgpPassword: Handler = (ctx, word, v) => {
   const t = table(ctx.doc, "Network");
@@ -508,6 +527,10 @@ const DIRECTIVES: Record<string, { arity: 0 | 1; run: Handler }> = {
   subnets: { arity: 1, run: nodeKey("Subnets", (w, v) => prefixes(w, need(w, v), false)) },
   "public-key": { arity: 1, run: setPublicKey },
   "discover-lxd": { arity: 1, run: nodeKey("DiscoverLXD", onOff) },
+  // ciab, NAT traversal (issue 13)
+  "stun-servers": { arity: 1, run: netKey("STUNServers", stunServers) },
+  nat: { arity: 1, run: nodeKey("NAT", (w, v) => oneOf(w, v, ["auto", "none", "symmetric"])) },
+  relay: { arity: 1, run: setRelay },
 };
 
 export const SET_DIRECTIVES = Object.keys(DIRECTIVES);
@@ -554,6 +577,9 @@ export const SET_HELP: Readonly<Record<string, string>> = {
   subnets: "CIDR[,CIDR]|none   after node NAME: the container subnets the node owns and announces",
   "public-key": "KEY     after node NAME: the host keeps its private key (ciab key init)",
   "discover-lxd": "on|off   after node NAME: announce LXD/Incus bridge subnets inside subnets",
+  "stun-servers": "HOST:PORT[,HOST:PORT]|none   STUN servers NAT auto nodes ask (two tell cone from symmetric NAT)",
+  nat: "auto|none|symmetric   after node NAME: NAT in front of it (auto: learn the endpoint by STUN; default none)",
+  relay: "NODE|auto|none   after node NAME: the public node that carries its traffic when no direct tunnel works",
 };
 
 function oneOf(word: string, v: string | undefined, values: string[]): string {
@@ -567,6 +593,7 @@ const LIST_ELEMENT: Readonly<Record<string, (word: string, nodes: readonly strin
   "allowed-ips": (w) => looksLikePrefix(w),
   subnets: (w) => looksLikePrefix(w),
   "route-reflectors": (w, nodes) => nodes.includes(w),
+  "stun-servers": (w) => /:\d+$/.test(w),
 };
 
 const looksLikePrefix = (w: string): boolean => /^[0-9A-Fa-f:.]+(\/\d{1,3})?$/.test(w) && /[.:]/.test(w) && /\d/.test(w);

@@ -16,6 +16,8 @@ import type { TomlTable } from "./toml.js";
 export type Routing = "bgp" | "ospf" | "none";
 export type RoutingDaemon = "frr" | "bird";
 export type MtuMode = "auto" | "fragment";
+/** A node's NAT (issue 13): none (public, or reached only through its Endpoint), auto (learn it by STUN), symmetric. */
+export type NatMode = "auto" | "none" | "symmetric";
 
 export interface NetworkSettings {
   poolIPv4?: string;
@@ -41,6 +43,8 @@ export interface NetworkSettings {
   /** TCP-MD5 secret of every BGP session (RFC 2385), kept like the pre-shared keys; undefined: none. */
   bgpPassword?: string;
   mssClamp: boolean;
+  /** STUN servers ("host:port", IPv6 in brackets) that NAT = "auto" nodes ask; two or more tell cone from symmetric. */
+  stunServers: string[];
 }
 
 export interface Endpoint {
@@ -75,6 +79,10 @@ export interface MeshNode {
   upnp: boolean;
   subnets: string[];
   discoverLXD: boolean;
+  /** NAT in front of the node (default "none"). */
+  nat: NatMode;
+  /** The public node that carries this node's traffic when no direct tunnel works: a node name, or "auto". */
+  relay?: string;
   /** Derived from the public key (vwgen). */
   mac: string;
   /** Derived from the public key and pool-ipv6 (vwgen), with the pool's length; undefined without a pool. */
@@ -411,6 +419,7 @@ function readNetwork(c: Collector, t: TomlTable): NetworkSettings {
     mtuMode: r.oneOf("MTUMode", ["auto", "fragment"] as const, d.mtuMode),
     presharedKeys: r.bool("PresharedKeys", d.presharedKeys),
     mssClamp: r.bool("MSSClamp", d.mssClamp),
+    stunServers: readStunServers(r),
   };
   const pw = r.str("BGPPassword");
   if (pw !== undefined) {
@@ -505,6 +514,37 @@ function readVtep(r: TableReader, name: string): Prefix | undefined {
     r.fail("deploy", "LinkLayerAddress", `${text} is outside the link-local VTEP range 169.254.1.0-169.254.254.255`, `use 'll-addr auto'`);
   }
   return p;
+}
+
+/** STUNServers: each "host:port" (a DNS name, IPv4, or IPv6 in brackets), port 1-65535, no duplicates. */
+function readStunServers(r: TableReader): string[] {
+  const out: string[] = [];
+  r.strings("STUNServers").forEach((s, i) => {
+    const why = stunServerProblem(s);
+    if (why) r.fail("deploy", "STUNServers", `element ${i + 1} '${s}': ${why}`, "write host:port, e.g. stun.example.net:3478 or [2001:db8::3]:3478");
+    else if (out.includes(s))
+      r.fail(
+        "deploy",
+        "STUNServers",
+        `element ${i + 1} '${s}' is listed twice`,
+        "two servers are needed to tell a cone NAT from a symmetric one: name another",
+      );
+    else out.push(s);
+  });
+  return out;
+}
+
+/** Why a STUN server's text is not host:port, or undefined (`set stun-servers` and the file use the same check). */
+export function stunServerProblem(s: string): string | undefined {
+  if (/^[0-9A-Fa-f]*:[0-9A-Fa-f]*:/.test(s)) return "is an IPv6 address without brackets (write [2001:db8::3]:3478)";
+  let ep: Endpoint;
+  try {
+    ep = parseEndpoint(s, "server");
+  } catch (e) {
+    return (e instanceof Error ? e.message : String(e)).replace(/^server '[^']*' is invalid: /, "");
+  }
+  if (ep.repaired || ep.text !== s) return `write it as ${ep.repaired ? "host:port" : ep.text}`;
+  return undefined;
 }
 
 function readEndpoint(r: TableReader): Endpoint | undefined {
@@ -619,6 +659,8 @@ function readNode(c: Collector, name: string, t: TomlTable, pool6?: Prefix): Mes
     upnp: r.bool("UPnP", false),
     subnets,
     discoverLXD: r.bool("DiscoverLXD", false),
+    nat: r.oneOf("NAT", ["auto", "none", "symmetric"] as const, "none"),
+    relay: r.str("Relay"),
     overlayIPv4: v4?.split("/")[0],
     get publicKey() {
       return get().publicKey;
@@ -678,6 +720,7 @@ export function meshFromDoc(name: string, doc: TomlTable, ctx: Ctx): Mesh {
   if (!loadFailed()) checkUnique(c, nodes, pool4, pool6);
   if (!loadFailed()) checkEndpointsOutsideSubnets(c, nodes);
   if (!loadFailed()) checkEndpointPorts(c, nodes, ctx.title ?? name);
+  if (!loadFailed()) checkNat(c, nodes, network);
   const v6vtep = nodes.find((n) => n.vtepFamily === 6);
   const v4vtep = nodes.find((n) => n.vtepFamily === 4);
   if (v6vtep && v4vtep) {
@@ -834,6 +877,106 @@ function checkEndpointPorts(c: Collector, nodes: MeshNode[], net: string): void 
         undefined,
         n.name,
       );
+  }
+}
+
+/** A node others can reach without help: no NAT and an endpoint peers can send to. What a Relay must be. */
+export const isPublic = (n: MeshNode): boolean => n.nat === "none" && n.endpoint !== undefined && !n.endpoint.broken;
+
+/**
+ * NAT settings (issue 13): NAT = "auto" needs STUN servers (two tell a cone from a symmetric NAT); a Relay names a
+ * public node, not the node itself; a node that may need a relay needs a public node to exist; nodes behind one NAT
+ * (the same public endpoint address) need distinct listen ports, or the NAT maps the later one to a random port
+ * per destination and its peers' packets reach the other host (NAT-FINDINGS §5, "two WG nodes behind the SAME NAT").
+ */
+function checkNat(c: Collector, nodes: MeshNode[], net: NetworkSettings): void {
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  const publicNodes = nodes.filter(isPublic).map((n) => n.name);
+  const auto = nodes.filter((n) => n.nat === "auto");
+  if (auto.length > 0 && net.stunServers.length === 1)
+    c.add(
+      "warning",
+      "Network",
+      "STUNServers",
+      "has one server: one answer cannot tell a cone NAT from a symmetric one, so no mapping is advertised",
+      "name a second server",
+    );
+  for (const n of nodes) {
+    const table = `Node.${n.name}`;
+    if (n.nat === "auto" && net.stunServers.length === 0)
+      c.add(
+        "deploy",
+        table,
+        "NAT",
+        `is "auto" but [Network] STUNServers is empty: the node cannot learn its public endpoint`,
+        "run 'ciab set <net> stun-servers HOST:PORT,HOST:PORT'",
+        n.name,
+      );
+    if (n.nat === "auto" && n.listenPort === 0)
+      c.add(
+        "deploy",
+        table,
+        "ListenPort",
+        'is 0 (a random port at each start) but NAT is "auto": STUN learns the mapping of a fixed WireGuard port',
+        `run 'ciab set <net> node ${n.name} listen-port 51820'`,
+        n.name,
+      );
+    if (n.relay !== undefined && n.relay !== "auto") {
+      const r = byName.get(n.relay);
+      if (n.relay === n.name) c.add("deploy", table, "Relay", "names the node itself", 'name a public node, or "auto"', n.name);
+      else if (!r) {
+        const guess = didYouMean(n.relay, [...byName.keys()]);
+        c.add(
+          "deploy",
+          table,
+          "Relay",
+          `'${n.relay}' is not a node of this network${guess ? ` (${guess})` : ""}`,
+          `public nodes: ${publicNodes.join(", ") || "(none)"}`,
+          n.name,
+        );
+      } else if (!isPublic(r))
+        c.add(
+          "deploy",
+          table,
+          "Relay",
+          `'${n.relay}' is not public (${r.nat !== "none" ? `NAT = "${r.nat}"` : "no Endpoint"}): a relay must be reachable by every node`,
+          `public nodes: ${publicNodes.join(", ") || "(none)"}`,
+          n.name,
+        );
+    }
+    if ((n.relay === "auto" || n.nat === "symmetric") && publicNodes.filter((p) => p !== n.name).length === 0)
+      c.add(
+        "deploy",
+        table,
+        n.relay === "auto" ? "Relay" : "NAT",
+        'needs a relay, but no node is public (NAT = "none" with an Endpoint)',
+        "give one node an endpoint",
+        n.name,
+      );
+  }
+  // Nodes behind one NAT: the same endpoint address (the NAT's public one). DNS names ignore case (RFC 4343).
+  const behind = new Map<string, MeshNode[]>();
+  for (const n of nodes) {
+    if (n.nat === "none" || !n.endpoint || n.endpoint.broken) continue;
+    const k = n.endpoint.host.toLowerCase().replace(/\.$/, "");
+    behind.set(k, [...(behind.get(k) ?? []), n]);
+  }
+  for (const [host, group] of behind) {
+    const seen = new Map<number, string>();
+    for (const n of group) {
+      if (n.listenPort === 0) continue; // a random port each start: no two alike to speak of
+      const other = seen.get(n.listenPort);
+      if (other !== undefined)
+        c.add(
+          "deploy",
+          `Node.${n.name}`,
+          "ListenPort",
+          `${n.listenPort} is also the listen port of node '${other}' behind the same NAT (${host}): the NAT can give only one of them that port, and the other's peers send to the wrong host`,
+          `give each node behind one NAT its own port: 'ciab set <net> node ${n.name} listen-port ${n.listenPort + 1}'`,
+          n.name,
+        );
+      else seen.set(n.listenPort, n.name);
+    }
   }
 }
 

@@ -32,6 +32,7 @@ export const NETWORK_KEYS: Readonly<Record<string, Kind>> = {
   PresharedKeys: "bool",
   MSSClamp: "bool",
   BGPPassword: "string",
+  STUNServers: "strings",
 };
 
 export const NODE_KEYS: Readonly<Record<string, Kind>> = {
@@ -52,6 +53,8 @@ export const NODE_KEYS: Readonly<Record<string, Kind>> = {
   UPnP: "bool",
   Subnets: "strings",
   DiscoverLXD: "bool",
+  NAT: "string",
+  Relay: "string",
 };
 
 const TOP_TABLES = ["Network", "Node", "PeerBlacklist", "PresharedKeys"];

@@ -14,11 +14,12 @@
 //   addresses, its Subnets, link-local, and the prefixes of blacklisted partners it relays for us.
 // Every drop is counted (named counters, read by `ciab lab test`). The rules live in ciab's own table: an `accept`
 // here ends only this table's chain, so the host's firewall keeps deciding everything else (nothing is widened),
-// and `ciab down` / `ciab-down` delete the table.
+// and `ciab down` / `ciab-down` delete the table. A node behind NAT also gets the scoped STUN SNAT (stunSnat).
 import { createHash } from "node:crypto";
 import { type Family, outermost } from "../ipam/ip.js";
 import type { Mesh, MeshNode } from "../model/mesh.js";
 import type { NodeTopology, Topology } from "../model/topology.js";
+import { stunSourcePort } from "../nat/stun.js";
 
 /**
  * The table name: `ciab_<mesh>`. nft 1.0.6 takes only bare identifiers ([A-Za-z_][A-Za-z0-9_/.-]*, no quoting), and
@@ -216,13 +217,32 @@ function render(nt: NodeTopology, sh: Shared): string {
       "\t}",
     );
   }
-  lines.push("}", "");
+  lines.push(...stunSnat(node, net), "}", "");
   // The digest lets `ciab up` tell the loaded table from another version without comparing nft's canonical
   // listing (which reorders sets and adds counter values) to this text.
   const text = lines.join("\n");
   const open = `\ntable inet ${t} {\n`;
   const at = text.indexOf(open) + open.length;
   return `${text.slice(0, at)}\tcomment "${nftDigestComment(text)}"\n${text.slice(at)}`;
+}
+
+/**
+ * NAT = "auto" or "symmetric" (issue 13): STUN requests from the agent's fixed STUN port leave with the WireGuard
+ * listen port as their source, so the STUN servers report the NAT's mapping of WireGuard's own port and their
+ * replies are de-NATed back to the agent's socket (NAT-FINDINGS §3a; node:dgram cannot share wireguard-go's port).
+ * Only towards the servers' ports, so nothing else the host sends is rewritten. `snat to :PORT` keeps the address
+ * and works for both families in an inet table (nft 1.0.6 refuses `snat ip to :PORT` there).
+ */
+function stunSnat(node: MeshNode, net: Mesh["network"]): string[] {
+  if (node.nat === "none" || net.stunServers.length === 0 || node.listenPort === 0) return [];
+  const ports = [...new Set(net.stunServers.map((s) => Number(s.slice(s.lastIndexOf(":") + 1))))].sort((a, b) => a - b);
+  return [
+    "\tchain stun_snat {",
+    "\t\ttype nat hook postrouting priority srcnat; policy accept;",
+    "\t\t# STUN from the agent's port leaves as WireGuard's, so the servers report WireGuard's NAT mapping.",
+    `\t\tudp sport ${stunSourcePort(node.listenPort)} udp dport { ${ports.join(", ")} } snat to :${node.listenPort}`,
+    "\t}",
+  ];
 }
 
 /** `ciab sha256:<16 hex>` over the ruleset text without its comment line. */

@@ -336,6 +336,42 @@ describe.skipIf(!usable)("files written by vwgen (issue 10)", () => {
     expect(vwgen(dir, ["showconf", "net", "b"]).stdout).toMatch(/^Endpoint = \[2001:db8::7\]:51820$/m);
   });
 
+  it("the NAT keys (STUNServers, NAT, Relay) are unknown to vwgen: it reads the file, and its edits keep them", () => {
+    const dir = tempDir("ciab-vwgen-");
+    vwgen(dir, ["add", "net", "a", "b", "c"]);
+    const set = ciab(
+      [
+        "set",
+        "net",
+        "stun-servers",
+        "198.51.100.1:3478,[2001:db8::3]:3478",
+        "node",
+        "c",
+        "endpoint",
+        "198.51.100.3:5000",
+        "listen-port",
+        "5000",
+        "node",
+        "a",
+        "nat",
+        "auto",
+        "relay",
+        "c",
+      ],
+      { cwd: dir },
+    );
+    expect(set.code, set.stderr).toBe(0);
+    const written = readFileSync(join(dir, "net.conf"), "utf8");
+    expect(written).toContain('STUNServers = [ "198.51.100.1:3478", "[2001:db8::3]:3478",]');
+    expect(written).toMatch(/^NAT = "auto"\nPersistentKeepalive/m); // sorted among vwgen's keys, in vwgen's layout
+    expect(vwgen(dir, ["showconf", "net", "a"]).code).toBe(0);
+    expect(vwgen(dir, ["showconf", "net", "a"]).stdout).toMatch(/^Endpoint = 198\.51\.100\.3:5000$/m);
+    expect(vwgen(dir, ["set", "net", "node", "b", "persistent-keepalive", "25"]).code).toBe(0);
+    const after = readFileSync(join(dir, "net.conf"), "utf8");
+    expect(after.replace(/PersistentKeepalive = 25/, "PersistentKeepalive = 0")).toBe(written);
+    expect(ciab(["show", "net"], { cwd: dir }).code).toBe(0);
+  });
+
   it("warns once when an edit makes the mesh one vwgen cannot render (a public-key-only node, psk)", () => {
     const dir = tempDir("ciab-vwgen-");
     vwgen(dir, ["add", "net", "a", "b"]);

@@ -16,7 +16,7 @@ const LAYERS: string[][] = [
   ["src/keys"], // X25519, random sources, first contact: no mesh knowledge
   ["src/ipam"], // address arithmetic and allocation
   ["src/model"], // the mesh: parse, validate, edit, topology, MTU plan
-  ["src/state"], // desired host state as data (desired.json v1): what render writes and plan reads
+  ["src/state", "src/nat"], // desired host state as data (desired.json v1): what render writes and plan reads; STUN bytes and the NAT verdict
   ["src/render", "src/plan"], // pure functions of the mesh: bundles; host reconciliation as data
   ["src/adapters"], // one interface per external system (runs commands, reads files)
   ["src/registry"], // mesh files on disk

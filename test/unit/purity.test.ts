@@ -4,7 +4,7 @@ import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "../helpers/env.js";
 
-const PURE = ["src/model", "src/ipam", "src/render", "src/plan"];
+const PURE = ["src/model", "src/ipam", "src/nat", "src/render", "src/plan"];
 const FORBIDDEN = /from\s+"(node:)?(fs|fs\/promises|child_process|net|http|https|dgram|os)"/;
 
 const files = (dir: string): string[] => {

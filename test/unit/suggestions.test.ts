@@ -207,7 +207,7 @@ const ROWS: Row[] = [
     name: "far-off directive: the whole list, no guess",
     args: set("frobnicate", "1"),
     code: usage,
-    says: /invalid directive 'frobnicate'\n {2}hint: valid directives: node, pool-ipv4, .*discover-lxd \('ciab set --help' describes each\)/,
+    says: /invalid directive 'frobnicate'\n {2}hint: valid directives: node, pool-ipv4, .*discover-lxd, stun-servers, nat, relay \('ciab set --help' describes each\)/,
     not: DID,
   },
   { name: "short word: no guess", args: set("zq", "1"), code: usage, says: /invalid directive 'zq'/, not: DID },
