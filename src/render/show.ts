@@ -38,6 +38,8 @@ export function showJson(mesh: Mesh, { showKeys, only }: ShowOptions) {
       persistentKeepalive: node.persistentKeepalive,
       subnets: node.subnets,
       discoverLXD: node.discoverLXD,
+      nat: node.nat,
+      relay: node.relay ?? null,
       blacklist: peersOf(mesh, node, true),
       whitelist: peersOf(mesh, node, false),
     })),
@@ -115,6 +117,7 @@ export function showText(mesh: Mesh, opts: ShowOptions): string {
         ? "none"
         : `${n.routing} (${n.routingDaemon})${n.routing === "bgp" ? `, AS ${n.asn}, reflectors: ${n.routeReflectors.join(", ") || "none (full mesh)"}` : ""}`,
     );
+  if (opts.extra && n.stunServers.length) kv("stun servers", n.stunServers.join(", "));
   out.push("");
   for (const node of selected(mesh, opts.only)) {
     out.push(`${B}node:${N} ${Y}${node.name}${N}`);
@@ -130,6 +133,8 @@ export function showText(mesh: Mesh, opts: ShowOptions): string {
     if (node.saveConfig) kv("save config", "true");
     if (node.upnp) kv("upnp", "true");
     if (opts.extra && node.subnets.length) kv("subnets", node.subnets.join(", "));
+    if (opts.extra && node.nat !== "none") kv("nat", node.nat);
+    if (opts.extra && node.relay !== undefined) kv("relay", node.relay);
     kv("blacklist", peersOf(mesh, node, true).join(", "));
     kv("whitelist", whitelistText(mesh, node));
     out.push("");

@@ -7,6 +7,8 @@ import { meshFromDoc, stunServerProblem } from "../../src/model/mesh.js";
 import type { TomlTable } from "../../src/model/toml.js";
 import { topology } from "../../src/model/topology.js";
 import { renderNft } from "../../src/render/nft.js";
+import { showJson, showText } from "../../src/render/show.js";
+import { documentProblems } from "../helpers/json-contract.js";
 
 const env = { random: seededRandom("nat-settings") };
 const base = (): TomlTable => {
@@ -186,5 +188,35 @@ describe("the scoped STUN SNAT rule in the node's nft table (NAT-FINDINGS §3a)"
     applySet(d, "m", ["stun-servers", "s1.example:3478,s2.example:3478", "node", "a", "nat", "auto"], env);
     node(d, "a").ListenPort = 0;
     expect(deploy(d).join("\n")).toMatch(/\[Node\.a\] ListenPort: is 0 .* NAT is "auto"/);
+  });
+});
+
+describe("NAT settings in show", () => {
+  const doc = () => {
+    const d = base();
+    applySet(d, "m", ["stun-servers", "198.18.0.10:3478,198.18.0.11:3478"], env);
+    return put(put(d, "a", { NAT: "auto", ListenPort: 51820 }), "b", { NAT: "symmetric", Relay: "p" });
+  };
+  it("show --json has each node's nat and relay (show.v1 schema), and the servers in the settings", () => {
+    const m = mesh(doc());
+    const j = showJson(m, { showKeys: false });
+    expect(j.settings.stunServers).toEqual(["198.18.0.10:3478", "198.18.0.11:3478"]);
+    expect(j.nodes.map((n) => [n.name, n.nat, n.relay])).toEqual([
+      ["a", "auto", null],
+      ["b", "symmetric", "p"],
+      ["c", "none", null],
+      ["p", "none", null],
+    ]);
+    expect(documentProblems({ schema: "ciab/show/v1", ok: true, networks: [j], warnings: [] })).toEqual([]);
+    // negative control: the schema refuses a NAT mode it does not know
+    const bad = { ...j, nodes: j.nodes.map((n) => ({ ...n, nat: "full-cone" })) };
+    expect(documentProblems({ schema: "ciab/show/v1", ok: true, networks: [bad], warnings: [] })).not.toEqual([]);
+  });
+  it("show --extra lists them only where set (the vwgen layout is unchanged without NAT)", () => {
+    const text = showText(mesh(doc()), { showKeys: false, extra: true });
+    expect(text).toContain("  stun servers: 198.18.0.10:3478, 198.18.0.11:3478\n");
+    expect(text).toMatch(/node: a\n(?: {2}.*\n)*? {2}nat: auto\n/);
+    expect(text).toMatch(/node: b\n(?: {2}.*\n)*? {2}nat: symmetric\n {2}relay: p\n/);
+    expect(showText(mesh(base()), { showKeys: false, extra: true })).not.toMatch(/nat:|relay:|stun servers:/);
   });
 });
