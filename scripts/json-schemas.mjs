@@ -50,6 +50,8 @@ const showNode = obj(
     persistentKeepalive: int,
     subnets: strs,
     discoverLXD: bool,
+    nat: { enum: ["auto", "none", "symmetric"] },
+    relay: { type: ["string", "null"] },
     blacklist: strs,
     whitelist: strs,
   },
