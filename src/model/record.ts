@@ -8,6 +8,7 @@ import { overlapsSpecial } from "../ipam/special.js";
 import { isLowOrderKey, keyShape } from "../keys/x25519.js";
 import { CiabError } from "./errors.js";
 import { checkNodeName, endpointProblem, parseEndpoint } from "./mesh.js";
+import { controlAt } from "./schema.js";
 
 export interface NodeRecord {
   version: 1;
@@ -21,12 +22,31 @@ export interface NodeRecord {
   agentVersion?: string;
   health?: "ok" | "degraded" | "failed";
   lastError?: string;
+  /**
+   * What the node's agent learned about the NAT in front of it by STUN (issue 13): the verdict, how the mapping of
+   * the WireGuard port was learned, and why (one line). With an endpoint-independent mapping, `endpoint` is the
+   * mapping; a symmetric NAT advertises none (the node needs a relay).
+   */
+  nat?: { kind: NatKind; method: StunMethod; reason: string };
   /** ISO 8601, set by the publisher. */
   updatedAt: string;
 }
 
+/** How the mapping of the WireGuard port was learned (nat/classify.ts says which). */
+export type StunMethod =
+  /** A socket on a fixed STUN port whose requests an nft rule SNATs to the WireGuard port (NAT-FINDINGS §3a). */
+  | "scoped-snat"
+  /** The STUN socket's own port, no rewriting: the mapping of that port, not of WireGuard's (tests, diagnostics). */
+  | "direct";
+
+/** What STUN answers said about the NAT (nat/classify.ts): none, endpoint-independent (advertised), symmetric, unknown. */
+export type NatKind = "none" | "endpoint-independent" | "symmetric" | "unknown";
+
+const NAT_KINDS = new Set<string>(["none", "endpoint-independent", "symmetric", "unknown"]);
+const STUN_METHODS = new Set<string>(["scoped-snat", "direct"]);
+
 const HEALTH = new Set(["ok", "degraded", "failed"]);
-const FIELDS = new Set(["version", "node", "publicKey", "endpoint", "subnets", "agentVersion", "health", "lastError", "updatedAt"]);
+const FIELDS = new Set(["version", "node", "publicKey", "endpoint", "subnets", "agentVersion", "health", "lastError", "nat", "updatedAt"]);
 
 /** One reason a record is refused, naming its field (never repeating a value that could be a secret). */
 export interface RecordProblem {
@@ -122,6 +142,17 @@ function checkRecord(input: string | unknown, node: string): NodeRecord {
   }
   const health = r.health;
   if (health !== undefined && !HEALTH.has(health as string)) throw bad(node, "health", "must be ok, degraded or failed");
+  let nat: NodeRecord["nat"];
+  if (r.nat !== undefined) {
+    const n = r.nat as Record<string, unknown>;
+    if (typeof n !== "object" || n === null || Array.isArray(n) || Object.keys(n).some((k) => !["kind", "method", "reason"].includes(k)))
+      throw bad(node, "nat", "must be an object of kind, method and reason");
+    if (!NAT_KINDS.has(n.kind as string)) throw bad(node, "nat.kind", "must be none, endpoint-independent, symmetric or unknown");
+    if (!STUN_METHODS.has(n.method as string)) throw bad(node, "nat.method", "must be scoped-snat or direct");
+    if (typeof n.reason !== "string" || n.reason.length > 500 || controlAt(n.reason) !== 0)
+      throw bad(node, "nat.reason", "must be one line of at most 500 characters");
+    nat = { kind: n.kind as NatKind, method: n.method as StunMethod, reason: n.reason };
+  }
   const updatedAt = str("updatedAt", 40);
   if (updatedAt === undefined || Number.isNaN(Date.parse(updatedAt))) throw bad(node, "updatedAt", "must be an ISO 8601 time");
   return {
@@ -133,6 +164,7 @@ function checkRecord(input: string | unknown, node: string): NodeRecord {
     ...(str("agentVersion", 64) !== undefined ? { agentVersion: str("agentVersion", 64) } : {}),
     ...(health !== undefined ? { health: health as NodeRecord["health"] } : {}),
     ...(str("lastError", 2000) !== undefined ? { lastError: str("lastError", 2000) } : {}),
+    ...(nat !== undefined ? { nat } : {}),
     updatedAt,
   };
 }

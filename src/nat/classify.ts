@@ -2,16 +2,12 @@
 // RFC 4787 §4.1): equal mappings from different servers = endpoint-independent mapping, so the mapping can be
 // advertised and hole punching works; different = address(-and-port)-dependent ("symmetric"), so it must not be
 // advertised and the node needs a relay. Pure; no I/O.
+
+// The verdict's words are the node record's (model/record.ts): an agent publishes them.
+import type { NatKind, StunMethod } from "../model/record.js";
 import type { MappedAddress, StunError } from "./stun.js";
 
-/** How the mapping of the WireGuard port was learned (the result says which, DESIGN §10). */
-export type StunMethod =
-  /** A socket on a fixed STUN port whose requests an nft rule SNATs to the WireGuard port (NAT-FINDINGS §3a). */
-  | "scoped-snat"
-  /** The STUN socket's own port, no rewriting: the mapping of that port, not of WireGuard's (tests, diagnostics). */
-  | "direct";
-
-export type NatKind = "none" | "endpoint-independent" | "symmetric" | "unknown";
+export type { NatKind, StunMethod } from "../model/record.js";
 
 export interface ServerAnswer {
   /** The server as configured ("host:port"). */

@@ -71,6 +71,20 @@ describe("record validation", () => {
     expect(fields(check(m, { version: 1, node: "a", updatedAt: "never" }))).toEqual(["updatedAt"]);
     expect(fields(check(m, { version: 1, node: "a", updatedAt: "2026-12-02T20:00:00Z", extra: 1 }))).toEqual(["extra"]);
   });
+  it("carries what STUN said about the NAT (issue 13), checked field by field", () => {
+    const nat = { kind: "endpoint-independent", method: "scoped-snat", reason: "2 servers saw the same mapping 198.18.1.1:51820" };
+    const ok = readRecord(rec("a", { endpoint: "198.18.1.1:51820", nat } as Partial<NodeRecord>), "a");
+    expect(ok).toEqual({ record: expect.objectContaining({ nat }) });
+    for (const [bad, field] of [
+      [{ ...nat, kind: "full-cone" }, "nat.kind"],
+      [{ ...nat, method: "upnp" }, "nat.method"],
+      [{ ...nat, reason: "two\nlines" }, "nat.reason"],
+      [{ ...nat, reason: "x".repeat(501) }, "nat.reason"],
+      [{ ...nat, extra: 1 }, "nat"],
+      ["symmetric", "nat"],
+    ] as const)
+      expect(fields(check(m, { ...rec("a"), nat: bad }))).toEqual([field]);
+  });
 });
 
 describe("effective mesh", () => {
