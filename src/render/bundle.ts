@@ -7,7 +7,7 @@ import { DESIRED_FILE, secretsFile } from "../state/desired.js";
 import { renderBird } from "./bird.js";
 import { type DesiredRender, desiredRenderer } from "./desired.js";
 import { type FrrFiles, renderFrr } from "./frr.js";
-import { nftRenderer } from "./nft.js";
+import { type NftFile, nftRenderer } from "./nft.js";
 import { renderCiabDown, renderCiabStatus, renderCiabUp, type ScriptOptions } from "./scripts.js";
 import { type WireguardRenderer, wireguardRenderer } from "./wireguard.js";
 
@@ -16,12 +16,14 @@ export interface BundleFile {
   path: string;
   content: string;
   mode: number;
+  /** SHA-256 (hex) of `content`, when its renderer found it anyway (the nft file): not hashed again. */
+  sha256?: string;
 }
 
 export const sha256 = (s: string | Uint8Array): string => createHash("sha256").update(s).digest("hex");
 
 /** The file's digest, hashing its text as it is (the writer encodes it into its own reused buffer). */
-const digestOf = (f: BundleFile): string => sha256(f.content);
+const digestOf = (f: BundleFile): string => f.sha256 ?? sha256(f.content);
 
 /**
  * What must hold before any bundle of the mesh is written: no deploy problem at all (the file's own, MTU, routing,
@@ -52,7 +54,7 @@ export function bundleRenderer(t: Topology, meshDigest: string): (nt: NodeTopolo
 function bundleFiles(
   nt: NodeTopology,
   meshDigest: string,
-  nft: (nt: NodeTopology) => string,
+  nft: (nt: NodeTopology) => NftFile,
   wg: WireguardRenderer,
   renderDesired: (nt: NodeTopology, frr?: FrrFiles) => DesiredRender,
 ): BundleFile[] {
@@ -67,7 +69,8 @@ function bundleFiles(
   const frr = routing === "frr" ? renderFrr(nt) : undefined;
   if (frr) files.push({ path: "frr/frr.conf", content: frr.frrConf, mode: 0o640 }, { path: "frr/daemons", content: frr.daemons, mode: 0o644 });
   if (routing === "bird") files.push({ path: "bird/bird.conf", content: renderBird(nt), mode: 0o640 });
-  files.push({ path: "nft/ciab.nft", content: nft(nt), mode: 0o644 });
+  const guard = nft(nt);
+  files.push({ path: "nft/ciab.nft", content: guard.text, mode: 0o644, sha256: guard.sha256 });
   files.push(
     { path: "bin/ciab-up", content: renderCiabUp(nt, opts), mode: 0o755 },
     { path: "bin/ciab-down", content: renderCiabDown(nt, opts), mode: 0o755 },
