@@ -21,6 +21,7 @@ import { createHash } from "node:crypto";
 import { aggregate, type Family } from "../ipam/ip.js";
 import type { Mesh, MeshNode } from "../model/mesh.js";
 import { LINK_SOURCES6, type NodeTopology, type Topology } from "../model/topology.js";
+import { type PeerJoin, peerJoin } from "./peer-join.js";
 
 /**
  * The table name: `ciab_<mesh>`. nft 1.0.6 takes only bare identifiers ([A-Za-z_][A-Za-z0-9_/.-]*, no quoting), and
@@ -76,10 +77,11 @@ export interface NftFile {
 }
 
 /**
- * The nft renderer of a mesh: what every node's file shares (each node's source and VTEP elements, as the peers'
- * sets list them; the mesh's destination sets) is built once, so a node's file costs O(its peers) joins instead of
- * O(peers x prefixes) parses and formats. Elements of one peer are outermost (no duplicates) and peers' MACs differ,
- * so the joined sets equal uniq() of the element lists; a mesh with two nodes of the same MAC takes the slow path.
+ * The nft renderer of a mesh: what every node's file shares (each node's source, MAC and VTEP elements, as the
+ * peers' sets list them; the mesh's destination sets) is built once, and a node's peer sets are cut from the
+ * mesh-wide joins (peer-join.ts) instead of O(peers x prefixes) parses and formats. Elements of one peer are
+ * disjoint (no duplicates) and peers' MACs differ, so the joined sets equal uniq() of the element lists; a mesh with
+ * two nodes of the same MAC takes the slow path.
  */
 export function nftRenderer(top: Topology): (nt: NodeTopology) => NftFile {
   const mesh = top.mesh;
@@ -89,26 +91,29 @@ export function nftRenderer(top: Topology): (nt: NodeTopology) => NftFile {
     const mac = p.mac.toLowerCase();
     return top.sources(p, family, relayed).map((s) => `${mac} . ${s}`);
   };
-  const chunks: Record<Family, Map<string, string>> = { 4: new Map(), 6: new Map() };
-  const vteps: Record<Family, Map<string, string>> = { 4: new Map(), 6: new Map() };
-  const lowMacs = new Map<string, string>();
-  for (const p of mesh.nodes) {
-    lowMacs.set(p.name, p.mac.toLowerCase());
-    for (const f of [4, 6] as const) chunks[f].set(p.name, elements(p, f).join(SEP));
-    vteps[p.vtepFamily].set(p.name, `${p.vtep} . ${macHex(p.mac)}`);
-  }
+  const sources = (f: Family) => peerJoin(mesh.nodes, (p) => elements(p, f).join(SEP));
+  const vteps = (f: Family) => peerJoin(mesh.nodes, (p) => (p.vtepFamily === f ? `${p.vtep} . ${macHex(p.mac)}` : ""));
   const mesh4 = set("mesh4", "type ipv4_addr", top.destinations[4]);
   const mesh6 = set("mesh6", "type ipv6_addr", top.destinations[6]);
-  return (nt) => render(nt, { distinct, elements, chunks, vteps, macs: lowMacs, mesh4, mesh6 });
+  const shared: Shared = {
+    distinct,
+    elements,
+    sources: { 4: sources(4), 6: sources(6) },
+    vteps: { 4: vteps(4), 6: vteps(6) },
+    macs: peerJoin(mesh.nodes, (p) => p.mac.toLowerCase()),
+    mesh4,
+    mesh6,
+  };
+  return (nt) => render(nt, shared);
 }
 
 interface Shared {
   distinct: boolean;
   elements(p: MeshNode, family: Family, relayed?: MeshNode[]): string[];
-  chunks: Record<Family, Map<string, string>>;
-  vteps: Record<Family, Map<string, string>>;
-  /** Node name -> its MAC as nft writes it. */
-  macs: Map<string, string>;
+  /** Each node's source elements (MAC . prefix), its VTEP element (VTEP . inner MAC), its MAC. */
+  sources: Record<Family, PeerJoin>;
+  vteps: Record<Family, PeerJoin>;
+  macs: PeerJoin;
   mesh4: string[];
   mesh6: string[];
 }
@@ -129,25 +134,19 @@ function render(nt: NodeTopology, sh: Shared): NftFile {
         type,
         peers.flatMap((p) => sh.elements(p, family, nt.relays.get(p.name))),
       );
-    const body = peers
-      .map((p) => {
-        const relayed = nt.relays.get(p.name);
-        return relayed ? sh.elements(p, family, relayed).join(SEP) : (sh.chunks[family].get(p.name) as string);
-      })
-      .filter((x) => x !== "")
-      .join(SEP);
-    return setOf(name, type, body);
+    return setOf(name, type, sh.sources[family].join(peers, SEP, relayedElements(family)));
   };
-  const vtepSet = (name: string, type: string, family: Family): string[] =>
-    setOf(
-      name,
-      type,
-      peers
-        .map((p) => sh.vteps[family].get(p.name))
-        .filter((x): x is string => x !== undefined)
-        .join(SEP),
-      false,
-    );
+  // The peers that relay for us list their partners' sources too (few: one per blacklisted partner of ours).
+  const relayedElements = (family: Family): Map<MeshNode, string> | undefined => {
+    if (nt.relays.size === 0) return undefined;
+    const byPeer = new Map<MeshNode, string>();
+    for (const p of peers) {
+      const relayed = nt.relays.get(p.name);
+      if (relayed) byPeer.set(p, sh.elements(p, family, relayed).join(SEP));
+    }
+    return byPeer;
+  };
+  const vtepSet = (name: string, type: string, family: Family): string[] => setOf(name, type, sh.vteps[family].join(peers, SEP), false);
   const own4 = aggregate(nt.owned[4]);
   const own6 = aggregate(nt.owned[6]);
   const linkSources6 = `{ ${LINK_SOURCES6.join(", ")} }`;
@@ -168,12 +167,14 @@ function render(nt: NodeTopology, sh: Shared): NftFile {
     ...set("own6", "type ipv6_addr", own6),
     ...peerSet("peer4", "type ether_addr . ipv4_addr", 4),
     ...peerSet("peer6", "type ether_addr . ipv6_addr", 6),
-    ...set(
-      "peermacs",
-      "type ether_addr",
-      peers.map((p) => sh.macs.get(p.name) as string),
-      false,
-    ),
+    ...(sh.distinct
+      ? setOf("peermacs", "type ether_addr", sh.macs.join(peers, SEP), false)
+      : set(
+          "peermacs",
+          "type ether_addr",
+          peers.map((p) => p.mac.toLowerCase()),
+          false,
+        )),
     ...vtepSet("vtep4", `typeof ip saddr . ${INNER_SRC_MAC}`, 4),
     ...vtepSet("vtep6", `typeof ip6 saddr . ${INNER_SRC_MAC}`, 6),
     // VXLAN between the VTEPs needs no connection tracking (no NAT, no state; the guard's VXLAN rules match on
