@@ -80,7 +80,10 @@ export function peerJoin(nodes: readonly MeshNode[], piece: (p: MeshNode) => str
         i++;
       }
       flush();
-      return out.join(sep);
+      // Concatenated, not joined: slices of the mesh-wide text stay views of it until the file is encoded once.
+      let r = out[0] ?? "";
+      for (let k = 1; k < out.length; k++) r = r + sep + out[k];
+      return r;
     },
   };
 }
