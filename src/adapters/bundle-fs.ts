@@ -10,6 +10,7 @@
 // No fsync per file: a bundle can always be rendered again, and its manifest's digests reveal a torn copy
 // (fsyncing 13 files per node made a 1000-node render take minutes). --out is fsynced once, after the renames.
 // The mesh file itself is fsynced.
+import { createHash } from "node:crypto";
 import { chmodSync, closeSync, constants, fchmodSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, type Stats } from "node:fs";
 import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from "node:path";
 import { CiabError, conflict, invalid } from "../model/errors.js";
@@ -131,8 +132,12 @@ const inside = (parent: string, child: string): boolean => {
   return r === "" || (!r.startsWith("..") && !isAbsolute(r));
 };
 
-/** Write one bundle into its (new) temp directory: 0700 while being written, 0755 when complete. Returns its bytes. */
-export function writeBundleTree(tmp: string, files: BundleFile[]): number {
+/**
+ * Write one bundle into its (new) temp directory: 0700 while being written, 0755 when complete. Returns its bytes.
+ * With `last`, the final file is made from the SHA-256s of `files` (the manifest, render/bundle.ts BundleParts):
+ * each file is hashed from the very bytes written (encoded once), unless its renderer already knew its digest.
+ */
+export function writeBundleTree(tmp: string, files: BundleFile[], last?: (sha256s: string[]) => BundleFile): number {
   try {
     mkdirSync(tmp, { mode: 0o700 });
   } catch (e) {
@@ -142,7 +147,8 @@ export function writeBundleTree(tmp: string, files: BundleFile[]): number {
   }
   const made = new Set<string>([tmp]);
   let bytes = 0;
-  for (const f of files) {
+  const sha256s: string[] = [];
+  const write = (f: BundleFile): void => {
     const rel = normalize(f.path);
     if (isAbsolute(rel) || rel === ".." || rel.startsWith(`..${sep}`)) throw new CiabError("internal", `bundle file path '${f.path}' leaves the bundle`);
     const path = join(tmp, rel);
@@ -157,12 +163,15 @@ export function writeBundleTree(tmp: string, files: BundleFile[]): number {
     try {
       fchmodSync(fd, f.mode); // the umask may have narrowed it; secrets are 0600 from the first byte
       const data = encoded(f.content);
+      if (last) sha256s.push(f.sha256 ?? createHash("sha256").update(data).digest("hex"));
       writeAll(fd, data);
       bytes += data.length;
     } finally {
       closeSync(fd);
     }
-  }
+  };
+  for (const f of files) write(f);
+  if (last) write(last(sha256s));
   chmodSync(tmp, 0o755); // 0700 while being written: nobody reads a half bundle
   return bytes;
 }

@@ -13,7 +13,7 @@ import { type BundleTarget, sameBundle, writeBundleTree } from "../adapters/bund
 import { CiabError, type ErrorCode, type ErrorDetails } from "../model/errors.js";
 import type { Mesh } from "../model/mesh.js";
 import { type Topology, topology } from "../model/topology.js";
-import { bundleRenderer } from "../render/bundle.js";
+import { type BundleFile, bundleParts } from "../render/bundle.js";
 
 /** What a worker needs: the mesh, where each bundle goes, and the counter both threads claim bundles from. */
 export interface RenderJob {
@@ -75,15 +75,20 @@ const PARALLEL_FROM = 200;
  * and file paths. On an error it marks every job claimed, so the other thread stops after its current bundle.
  */
 export function renderClaimed(t: Topology, meshDigest: string, jobs: Job[], next: Int32Array, onBundle?: () => void): Rendered {
-  const render = bundleRenderer(t, meshDigest);
+  const render = bundleParts(t, meshDigest);
   const done: Rendered = [];
   try {
     for (let i = Atomics.add(next, 0, 1); i < jobs.length; i = Atomics.add(next, 0, 1)) {
       const job = jobs[i] as (typeof jobs)[number];
-      const files = render(t.node(job.node));
-      const bytes = writeBundleTree(job.tmp, files);
-      const manifest = files.find((f) => f.path === "manifest.json")?.content ?? "";
-      done.push([i, { files: files.map((f) => f.path), bytes, changed: !sameBundle(job.dir, manifest) }]);
+      const parts = render(t.node(job.node));
+      // The manifest is made last, from the digests of the bytes just written (each file encoded and hashed once).
+      let manifest: BundleFile | undefined;
+      const bytes = writeBundleTree(job.tmp, parts.files, (sha256s) => {
+        manifest = parts.manifest(sha256s);
+        return manifest;
+      });
+      const paths = [...parts.files.map((f) => f.path), "manifest.json"];
+      done.push([i, { files: paths, bytes, changed: !sameBundle(job.dir, manifest?.content ?? "") }]);
       Atomics.add(next, 1, 1);
       onBundle?.();
     }

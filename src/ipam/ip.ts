@@ -238,6 +238,38 @@ export function outermost(items: string[]): string[] {
   return items.filter((_, i) => keep.has(i));
 }
 
+/**
+ * The same address set as `items`, in fewer elements: outermost(), then any two sibling halves that are both present
+ * (10.0.0.0/24 and 10.0.1.0/24) become their supernet (10.0.0.0/23), repeatedly. Only for sets that mean "any of
+ * these addresses" (nftables interval sets). Elements left as they were keep their text and order; a supernet takes
+ * the place of the first of its parts. Sorted and disjoint after outermost, siblings are neighbours: one sweep with a stack,
+ * O(n log n).
+ */
+export function aggregate(items: string[]): string[] {
+  const parsed = items
+    .map((text, i) => ({ i, text, p: network(parsePrefix(text, "prefix", false)) }))
+    .sort((a, b) => a.p.family - b.p.family || (a.p.addr < b.p.addr ? -1 : a.p.addr > b.p.addr ? 1 : a.p.len - b.p.len));
+  const stack: { i: number; text: string; p: Prefix }[] = [];
+  for (const x of parsed) {
+    const last = stack[stack.length - 1];
+    if (last && contains(last.p, x.p)) continue;
+    stack.push(x);
+    for (;;) {
+      const hi = stack[stack.length - 1] as (typeof stack)[number];
+      const lo = stack[stack.length - 2];
+      if (!lo || !siblings(lo.p, hi.p)) break;
+      stack.length -= 2;
+      const up: Prefix = { family: lo.p.family, addr: lo.p.addr, len: lo.p.len - 1 };
+      stack.push({ i: Math.min(lo.i, hi.i), text: formatPrefix(up), p: up });
+    }
+  }
+  return stack.sort((a, b) => a.i - b.i).map((x) => x.text);
+}
+
+/** `lo` and `hi` are the two halves of one prefix: same family and length, `lo` the lower half, `hi` right after it. */
+const siblings = (lo: Prefix, hi: Prefix): boolean =>
+  lo.family === hi.family && lo.len === hi.len && lo.len > 0 && (lo.addr & hostmask(lo.family, lo.len - 1)) === 0n && hi.addr === lo.addr + size(lo);
+
 /** The prefixes of one family, canonical (host bits cleared) and sorted by address, then length. */
 export function sortedNetworks(texts: readonly string[], family: Family): string[] {
   return texts

@@ -6,7 +6,7 @@
 // view is asked for, so rendering a large mesh holds one node's lists at a time. Pure; no I/O; every list sorted.
 
 import { vxlanIfname, wgIfname } from "../ipam/ifname.js";
-import { type Family, outermost, sortedNetworks } from "../ipam/ip.js";
+import { aggregate, type Family, sortedNetworks } from "../ipam/ip.js";
 import { type Problem, problemsError } from "./errors.js";
 import { type Mesh, type MeshNode, pairKey } from "./mesh.js";
 import { type MtuPlan, mtuPlans } from "./mtu.js";
@@ -99,14 +99,14 @@ export interface Topology {
   warnings: string[];
   /** Nodes that own prefixes of a family, sorted by name. */
   prefixOwners: Record<Family, MeshNode[]>;
-  /** What the mesh owns as destinations: the overlay pool (or addresses), every node's Subnets and IPv4 VTEPs; outermost. */
+  /** What the mesh owns as destinations: the overlay pool (or addresses), every node's Subnets and IPv4 VTEPs; aggregate. */
   destinations: Record<Family, string[]>;
   /** A node's Subnets of a family, canonical (host bits cleared) and sorted numerically. */
   owned(n: MeshNode, family: Family): string[];
   /**
-   * The sources a peer may use on the overlay, as the guard's sets take them (outermost): its overlay addresses and
-   * Subnets, those of the nodes it relays for (`relayed`), and for IPv6 the unspecified address (DAD, MLD) and
-   * link-local (ND, OSPFv3, BGP next hops).
+   * The sources a peer may use on the overlay, as the guard's sets take them (aggregate: no overlaps, siblings
+   * merged): its overlay addresses and Subnets, and those of the nodes it relays for (`relayed`). Every peer may
+   * also use LINK_SOURCES6, which the guard checks by MAC alone.
    */
   sources(n: MeshNode, family: Family, relayed?: MeshNode[]): string[];
   /** A node's overlay addresses without lengths (IPv4, then the derived IPv6). */
@@ -117,7 +117,8 @@ export interface Topology {
   node(n: MeshNode | string): NodeTopology;
 }
 
-const EXTRA_SOURCES6 = ["::", "fe80::/10"];
+/** IPv6 sources every peer may use, whatever it owns: the unspecified address (DAD, MLD) and link-local (ND, OSPFv3, BGP next hops). */
+export const LINK_SOURCES6 = ["::", "fe80::/10"] as const;
 
 /** Renderers refuse a topology with problems: one error listing every one of them (not only the first). */
 export function checkTopology(t: Topology): void {
@@ -152,15 +153,14 @@ export function topology(mesh: Mesh): Topology {
     const fam = (a: string): Family => (a.includes(":") ? 6 : 4);
     const raw: Record<Family, string[]> = { 4: [...hosts.filter((a) => fam(a) === 4), ...o[4]], 6: [...hosts.filter((a) => fam(a) === 6), ...o[6]] };
     rawSources.set(n.name, raw);
-    sourcesBy.set(n.name, { 4: outermost(raw[4]), 6: outermost([...raw[6], ...EXTRA_SOURCES6]) });
+    sourcesBy.set(n.name, { 4: aggregate(raw[4]), 6: aggregate(raw[6]) });
   }
   const owned = (n: MeshNode, f: Family): string[] => ownedBy.get(n.name)?.[f] ?? [];
   // Each node's overlay addresses without lengths (IPv4 and the derived IPv6): its peers' static neighbours.
   const hostsBy = new Map(mesh.nodes.map((n) => [n.name, [...n.address.map(hostPart), ...(n.ipv6 ? [hostPart(n.ipv6)] : [])]]));
   const sources = (n: MeshNode, f: Family, relayed: MeshNode[] = []): string[] => {
     if (relayed.length === 0) return sourcesBy.get(n.name)?.[f] ?? [];
-    const all = [n, ...relayed].flatMap((x) => rawSources.get(x.name)?.[f] ?? []);
-    return outermost(f === 6 ? [...all, ...EXTRA_SOURCES6] : all);
+    return aggregate([n, ...relayed].flatMap((x) => rawSources.get(x.name)?.[f] ?? []));
   };
   const prefixOwners: Record<Family, MeshNode[]> = { 4: mesh.nodes.filter((n) => owned(n, 4).length > 0), 6: mesh.nodes.filter((n) => owned(n, 6).length > 0) };
   const families: Family[] = prefixOwners[6].length > 0 ? [4, 6] : [4];
@@ -173,7 +173,7 @@ export function topology(mesh: Mesh): Topology {
       out.push(...owned(n, family));
       if (family === 4 && n.vtepFamily === 4) out.push(n.vtep);
     }
-    return outermost(out);
+    return aggregate(out);
   };
 
   // Reflected routes keep the originator's next hop (RFC 4456 §10), so without a relay a would send to b directly.

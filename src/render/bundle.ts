@@ -7,7 +7,7 @@ import { DESIRED_FILE, secretsFile } from "../state/desired.js";
 import { renderBird } from "./bird.js";
 import { type DesiredRender, desiredRenderer } from "./desired.js";
 import { type FrrFiles, renderFrr } from "./frr.js";
-import { nftRenderer } from "./nft.js";
+import { type NftFile, nftRenderer } from "./nft.js";
 import { renderCiabDown, renderCiabStatus, renderCiabUp, type ScriptOptions } from "./scripts.js";
 import { type WireguardRenderer, wireguardRenderer } from "./wireguard.js";
 
@@ -16,12 +16,23 @@ export interface BundleFile {
   path: string;
   content: string;
   mode: number;
+  /** SHA-256 (hex) of `content`, when its renderer found it anyway (the nft file): not hashed again. */
+  sha256?: string;
 }
 
 export const sha256 = (s: string | Uint8Array): string => createHash("sha256").update(s).digest("hex");
 
-/** The file's digest, hashing its text as it is (the writer encodes it into its own reused buffer). */
-const digestOf = (f: BundleFile): string => sha256(f.content);
+/** The file's digest, hashing its text as it is. */
+const digestOf = (f: BundleFile): string => f.sha256 ?? sha256(f.content);
+
+/**
+ * One node's bundle before its manifest: every other file, and the manifest from those files' SHA-256s (in the same
+ * order). A writer that hashes the bytes it writes anyway (adapters/bundle-fs.ts) hashes each file once, there.
+ */
+export interface BundleParts {
+  files: BundleFile[];
+  manifest(sha256s: readonly string[]): BundleFile;
+}
 
 /**
  * What must hold before any bundle of the mesh is written: no deploy problem at all (the file's own, MTU, routing,
@@ -42,6 +53,15 @@ export const renderBundle = (nt: NodeTopology, meshDigest: string): BundleFile[]
  * before rendering the next, so memory holds one bundle, not the mesh's.
  */
 export function bundleRenderer(t: Topology, meshDigest: string): (nt: NodeTopology) => BundleFile[] {
+  const parts = bundleParts(t, meshDigest);
+  return (nt) => {
+    const { files, manifest } = parts(nt);
+    return [...files, manifest(files.map(digestOf))];
+  };
+}
+
+/** bundleRenderer's parts: the files, and the manifest made from their digests by the caller (see BundleParts). */
+export function bundleParts(t: Topology, meshDigest: string): (nt: NodeTopology) => BundleParts {
   checkTopology(t);
   const nft = nftRenderer(t);
   const wg = wireguardRenderer(t);
@@ -52,10 +72,10 @@ export function bundleRenderer(t: Topology, meshDigest: string): (nt: NodeTopolo
 function bundleFiles(
   nt: NodeTopology,
   meshDigest: string,
-  nft: (nt: NodeTopology) => string,
+  nft: (nt: NodeTopology) => NftFile,
   wg: WireguardRenderer,
   renderDesired: (nt: NodeTopology, frr?: FrrFiles) => DesiredRender,
-): BundleFile[] {
+): BundleParts {
   const { node } = nt;
   const mesh = nt.topology.mesh;
   const net = mesh.network;
@@ -67,7 +87,8 @@ function bundleFiles(
   const frr = routing === "frr" ? renderFrr(nt) : undefined;
   if (frr) files.push({ path: "frr/frr.conf", content: frr.frrConf, mode: 0o640 }, { path: "frr/daemons", content: frr.daemons, mode: 0o644 });
   if (routing === "bird") files.push({ path: "bird/bird.conf", content: renderBird(nt), mode: 0o640 });
-  files.push({ path: "nft/ciab.nft", content: nft(nt), mode: 0o644 });
+  const guard = nft(nt);
+  files.push({ path: "nft/ciab.nft", content: guard.text, mode: 0o644, sha256: guard.sha256 });
   files.push(
     { path: "bin/ciab-up", content: renderCiabUp(nt, opts), mode: 0o755 },
     { path: "bin/ciab-down", content: renderCiabDown(nt, opts), mode: 0o755 },
@@ -79,7 +100,19 @@ function bundleFiles(
   const desired = renderDesired(nt, frr);
   files.push({ path: DESIRED_FILE, content: desired.text, mode: 0o644 });
   if (desired.secrets !== undefined) files.push({ path: secretsFile(mesh.name), content: desired.secrets, mode: 0o600 });
-  const manifest = {
+  const manifest = (sha256s: readonly string[]): BundleFile => ({
+    path: "manifest.json",
+    content: `${JSON.stringify(manifestOf(nt, meshDigest, files, sha256s), null, 2)}\n`,
+    mode: 0o644,
+  });
+  return { files, manifest };
+}
+
+function manifestOf(nt: NodeTopology, meshDigest: string, files: BundleFile[], sha256s: readonly string[]) {
+  const { node } = nt;
+  const mesh = nt.topology.mesh;
+  const net = mesh.network;
+  return {
     ciab: 1,
     network: mesh.name,
     node: node.name,
@@ -90,10 +123,8 @@ function bundleFiles(
     // What `ciab up --bundle` needs beyond the files: the key the host must have, the prefixes it owns (LXD bridges
     // inside them are announced with DiscoverLXD), and whether it forwards IPv6.
     host: { publicKey: node.publicKey, subnets: node.subnets, discoverLXD: node.discoverLXD, ipv6Forwarding: nt.topology.ipv6Forwarding },
-    files: files.map((f) => ({ path: f.path, mode: `0${f.mode.toString(8)}`, sha256: digestOf(f) })),
+    files: files.map((f, i) => ({ path: f.path, mode: `0${f.mode.toString(8)}`, sha256: sha256s[i] })),
   };
-  files.push({ path: "manifest.json", content: `${JSON.stringify(manifest, null, 2)}\n`, mode: 0o644 });
-  return files;
 }
 
 /**

@@ -20,6 +20,7 @@ import {
 } from "../state/desired.js";
 import type { FrrFiles } from "./frr.js";
 import { nftTable } from "./nft.js";
+import { peerJoin } from "./peer-join.js";
 import { keyFilePath } from "./showconf.js";
 import { vxlanLink } from "./vxlan.js";
 
@@ -34,33 +35,34 @@ export interface DesiredRender {
  * The desired.json renderer of a mesh. Each peer's line in a node's `wireguard[].peers` and `vxlan[].peers` is the
  * same in every other node's file (but for the pair's pre-shared key and the node's keepalive), so those lines are
  * formatted once per mesh and a node's file joins its peers' lines: ~2000 lines per node of a 1000-node mesh, the
- * quarter of its bundle that was formatted again for every node. Same text as formatDesired of the whole value.
+ * quarter of its bundle that was formatted again for every node. Without a pre-shared key or keepalive, the lines are
+ * cut from the mesh-wide join of every peer's line (peer-join.ts). Same text as formatDesired of the whole value.
  */
 export function desiredRenderer(t: Topology): (nt: NodeTopology, frr?: FrrFiles) => DesiredRender {
   const { mesh } = t;
   const wgLine = new Map<string, string>();
-  const vxLine = new Map<string, string>();
-  for (const p of mesh.nodes) {
-    wgLine.set(p.name, JSON.stringify(wgPeer(p, undefined, 0)));
-    const vx: VxlanPeer = { vtep: p.vtep, mac: p.mac, ips: t.hosts(p) };
-    vxLine.set(p.name, JSON.stringify(vx));
-  }
+  for (const p of mesh.nodes) wgLine.set(p.name, JSON.stringify(wgPeer(p, undefined, 0)));
+  const wgJoin = peerJoin(mesh.nodes, (p) => wgLine.get(p.name) as string);
+  const vxJoin = peerJoin(mesh.nodes, (p) => JSON.stringify({ vtep: p.vtep, mac: p.mac, ips: t.hosts(p) } satisfies VxlanPeer));
   return (nt, frr) => {
     const { node, peers } = nt;
     const psks: Record<string, string> = {};
     const keepalive = node.persistentKeepalive;
-    const pskOf = mesh.network.presharedKeys ? (p: MeshNode) => mesh.psk.get(pairKey(node.name, p.name)) : () => undefined;
-    const wgLines = peers.map((p) => {
-      const psk = pskOf(p);
-      if (psk !== undefined) psks[p.publicKey] = psk;
-      return psk === undefined && !keepalive ? (wgLine.get(p.name) as string) : JSON.stringify(wgPeer(p, psk, keepalive));
-    });
+    const pskOf = mesh.network.presharedKeys ? (p: MeshNode) => mesh.psk.get(pairKey(node.name, p.name)) : undefined;
+    const wgLines: PeerLines =
+      !pskOf && !keepalive
+        ? { count: peers.length, join: (sep: string) => wgJoin.join(peers, sep) }
+        : peers.map((p) => {
+            const psk = pskOf?.(p);
+            if (psk !== undefined) psks[p.publicKey] = psk;
+            return psk === undefined && !keepalive ? (wgLine.get(p.name) as string) : JSON.stringify(wgPeer(p, psk, keepalive));
+          });
     // Stand-ins for the peer lists: formatDesired prints the lines formatted above in their place.
     const wgPeers: DesiredPeerV1[] = [];
     const vxPeers: VxlanPeer[] = [];
-    const lines = new Map<unknown[], string[]>([
+    const lines = new Map<unknown[], PeerLines>([
       [wgPeers, wgLines],
-      [vxPeers, peers.map((p) => vxLine.get(p.name) as string)],
+      [vxPeers, { count: peers.length, join: (sep: string) => vxJoin.join(peers, sep) }],
     ]);
     const { desired, secrets } = desiredState(nt, frr, wgPeers, vxPeers, psks);
     return { text: `${formatDesired(desired, lines)}\n`, ...(secrets !== undefined ? { secrets } : {}) };
@@ -153,8 +155,11 @@ const isFlat = (v: unknown): boolean => {
   return true;
 };
 
+/** A list's already formatted flat items: as a list, or as a join with a given separator (of `count` items). */
+export type PeerLines = string[] | { count: number; join(sep: string): string };
+
 /** An object with a stand-in list as a field: printed as a list of lines, not flat on one line. */
-const holdsLines = (v: unknown, lines: ReadonlyMap<unknown[], string[]>): boolean =>
+const holdsLines = (v: unknown, lines: ReadonlyMap<unknown[], PeerLines>): boolean =>
   v !== null && typeof v === "object" && !Array.isArray(v) && Object.values(v).some((x) => Array.isArray(x) && lines.has(x));
 
 /**
@@ -162,17 +167,18 @@ const holdsLines = (v: unknown, lines: ReadonlyMap<unknown[], string[]>): boolea
  * the compact size (a 1000-node mesh's desired.json lists ~1000 peers and ~4000 entries per node). Built as one list
  * of parts joined once (no nested joins: this file is a quarter of a big mesh's output).
  */
-export function formatDesired(v: unknown, lines: ReadonlyMap<unknown[], string[]> = new Map()): string {
+export function formatDesired(v: unknown, lines: ReadonlyMap<unknown[], PeerLines> = new Map()): string {
   const out: string[] = [];
   formatInto(v, "", out, lines);
   return out.join("");
 }
 
 /** `lines`: lists (by identity) printed as these already formatted flat items instead of their own. */
-function formatInto(v: unknown, indent: string, out: string[], lines: ReadonlyMap<unknown[], string[]>): void {
+function formatInto(v: unknown, indent: string, out: string[], lines: ReadonlyMap<unknown[], PeerLines>): void {
   const pre = Array.isArray(v) ? lines.get(v) : undefined;
   if (pre) {
-    if (pre.length === 0) out.push("[]");
+    const count = Array.isArray(pre) ? pre.length : pre.count;
+    if (count === 0) out.push("[]");
     else out.push(`[\n${indent}  `, pre.join(`,\n${indent}  `), `\n${indent}]`);
     return;
   }

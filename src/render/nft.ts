@@ -11,15 +11,18 @@
 // - the mesh's addresses (overlay pool, every node's Subnets and VTEP) are reached, as destinations, only from the
 //   mesh interfaces, from this node's own container subnets (strict reverse path) and from the host itself;
 // - a packet that arrives on the VXLAN device must come from a (peer MAC, prefix) pair the peer owns: its overlay
-//   addresses, its Subnets, link-local, and the prefixes of blacklisted partners it relays for us.
+//   addresses, its Subnets, and the prefixes of blacklisted partners it relays for us; IPv6's unspecified and
+//   link-local sources (LINK_SOURCES6), which every peer may use, need only a peer's MAC (one set element per peer
+//   instead of two more pairs each).
 // Every drop is counted (named counters, read by `ciab lab test`). The rules live in ciab's own table: an `accept`
 // here ends only this table's chain, so the host's firewall keeps deciding everything else (nothing is widened),
 // and `ciab down` / `ciab-down` delete the table. A node behind NAT also gets the scoped STUN SNAT (stunSnat).
 import { createHash } from "node:crypto";
-import { type Family, outermost } from "../ipam/ip.js";
+import { aggregate, type Family } from "../ipam/ip.js";
 import type { Mesh, MeshNode } from "../model/mesh.js";
-import type { NodeTopology, Topology } from "../model/topology.js";
+import { LINK_SOURCES6, type NodeTopology, type Topology } from "../model/topology.js";
 import { stunSourcePort } from "../nat/stun.js";
+import { type PeerJoin, peerJoin } from "./peer-join.js";
 
 /**
  * The table name: `ciab_<mesh>`. nft 1.0.6 takes only bare identifiers ([A-Za-z_][A-Za-z0-9_/.-]*, no quoting), and
@@ -66,15 +69,22 @@ function setOf(name: string, type: string, body: string, interval = true): strin
 const set = (name: string, type: string, elements: string[], interval = true): string[] => setOf(name, type, uniq(elements).join(SEP), interval);
 
 /** Render the nft file of a node: the guard always, MSS clamping unless the network turns it off (MSSClamp = false). */
-export const renderNft = (nt: NodeTopology): string => nftRenderer(nt.topology)(nt);
+export const renderNft = (nt: NodeTopology): string => nftRenderer(nt.topology)(nt).text;
+
+/** A node's nft file and the SHA-256 (hex) of its text, found in the same pass as its digest comment. */
+export interface NftFile {
+  text: string;
+  sha256: string;
+}
 
 /**
- * The nft renderer of a mesh: what every node's file shares (each node's source and VTEP elements, as the peers'
- * sets list them; the mesh's destination sets) is built once, so a node's file costs O(its peers) joins instead of
- * O(peers x prefixes) parses and formats. Elements of one peer are outermost (no duplicates) and peers' MACs differ,
- * so the joined sets equal uniq() of the element lists; a mesh with two nodes of the same MAC takes the slow path.
+ * The nft renderer of a mesh: what every node's file shares (each node's source, MAC and VTEP elements, as the
+ * peers' sets list them; the mesh's destination sets) is built once, and a node's peer sets are cut from the
+ * mesh-wide joins (peer-join.ts) instead of O(peers x prefixes) parses and formats. Elements of one peer are
+ * disjoint (no duplicates) and peers' MACs differ, so the joined sets equal uniq() of the element lists; a mesh with
+ * two nodes of the same MAC takes the slow path.
  */
-export function nftRenderer(top: Topology): (nt: NodeTopology) => string {
+export function nftRenderer(top: Topology): (nt: NodeTopology) => NftFile {
   const mesh = top.mesh;
   const macs = new Set(mesh.nodes.map((n) => n.mac.toLowerCase()));
   const distinct = macs.size === mesh.nodes.length;
@@ -82,27 +92,34 @@ export function nftRenderer(top: Topology): (nt: NodeTopology) => string {
     const mac = p.mac.toLowerCase();
     return top.sources(p, family, relayed).map((s) => `${mac} . ${s}`);
   };
-  const chunks: Record<Family, Map<string, string>> = { 4: new Map(), 6: new Map() };
-  const vteps: Record<Family, Map<string, string>> = { 4: new Map(), 6: new Map() };
-  for (const p of mesh.nodes) {
-    for (const f of [4, 6] as const) chunks[f].set(p.name, elements(p, f).join(SEP));
-    vteps[p.vtepFamily].set(p.name, `${p.vtep} . ${macHex(p.mac)}`);
-  }
+  const sources = (f: Family) => peerJoin(mesh.nodes, (p) => elements(p, f).join(SEP));
+  const vteps = (f: Family) => peerJoin(mesh.nodes, (p) => (p.vtepFamily === f ? `${p.vtep} . ${macHex(p.mac)}` : ""));
   const mesh4 = set("mesh4", "type ipv4_addr", top.destinations[4]);
   const mesh6 = set("mesh6", "type ipv6_addr", top.destinations[6]);
-  return (nt) => render(nt, { distinct, elements, chunks, vteps, mesh4, mesh6 });
+  const shared: Shared = {
+    distinct,
+    elements,
+    sources: { 4: sources(4), 6: sources(6) },
+    vteps: { 4: vteps(4), 6: vteps(6) },
+    macs: peerJoin(mesh.nodes, (p) => p.mac.toLowerCase()),
+    mesh4,
+    mesh6,
+  };
+  return (nt) => render(nt, shared);
 }
 
 interface Shared {
   distinct: boolean;
   elements(p: MeshNode, family: Family, relayed?: MeshNode[]): string[];
-  chunks: Record<Family, Map<string, string>>;
-  vteps: Record<Family, Map<string, string>>;
+  /** Each node's source elements (MAC . prefix), its VTEP element (VTEP . inner MAC), its MAC. */
+  sources: Record<Family, PeerJoin>;
+  vteps: Record<Family, PeerJoin>;
+  macs: PeerJoin;
   mesh4: string[];
   mesh6: string[];
 }
 
-function render(nt: NodeTopology, sh: Shared): string {
+function render(nt: NodeTopology, sh: Shared): NftFile {
   const { node, peers, topology: top } = nt;
   const mesh = top.mesh;
   const t = nftTable(mesh);
@@ -118,27 +135,22 @@ function render(nt: NodeTopology, sh: Shared): string {
         type,
         peers.flatMap((p) => sh.elements(p, family, nt.relays.get(p.name))),
       );
-    const body = peers
-      .map((p) => {
-        const relayed = nt.relays.get(p.name);
-        return relayed ? sh.elements(p, family, relayed).join(SEP) : (sh.chunks[family].get(p.name) as string);
-      })
-      .filter((x) => x !== "")
-      .join(SEP);
-    return setOf(name, type, body);
+    return setOf(name, type, sh.sources[family].join(peers, SEP, relayedElements(family)));
   };
-  const vtepSet = (name: string, type: string, family: Family): string[] =>
-    setOf(
-      name,
-      type,
-      peers
-        .map((p) => sh.vteps[family].get(p.name))
-        .filter((x): x is string => x !== undefined)
-        .join(SEP),
-      false,
-    );
-  const own4 = outermost(nt.owned[4]);
-  const own6 = outermost(nt.owned[6]);
+  // The peers that relay for us list their partners' sources too (few: one per blacklisted partner of ours).
+  const relayedElements = (family: Family): Map<MeshNode, string> | undefined => {
+    if (nt.relays.size === 0) return undefined;
+    const byPeer = new Map<MeshNode, string>();
+    for (const p of peers) {
+      const relayed = nt.relays.get(p.name);
+      if (relayed) byPeer.set(p, sh.elements(p, family, relayed).join(SEP));
+    }
+    return byPeer;
+  };
+  const vtepSet = (name: string, type: string, family: Family): string[] => setOf(name, type, sh.vteps[family].join(peers, SEP), false);
+  const own4 = aggregate(nt.owned[4]);
+  const own6 = aggregate(nt.owned[6]);
+  const linkSources6 = `{ ${LINK_SOURCES6.join(", ")} }`;
   const meshIfs = `{ "${wg}", "${vx}" }`;
 
   const lines = [
@@ -156,6 +168,14 @@ function render(nt: NodeTopology, sh: Shared): string {
     ...set("own6", "type ipv6_addr", own6),
     ...peerSet("peer4", "type ether_addr . ipv4_addr", 4),
     ...peerSet("peer6", "type ether_addr . ipv6_addr", 6),
+    ...(sh.distinct
+      ? setOf("peermacs", "type ether_addr", sh.macs.join(peers, SEP), false)
+      : set(
+          "peermacs",
+          "type ether_addr",
+          peers.map((p) => p.mac.toLowerCase()),
+          false,
+        )),
     ...vtepSet("vtep4", `typeof ip saddr . ${INNER_SRC_MAC}`, 4),
     ...vtepSet("vtep6", `typeof ip6 saddr . ${INNER_SRC_MAC}`, 6),
     // VXLAN between the VTEPs needs no connection tracking (no NAT, no state; the guard's VXLAN rules match on
@@ -174,7 +194,9 @@ function render(nt: NodeTopology, sh: Shared): string {
     "\t\ttype filter hook prerouting priority filter; policy accept;",
     "\t\t# Source validation on the overlay: only what the sending peer owns (or relays for us).",
     `\t\tiifname "${vx}" ether saddr . ip saddr != @peer4 counter name ${c.spoofed} drop`,
-    `\t\tiifname "${vx}" ether saddr . ip6 saddr != @peer6 counter name ${c.spoofed} drop`,
+    "\t\t# IPv6's unspecified and link-local sources (DAD, ND, MLD, OSPFv3, BGP next hops): any peer's MAC.",
+    `\t\tiifname "${vx}" ip6 saddr ${linkSources6} ether saddr != @peermacs counter name ${c.spoofed} drop`,
+    `\t\tiifname "${vx}" ip6 saddr != ${linkSources6} ether saddr . ip6 saddr != @peer6 counter name ${c.spoofed} drop`,
     "\t}",
     "\tchain input {",
     "\t\ttype filter hook input priority filter; policy accept;",
@@ -217,14 +239,19 @@ function render(nt: NodeTopology, sh: Shared): string {
       "\t}",
     );
   }
-  lines.push(...stunSnat(node, net), "}", "");
+  lines.push(...stunSnat(node, net), "");
   // The digest lets `ciab up` tell the loaded table from another version without comparing nft's canonical
-  // listing (which reorders sets and adds counter values) to this text.
-  const text = lines.join("\n");
-  const open = `\ntable inet ${t} {\n`;
-  const at = text.indexOf(open) + open.length;
-  return `${text.slice(0, at)}\tcomment "${nftDigestComment(text)}"\n${text.slice(at)}`;
+  // listing (which reorders sets and adds counter values) to this text: `ciab sha256:<16 hex>` over the text without
+  // its comment line. The comment is the table's last line (nft lists it first anyway), so the text before it is
+  // hashed once, for both the digest and the whole file's SHA-256 (the manifest's).
+  const body = lines.join("\n");
+  const hash = createHash("sha256").update(body);
+  const digest = hash.copy().update(TABLE_END).digest("hex").slice(0, 16);
+  const tail = `\tcomment "ciab sha256:${digest}"\n${TABLE_END}`;
+  return { text: body + tail, sha256: hash.update(tail).digest("hex") };
 }
+
+const TABLE_END = "}\n";
 
 /**
  * NAT = "auto" or "symmetric" (issue 13): STUN requests from the agent's fixed STUN port leave with the WireGuard
@@ -244,7 +271,3 @@ function stunSnat(node: MeshNode, net: Mesh["network"]): string[] {
     "\t}",
   ];
 }
-
-/** `ciab sha256:<16 hex>` over the ruleset text without its comment line. */
-export const nftDigestComment = (textWithoutComment: string): string =>
-  `ciab sha256:${createHash("sha256").update(textWithoutComment).digest("hex").slice(0, 16)}`;

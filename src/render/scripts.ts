@@ -141,8 +141,10 @@ $1=="neigh" && !($2 in wn) { print "neigh del " $2 " dev " vx }
 $1=="addr" && !($2 in wa) && $2 !~ /^fe80:/ { print "address del " $2 " dev " vx }`;
 
 /** Peers this node lets make the first handshake (keys/contact.ts): configured without their endpoint at first. */
-export const waitingFor = (dp: Pick<Dataplane, "peers">, node: MeshNode): MeshNode[] =>
-  dp.peers.filter((p) => p.endpoint && waitsForPeer(node.publicKey, p.publicKey));
+export const waitingFor = (dp: Pick<Dataplane, "peers">, node: MeshNode): MeshNode[] => {
+  const self = node.publicKey; // a getter (the key is derived once, on first use): read once, not per peer
+  return dp.peers.filter((p) => p.endpoint && waitsForPeer(self, p.publicKey));
+};
 
 // The wg-quick file without the Endpoint lines of the peers whose public key sorts before \`self\` (keys/contact.ts;
 // the rule, not a list of keys: the bundle would carry ~500 keys of a 1000-node mesh twice). Byte order in the C

@@ -4,6 +4,7 @@
 import { pairKey } from "../model/mesh.js";
 import type { Dataplane, NodeTopology, Topology } from "../model/topology.js";
 import { vxlanCreateArgv, vxlanFiles } from "../state/desired.js";
+import { peerJoin } from "./peer-join.js";
 import { formatFwMark, keyFilePath } from "./showconf.js";
 import { vxlanLink } from "./vxlan.js";
 
@@ -30,7 +31,7 @@ export interface WireguardRenderer {
 /**
  * The WireGuard renderer of a mesh: each peer's [Peer] section is the same in every node's file (but for the
  * pre-shared key and the node's keepalive), so the sections are built once per mesh and a node's file is a join of
- * its peers' pieces.
+ * its peers' pieces; without either, it is cut from the mesh-wide join of every section (peer-join.ts).
  */
 export function wireguardRenderer(t: Topology): WireguardRenderer {
   const mesh = t.mesh;
@@ -40,10 +41,12 @@ export function wireguardRenderer(t: Topology): WireguardRenderer {
     head.set(p.name, `\n\n# Peer node ${p.name}\n[Peer]\nPublicKey = ${p.publicKey}`);
     tail.set(p.name, `\nAllowedIPs = ${p.allowedIPs.join(", ")}${p.endpoint ? `\nEndpoint = ${p.endpoint.text}` : ""}`);
   }
+  const plain = peerJoin(mesh.nodes, (p) => `${head.get(p.name)}${tail.get(p.name)}`);
   return {
     conf(nt) {
       const { node, peers } = nt;
       const psk = mesh.network.presharedKeys;
+      if (!psk && node.persistentKeepalive === 0) return `${interfaceSection(nt).join("\n")}${plain.join(peers, "")}\n`;
       const keepalive = node.persistentKeepalive !== 0 ? `\nPersistentKeepalive = ${node.persistentKeepalive}` : "";
       const sections = peers.map((p) => {
         const k = psk ? mesh.psk.get(pairKey(node.name, p.name)) : undefined;

@@ -151,7 +151,7 @@ describe("FRR and BIRD", () => {
     const d = desiredOf(meshOf(meshDoc()), "n1");
     expect(nftFingerprint(fx("n1.nft-table.txt"))).toEqual(nftFingerprint(d.nft!.content));
     expect(nftFingerprint(d.nft!.content)).toMatch(
-      /^ciab sha256:[0-9a-f]{16} forward:\d+ input:\d+ mss_clamp:2 prerouting:2 vxlan_notrack_in:1 vxlan_notrack_out:1$/,
+      /^ciab sha256:[0-9a-f]{16} forward:\d+ input:\d+ mss_clamp:2 prerouting:3 vxlan_notrack_in:1 vxlan_notrack_out:1$/,
     );
     // A rule deleted by hand shows, though the digest comment stays.
     expect(nftFingerprint(fx("n1.nft-table.txt").replace(/^.*tcp dport 179.*\n/m, ""))).not.toEqual(nftFingerprint(d.nft!.content));

@@ -1,12 +1,13 @@
 // Properties of the routing renderers the golden files do not show on their own: what they render for meshes
 // that do not use them, determinism, and the nftables table name.
 
+import { createHash } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { topology } from "../../src/model/topology.js";
 import { renderBird } from "../../src/render/bird.js";
 import { renderFrr } from "../../src/render/frr.js";
-import { nftTable, renderNft } from "../../src/render/nft.js";
+import { nftRenderer, nftTable, renderNft } from "../../src/render/nft.js";
 import { buildMesh, FIXTURE_MESHES, fakeKey, fixtureText, loadFixture, MESH_DIR, node } from "../helpers/meshes.js";
 import { routingOutputs } from "../helpers/routing.js";
 
@@ -23,6 +24,21 @@ describe("renderers with nothing to do return empty text (no file)", () => {
     expect({ frr: frr.frrConf !== "", bird: renderBird(topology(m).node(a)) !== "", nft: renderNft(topology(m).node(a)) !== "" }).toEqual(want);
     expect(frr.daemons !== "").toBe(want.frr);
     expect(renderNft(topology(m).node(a)).includes("chain mss_clamp")).toBe(network.MSSClamp !== false);
+  });
+});
+
+describe("the nft file's digests, found in one pass", () => {
+  it.each(FIXTURE_MESHES)("%s: sha256 is the text's; the comment is over the text without its comment line", (name) => {
+    const t = topology(loadFixture(name));
+    const render = nftRenderer(t);
+    for (const n of t.mesh.nodes) {
+      const f = render(t.node(n));
+      const hex = (s: string) => createHash("sha256").update(s).digest("hex");
+      expect(f.sha256).toBe(hex(f.text));
+      const comment = /^\tcomment "ciab sha256:([0-9a-f]{16})"\n/m.exec(f.text);
+      expect(comment).not.toBeNull();
+      expect(comment?.[1]).toBe(hex(f.text.replace(comment?.[0] as string, "")).slice(0, 16));
+    }
   });
 });
 
