@@ -10,8 +10,9 @@
 import { createHash } from "node:crypto";
 import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { type Mesh, meshFromDoc, type NodeMemo } from "../model/mesh.js";
+import { type Mesh, type MeshNode, meshFromDoc, type NodeMemo } from "../model/mesh.js";
 import { type DumpMemo, dumpToml, parseToml, type TomlTable } from "../model/toml.js";
+import type { Classification } from "../nat/classify.js";
 import type { DesiredHost } from "../plan/types.js";
 import { acceptRecords, checkKey, type OverlayMemo, overlayRecords, type RecordProblem } from "../registry/records.js";
 import type { MeshText, NodeRecord, Registry, RegistryEvent } from "../registry/registry.js";
@@ -30,6 +31,13 @@ export interface AgentOptions {
   apply: (d: DesiredHost, info: { revision?: string }) => Promise<unknown>;
   timeoutMs?: number;
   now?: () => Date;
+  /**
+   * Asks the STUN servers what the NAT in front of this host maps the WireGuard port to (issue 13; the CLI's is
+   * adapters/stun.ts learnMapping through the bundle's scoped SNAT). Called by the loop for a node with NAT = "auto"
+   * and STUN servers, after its bundle was applied and then every `learnEveryMs` (default 60 s).
+   */
+  learn?: (self: MeshNode, mesh: Mesh) => Promise<Classification>;
+  learnEveryMs?: number;
 }
 
 export interface AgentState {
@@ -96,6 +104,8 @@ interface Derived {
   /** The records check (acceptRecords) and its inputs: a mesh edit that leaves checkKey alone reuses it. */
   checked: { key: string; accepted: NodeRecord[]; refused: RecordProblem[] };
   doc: TomlTable;
+  /** The effective mesh the files were rendered from. */
+  mesh: Mesh;
   files: Map<string, string>;
   digest: string;
 }
@@ -213,7 +223,7 @@ function derive(
   const digest = createHash("sha256")
     .update(JSON.stringify([...files].sort(([a], [b]) => (a < b ? -1 : 1))))
     .digest("hex");
-  return { text: parsed.text, recordsKey, checked, doc, files, digest };
+  return { text: parsed.text, recordsKey, checked, doc, mesh: effMesh, files, digest };
 }
 
 /**
@@ -273,6 +283,20 @@ export async function agentStep(o: AgentOptions, st: AgentState, opts: { records
   return next;
 }
 
+/**
+ * The record with what STUN learned laid over it: the advertised mapping becomes the endpoint (none behind a
+ * symmetric NAT: peers could not use it; an unknown verdict, no answers, keeps the configured one) and the verdict
+ * goes into `nat` (its reason one line, at most 500 characters, as the record's check wants).
+ */
+export function withLearned(r: NodeRecord, c: Classification | undefined): NodeRecord {
+  if (!c) return r;
+  const { endpoint, ...rest } = r;
+  const a = c.advertise;
+  const learned = a ? (a.address.includes(":") ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`) : c.kind === "unknown" ? endpoint : undefined;
+  const reason = c.reason.replace(/[\u0000-\u001f\u007f]+/g, " ").slice(0, 500);
+  return { ...rest, ...(learned !== undefined ? { endpoint: learned } : {}), nat: { kind: c.kind, method: c.method, reason } };
+}
+
 /** Two records that differ at most in when they were published. */
 export const sameRecord = (a: NodeRecord | undefined, b: NodeRecord): boolean =>
   a !== undefined && JSON.stringify({ ...a, updatedAt: "" }) === JSON.stringify({ ...b, updatedAt: "" });
@@ -292,6 +316,11 @@ export interface RunningAgent {
 export async function runAgent(o: AgentOptions & { record: () => NodeRecord; leaseSeconds?: number; log?: (line: string) => void }): Promise<RunningAgent> {
   const log = o.log ?? (() => {});
   let st = initialState(o);
+  // What STUN said last (NAT = "auto"), laid over every record published, and its timer.
+  let learned: Classification | undefined;
+  let learnTimer: NodeJS.Timeout | undefined;
+  const record = () => withLearned(o.record(), learned);
+  let lease: Awaited<ReturnType<Registry["lease"]>> | undefined;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
   let firstAt = 0;
@@ -306,12 +335,52 @@ export async function runAgent(o: AgentOptions & { record: () => NodeRecord; lea
       const changed = recordsChanged;
       recordsChanged = false;
       st = await agentStep(o, st, { recordsChanged: changed });
+      afterStep();
       if (st.status.revision !== before.revision) log(`applied revision ${st.status.revision}`);
       if (st.status.lastError && st.status.lastError !== before.lastError) log(`kept last good mesh: ${st.status.lastError}`);
       if (!st.status.reachable && !stopped) {
         schedule(backoffMs(st.status.failures, Math.random()));
       }
     });
+  };
+  const stunSelf = (): { self: MeshNode; mesh: Mesh } | undefined => {
+    const mesh = st.derived?.mesh;
+    const self = mesh?.nodes.find((n) => n.name === o.node);
+    return o.learn && mesh && self && self.nat === "auto" && mesh.network.stunServers.length > 0 && st.applied !== undefined ? { self, mesh } : undefined;
+  };
+  const republish = async () => {
+    if (lease) await o.registry.publish(o.net, record(), lease).catch((e) => log(`cannot publish the record: ${e instanceof Error ? e.message : String(e)}`));
+  };
+  // STUN once the bundle (with its scoped SNAT rule) is applied, then every learnEveryMs; a new verdict or mapping
+  // is published at once. A node no longer NAT = "auto" publishes its record without what STUN said.
+  const learnNow = async () => {
+    const want = stunSelf();
+    if (stopped || !want || !o.learn) {
+      learnTimer = undefined;
+      return;
+    }
+    try {
+      const c = await o.learn(want.self, want.mesh);
+      const key = (x: Classification | undefined) => JSON.stringify([x?.kind, x?.advertise ?? null]);
+      if (key(c) !== key(learned)) {
+        learned = c;
+        log(`STUN: ${c.reason}`);
+        await republish();
+      }
+    } catch (e) {
+      log(`STUN failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (!stopped) learnTimer = setTimeout(() => void learnNow(), o.learnEveryMs ?? 60_000);
+  };
+  const afterStep = () => {
+    if (stunSelf()) {
+      if (!learnTimer) learnTimer = setTimeout(() => void learnNow(), 0);
+    } else if (learned) {
+      learned = undefined;
+      clearTimeout(learnTimer);
+      learnTimer = undefined;
+      void republish();
+    }
   };
   const schedule = (ms: number) => {
     clearTimeout(timer);
@@ -345,7 +414,6 @@ export async function runAgent(o: AgentOptions & { record: () => NodeRecord; lea
   step();
   await running;
   let watch: { close(): Promise<void> } | undefined;
-  let lease: Awaited<ReturnType<Registry["lease"]>> | undefined;
   let publishFailures = 0;
   const publish = async () => {
     try {
@@ -355,7 +423,7 @@ export async function runAgent(o: AgentOptions & { record: () => NodeRecord; lea
         step();
         if (!stopped) setTimeout(() => void publish(), 1000);
       });
-      await o.registry.publish(o.net, o.record(), lease);
+      await o.registry.publish(o.net, record(), lease);
       if (publishFailures) log(`record published again after ${publishFailures} failed attempt(s)`);
       publishFailures = 0;
     } catch (e) {
@@ -385,6 +453,7 @@ export async function runAgent(o: AgentOptions & { record: () => NodeRecord; lea
     stop: async () => {
       stopped = true;
       clearTimeout(timer);
+      clearTimeout(learnTimer);
       await running;
       await watch?.close();
       await lease?.revoke().catch(() => undefined);

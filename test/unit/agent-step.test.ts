@@ -7,7 +7,9 @@ import { type AgentOptions, type AgentState, agentStep, initialState, readAgentS
 import type { HostDeps } from "../../src/agent/host.js";
 import { genkey, pubkey } from "../../src/keys/x25519.js";
 import { readRecord } from "../../src/model/record.js";
+import type { Classification } from "../../src/nat/classify.js";
 import type { DesiredHost } from "../../src/plan/types.js";
+import { MemoryRegistry } from "../../src/registry/memory.js";
 import type { MeshText, NodeRecord, Registry, RegistryEvent } from "../../src/registry/registry.js";
 import { meshText as fixtureText, NET } from "../helpers/host.js";
 
@@ -358,5 +360,91 @@ describe("agent step, incremental", () => {
     recs = [...recs, { version: 1, node: "n9", health: "ok", updatedAt: "2026-12-04T20:00:12Z" }];
     const st6 = await agentStep(o, st5, { recordsChanged: true });
     expect(st6.refused).toEqual([expect.objectContaining({ node: "n9", field: "node" })]);
+  });
+});
+
+// Issue 13 part 3: a node with NAT = "auto" publishes the mapping STUN learned as its endpoint; its peers' agents
+// lay it over the mesh. The STUN client itself is tested against coturn (test/integration/stun*.test.ts).
+describe("agent and STUN", () => {
+  const natMesh = (nat: string) =>
+    meshText()
+      .replace("[Network]\n", '[Network]\nSTUNServers = [ "198.18.0.10:3478", "198.18.0.11:3478",]\n')
+      .replace("[Node.n1]\n", `[Node.n1]\nNAT = "${nat}"\n`);
+  const verdict = (kind: Classification["kind"], advertise?: { address: string; port: number }): Classification => ({
+    kind,
+    method: "scoped-snat",
+    ...(advertise ? { advertise } : {}),
+    reason: `test verdict ${kind}`,
+    answers: [],
+  });
+  const until = async (what: () => boolean) => {
+    for (const t0 = Date.now(); !what(); ) {
+      if (Date.now() - t0 > 3000) throw new Error("timed out");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+
+  async function agentWith(nat: string, answers: Classification[]) {
+    const reg = new MemoryRegistry();
+    await reg.writeMesh(NET, natMesh(nat), undefined);
+    const { o } = setup(() => undefined);
+    const asked: string[] = [];
+    let i = 0;
+    const agent = await runAgent({
+      ...o,
+      registry: reg,
+      record: () => ({ version: 1, node: "n1", updatedAt: new Date().toISOString() }),
+      learn: async (self, mesh) => {
+        asked.push(`${self.name} ${self.listenPort} ${mesh.network.stunServers.join(",")}`);
+        return answers[Math.min(i++, answers.length - 1)] as Classification;
+      },
+      learnEveryMs: 30,
+    });
+    const n1 = async () => (await reg.records(NET)).records.find((r) => r.node === "n1");
+    return { reg, agent, asked, n1 };
+  }
+
+  it("publishes an endpoint-independent mapping as its endpoint; a peer's agent uses it; symmetric publishes none", async () => {
+    const { reg, agent, asked, n1 } = await agentWith("auto", [
+      verdict("endpoint-independent", { address: "198.18.77.1", port: 40000 }),
+      verdict("endpoint-independent", { address: "198.18.77.1", port: 40000 }),
+      verdict("symmetric"),
+    ]);
+    try {
+      let rec: NodeRecord | undefined;
+      await until(() => {
+        void n1().then((r) => {
+          rec = r;
+        });
+        return rec?.nat?.kind === "endpoint-independent";
+      });
+      expect(rec).toMatchObject({ endpoint: "198.18.77.1:40000", nat: { kind: "endpoint-independent", method: "scoped-snat" } });
+      expect(asked[0]).toBe("n1 51820 198.18.0.10:3478,198.18.0.11:3478");
+      // n2's agent lays n1's record over the mesh: its WireGuard peer n1 is at the learned mapping
+      const peer = { ...setup(() => undefined).o, node: "n2", registry: reg };
+      const st2 = await agentStep(peer, initialState(peer));
+      expect(st2.derived?.mesh.nodes.find((n) => n.name === "n1")?.endpoint?.text).toBe("198.18.77.1:40000");
+      // the next verdict is symmetric: the mapping is withdrawn (peers fall back to the mesh's Endpoint)
+      await until(() => {
+        void n1().then((r) => {
+          rec = r;
+        });
+        return rec?.nat?.kind === "symmetric";
+      });
+      expect(rec?.endpoint).toBeUndefined();
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it("negative control: a node with NAT none never asks STUN and publishes no verdict", async () => {
+    const { agent, asked, n1 } = await agentWith("none", [verdict("endpoint-independent", { address: "198.18.77.1", port: 40000 })]);
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      expect(asked).toEqual([]);
+      expect((await n1())?.nat).toBeUndefined();
+    } finally {
+      await agent.stop();
+    }
   });
 });

@@ -1,0 +1,35 @@
+// The agent's STUN learner (issue 13 part 3): what the NAT in front of this host maps the WireGuard listen port to,
+// asked from the fixed STUN port that the bundle's nft table SNATs to the WireGuard port (render/nft.ts stunSnat;
+// adapters/stun.ts learnMapping). A live conntrack entry keeps the SNAT target it was made with, so the STUN flows
+// are forgotten before the first question and whenever the listen port changed (NAT-FINDINGS §3a).
+import { networkInterfaces } from "node:os";
+import type { Runner } from "../adapters/exec.js";
+import { forgetStunFlows, learnMapping } from "../adapters/stun.js";
+import type { Mesh, MeshNode } from "../model/mesh.js";
+import type { Classification } from "../nat/classify.js";
+import { stunSourcePort } from "../nat/stun.js";
+
+/** The host's own addresses: a mapping onto one of them means no NAT at all. */
+const hostAddresses = (): string[] =>
+  Object.values(networkInterfaces())
+    .flat()
+    .flatMap((a) => (a ? [a.address] : []));
+
+export function stunLearner(run: Runner, deadlineMs = 5000): (self: MeshNode, mesh: Mesh) => Promise<Classification> {
+  let forgotten: number | undefined;
+  return async (self, mesh) => {
+    const port = stunSourcePort(self.listenPort);
+    if (forgotten !== self.listenPort) {
+      await forgetStunFlows(run, port);
+      forgotten = self.listenPort;
+    }
+    return learnMapping({
+      servers: mesh.network.stunServers,
+      port,
+      method: "scoped-snat",
+      mappedPort: self.listenPort,
+      localAddresses: hostAddresses(),
+      deadlineMs,
+    });
+  };
+}
