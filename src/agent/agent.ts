@@ -12,7 +12,7 @@ import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "n
 import { join } from "node:path";
 import { type Mesh, type MeshNode, meshFromDoc, type NodeMemo } from "../model/mesh.js";
 import { type DumpMemo, dumpToml, parseToml, type TomlTable } from "../model/toml.js";
-import type { Classification } from "../nat/classify.js";
+import { type Classification, mappingText } from "../nat/classify.js";
 import type { DesiredHost } from "../plan/types.js";
 import { acceptRecords, checkKey, type OverlayMemo, overlayRecords, type RecordProblem } from "../registry/records.js";
 import type { MeshText, NodeRecord, Registry, RegistryEvent } from "../registry/registry.js";
@@ -292,7 +292,7 @@ export function withLearned(r: NodeRecord, c: Classification | undefined): NodeR
   if (!c) return r;
   const { endpoint, ...rest } = r;
   const a = c.advertise;
-  const learned = a ? (a.address.includes(":") ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`) : c.kind === "unknown" ? endpoint : undefined;
+  const learned = a ? mappingText(a) : c.kind === "unknown" ? endpoint : undefined;
   const reason = c.reason.replace(/[\u0000-\u001f\u007f]+/g, " ").slice(0, 500);
   return { ...rest, ...(learned !== undefined ? { endpoint: learned } : {}), nat: { kind: c.kind, method: c.method, reason } };
 }

@@ -25,7 +25,8 @@ export interface Classification {
   answers: ServerAnswer[];
 }
 
-const text = (m: { address: string; port: number; family?: 4 | 6 }) =>
+/** A mapping as an endpoint: `address:port`, `[v6]:port` (what a node record's endpoint holds). */
+export const mappingText = (m: { address: string; port: number; family?: 4 | 6 }): string =>
   m.family === 6 || m.address.includes(":") ? `[${m.address}]:${m.port}` : `${m.address}:${m.port}`;
 
 /**
@@ -39,19 +40,19 @@ export function classify(answers: ServerAnswer[], local: { addresses: readonly s
   const base = { method, answers };
   const failedText = failed.length ? `; no answer from ${failed.join(", ")}` : "";
   if (ok.length === 0) return { ...base, kind: "unknown", reason: `no STUN server answered${failedText}` };
-  const distinct = [...new Set(ok.map((o) => text(o.m)))];
+  const distinct = [...new Set(ok.map((o) => mappingText(o.m)))];
   if (distinct.length > 1)
     return {
       ...base,
       kind: "symmetric",
-      reason: `servers saw different mappings (${ok.map((o) => `${o.server} -> ${text(o.m)}`).join(", ")}): the NAT maps per destination, a relay is needed${failedText}`,
+      reason: `servers saw different mappings (${ok.map((o) => `${o.server} -> ${mappingText(o.m)}`).join(", ")}): the NAT maps per destination, a relay is needed${failedText}`,
     };
   const m = (ok[0] as { m: MappedAddress }).m;
   if (ok.length < 2)
     return {
       ...base,
       kind: "unknown",
-      reason: `only ${ok[0]?.server} answered (${text(m)}): one server cannot tell a cone NAT from a symmetric one${failedText}`,
+      reason: `only ${ok[0]?.server} answered (${mappingText(m)}): one server cannot tell a cone NAT from a symmetric one${failedText}`,
     };
   const mine = local.addresses.includes(m.address) && m.port === local.port;
   return {
@@ -59,7 +60,7 @@ export function classify(answers: ServerAnswer[], local: { addresses: readonly s
     kind: mine ? "none" : "endpoint-independent",
     advertise: { address: m.address, port: m.port },
     reason: mine
-      ? `${ok.length} servers saw the host's own address ${text(m)}: no NAT${failedText}`
-      : `${ok.length} servers saw the same mapping ${text(m)}: endpoint-independent mapping, advertised${failedText}`,
+      ? `${ok.length} servers saw the host's own address ${mappingText(m)}: no NAT${failedText}`
+      : `${ok.length} servers saw the same mapping ${mappingText(m)}: endpoint-independent mapping, advertised${failedText}`,
   };
 }
