@@ -62,8 +62,8 @@ export interface AgentState {
 /**
  * A mesh change (one node's endpoint, say) leaves most node tables as they were: their tables are last step's
  * objects again (`tables`: each node's table by name, with its JSON), so the effective table laid over each
- * (`overlay`), the MeshNode read from it (`nodes`, with its derived keys) and its TOML (`dumped`) are too. Weak maps: a node gone from
- * the mesh is forgotten with its table.
+ * (`overlay`), the MeshNode read from it (`nodes`, with its derived keys) and its TOML (`dumped`) are too.
+ * Weak maps: a node gone from the mesh is forgotten with its table.
  */
 interface Memo {
   tables: Map<string, { json: string; table: TomlTable }>;
