@@ -142,7 +142,11 @@ export interface ReconcileReport {
 }
 
 /** Observe, plan, and (unless dryRun) apply. Throws before changing anything when the plan cannot be made. */
-export async function reconcile(d: DesiredHost, deps: HostDeps, opts: { dryRun?: boolean; progress?: (a: Action) => void } = {}): Promise<ReconcileReport> {
+export async function reconcile(
+  d: DesiredHost,
+  deps: HostDeps,
+  opts: { dryRun?: boolean; progress?: (a: Action) => void; keepRoamed?: boolean } = {},
+): Promise<ReconcileReport> {
   const { observed, backend, backendWhy } = await observe(d, deps);
   const warnings: string[] = [];
   if (d.nft && observed.nftTable === null) {
@@ -152,7 +156,7 @@ export async function reconcile(d: DesiredHost, deps: HostDeps, opts: { dryRun?:
     });
   }
   if (!backend && backendWhy) warnings.push(`WireGuard: ${backendWhy}`);
-  const actions = plan(d, observed, { ...(backend ? { backend } : {}), destroyWg: destroyWg(deps) });
+  const actions = plan(d, observed, { ...(backend ? { backend } : {}), destroyWg: destroyWg(deps), keepRoamed: opts.keepRoamed });
   const base = { network: d.network, node: d.node, actions, ...(backend ? { backend: `${backend.kind} (${backendWhy})` } : {}), warnings };
   if (opts.dryRun || actions.length === 0) return { ...base, dryRun: Boolean(opts.dryRun) };
   return { ...base, dryRun: false, result: await applyActions(actions, deps, opts.progress) };

@@ -195,6 +195,8 @@ export function registerFleetCommands(program: Command): void {
           let dataPlaneMs: number | undefined;
           const r = await reconcile(d, deps, {
             dryRun: o.dryRun,
+            // Endpoints from records are hints: one WireGuard authenticated a handshake from wins (issue 13, part 3).
+            keepRoamed: true,
             progress: (a) => {
               if (dataPlaneMs === undefined && /^(frr|bird)-/.test(a.kind)) dataPlaneMs = Date.now() - t0;
             },

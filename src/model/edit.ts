@@ -551,7 +551,7 @@ export const SET_HELP: Readonly<Record<string, string>> = {
   fwmark: "N|off       after node NAME: WireGuard's fwmark",
   "ll-addr": "IPV4|FE80::X|auto   after node NAME: the VTEP address (auto: a free one)",
   "listen-port": "N      after node NAME: WireGuard's UDP port (0: a random one; peers then need its endpoint port)",
-  "persistent-keepalive": "N|off   after node NAME: keepalive interval in seconds towards every peer",
+  "persistent-keepalive": "N|off   after node NAME: keepalive interval in seconds towards every peer (off behind a NAT: 25)",
   "private-key": "KEY|FILE   after node NAME: the WireGuard private key, or a file holding it",
   "save-config": "        after node NAME: wg-quick SaveConfig = true",
   "nosave-config": "      after node NAME: SaveConfig = false",

@@ -18,6 +18,8 @@ export type RoutingDaemon = "frr" | "bird";
 export type MtuMode = "auto" | "fragment";
 /** A node's NAT (issue 13): none (public, or reached only through its Endpoint), auto (learn it by STUN), symmetric. */
 export type NatMode = "auto" | "none" | "symmetric";
+/** The persistent keepalive (seconds) of a node behind a NAT that sets none itself. */
+export const NAT_KEEPALIVE = 25;
 
 export interface NetworkSettings {
   poolIPv4?: string;
@@ -641,6 +643,7 @@ function readNode(c: Collector, name: string, t: TomlTable, pool6?: Prefix): Mes
     }
     return keys;
   };
+  const nat = r.oneOf("NAT", ["auto", "none", "symmetric"] as const, "none");
   return {
     name,
     address,
@@ -649,7 +652,10 @@ function readNode(c: Collector, name: string, t: TomlTable, pool6?: Prefix): Mes
     fwMark: r.int("FwMark", 0, 0xffffffff, 0),
     linkLayerAddress: r.strings("LinkLayerAddress"),
     listenPort: r.int("ListenPort", 0, 65535, 0),
-    persistentKeepalive: r.int("PersistentKeepalive", 0, 65535, 0),
+    // Behind a NAT the mapping of the WireGuard port lives only while packets cross it (NAT-FINDINGS §6): with
+    // keepalive off (0, which vwgen and `ciab add` write), such a node keeps it alive every 25 s, below the 30 s UDP
+    // timeout of Linux conntrack and most home routers, which also keeps a punched hole open from both sides.
+    persistentKeepalive: r.int("PersistentKeepalive", 0, 65535, 0) || (nat === "none" ? 0 : NAT_KEEPALIVE),
     preUp: r.strings("PreUp"),
     postUp: r.strings("PostUp"),
     preDown: r.strings("PreDown"),
@@ -659,7 +665,7 @@ function readNode(c: Collector, name: string, t: TomlTable, pool6?: Prefix): Mes
     upnp: r.bool("UPnP", false),
     subnets,
     discoverLXD: r.bool("DiscoverLXD", false),
-    nat: r.oneOf("NAT", ["auto", "none", "symmetric"] as const, "none"),
+    nat,
     relay: r.str("Relay"),
     overlayIPv4: v4?.split("/")[0],
     get publicKey() {

@@ -38,6 +38,12 @@ export interface PlanOptions {
    * (REJECT_AFTER_TIME: a session older than that is dead anyway).
    */
   roamGraceSeconds?: number;
+  /**
+   * Keep roamed endpoints also when the configuration changed (the agent: a published endpoint is a hint, the
+   * address WireGuard authenticated a handshake from is a fact; issue 13). Without it, a changed wg-quick file
+   * points every peer at its configured endpoint, as bin/ciab-up's sync of the file does.
+   */
+  keepRoamed?: boolean;
   /** How to remove a stale WireGuard interface (default `ip link del`, right for the kernel implementation). */
   destroyWg?: DestroyWg;
 }
@@ -245,8 +251,14 @@ export function removedLines(before: string, after: string): string[] {
 
 // -------------------------------------------------------------------------------------------------- WireGuard
 
-function peerDiffs(w: DesiredWireguard, observed: ObservedWgPeer[], now: number, grace: number): string[] {
+/**
+ * What differs between the desired peers and the interface's, and the peers that roamed: a current endpoint other
+ * than the configured one, with a handshake within `grace` seconds (a negative grace: none roamed). They keep the
+ * endpoint WireGuard learned, in the reasons and in the sync (which would otherwise point them back).
+ */
+function peerDiffs(w: DesiredWireguard, observed: ObservedWgPeer[], now: number, grace: number): { reasons: string[]; roamed: Map<string, string> } {
   const reasons: string[] = [];
+  const roamed = new Map<string, string>();
   const have = new Map(observed.map((p) => [p.publicKey, p]));
   const want = new Set(w.peers.map((p) => p.publicKey));
   for (const p of w.peers) {
@@ -261,7 +273,8 @@ function peerDiffs(w: DesiredWireguard, observed: ObservedWgPeer[], now: number,
     if (p.endpoint && h.endpoint !== p.endpoint && isLiteral(p.endpoint)) {
       const age = h.latestHandshake > 0 ? now - h.latestHandshake : Number.POSITIVE_INFINITY;
       // A fresh handshake from another address means the peer roamed; pointing it back would break it.
-      if (!(h.endpoint && age <= grace)) reasons.push(`peer ${p.name} endpoint ${h.endpoint ?? "(none)"} != ${p.endpoint}`);
+      if (h.endpoint && age <= grace) roamed.set(p.publicKey, h.endpoint);
+      else reasons.push(`peer ${p.name} endpoint ${h.endpoint ?? "(none)"} != ${p.endpoint}`);
     }
     if (p.endpoint && !h.endpoint && !isLiteral(p.endpoint)) reasons.push(`peer ${p.name} endpoint (none) != ${p.endpoint}`);
     if (h.keepalive !== p.keepalive) reasons.push(`peer ${p.name} persistent-keepalive ${h.keepalive || "off"} != ${p.keepalive || "off"}`);
@@ -269,7 +282,7 @@ function peerDiffs(w: DesiredWireguard, observed: ObservedWgPeer[], now: number,
     else if (p.presharedKey && h.pskSha256 !== undefined && h.pskSha256 !== sha256Hex(p.presharedKey)) reasons.push(`peer ${p.name} pre-shared key differs`);
   }
   for (const h of observed) if (!want.has(h.publicKey)) reasons.push(`peer ${shortKey(h.publicKey)} stale (not a node of the mesh)`);
-  return reasons;
+  return { reasons, roamed };
 }
 
 /** An endpoint with an IP literal (a host name resolves to an address wg shows instead, so it cannot compare). */
@@ -311,6 +324,7 @@ function wireguard(wg: DesiredWireguard, o: ObservedHost, opts: PlanOptions, mar
     );
   } else if (link.alias !== mark) out.push(act("link", wg.ifname, `${wg.ifname} is not marked as ciab's (alias ${mark})`, markCmd(wg.ifname, mark)));
   const reasons: string[] = [];
+  let roamed = new Map<string, string>();
   if (created || !obs) {
     reasons.push(`new interface: listen-port ${wg.listenPort}, ${wg.peers.length} peer(s)`);
   } else {
@@ -319,11 +333,16 @@ function wireguard(wg: DesiredWireguard, o: ObservedHost, opts: PlanOptions, mar
     if (wg.publicKey === undefined && obs.publicKey === undefined) reasons.push("private key not set");
     if (obs.listenPort !== wg.listenPort) reasons.push(`listen-port ${obs.listenPort} != ${wg.listenPort}`);
     if (obs.fwMark !== wg.fwMark) reasons.push(`fwmark ${obs.fwMark || "off"} != ${wg.fwMark || "off"}`);
-    reasons.push(...peerDiffs(wg, obs.peers, o.now, changed ? -1 : (opts.roamGraceSeconds ?? 180)));
+    const grace = changed && !opts.keepRoamed ? -1 : (opts.roamGraceSeconds ?? 180);
+    const diff = peerDiffs(wg, obs.peers, o.now, grace);
+    reasons.push(...diff.reasons);
+    roamed = diff.roamed;
   }
   // A new interface starts without the endpoints of the peers that make first contact (they come last, see plan()).
   const wait = new Set(created ? waitingPeers(wg) : []);
-  const sync = wait.size ? { ...wg, peers: wg.peers.map((p) => (wait.has(p) ? { ...p, endpoint: undefined } : p)) } : wg;
+  const endpointOf = (p: DesiredWireguard["peers"][number]) => (wait.has(p) ? undefined : (roamed.get(p.publicKey) ?? p.endpoint));
+  const sync = wait.size || roamed.size ? { ...wg, peers: wg.peers.map((p) => ({ ...p, endpoint: endpointOf(p) })) } : wg;
+  if (roamed.size && reasons.length) reasons.push(`${roamed.size} roamed endpoint(s) kept`);
   if (wait.size) reasons.push(`${wait.size} endpoint(s) set after first contact`);
   if (reasons.length) out.push(act("wg-sync", wg.ifname, reasons.join("; "), syncconfCommand(sync, `${wg.peers.length} peer(s)`)));
 

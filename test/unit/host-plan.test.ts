@@ -182,6 +182,37 @@ describe("planner on captured host state", () => {
     ]);
   });
 
+  it("the agent (keepRoamed) keeps a roamed endpoint when the configuration changed, also in the sync it sends", () => {
+    const o = observedOf("n1", installed.n1);
+    const ow = o.wireguard[0]!;
+    const [peer, other] = ow.peers as [(typeof ow.peers)[number], (typeof ow.peers)[number]];
+    const peers = installed.n1.wireguard[0]!.peers;
+    const otherWant = peers.find((p) => p.publicKey === other.publicKey)!;
+    // another peer's published endpoint changed (and it has no handshake), while the first one roamed 30 s ago
+    const moved = "198.18.66.2:51820";
+    const d: DesiredHost = {
+      ...installed.n1,
+      wireguard: [{ ...installed.n1.wireguard[0]!, peers: peers.map((p) => (p === otherWant ? { ...p, endpoint: moved } : p)) }],
+    };
+    const roamed = {
+      ...o,
+      wireguard: [
+        { ...ow, peers: [{ ...peer, endpoint: "198.18.77.1:40000", latestHandshake: o.now - 30 }, { ...other, latestHandshake: 0 }, ...ow.peers.slice(2)] },
+      ],
+      files: { ...o.files, [`/etc/wireguard/${NET}.conf`]: { sha256: "older", mode: 0o600 } },
+    };
+    const sync = plan(d, roamed, { keepRoamed: true }).find((a) => a.kind === "wg-sync")!;
+    expect(sync.reason).toBe(`peer ${otherWant.name} endpoint ${other.endpoint} != ${moved}; 1 roamed endpoint(s) kept`);
+    const input = sync.commands[0]!.input as string;
+    const section = (key: string) => input.split("[Peer]").find((x) => x.includes(`PublicKey = ${key}`)) ?? "";
+    expect(section(peer.publicKey)).toMatch(/Endpoint = 198\.18\.77\.1:40000/);
+    expect(section(other.publicKey)).toMatch(new RegExp(`Endpoint = ${moved.replace(/\./g, "\\.")}`));
+    // negative control: without keepRoamed the changed file points the roamed peer back
+    const back = plan(d, roamed).find((a) => a.kind === "wg-sync")!;
+    expect(back.reason).toMatch(/endpoint 198\.18\.77\.1:40000 != /);
+    expect((back.commands[0]!.input as string).includes("198.18.77.1:40000")).toBe(false);
+  });
+
   it("no WireGuard implementation: a clear error, not a half plan", () => {
     const empty = emptyHost();
     expect(() => plan(installed.n1, empty)).toThrow(/kernel has no WireGuard module and wireguard-go is not installed/);

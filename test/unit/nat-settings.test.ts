@@ -8,6 +8,7 @@ import type { TomlTable } from "../../src/model/toml.js";
 import { topology } from "../../src/model/topology.js";
 import { renderNft } from "../../src/render/nft.js";
 import { showJson, showText } from "../../src/render/show.js";
+import { renderWireguard } from "../../src/render/wireguard.js";
 import { documentProblems } from "../helpers/json-contract.js";
 
 const env = { random: seededRandom("nat-settings") };
@@ -129,6 +130,21 @@ describe("NAT settings", () => {
     const m = mesh(doc);
     expect(m.problems.filter((p) => p.phase === "deploy")).toEqual([]);
     expect(m.warnings.join("\n")).toMatch(/\[Network\] STUNServers: has one server/);
+  });
+
+  it("a node behind a NAT keeps its mapping alive every 25 s when its keepalive is off (0, as `add` writes it); its own value wins", () => {
+    const doc = put(put(put(base(), "a", { NAT: "auto", ListenPort: 51820 }), "b", { NAT: "symmetric" }), "Network", { STUNServers: ["198.18.0.10:3478"] });
+    put(doc, "c", { NAT: "auto", ListenPort: 51821, PersistentKeepalive: 10 });
+    const m = mesh(doc);
+    expect(m.nodes.map((n) => [n.name, n.persistentKeepalive])).toEqual([
+      ["a", 25],
+      ["b", 25],
+      ["c", 10],
+      ["p", 0],
+    ]);
+    const a = m.nodes.find((n) => n.name === "a");
+    if (!a) throw new Error("no node a");
+    expect(renderWireguard(topology(m).node(a))).toMatch(/\nPersistentKeepalive = 25\n/);
   });
 
   it("set refuses bad values naming the directive", () => {
