@@ -206,3 +206,42 @@ export async function forgetStunFlows(run: Runner, stunPort: number): Promise<vo
   const r = await run(["conntrack", "-D", "-p", "udp", "--orig-port-src", String(stunPort)], { timeoutMs: 5000 });
   if (r.code !== 0 && r.code !== 1) throw new StunError("timeout", `conntrack -D for STUN port ${stunPort} failed (exit ${r.code}): ${r.stderr.trim()}`);
 }
+
+/**
+ * The low-TTL pre-punch (NAT-FINDINGS §5, issue 13 part 4): one datagram from the pre-punch port (which the
+ * bundle's nft rule rewrites to the WireGuard port) to each peer endpoint, with a hop limit that lets it open this
+ * host's NAT and die before the peer's. Then the host's own conntrack entries of the port are forgotten: their reply
+ * tuples would steer the peer's packets to WireGuard's port back to this socket. The NAT keeps its mapping.
+ */
+export async function prePunch(run: Runner, opts: { port: number; ttl: number; targets: string[] }): Promise<void> {
+  const byFamily = new Map<4 | 6, { address: string; port: number }[]>();
+  for (const t of opts.targets) {
+    const { host, port } = splitHostPort(t);
+    const family = isIP(host) === 6 ? 6 : 4;
+    if (isIP(host) === 0) continue; // a host name: WireGuard resolves it; a pre-punch needs the address
+    byFamily.set(family, [...(byFamily.get(family) ?? []), { address: host, port }]);
+  }
+  try {
+    for (const [family, targets] of byFamily) {
+      const sock = createSocket({ type: family === 6 ? "udp6" : "udp4" });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          sock.once("error", reject);
+          sock.bind(opts.port, () => {
+            sock.off("error", reject);
+            resolve();
+          });
+        });
+        sock.setTTL(opts.ttl);
+        for (const t of targets) await new Promise<void>((resolve, reject) => sock.send(PUNCH, t.port, t.address, (e) => (e ? reject(e) : resolve())));
+      } finally {
+        sock.close();
+      }
+    }
+  } finally {
+    await forgetStunFlows(run, opts.port);
+  }
+}
+
+/** What a pre-punch carries: one zero byte, no WireGuard message type (a receiving WireGuard drops it). */
+const PUNCH = Buffer.alloc(1);

@@ -38,6 +38,12 @@ export interface AgentOptions {
    */
   learn?: (self: MeshNode, mesh: Mesh) => Promise<Classification>;
   learnEveryMs?: number;
+  /**
+   * The low-TTL pre-punch (issue 13 part 4; the CLI's is adapters/stun.ts prePunch): called before an apply, for
+   * a node behind a NAT, with the endpoints of peers behind a NAT that are new since the last apply. Its failure is
+   * never a reason not to apply.
+   */
+  punch?: (self: MeshNode, targets: string[]) => Promise<void>;
 }
 
 export interface AgentState {
@@ -57,6 +63,8 @@ export interface AgentState {
   recordsStale?: boolean;
   /** What the steps read before, for the next one (Memo). */
   memo?: Memo;
+  /** The peers' endpoints of the mesh applied last (by node name): a new one is pre-punched once (punchTargets). */
+  endpoints?: Map<string, string>;
 }
 
 /**
@@ -264,6 +272,10 @@ export async function agentStep(o: AgentOptions, st: AgentState, opts: { records
       const { files, digest } = out;
       if (digest !== next.applied) {
         const desired = await finishDesired(`registry ${where}`, files, o.deps);
+        const punch = punchTargets(out.mesh, o.node, next.endpoints);
+        next.endpoints = punch.endpoints;
+        // Best effort: the CLI's punch logs its own failure; the apply goes on without it.
+        if (o.punch && punch.self && punch.targets.length) await o.punch(punch.self, punch.targets).catch(() => undefined);
         // The effective mesh, for `ciab status NET NODE --state-dir DIR` (0600: an admin's mesh holds private keys).
         writeAtomic(join(o.stateDir, `${o.net}.conf`), dumpToml(out.doc, memo.dumped), 0o600);
         await o.apply(desired.desired, { revision: next.status.revision });
@@ -281,6 +293,28 @@ export async function agentStep(o: AgentOptions, st: AgentState, opts: { records
   }
   writeAtomic(join(o.stateDir, STATUS), `${JSON.stringify(next.status, null, 2)}\n`, 0o644);
   return next;
+}
+
+/**
+ * What a pre-punch before this apply goes to: when this node is behind a NAT, the endpoints of peers behind a NAT
+ * that differ from the last applied mesh's (`before`); two NATs that accept unsolicited packets would otherwise keep
+ * each other's first handshakes as stale entries (NAT-FINDINGS §5). A public peer needs none: it roams to whatever
+ * port our handshake arrives from. Returns every peer's endpoint, the next `before`.
+ */
+export function punchTargets(
+  mesh: Mesh,
+  node: string,
+  before: ReadonlyMap<string, string> | undefined,
+): { self?: MeshNode; targets: string[]; endpoints: Map<string, string> } {
+  const endpoints = new Map<string, string>();
+  const targets: string[] = [];
+  const self = mesh.nodes.find((n) => n.name === node);
+  for (const p of mesh.nodes) {
+    if (p === self || !p.endpoint || p.endpoint.broken) continue;
+    endpoints.set(p.name, p.endpoint.text);
+    if (self && self.nat !== "none" && p.nat !== "none" && before?.get(p.name) !== p.endpoint.text) targets.push(p.endpoint.text);
+  }
+  return { ...(self && self.nat !== "none" ? { self } : {}), targets, endpoints };
 }
 
 /**

@@ -4,10 +4,10 @@
 // are forgotten before the first question and whenever the listen port changed (NAT-FINDINGS §3a).
 import { networkInterfaces } from "node:os";
 import type { Runner } from "../adapters/exec.js";
-import { forgetStunFlows, learnMapping } from "../adapters/stun.js";
+import { forgetStunFlows, learnMapping, prePunch } from "../adapters/stun.js";
 import type { Mesh, MeshNode } from "../model/mesh.js";
 import type { Classification } from "../nat/classify.js";
-import { stunSourcePort } from "../nat/stun.js";
+import { PUNCH_TTL, punchSourcePort, stunSourcePort } from "../nat/stun.js";
 
 /** The host's own addresses: a mapping onto one of them means no NAT at all. */
 const hostAddresses = (): string[] =>
@@ -31,5 +31,17 @@ export function stunLearner(run: Runner, deadlineMs = 5000): (self: MeshNode, me
       localAddresses: hostAddresses(),
       deadlineMs,
     });
+  };
+}
+
+/** The agent's pre-punch (AgentOptions.punch): from the port the bundle's nft rule rewrites to WireGuard's. */
+export function punchSender(run: Runner, log: (line: string) => void): (self: MeshNode, targets: string[]) => Promise<void> {
+  return async (self, targets) => {
+    try {
+      await prePunch(run, { port: punchSourcePort(self.listenPort), ttl: PUNCH_TTL, targets });
+      log(`pre-punched ${targets.length} peer endpoint(s) with TTL ${PUNCH_TTL}`);
+    } catch (e) {
+      log(`pre-punch failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
   };
 }

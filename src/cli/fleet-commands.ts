@@ -11,7 +11,7 @@ import { agentStep, initialState, type RunningAgent, runAgent } from "../agent/a
 import { realHost } from "../agent/host.js";
 import { createJoinToken, joinHost, readJoinState } from "../agent/join.js";
 import { reconcile } from "../agent/reconcile.js";
-import { stunLearner } from "../agent/stun.js";
+import { punchSender, stunLearner } from "../agent/stun.js";
 import { pubkey } from "../keys/x25519.js";
 import { CiabError, usage } from "../model/errors.js";
 import type { NodeRecord } from "../model/record.js";
@@ -187,7 +187,7 @@ export function registerFleetCommands(program: Command): void {
         leaseSeconds: lease,
         // NAT = "auto": learn the WireGuard port's mapping by STUN and publish it (not in a dry run: without the
         // bundle's SNAT rule applied, STUN would see the STUN port's mapping, not WireGuard's).
-        ...(o.dryRun ? {} : { learn: stunLearner(spawnRunner) }),
+        ...(o.dryRun ? {} : { learn: stunLearner(spawnRunner), punch: punchSender(spawnRunner, (line) => emit({ event: "log", message: line })) }),
         log: (line: string) => emit({ event: "log", message: line }),
         apply: async (d: Parameters<typeof reconcile>[0], info: { revision?: string }) => {
           const t0 = Date.now();

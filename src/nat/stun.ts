@@ -22,6 +22,19 @@ export const TRANSACTION_ID_BYTES = 12;
  */
 export const stunSourcePort = (listenPort: number): number => (listenPort === 51899 ? 51898 : 51899);
 
+/**
+ * The fixed local port the agent sends its low-TTL pre-punch from (NAT-FINDINGS §5): the bundle's nft rule rewrites
+ * it to the WireGuard port for any destination, so the datagram opens the NAT's mapping of WireGuard's own port
+ * towards a peer. Never the STUN port (a STUN round may run at the same time) nor the listen port.
+ */
+export const punchSourcePort = (listenPort: number): number => (listenPort === 51897 ? 51896 : 51897);
+
+/**
+ * The pre-punch's hop limit: one hop past the host's own NAT (a home router, the host's gateway), so it opens that
+ * NAT and dies before the peer's, which would otherwise keep an unsolicited entry that deadlocks hole punching.
+ */
+export const PUNCH_TTL = 2;
+
 export const METHOD = { bindingRequest: 0x0001, bindingSuccess: 0x0101, bindingError: 0x0111 } as const;
 export const ATTR = { mappedAddress: 0x0001, errorCode: 0x0009, xorMappedAddress: 0x0020, software: 0x8022 } as const;
 

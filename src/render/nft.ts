@@ -21,7 +21,7 @@ import { createHash } from "node:crypto";
 import { aggregate, type Family } from "../ipam/ip.js";
 import type { Mesh, MeshNode } from "../model/mesh.js";
 import { LINK_SOURCES6, type NodeTopology, type Topology } from "../model/topology.js";
-import { stunSourcePort } from "../nat/stun.js";
+import { punchSourcePort, stunSourcePort } from "../nat/stun.js";
 import { type PeerJoin, peerJoin } from "./peer-join.js";
 
 /**
@@ -257,7 +257,8 @@ const TABLE_END = "}\n";
  * NAT = "auto" or "symmetric" (issue 13): STUN requests from the agent's fixed STUN port leave with the WireGuard
  * listen port as their source, so the STUN servers report the NAT's mapping of WireGuard's own port and their
  * replies are de-NATed back to the agent's socket (NAT-FINDINGS §3a; node:dgram cannot share wireguard-go's port).
- * Only towards the servers' ports, so nothing else the host sends is rewritten. `snat to :PORT` keeps the address
+ * Only towards the servers' ports, so nothing else the host sends is rewritten; the pre-punch port (punchSourcePort)
+ * to any address, since it goes to peers' endpoints. `snat to :PORT` keeps the address
  * and works for both families in an inet table (nft 1.0.6 refuses `snat ip to :PORT` there).
  */
 function stunSnat(node: MeshNode, net: Mesh["network"]): string[] {
@@ -268,6 +269,8 @@ function stunSnat(node: MeshNode, net: Mesh["network"]): string[] {
     "\t\ttype nat hook postrouting priority srcnat; policy accept;",
     "\t\t# STUN from the agent's port leaves as WireGuard's, so the servers report WireGuard's NAT mapping.",
     `\t\tudp sport ${stunSourcePort(node.listenPort)} udp dport { ${ports.join(", ")} } snat to :${node.listenPort}`,
+    "\t\t# The low-TTL pre-punch towards a peer leaves as WireGuard's too; the agent forgets its flow once sent.",
+    `\t\tudp sport ${punchSourcePort(node.listenPort)} snat to :${node.listenPort}`,
     "\t}",
   ];
 }

@@ -365,6 +365,61 @@ describe("agent step, incremental", () => {
 
 // Issue 13 part 3: a node with NAT = "auto" publishes the mapping STUN learned as its endpoint; its peers' agents
 // lay it over the mesh. The STUN client itself is tested against coturn (test/integration/stun*.test.ts).
+describe("agent pre-punch (issue 13 part 4)", () => {
+  const text = (n1Nat: string) =>
+    meshText()
+      .replace("[Network]\n", '[Network]\nSTUNServers = [ "198.18.0.10:3478", "198.18.0.11:3478",]\n')
+      .replace("[Node.n1]\n", `[Node.n1]\nNAT = "${n1Nat}"\n`)
+      .replace("[Node.n2]\n", '[Node.n2]\nNAT = "auto"\n');
+
+  async function run(n1Nat: string, steps: NodeRecord[][]) {
+    let recs: NodeRecord[] = [];
+    const { o, applied } = setup(
+      () => ({ text: text(n1Nat), revision: "5" }),
+      () => recs,
+    );
+    const events: string[] = [];
+    o.apply = async (d) => void events.push(`apply ${d.node}`);
+    o.punch = async (self, targets) => void events.push(`punch from ${self.name}: ${targets.join(",")}`);
+    let st = initialState(o);
+    for (const r of steps) {
+      recs = r;
+      st = await agentStep(o, st);
+    }
+    return { events, applied };
+  }
+  const n2At = (ep: string): NodeRecord[] => [{ version: 1, node: "n2", endpoint: ep, updatedAt: "2026-12-05T01:00:00Z" }];
+
+  it("behind a NAT: a NATed peer's new endpoint is punched before the apply that sets it, once; public peers never", async () => {
+    const { events } = await run("auto", [[], n2At("198.18.9.2:40000"), n2At("198.18.9.2:40000"), n2At("198.18.9.3:40001")]);
+    expect(events).toEqual([
+      // the first apply: n2's configured endpoint is new; n3 is public (NAT none) and roams to us by itself
+      "punch from n1: 198.18.2.1:51820",
+      "apply n1",
+      "punch from n1: 198.18.9.2:40000",
+      "apply n1",
+      "punch from n1: 198.18.9.3:40001",
+      "apply n1",
+    ]);
+  });
+
+  it("a public node never punches (negative control: the same records, NAT none)", async () => {
+    const { events } = await run("none", [[], n2At("198.18.9.2:40000")]);
+    expect(events).toEqual(["apply n1", "apply n1"]);
+  });
+
+  it("a failing punch does not stop the apply", async () => {
+    const { o } = setup(() => ({ text: text("auto"), revision: "5" }));
+    const events: string[] = [];
+    o.apply = async () => void events.push("apply");
+    o.punch = async () => {
+      throw new Error("conntrack missing");
+    };
+    await agentStep(o, initialState(o));
+    expect(events).toEqual(["apply"]);
+  });
+});
+
 describe("agent and STUN", () => {
   const natMesh = (nat: string) =>
     meshText()

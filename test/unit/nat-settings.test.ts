@@ -190,8 +190,15 @@ describe("the scoped STUN SNAT rule in the node's nft table (NAT-FINDINGS §3a)"
   const nft = (n: string) => renderNft(t.node(m.nodes.find((x) => x.name === n) as (typeof m.nodes)[number]));
   it("NAT auto: the fixed STUN port leaves as the WireGuard port, only towards the servers' ports", () => {
     expect(nft("a")).toContain(
-      "\tchain stun_snat {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\t# STUN from the agent's port leaves as WireGuard's, so the servers report WireGuard's NAT mapping.\n\t\tudp sport 51899 udp dport { 3478, 3479 } snat to :51820\n\t}",
+      "\tchain stun_snat {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\t# STUN from the agent's port leaves as WireGuard's, so the servers report WireGuard's NAT mapping.\n\t\tudp sport 51899 udp dport { 3478, 3479 } snat to :51820\n\t\t# The low-TTL pre-punch towards a peer leaves as WireGuard's too; the agent forgets its flow once sent.\n\t\tudp sport 51897 snat to :51820\n\t}",
     );
+  });
+  it("the pre-punch port never equals the listen port", () => {
+    const doc2 = base();
+    applySet(doc2, "m", ["stun-servers", "s1.example:3478", "node", "a", "nat", "auto", "listen-port", "51897"], env);
+    const m2 = mesh(doc2);
+    const text = renderNft(topology(m2).node(m2.nodes.find((x) => x.name === "a") as (typeof m2.nodes)[number]));
+    expect(text).toMatch(/udp sport 51896 snat to :51897\n/);
   });
   it("a WireGuard port equal to the usual STUN port moves the STUN port", () =>
     expect(nft("b")).toMatch(/udp sport 51898 udp dport \{ 3478, 3479 \} snat to :51899/));
