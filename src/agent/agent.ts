@@ -14,7 +14,7 @@ import { type Mesh, type MeshNode, meshFromDoc, type NodeMemo } from "../model/m
 import { type DumpMemo, dumpToml, parseToml, type TomlTable } from "../model/toml.js";
 import { type Classification, mappingText } from "../nat/classify.js";
 import type { DesiredHost } from "../plan/types.js";
-import { acceptRecords, checkKey, type OverlayMemo, overlayRecords, type RecordProblem } from "../registry/records.js";
+import { acceptRecords, checkKey, learnedOf, type OverlayMemo, overlayRecords, type RecordProblem } from "../registry/records.js";
 import type { MeshText, NodeRecord, Registry, RegistryEvent } from "../registry/registry.js";
 import { type AgentStatus, type Answer, backoffMs, type Cached, debounceDue, decide, nextStatus } from "./decide.js";
 import { finishDesired, renderInMemory } from "./desired.js";
@@ -119,14 +119,14 @@ interface Derived {
 }
 
 /**
- * What the overlay reads of the records (node, public key, endpoint, subnets), in name order, as one string. A
+ * What the overlay reads of the records (node, public key, endpoint, subnets, NAT verdict), in name order, as one string. A
  * record of a node of `mesh` with none of the three changes nothing and cannot be refused (only an unknown node
  * can): left out, so that agents publishing bare records (no key file, no joined endpoint) cost the others nothing.
  */
 export function overlayKey(records: readonly NodeRecord[], mesh: Mesh): string {
   const names = new Set(mesh.nodes.map((n) => n.name));
-  const lays = (r: NodeRecord) => r.publicKey !== undefined || r.endpoint !== undefined || r.subnets !== undefined || !names.has(r.node);
-  const rows = records.filter(lays).map((r) => [r.node, r.publicKey ?? null, r.endpoint ?? null, r.subnets ?? null] as const);
+  const lays = (r: NodeRecord) => r.publicKey !== undefined || r.endpoint !== undefined || r.subnets !== undefined || r.nat !== undefined || !names.has(r.node);
+  const rows = records.filter(lays).map((r) => [r.node, r.publicKey ?? null, r.endpoint ?? null, r.subnets ?? null, r.nat?.kind ?? null] as const);
   rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   return JSON.stringify(rows);
 }
@@ -227,6 +227,8 @@ function derive(
   refused(checked.refused);
   const doc = overlayRecords(parsed.doc, checked.accepted, memo.overlay);
   const effMesh = meshFromDoc(o.net, doc, { file: where, text: parsed.text, nodes: memo.nodes });
+  const learned = learnedOf(checked.accepted);
+  if (learned) effMesh.learned = learned;
   const files = renderInMemory(effMesh, parsed.text, o.node);
   const digest = createHash("sha256")
     .update(JSON.stringify([...files].sort(([a], [b]) => (a < b ? -1 : 1))))

@@ -3,17 +3,30 @@
 // change anything, or print (cli/ does). A peer is down when its overlay ping fails, when it never completed a
 // WireGuard handshake, or when a routing session to it exists but is not up. The handshake age alone is not a verdict: WireGuard only handshakes while traffic
 // flows, so an idle peer may show an old one (the ping, sent first, refreshes it).
+
+import { isIP } from "node:net";
 import { birdSessions } from "../adapters/bird.js";
 import { frrSessions, type RoutingSession } from "../adapters/frr.js";
 import { observeIp, parseRoutes } from "../adapters/iproute2.js";
 import { observeWireguard } from "../adapters/wireguard.js";
-import { canonicalAddr } from "../ipam/ip.js";
-import type { DesiredHost, DesiredWireguard, ObservedWireguard } from "../plan/types.js";
+import { canonicalAddr, contains, parsePrefix } from "../ipam/ip.js";
+import type { DesiredHost, DesiredPeer, DesiredWireguard, ObservedWireguard } from "../plan/types.js";
 import type { HostDeps } from "./host.js";
 
 export interface PeerStatus {
   name: string;
-  publicKey: string;
+  /** Absent for a node reached through a relay (it is not a WireGuard peer of this one). */
+  publicKey?: string;
+  /** Directly over its own WireGuard peer, or relayed through `via` (a blacklisted pair, or one behind NATs). */
+  path: "direct" | "relayed";
+  via?: string;
+  /** The NAT in front of the peer (learned by its agent's STUN, or configured); absent: none. */
+  nat?: DesiredPeer["nat"];
+  /**
+   * Where the endpoint in use came from: the mesh file or a record ("static"), the peer's STUN mapping ("stun"),
+   * or WireGuard itself, from an authenticated handshake from another address ("roamed"); none without one.
+   */
+  endpointSource?: "static" | "stun" | "roamed";
   endpoint?: string;
   /** Seconds since the latest handshake; null = never. */
   handshakeAgeSeconds: number | null;
@@ -43,6 +56,19 @@ export interface StatusReport {
 
 const norm = canonicalAddr;
 
+/** wg's endpoint and the configured one: the same address (canonical) and port; a host name cannot be compared. */
+function sameEndpoint(shown: string, configured: string | undefined): boolean {
+  if (configured === undefined) return false;
+  const split = (e: string) => {
+    const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(e);
+    return m ? { host: m[1] as string, port: m[2] as string } : undefined;
+  };
+  const a = split(shown);
+  const b = split(configured);
+  if (!a || !b || isIP(b.host) === 0) return true;
+  return a.port === b.port && isIP(a.host) !== 0 && norm(a.host) === norm(b.host);
+}
+
 async function ping(deps: HostDeps, address: string): Promise<PeerStatus["ping"]> {
   const r = await deps.run(["ping", address.includes(":") ? "-6" : "-4", "-n", "-c", "1", "-W", "1", address], { timeoutMs: 5000 });
   const rtt = /time=([\d.]+) ms/.exec(r.stdout)?.[1];
@@ -70,14 +96,14 @@ export async function hostStatus(d: DesiredHost, deps: HostDeps): Promise<Status
     return d.vxlan.filter((x) => x.underlay === w.ifname).flatMap((x) => x.peers.filter((p) => vteps.has(p.vtep)).flatMap((p) => p.ips));
   };
   const all = d.wireguard.flatMap((w) => w.peers.map((p) => ({ w, p })));
+  const relayed = d.wireguard.flatMap((w) => (w.relayed ?? []).map((r) => ({ w, r })));
+  const pingFirst = (w: DesiredWireguard, overlay: string[]) => {
+    const target = overlay.find((a) => !a.includes(":")) ?? overlay[0];
+    return linkOf(w.ifname) && target ? ping(deps, target) : Promise.resolve(null);
+  };
   // The ping goes first: it also refreshes the handshake of an idle peer.
-  const pings = await Promise.all(
-    all.map(async ({ w, p }) => {
-      const overlay = overlayOf(w, p.allowedIPs);
-      const target = overlay.find((a) => !a.includes(":")) ?? overlay[0];
-      return linkOf(w.ifname) && target ? ping(deps, target) : null;
-    }),
-  );
+  const pings = await Promise.all(all.map(({ w, p }) => pingFirst(w, overlayOf(w, p.allowedIPs))));
+
   const observedWg = new Map<string, ObservedWireguard>();
   for (const w of d.wireguard) {
     if (!linkOf(w.ifname)) continue;
@@ -119,10 +145,16 @@ export async function hostStatus(d: DesiredHost, deps: HostDeps): Promise<Status
     else if (w.latestHandshake === 0) pr.push("never completed a WireGuard handshake");
     if (pg && !pg.ok) pr.push(`overlay ping to ${pg.address} failed`);
     for (const s of mine) if (!s.up) pr.push(`${s.protocol}${s.family ? ` ${s.family}` : ""} session ${s.state}`);
+    const endpoint = w?.endpoint ?? p.endpoint;
+    // wg shows the address it sends to: another one than configured is one it learned from a handshake.
+    const source = !endpoint ? undefined : w?.endpoint && !sameEndpoint(w.endpoint, p.endpoint) ? "roamed" : p.endpointSource === "stun" ? "stun" : "static";
     return {
       name: p.name,
       publicKey: p.publicKey,
-      ...(w?.endpoint ? { endpoint: w.endpoint } : p.endpoint ? { endpoint: p.endpoint } : {}),
+      path: "direct" as const,
+      ...(p.nat ? { nat: p.nat } : {}),
+      ...(source ? { endpointSource: source } : {}),
+      ...(endpoint ? { endpoint } : {}),
       handshakeAgeSeconds: w && w.latestHandshake > 0 ? Math.max(0, deps.now() - w.latestHandshake) : null,
       rxBytes: w?.rxBytes ?? 0,
       txBytes: w?.txBytes ?? 0,
@@ -134,6 +166,30 @@ export async function hostStatus(d: DesiredHost, deps: HostDeps): Promise<Status
       problems: pr,
     };
   });
+  // A relayed partner has no WireGuard peer, VXLAN entry or session here (its overlay address is unreachable on
+  // purpose): it works when the relay is up and, with routing, its Subnets' routes point at the relay.
+  for (const { r } of relayed) {
+    const relay = peers.find((p) => p.name === r.via);
+    const inside = (dst: string) => r.subnets.some((s) => dst.includes("/") && contains(parsePrefix(s), parsePrefix(dst)));
+    const via = relay ? relay.routes.filter(inside) : [];
+    const pr: string[] = [];
+    if (!relay?.up) pr.push(`its relay ${r.via} is ${relay ? "down" : "not a peer"}`);
+    if (r.subnets.length && routing.daemon !== "none" && via.length === 0) pr.push(`no route to its subnets through ${r.via}`);
+    peers.push({
+      name: r.name,
+      path: "relayed",
+      via: r.via,
+      handshakeAgeSeconds: null,
+      rxBytes: 0,
+      txBytes: 0,
+      overlay: [],
+      sessions: [],
+      routes: via,
+      ping: null,
+      up: pr.length === 0,
+      problems: pr,
+    });
+  }
   for (const p of peers) if (!p.up) problems.push(`peer ${p.name} is down: ${p.problems.join("; ")}`);
   return {
     network: d.network,

@@ -196,8 +196,14 @@ function printStatus(s: StatusReport): void {
           .join(", ")
       : "no session (reflected routes)";
     const pg = p.ping ? (p.ping.ok ? `ping ${p.ping.rttMs ?? "?"} ms` : "ping FAILED") : "no ping";
+    const nat = p.nat ? `; NAT ${p.nat}` : "";
+    if (p.path === "relayed") {
+      out(`  ${p.up ? "up  " : "DOWN"} ${p.name.padEnd(w)}  relayed via ${p.via}; routes ${p.routes.length} through it${nat}`);
+      continue;
+    }
+    const ep = p.endpoint ? `${p.endpoint} (${p.endpointSource})` : "-";
     out(
-      `  ${p.up ? "up  " : "DOWN"} ${p.name.padEnd(w)}  ${(p.endpoint ?? "-").padEnd(21)} handshake ${hs.padEnd(10)} rx ${p.rxBytes} tx ${p.txBytes}  ${sess}; routes ${p.routes.length}; ${pg}`,
+      `  ${p.up ? "up  " : "DOWN"} ${p.name.padEnd(w)}  direct ${ep.padEnd(30)} handshake ${hs.padEnd(10)} rx ${p.rxBytes} tx ${p.txBytes}  ${sess}; routes ${p.routes.length}${nat}; ${pg}`,
     );
   }
   for (const pr of s.problems) out(`  problem: ${pr}`);

@@ -115,6 +115,19 @@ export interface Mesh {
   warnings: string[];
   /** The "deploy" and "warning" problems, located (see validate.ts for what refuses them). */
   problems: Problem[];
+  /**
+   * What nodes' agents learned by STUN about the NAT in front of them (their records' `nat`), by node name, and
+   * whether the endpoint the mesh holds for the node is the mapping STUN learned. Set on the effective mesh by the
+   * agent (registry/records.ts learnedOf); none for a mesh file.
+   */
+  learned?: ReadonlyMap<string, Learned>;
+}
+
+/** One node's STUN verdict as its record published it. */
+export interface Learned {
+  nat: "none" | "endpoint-independent" | "symmetric" | "unknown";
+  /** The node's endpoint (in the effective mesh) is the mapping STUN learned. */
+  endpoint: boolean;
 }
 
 export const NETWORK_DEFAULTS = {

@@ -229,10 +229,26 @@ export function desiredFromBundle(dir: string, files: ReadonlyMap<string, string
         ...(p.endpoint !== undefined ? { endpoint: p.endpoint } : {}),
         allowedIPs: p.allowedIPs,
         keepalive: p.keepalive ?? 0,
+        ...(p.nat !== undefined ? { nat: p.nat } : {}),
+        ...(p.endpointSource !== undefined ? { endpointSource: p.endpointSource } : {}),
       };
     });
+    const relayed = (w.relayed ?? []).map((r, j) => {
+      for (const a of r.subnets) prefix(dir, `${at}.relayed[${j}].subnets`, a);
+      return r;
+    });
     for (const a of w.addresses) prefix(dir, `${at}.addresses`, a);
-    return { ifname: w.ifname, listenPort: w.listenPort, fwMark: w.fwMark, publicKey: w.publicKey, privateKey, mtu: w.mtu, addresses: w.addresses, peers };
+    return {
+      ifname: w.ifname,
+      listenPort: w.listenPort,
+      fwMark: w.fwMark,
+      publicKey: w.publicKey,
+      privateKey,
+      mtu: w.mtu,
+      addresses: w.addresses,
+      peers,
+      ...(relayed.length ? { relayed } : {}),
+    };
   });
   const vxlan: DesiredVxlan[] = v.vxlan.map((x, i) => {
     const at = `${DESIRED_FILE}: vxlan[${i}]`;

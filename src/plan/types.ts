@@ -4,7 +4,7 @@
 // (adapters drop it while parsing); desired state may hold the node's own private key only when the mesh file or
 // bundle carries it inline, and it only ever leaves as the standard input of a command marked `secret`.
 
-import type { VxlanDevice } from "../state/desired.js";
+import type { DesiredPeerV1, DesiredRelayedV1, VxlanDevice } from "../state/desired.js";
 
 /** One external command, run without a shell unless argv says `sh -c` (adapters/exec.ts). */
 export interface Command {
@@ -157,6 +157,9 @@ export interface DesiredPeer {
   endpoint?: string;
   allowedIPs: string[];
   keepalive: number;
+  /** For status: the NAT in front of the peer, and whether its endpoint is its STUN mapping (desired.json's). */
+  nat?: DesiredPeerV1["nat"];
+  endpointSource?: DesiredPeerV1["endpointSource"];
 }
 
 /** Where the node's private key comes from: inline (mesh file or bundle) or a key file that stays on the host. */
@@ -173,6 +176,8 @@ export interface DesiredWireguard {
   /** VTEP addresses with length (LinkLayerAddress). */
   addresses: string[];
   peers: DesiredPeer[];
+  /** For status: nodes reached through a relay (desired.json's). */
+  relayed?: DesiredRelayedV1[];
 }
 
 /** A VXLAN device: the same value desired.json holds and the renderers create it from (render/vxlan.ts). */

@@ -5,7 +5,7 @@
 
 import { parsePrefix } from "../ipam/ip.js";
 import { PrefixIndex } from "../ipam/prefix-index.js";
-import type { Mesh } from "../model/mesh.js";
+import type { Learned, Mesh } from "../model/mesh.js";
 import type { NodeRecord, RecordProblem } from "../model/record.js";
 import type { TomlTable } from "../model/toml.js";
 
@@ -124,6 +124,20 @@ export function overlayRecords(doc: TomlTable, accepted: readonly NodeRecord[], 
     nodes[rec.node] = out;
   }
   return doc.Node === undefined ? { ...doc } : { ...doc, Node: nodes };
+}
+
+/**
+ * What the accepted records say their agents learned by STUN (Mesh.learned): the verdict, and whether the record's
+ * endpoint is the mapping STUN learned (agent.ts withLearned publishes it for an endpoint-independent NAT, or none).
+ */
+export function learnedOf(accepted: readonly NodeRecord[]): Map<string, Learned> | undefined {
+  const out = new Map<string, Learned>();
+  for (const r of accepted) {
+    if (!r.nat) continue;
+    const mapped = r.nat.kind === "endpoint-independent" || r.nat.kind === "none";
+    out.set(r.node, { nat: r.nat.kind, endpoint: mapped && r.endpoint !== undefined });
+  }
+  return out.size ? out : undefined;
 }
 
 /**

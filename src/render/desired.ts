@@ -4,7 +4,7 @@
 // WireGuard interfaces, VXLAN devices and routing instances (each with a VRF slot), today one of each.
 // Secrets never go into desired.json: a key that stays on the host is named by its path; keys the mesh file holds
 // inline go into the bundle's secrets file (0600), named by desired.json. Pure; no I/O.
-import { type MeshNode, pairKey } from "../model/mesh.js";
+import { type Learned, type MeshNode, pairKey } from "../model/mesh.js";
 import type { NodeTopology, Topology } from "../model/topology.js";
 import {
   type AnnounceV1,
@@ -41,7 +41,8 @@ export interface DesiredRender {
 export function desiredRenderer(t: Topology): (nt: NodeTopology, frr?: FrrFiles) => DesiredRender {
   const { mesh } = t;
   const wgLine = new Map<string, string>();
-  for (const p of mesh.nodes) wgLine.set(p.name, JSON.stringify(wgPeer(p, undefined, 0)));
+  const learned = (p: MeshNode) => mesh.learned?.get(p.name);
+  for (const p of mesh.nodes) wgLine.set(p.name, JSON.stringify(wgPeer(p, undefined, 0, learned(p))));
   const wgJoin = peerJoin(mesh.nodes, (p) => wgLine.get(p.name) as string);
   const vxJoin = peerJoin(mesh.nodes, (p) => JSON.stringify({ vtep: p.vtep, mac: p.mac, ips: t.hosts(p) } satisfies VxlanPeer));
   return (nt, frr) => {
@@ -55,7 +56,7 @@ export function desiredRenderer(t: Topology): (nt: NodeTopology, frr?: FrrFiles)
         : peers.map((p) => {
             const psk = pskOf?.(p);
             if (psk !== undefined) psks[p.publicKey] = psk;
-            return psk === undefined && !keepalive ? (wgLine.get(p.name) as string) : JSON.stringify(wgPeer(p, psk, keepalive));
+            return psk === undefined && !keepalive ? (wgLine.get(p.name) as string) : JSON.stringify(wgPeer(p, psk, keepalive, learned(p)));
           });
     // Stand-ins for the peer lists: formatDesired prints the lines formatted above in their place.
     const wgPeers: DesiredPeerV1[] = [];
@@ -70,13 +71,27 @@ export function desiredRenderer(t: Topology): (nt: NodeTopology, frr?: FrrFiles)
 }
 
 /** A peer of desired.json. Keys assigned in the schema's order, without object spreads (each stays a fast object). */
-function wgPeer(p: MeshNode, psk: string | undefined, keepalive: number): DesiredPeerV1 {
+function wgPeer(p: MeshNode, psk: string | undefined, keepalive: number, learned: Learned | undefined): DesiredPeerV1 {
   const peer: Partial<DesiredPeerV1> = { name: p.name, publicKey: p.publicKey };
   if (psk !== undefined) peer.presharedKey = true;
   if (p.endpoint) peer.endpoint = p.endpoint.text;
   peer.allowedIPs = p.allowedIPs;
   if (keepalive) peer.keepalive = keepalive;
+  const nat = learned && learned.nat !== "none" ? learned.nat : p.nat === "symmetric" ? "symmetric" : p.nat === "auto" ? "unknown" : undefined;
+  if (nat) peer.nat = nat;
+  if (p.endpoint && learned?.endpoint) peer.endpointSource = "stun";
   return peer as DesiredPeerV1;
+}
+
+/** The mesh's nodes by name, built once per mesh (a node's relayed partners are looked up in it). */
+const byNameOf = new WeakMap<object, Map<string, MeshNode>>();
+function nodesByName(mesh: { nodes: MeshNode[] }): Map<string, MeshNode> {
+  let m = byNameOf.get(mesh);
+  if (!m) {
+    m = new Map(mesh.nodes.map((n) => [n.name, n]));
+    byNameOf.set(mesh, m);
+  }
+  return m;
 }
 
 /** The desired state of a node around its peer lists, and its secrets file. */
@@ -101,6 +116,13 @@ function desiredState(
     addresses: node.linkLayerAddress,
     peers,
   };
+  if (nt.transits.size) {
+    const byName = nodesByName(mesh);
+    wg.relayed = [...nt.transits].map(([name, via]) => {
+      const partner = byName.get(name);
+      return { name, via: via.name, subnets: partner ? [...t.owned(partner, 4), ...t.owned(partner, 6)] : [] };
+    });
+  }
   const hasSecrets = Boolean(node.privateKey) || Object.keys(psks).length > 0;
   const announce: AnnounceV1 = {
     subnets: [...nt.owned[4], ...nt.owned[6]],

@@ -18,6 +18,22 @@ export interface DesiredPeerV1 {
   allowedIPs: string[];
   /** Seconds. Absent: 0 (off). */
   keepalive?: number;
+  /**
+   * The NAT in front of the peer: what its agent learned by STUN, else "symmetric" as configured, "unknown" for
+   * NAT = "auto" before anything was learned. Absent: none (public). For status only.
+   */
+  nat?: "endpoint-independent" | "symmetric" | "unknown";
+  /** The endpoint is the mapping the peer's agent learned by STUN. Absent: as configured (the mesh file, a record). */
+  endpointSource?: "stun";
+}
+
+/** A node this one reaches through a relay (a blacklisted pair, or one that cannot connect directly). For status. */
+export interface DesiredRelayedV1 {
+  name: string;
+  /** The node that relays the pair's traffic. */
+  via: string;
+  /** The partner's Subnets: their routes go through the relay. */
+  subnets: string[];
 }
 
 export interface DesiredWireguardV1 {
@@ -33,6 +49,8 @@ export interface DesiredWireguardV1 {
   /** VTEP addresses with length (LinkLayerAddress). */
   addresses: string[];
   peers: DesiredPeerV1[];
+  /** Nodes reached through a relay, not a peer of their own. Absent: none. */
+  relayed?: DesiredRelayedV1[];
 }
 
 /** Prefixes a routing instance announces, and where BGP's `network` lines are in its configuration file. */

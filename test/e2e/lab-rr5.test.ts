@@ -8,8 +8,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { spawnRunner } from "../../src/adapters/exec.js";
 import { labTest, traceHops } from "../../src/lab/checks.js";
 import { execTarget, loadLabMesh, netnsPids } from "../../src/lab/lab.js";
-import { LAB_ROOT } from "../../src/lab/state.js";
-import { deps, labReady, type RunningLab, startLab, stopLab } from "../helpers/lab.js";
+import { LAB_ROOT, labPaths } from "../../src/lab/state.js";
+import { ciabOn, deps, labReady, type RunningLab, startLab, stopLab } from "../helpers/lab.js";
 import { MESH_DIR } from "../helpers/meshes.js";
 
 /** FRR's processes on a node (frrinit.sh starts them under watchfrr). */
@@ -69,6 +69,18 @@ describe.skipIf(!labReady())("ciab lab: 5 nodes, two reflectors, a blacklisted p
     expect(direct).toEqual(["10.20.1.1", c3, "10.20.3.2"]);
     // Why: on c1 the partner's route points at the transit (the inbound policy's `set ip next-hop`), not at c2.
     expect(await on("c1", ["ip", "route", "show", "10.20.2.0/24", "proto", "bgp"])).toContain(`via ${rr1} `);
+    // ciab status on c1 says so per peer: c2 relayed via rr1 (its subnet's route through it), the others direct
+    // with their configured endpoints.
+    const st = await ciabOn(lab, "c1", ["status", "--bundle", labPaths(LAB_ROOT, lab.name).bundle("c1"), "--json"]);
+    const peers = (JSON.parse(st.stdout) as { peers: { name: string; path: string; via?: string; endpointSource?: string; routes: string[]; up: boolean }[] })
+      .peers;
+    expect(peers.map((p) => [p.name, p.path, p.via ?? p.endpointSource, p.up])).toEqual([
+      ["c3", "direct", "static", true],
+      ["rr1", "direct", "static", true],
+      ["rr2", "direct", "static", true],
+      ["c2", "relayed", "rr1", true],
+    ]);
+    expect(peers.find((p) => p.name === "c2")?.routes).toEqual(["10.20.2.0/24"]);
   }, 150_000);
 
   it("stopping reflector rr2's FRR (by PID in its namespace) keeps the matrix full: routes stay via rr1", async () => {

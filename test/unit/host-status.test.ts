@@ -69,6 +69,39 @@ describe("ciab status: handshakes", () => {
   });
 });
 
+describe("ciab status: where each endpoint came from (issue 13 part 6)", () => {
+  it("static as configured, stun when desired.json says the peer's STUN mapping, roamed when wg shows another address", async () => {
+    const [first, second] = d.wireguard[0]!.peers as [(typeof d.wireguard)[0]["peers"][number], (typeof d.wireguard)[0]["peers"][number]];
+    const withStun = {
+      ...d,
+      wireguard: [
+        {
+          ...d.wireguard[0]!,
+          peers: d.wireguard[0]!.peers.map((p) => (p === second ? { ...p, endpointSource: "stun" as const, nat: "endpoint-independent" as const } : p)),
+        },
+      ],
+    };
+    const same = await hostStatus(
+      withStun,
+      host(() => captured),
+    );
+    expect(same.peers.map((p) => [p.name, p.path, p.endpointSource, p.nat])).toEqual([
+      [first.name, "direct", "static", undefined],
+      [second.name, "direct", "stun", "endpoint-independent"],
+    ]);
+    // WireGuard learned another address for the second peer from a handshake: roamed, whatever was configured
+    const roamed = captured.replace(second.endpoint as string, "198.18.99.7:40001");
+    const r = await hostStatus(
+      withStun,
+      host(() => roamed),
+    );
+    expect(r.peers.map((p) => [p.endpointSource, p.endpoint])).toEqual([
+      ["static", first.endpoint],
+      ["roamed", "198.18.99.7:40001"],
+    ]);
+  });
+});
+
 describe("ciab up --wait", () => {
   const clock = () => {
     let t = 0;
