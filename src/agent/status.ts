@@ -179,6 +179,7 @@ export async function hostStatus(d: DesiredHost, deps: HostDeps): Promise<Status
       name: r.name,
       path: "relayed",
       via: r.via,
+      ...(r.nat ? { nat: r.nat } : {}),
       handshakeAgeSeconds: null,
       rxBytes: 0,
       txBytes: 0,

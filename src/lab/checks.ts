@@ -7,8 +7,8 @@
 import { type Runner, tail } from "../adapters/exec.js";
 import { contains, type Family, parsePrefix } from "../ipam/ip.js";
 import { CiabError } from "../model/errors.js";
-import type { MeshNode } from "../model/mesh.js";
-import { hostPart, isBlacklisted, type Topology, topology, vxlanDev } from "../model/topology.js";
+import { type MeshNode, pairKey } from "../model/mesh.js";
+import { hostPart, type Topology, topology, vxlanDev } from "../model/topology.js";
 import type { Check, CheckContext, CheckResult } from "./check.js";
 import type { LabContainer } from "./containers.js";
 import { exposure } from "./exposure.js";
@@ -168,7 +168,7 @@ export const ownership: Check = async (ctx) => {
         }
         const gateways = [route.gateway, ...(route.nexthops ?? []).map((h) => h.gateway)].filter((g): g is string => g !== undefined);
         if (f === 6 || gateways.length === 0) continue;
-        const allowed = owners.map((o) => (isBlacklisted(ctx.mesh, self, o) ? topo.transit(self, o) : o)?.overlayIPv4);
+        const allowed = owners.map((o) => (topo.apart(self, o) ? topo.transit(self, o) : o)?.overlayIPv4);
         const wrong = gateways.filter((g) => !allowed.includes(g));
         if (wrong.length)
           bad.push(`${p.name} has ${route.dst} via ${wrong.join(",")}, but it belongs to ${owners.map((o) => o.name).join("/")} (${allowed.join("/")})`);
@@ -193,11 +193,14 @@ export function traceHops(out: string): string[] {
  */
 export const transit: Check = async (ctx) => {
   const name = "blacklist transit";
-  const pairs = [...ctx.mesh.blacklist].sort().map((k) => k.split(",") as [string, string]);
-  if (pairs.length === 0) return [{ name, status: "skip", detail: "no blacklisted pairs" }];
+  const topo = topology(ctx.mesh);
+  // Blacklisted pairs, and pairs behind NATs that the topology relays ("relay transit").
+  const nodes = ctx.mesh.nodes;
+  const pairs = nodes.flatMap((a, i) => nodes.slice(i + 1).flatMap((b) => (topo.apart(a, b) ? [[a.name, b.name] as [string, string]] : [])));
+  if (pairs.length === 0) return [{ name, status: "skip", detail: "no blacklisted or relayed pairs" }];
   if (ctx.mesh.network.routing === "none") return [{ name, status: "skip", detail: "Routing = none: blacklisted pairs have no relay" }];
   const node = (n: string) => ctx.mesh.nodes.find((x) => x.name === n) as MeshNode;
-  const topo = topology(ctx.mesh);
+  const labelOf = (x: string, y: string) => `${ctx.mesh.blacklist.has(pairKey(x, y)) ? name : "relay transit"} ${x}->${y}`;
   const containerOn = (n: string) => ctx.state.containers.find((c) => c.node === n);
   const jobs = pairs.flatMap(([a, b]) => [
     [a, b],
@@ -206,7 +209,7 @@ export const transit: Check = async (ctx) => {
   return mapLimit(jobs, 2, async ([x, y]): Promise<CheckResult> => {
     const cx = containerOn(x as string);
     const cy = containerOn(y as string);
-    const label = `${name} ${x}->${y}`;
+    const label = labelOf(x as string, y as string);
     const f = cx && cy ? commonFamily(cx, cy) : undefined;
     if (!cx || !cy || !f) return { name: label, status: "skip", detail: "needs containers of one address family on both nodes" };
     const t = topo.transit(node(x as string), node(y as string));
@@ -236,12 +239,13 @@ export const flood: Check = async (ctx) => {
   const name = "no unicast flooding";
   const cs = ctx.state.containers.filter((c) => ofFamily(c, 4).length);
   const node = (n: string) => ctx.mesh.nodes.find((x) => x.name === n);
+  const topo = topology(ctx.mesh);
   let pick: { a: LabContainer; b: LabContainer; third: string } | undefined;
   for (const a of cs) {
     for (const b of cs) {
       const na = node(a.node);
       const nb = node(b.node);
-      if (!na || !nb || a.node === b.node || isBlacklisted(ctx.mesh, na, nb)) continue;
+      if (!na || !nb || a.node === b.node || topo.apart(na, nb)) continue;
       const third = ctx.plan.nodes.find((n) => n.name !== a.node && n.name !== b.node);
       if (third) pick = pick ?? { a, b, third: third.name };
     }

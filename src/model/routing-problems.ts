@@ -104,7 +104,7 @@ function blacklistErrors(mesh: Mesh): CiabError[] {
  * Whether every node can be reached and every pair of peers can handshake (one problem per node, naming the first
  * peer it can never reach and how many more).
  */
-export function endpointProblems(mesh: Mesh): Problem[] {
+export function endpointProblems(mesh: Mesh, relayed: ReadonlySet<string> = new Set()): Problem[] {
   const out: Problem[] = [];
   const add = (node: string, key: string, message: string, hint: string) =>
     out.push({ phase: "deploy", message: `node '${node}': ${key}: ${message}`, hint, where: { table: `Node.${node}`, key, node } });
@@ -120,7 +120,7 @@ export function endpointProblems(mesh: Mesh): Problem[] {
     }
     if (n.listenPort === 0 && n.endpoint) add(n.name, "ListenPort", "is 0 but the node has an endpoint", `set 'listen-port' to the endpoint's port`);
     if (n.endpoint) continue;
-    const stuck = silent.filter((p) => p.name > n.name && !mesh.blacklist.has(pairKey(n.name, p.name)));
+    const stuck = silent.filter((p) => p.name > n.name && !mesh.blacklist.has(pairKey(n.name, p.name)) && !relayed.has(pairKey(n.name, p.name)));
     const [p] = stuck;
     if (!p) continue;
     const more = stuck.length > 1 ? ` (and ${stuck.length - 1} more peers without one)` : "";

@@ -8,15 +8,13 @@
 import { vxlanIfname, wgIfname } from "../ipam/ifname.js";
 import { aggregate, type Family, sortedNetworks } from "../ipam/ip.js";
 import { type Problem, problemsError } from "./errors.js";
-import { type Mesh, type MeshNode, pairKey } from "./mesh.js";
+import { isPublic, type Mesh, type MeshNode, pairKey } from "./mesh.js";
 import { type MtuPlan, mtuPlans } from "./mtu.js";
 import { endpointProblems } from "./routing-problems.js";
 import { deployProblems } from "./validate.js";
 
 /** The VXLAN device of a mesh (vwgen's name). checkNetworkName keeps it within Linux's 15 bytes. */
 export const vxlanDev = (mesh: Mesh): string => vxlanIfname(mesh.name);
-
-export const isBlacklisted = (mesh: Mesh, a: MeshNode, b: MeshNode): boolean => mesh.blacklist.has(pairKey(a.name, b.name));
 
 export const isReflector = (mesh: Mesh, n: MeshNode): boolean => mesh.network.routeReflectors.includes(n.name);
 
@@ -113,6 +111,8 @@ export interface Topology {
   hosts(n: MeshNode): string[];
   /** The node that relays traffic between a blacklisted pair (reflectors first, then by name); undefined when none can. */
   transit(a: MeshNode, b: MeshNode): MeshNode | undefined;
+  /** The pair has no WireGuard peer of its own: blacklisted, or behind NATs that keep it apart (relayed). */
+  apart(a: MeshNode, b: MeshNode): boolean;
   /** One node's view: its peers, sessions, policy, data plane. Built on each call (O(peers)); not cached. */
   node(n: MeshNode | string): NodeTopology;
 }
@@ -128,8 +128,9 @@ export function checkTopology(t: Topology): void {
 export function topology(mesh: Mesh): Topology {
   const byName = new Map(mesh.nodes.map((n) => [n.name, n]));
   const reflectors = new Set(mesh.network.routeReflectors);
+  const natPairs = natRelayPairs(mesh);
   const partners = new Map<string, Set<string>>();
-  for (const pair of mesh.blacklist) {
+  for (const pair of [...mesh.blacklist, ...natPairs.keys()]) {
     const [a, b] = pair.split(",") as [string, string];
     for (const [x, y] of [
       [a, b],
@@ -187,12 +188,31 @@ export function topology(mesh: Mesh): Topology {
       rrFirst.find((t) => t !== a && t !== b && !blocked(t, a) && !blocked(t, b)),
     );
   }
+  // A pair behind NATs goes through a public node: the pair's own Relay (the first of the two by name that names
+  // one), else public reflectors first, then public nodes by name; never one that either is blacklisted with.
+  const fits = (t: MeshNode | undefined, a: MeshNode, b: MeshNode): t is MeshNode =>
+    t !== undefined && t !== a && t !== b && isPublic(t) && !blocked(t, a) && !blocked(t, b);
+  for (const [pair, [a, b]] of [...natPairs].sort(([x], [y]) => (x < y ? -1 : 1))) {
+    if (transits.has(pair)) continue; // blacklisted as well: the blacklist's relay
+    const named = [a, b].map((n) => (n.relay && n.relay !== "auto" ? byName.get(n.relay) : undefined)).find((t) => fits(t, a, b));
+    transits.set(pair, named ?? rrFirst.find((t) => fits(t, a, b)));
+  }
   const transit = (a: MeshNode, b: MeshNode): MeshNode | undefined => transits.get(pairKey(a.name, b.name));
 
   const relayProblems: Problem[] = [];
   for (const [pair, t] of transits) {
     if (t) continue;
     const [a, b] = pair.split(",") as [string, string];
+    const nat = natPairs.get(pair);
+    if (nat && !mesh.blacklist.has(pair)) {
+      relayProblems.push({
+        phase: "deploy",
+        message: `nodes '${a}' and '${b}' cannot connect directly (${natPairs.why(pair)}) and no public node can relay their traffic`,
+        hint: `give one of them an Endpoint it is reachable at, or add a node with NAT = "none" and an Endpoint that neither is blacklisted with`,
+        where: { table: `Node.${a}`, key: "NAT", node: a },
+      });
+      continue;
+    }
     relayProblems.push({
       phase: "deploy",
       message: `blacklisted nodes '${a}' and '${b}' have no node in common to relay their traffic ([PeerBlacklist] Blacklist)`,
@@ -200,8 +220,39 @@ export function topology(mesh: Mesh): Topology {
       where: { table: "PeerBlacklist", key: "Blacklist", node: a },
     });
   }
+  // What blacklistErrors (routing-problems.ts) says of a blacklisted pair holds for a relayed one: OSPF needs every
+  // router on the segment, and BGP needs a reflector that reaches both (and is not one of them).
+  const routing = mesh.network.routing;
+  for (const pair of [...natPairs.keys()].sort()) {
+    if (mesh.blacklist.has(pair) || !transits.get(pair)) continue;
+    const [a, b] = pair.split(",") as [string, string];
+    const why = natPairs.why(pair);
+    const rr = [a, b].find((x) => reflectors.has(x));
+    const where = { table: "Network", key: "Routing", node: a };
+    if (routing === "ospf")
+      relayProblems.push({
+        phase: "deploy",
+        message: `nodes '${a}' and '${b}' go through a relay (${why}), which splits the OSPF broadcast segment`,
+        hint: 'use Routing = "bgp" with RouteReflectors, or give one of them an Endpoint it is reachable at',
+        where,
+      });
+    else if (routing === "bgp" && reflectors.size === 0)
+      relayProblems.push({
+        phase: "deploy",
+        message: `nodes '${a}' and '${b}' go through a relay (${why}), but without RouteReflectors they would never learn each other's subnets`,
+        hint: "set [Network] RouteReflectors to a public node (NAT none, with an Endpoint): it reaches every node",
+        where: { ...where, key: "RouteReflectors" },
+      });
+    else if (routing === "bgp" && rr)
+      relayProblems.push({
+        phase: "deploy",
+        message: `route reflector '${rr}' cannot reach '${rr === a ? b : a}' directly (${why}); a reflector must reach every node`,
+        hint: "choose a public node (NAT none, with an Endpoint) as route reflector",
+        where: { ...where, key: "RouteReflectors", node: rr },
+      });
+  }
   const mtu = mtuPlans(mesh);
-  const endpoints = endpointProblems(mesh);
+  const endpoints = endpointProblems(mesh, new Set(natPairs.keys()));
   const rr = reflectors.size > 0;
   const reflectorNodes = mesh.nodes.filter((n) => reflectors.has(n.name));
 
@@ -220,6 +271,7 @@ export function topology(mesh: Mesh): Topology {
     sources,
     hosts: (n) => hostsBy.get(n.name) ?? [],
     transit,
+    apart: blocked,
     node(which) {
       // By name: a node of another Mesh object built from the same document is the same node.
       const name = typeof which === "string" ? which : which.name;
@@ -285,4 +337,33 @@ export function topology(mesh: Mesh): Topology {
     },
   };
   return t;
+}
+
+/** A node behind a NAT whose mapping depends on the destination: it can reach public nodes only. */
+const symmetric = (mesh: Mesh, n: MeshNode): boolean => n.nat === "symmetric" || mesh.learned?.get(n.name)?.nat === "symmetric";
+
+/**
+ * Pairs that cannot connect directly, so a public node relays them as it relays a blacklisted pair (issue 13):
+ * both behind a NAT where either is symmetric (its mapping towards the other is unknown), or neither with an
+ * endpoint where one is behind a NAT (nobody can start the handshake; a NAT = "auto" node before STUN answered).
+ * Keyed by pairKey; `why` says which. O(NATed nodes x nodes).
+ */
+function natRelayPairs(mesh: Mesh): Map<string, [MeshNode, MeshNode]> & { why(pair: string): string } {
+  const out = new Map<string, [MeshNode, MeshNode]>() as Map<string, [MeshNode, MeshNode]> & { why(pair: string): string };
+  const reasons = new Map<string, string>();
+  const hasEndpoint = (n: MeshNode) => n.endpoint !== undefined && !n.endpoint.broken;
+  const natted = mesh.nodes.filter((n) => n.nat !== "none");
+  for (const a of natted) {
+    for (const b of mesh.nodes) {
+      if (b === a || (b.nat !== "none" && b.name < a.name)) continue; // each NATed pair once
+      const sym = b.nat !== "none" && (symmetric(mesh, a) || symmetric(mesh, b));
+      const silent = !hasEndpoint(a) && !hasEndpoint(b);
+      if (!sym && !silent) continue;
+      const key = pairKey(a.name, b.name);
+      out.set(key, a.name < b.name ? [a, b] : [b, a]);
+      reasons.set(key, sym ? `behind NATs, ${symmetric(mesh, a) ? a.name : b.name} symmetric` : "neither has an endpoint");
+    }
+  }
+  out.why = (pair) => reasons.get(pair) ?? "";
+  return out;
 }

@@ -70,6 +70,10 @@ export function desiredRenderer(t: Topology): (nt: NodeTopology, frr?: FrrFiles)
   };
 }
 
+/** What desired.json says of the NAT in front of a node: learned by its STUN, else as configured; none: undefined. */
+const natOf = (p: MeshNode, learned: Learned | undefined): DesiredPeerV1["nat"] =>
+  learned && learned.nat !== "none" ? learned.nat : p.nat === "symmetric" ? "symmetric" : p.nat === "auto" ? "unknown" : undefined;
+
 /** A peer of desired.json. Keys assigned in the schema's order, without object spreads (each stays a fast object). */
 function wgPeer(p: MeshNode, psk: string | undefined, keepalive: number, learned: Learned | undefined): DesiredPeerV1 {
   const peer: Partial<DesiredPeerV1> = { name: p.name, publicKey: p.publicKey };
@@ -77,7 +81,7 @@ function wgPeer(p: MeshNode, psk: string | undefined, keepalive: number, learned
   if (p.endpoint) peer.endpoint = p.endpoint.text;
   peer.allowedIPs = p.allowedIPs;
   if (keepalive) peer.keepalive = keepalive;
-  const nat = learned && learned.nat !== "none" ? learned.nat : p.nat === "symmetric" ? "symmetric" : p.nat === "auto" ? "unknown" : undefined;
+  const nat = natOf(p, learned);
   if (nat) peer.nat = nat;
   if (p.endpoint && learned?.endpoint) peer.endpointSource = "stun";
   return peer as DesiredPeerV1;
@@ -120,7 +124,8 @@ function desiredState(
     const byName = nodesByName(mesh);
     wg.relayed = [...nt.transits].map(([name, via]) => {
       const partner = byName.get(name);
-      return { name, via: via.name, subnets: partner ? [...t.owned(partner, 4), ...t.owned(partner, 6)] : [] };
+      const nat = partner ? natOf(partner, mesh.learned?.get(name)) : undefined;
+      return { name, via: via.name, ...(nat ? { nat } : {}), subnets: partner ? [...t.owned(partner, 4), ...t.owned(partner, 6)] : [] };
     });
   }
   const hasSecrets = Boolean(node.privateKey) || Object.keys(psks).length > 0;

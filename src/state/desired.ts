@@ -32,6 +32,8 @@ export interface DesiredRelayedV1 {
   name: string;
   /** The node that relays the pair's traffic. */
   via: string;
+  /** As a peer's `nat`. */
+  nat?: DesiredPeerV1["nat"];
   /** The partner's Subnets: their routes go through the relay. */
   subnets: string[];
 }

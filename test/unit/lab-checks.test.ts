@@ -190,7 +190,7 @@ describe("transit", () => {
   });
 
   it("skips without blacklisted pairs, and without traceroute", async () => {
-    expect(await transit(context(new FakeKernel()))).toEqual([{ name: "blacklist transit", status: "skip", detail: "no blacklisted pairs" }]);
+    expect(await transit(context(new FakeKernel()))).toEqual([{ name: "blacklist transit", status: "skip", detail: "no blacklisted or relayed pairs" }]);
     const k = new FakeKernel();
     k.replies.push((argv) =>
       argv.includes("traceroute") ? { code: 127, stdout: "", stderr: "exec of traceroute failed: No such file or directory" } : undefined,
