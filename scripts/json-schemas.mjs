@@ -85,6 +85,7 @@ const status = obj(
         name: str,
         path: { enum: ["direct", "relayed"] },
         via: str,
+        probing: bool,
         nat: { enum: ["endpoint-independent", "symmetric", "unknown"] },
         endpointSource: { enum: ["static", "stun", "roamed"] },
         endpoint: str,

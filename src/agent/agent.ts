@@ -19,6 +19,7 @@ import type { MeshText, NodeRecord, Registry, RegistryEvent } from "../registry/
 import { type AgentStatus, type Answer, backoffMs, type Cached, debounceDue, decide, nextStatus } from "./decide.js";
 import { finishDesired, renderInMemory } from "./desired.js";
 import type { HostDeps } from "./host.js";
+import { initialReach, nextReach, REACH_EVERY_MS, type Watched, watchedPeers } from "./reach.js";
 
 export interface AgentOptions {
   net: string;
@@ -44,6 +45,14 @@ export interface AgentOptions {
    * never a reason not to apply.
    */
   punch?: (self: MeshNode, targets: string[]) => Promise<void>;
+  /**
+   * WireGuard's latest handshake per peer (public key -> epoch seconds, 0 never) on interface `ifname`; the CLI's
+   * reads `wg show IF dump`. With it, the loop reports in the record the peers it tried for `relayAfterMs` (default
+   * 120 s) without one, every `reachEveryMs` (default 30 s; reach.ts), so that the pair goes through a relay.
+   */
+  handshakes?: (ifname: string) => Promise<ReadonlyMap<string, number> | undefined>;
+  reachEveryMs?: number;
+  relayAfterMs?: number;
 }
 
 export interface AgentState {
@@ -119,14 +128,17 @@ interface Derived {
 }
 
 /**
- * What the overlay reads of the records (node, public key, endpoint, subnets, NAT verdict), in name order, as one string. A
+ * What the overlay reads of the records (node, public key, endpoint, subnets, NAT verdict, unreached peers), in name order, as one string. A
  * record of a node of `mesh` with none of the three changes nothing and cannot be refused (only an unknown node
  * can): left out, so that agents publishing bare records (no key file, no joined endpoint) cost the others nothing.
  */
 export function overlayKey(records: readonly NodeRecord[], mesh: Mesh): string {
   const names = new Set(mesh.nodes.map((n) => n.name));
-  const lays = (r: NodeRecord) => r.publicKey !== undefined || r.endpoint !== undefined || r.subnets !== undefined || r.nat !== undefined || !names.has(r.node);
-  const rows = records.filter(lays).map((r) => [r.node, r.publicKey ?? null, r.endpoint ?? null, r.subnets ?? null, r.nat?.kind ?? null] as const);
+  const lays = (r: NodeRecord) =>
+    r.publicKey !== undefined || r.endpoint !== undefined || r.subnets !== undefined || r.nat !== undefined || r.unreached !== undefined || !names.has(r.node);
+  const rows = records
+    .filter(lays)
+    .map((r) => [r.node, r.publicKey ?? null, r.endpoint ?? null, r.subnets ?? null, r.nat?.kind ?? null, r.unreached ?? null] as const);
   rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   return JSON.stringify(rows);
 }
@@ -333,6 +345,9 @@ export function withLearned(r: NodeRecord, c: Classification | undefined): NodeR
   return { ...rest, ...(learned !== undefined ? { endpoint: learned } : {}), nat: { kind: c.kind, method: c.method, reason } };
 }
 
+/** The record with the peers reported unreached (reach.ts); none: the record as it is. */
+export const withUnreached = (r: NodeRecord, unreached: readonly string[]): NodeRecord => (unreached.length ? { ...r, unreached: [...unreached] } : r);
+
 /** Two records that differ at most in when they were published. */
 export const sameRecord = (a: NodeRecord | undefined, b: NodeRecord): boolean =>
   a !== undefined && JSON.stringify({ ...a, updatedAt: "" }) === JSON.stringify({ ...b, updatedAt: "" });
@@ -355,7 +370,10 @@ export async function runAgent(o: AgentOptions & { record: () => NodeRecord; lea
   // What STUN said last (NAT = "auto"), laid over every record published, and its timer.
   let learned: Classification | undefined;
   let learnTimer: NodeJS.Timeout | undefined;
-  const record = () => withLearned(o.record(), learned);
+  // The peers reported unreached (reach.ts), laid over every record published, and the handshake timer.
+  let reach = initialReach();
+  let reachTimer: NodeJS.Timeout | undefined;
+  const record = () => withUnreached(withLearned(o.record(), learned), reach.unreached);
   let lease: Awaited<ReturnType<Registry["lease"]>> | undefined;
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
@@ -408,7 +426,39 @@ export async function runAgent(o: AgentOptions & { record: () => NodeRecord; lea
     }
     if (!stopped) learnTimer = setTimeout(() => void learnNow(), o.learnEveryMs ?? 60_000);
   };
+  // Every reachEveryMs once a bundle is applied: a peer tried too long without a handshake is reported, one that
+  // handshakes again is taken off; a change is published at once. A read that fails changes nothing.
+  let watched: { derived: unknown; ifname: string; peers: Watched[] } | undefined;
+  const reachNow = async () => {
+    const handshakes = o.handshakes;
+    const mesh = st.derived?.mesh;
+    if (stopped || !handshakes) return;
+    try {
+      if (mesh && st.applied !== undefined) {
+        const w = watched && watched.derived === st.derived ? watched : { derived: st.derived, ...watchedPeers(mesh, o.node) };
+        watched = w;
+        const seen = w.peers.length ? await handshakes(w.ifname) : new Map<string, number>();
+        if (seen) {
+          const next = nextReach(reach, w.peers, seen, (o.now?.() ?? new Date()).getTime(), o.relayAfterMs);
+          const changed = next.unreached.join() !== reach.unreached.join();
+          reach = next;
+          if (changed) {
+            log(
+              next.unreached.length
+                ? `no WireGuard handshake from ${next.unreached.join(", ")}: reported unreached (relayed)`
+                : "every watched peer handshakes: none reported unreached",
+            );
+            await republish();
+          }
+        }
+      }
+    } catch (e) {
+      log(`cannot read the WireGuard handshakes: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    if (!stopped) reachTimer = setTimeout(() => void reachNow(), o.reachEveryMs ?? REACH_EVERY_MS);
+  };
   const afterStep = () => {
+    if (o.handshakes && !reachTimer && st.applied !== undefined) reachTimer = setTimeout(() => void reachNow(), o.reachEveryMs ?? REACH_EVERY_MS);
     if (stunSelf()) {
       if (!learnTimer) learnTimer = setTimeout(() => void learnNow(), 0);
     } else if (learned) {
@@ -490,6 +540,7 @@ export async function runAgent(o: AgentOptions & { record: () => NodeRecord; lea
       stopped = true;
       clearTimeout(timer);
       clearTimeout(learnTimer);
+      clearTimeout(reachTimer);
       await running;
       await watch?.close();
       await lease?.revoke().catch(() => undefined);

@@ -20,6 +20,8 @@ export interface PeerStatus {
   /** Directly over its own WireGuard peer, or relayed through `via` (a blacklisted pair, or one behind NATs). */
   path: "direct" | "relayed";
   via?: string;
+  /** Relayed because an agent reported the pair unreached; its direct peer stays, and a handshake there ends the relay. */
+  probing?: boolean;
   /** The NAT in front of the peer (learned by its agent's STUN, or configured); absent: none. */
   nat?: DesiredPeer["nat"];
   /**
@@ -175,6 +177,14 @@ export async function hostStatus(d: DesiredHost, deps: HostDeps): Promise<Status
     const pr: string[] = [];
     if (!relay?.up) pr.push(`its relay ${r.via} is ${relay ? "down" : "not a peer"}`);
     if (r.subnets.length && routing.daemon !== "none" && via.length === 0) pr.push(`no route to its subnets through ${r.via}`);
+    // A probed partner is still a WireGuard peer: its handshake age and endpoint say how the probe goes, and its
+    // failing ping is why it is relayed, not a problem.
+    const probe = r.probe ? peers.findIndex((p) => p.name === r.name && p.path === "direct") : -1;
+    if (probe >= 0) {
+      const p = peers[probe] as PeerStatus;
+      peers[probe] = { ...p, path: "relayed", via: r.via, probing: true, sessions: [], routes: via, up: pr.length === 0, problems: pr };
+      continue;
+    }
     peers.push({
       name: r.name,
       path: "relayed",

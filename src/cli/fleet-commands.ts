@@ -11,7 +11,7 @@ import { agentStep, initialState, type RunningAgent, runAgent } from "../agent/a
 import { realHost } from "../agent/host.js";
 import { createJoinToken, joinHost, readJoinState } from "../agent/join.js";
 import { reconcile } from "../agent/reconcile.js";
-import { punchSender, stunLearner } from "../agent/stun.js";
+import { punchSender, stunLearner, wgHandshakes } from "../agent/stun.js";
 import { pubkey } from "../keys/x25519.js";
 import { CiabError, usage } from "../model/errors.js";
 import type { NodeRecord } from "../model/record.js";
@@ -69,6 +69,7 @@ interface AgentOpts {
   once?: boolean;
   dryRun?: boolean;
   leaseTtl: string;
+  relayAfter: string;
 }
 
 export function registerFleetCommands(program: Command): void {
@@ -145,10 +146,18 @@ export function registerFleetCommands(program: Command): void {
     .option("--once", "one reconcile (and one record published), then exit")
     .option("--dry-run", "plan each change and print it; change nothing on this host")
     .option("--lease-ttl <seconds>", "the record's lease: it disappears this long after the agent stops", "10")
+    .option(
+      "--relay-after <seconds>",
+      "report a peer behind a NAT unreached (its traffic then goes through a relay) after this long without a WireGuard handshake (env CIAB_RELAY_AFTER)",
+      process.env.CIAB_RELAY_AFTER || "120",
+    )
     .action(async (net: string, node: string, o: AgentOpts, cmd: Command) => {
       const g = globals(cmd);
       const lease = Number(o.leaseTtl);
       if (!Number.isInteger(lease) || lease < 2 || lease > 3600) throw usage(`--lease-ttl '${o.leaseTtl}' must be whole seconds from 2 to 3600`);
+      const relayAfter = Number(o.relayAfter);
+      if (!Number.isInteger(relayAfter) || relayAfter < 10 || relayAfter > 86400)
+        throw usage(`--relay-after '${o.relayAfter}' must be whole seconds from 10 to 86400`, "WireGuard retries a handshake every 5 s; 120 s is the default");
       const joined = readJoinState(KEY_DIR, net);
       if (joined && joined.node !== node) throw usage(`this host joined ${net} as node '${joined.node}', not '${node}'`);
       const url = g.registry ?? (process.env.CIAB_REGISTRY || undefined) ?? joined?.registry.url;
@@ -188,6 +197,8 @@ export function registerFleetCommands(program: Command): void {
         // NAT = "auto": learn the WireGuard port's mapping by STUN and publish it (not in a dry run: without the
         // bundle's SNAT rule applied, STUN would see the STUN port's mapping, not WireGuard's).
         ...(o.dryRun ? {} : { learn: stunLearner(spawnRunner), punch: punchSender(spawnRunner, (line) => emit({ event: "log", message: line })) }),
+        // Peers it cannot reach are reported (and relayed) after --relay-after; not in a dry run (nothing is up).
+        ...(o.dryRun ? {} : { handshakes: wgHandshakes(spawnRunner), relayAfterMs: relayAfter * 1000, reachEveryMs: Math.min(30_000, relayAfter * 250) }),
         log: (line: string) => emit({ event: "log", message: line }),
         apply: async (d: Parameters<typeof reconcile>[0], info: { revision?: string }) => {
           const t0 = Date.now();

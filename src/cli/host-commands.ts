@@ -198,7 +198,8 @@ function printStatus(s: StatusReport): void {
     const pg = p.ping ? (p.ping.ok ? `ping ${p.ping.rttMs ?? "?"} ms` : "ping FAILED") : "no ping";
     const nat = p.nat ? `; NAT ${p.nat}` : "";
     if (p.path === "relayed") {
-      out(`  ${p.up ? "up  " : "DOWN"} ${p.name.padEnd(w)}  relayed via ${p.via}; routes ${p.routes.length} through it${nat}`);
+      const probe = p.probing ? `; probing direct ${p.endpoint ?? "(no endpoint)"}, handshake ${hs}` : "";
+      out(`  ${p.up ? "up  " : "DOWN"} ${p.name.padEnd(w)}  relayed via ${p.via}; routes ${p.routes.length} through it${nat}${probe}`);
       continue;
     }
     const ep = p.endpoint ? `${p.endpoint} (${p.endpointSource})` : "-";

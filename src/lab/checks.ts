@@ -194,9 +194,9 @@ export function traceHops(out: string): string[] {
 export const transit: Check = async (ctx) => {
   const name = "blacklist transit";
   const topo = topology(ctx.mesh);
-  // Blacklisted pairs, and pairs behind NATs that the topology relays ("relay transit").
+  // Blacklisted pairs, and pairs behind NATs (or reported unreached) that the topology relays ("relay transit").
   const nodes = ctx.mesh.nodes;
-  const pairs = nodes.flatMap((a, i) => nodes.slice(i + 1).flatMap((b) => (topo.apart(a, b) ? [[a.name, b.name] as [string, string]] : [])));
+  const pairs = nodes.flatMap((a, i) => nodes.slice(i + 1).flatMap((b) => (topo.transit(a, b) ? [[a.name, b.name] as [string, string]] : [])));
   if (pairs.length === 0) return [{ name, status: "skip", detail: "no blacklisted or relayed pairs" }];
   if (ctx.mesh.network.routing === "none") return [{ name, status: "skip", detail: "Routing = none: blacklisted pairs have no relay" }];
   const node = (n: string) => ctx.mesh.nodes.find((x) => x.name === n) as MeshNode;

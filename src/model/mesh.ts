@@ -116,8 +116,8 @@ export interface Mesh {
   /** The "deploy" and "warning" problems, located (see validate.ts for what refuses them). */
   problems: Problem[];
   /**
-   * What nodes' agents learned by STUN about the NAT in front of them (their records' `nat`), by node name, and
-   * whether the endpoint the mesh holds for the node is the mapping STUN learned. Set on the effective mesh by the
+   * What nodes' agents learned by STUN about the NAT in front of them (their records' `nat`), by node name,
+   * whether the endpoint the mesh holds for the node is the mapping STUN learned, and which peers they could not reach. Set on the effective mesh by the
    * agent (registry/records.ts learnedOf); none for a mesh file.
    */
   learned?: ReadonlyMap<string, Learned>;
@@ -125,7 +125,10 @@ export interface Mesh {
 
 /** One node's STUN verdict as its record published it. */
 export interface Learned {
-  nat: "none" | "endpoint-independent" | "symmetric" | "unknown";
+  /** Absent when its agent ran no STUN (a public node that reports unreached peers). */
+  nat?: "none" | "endpoint-independent" | "symmetric" | "unknown";
+  /** Peers its agent got no handshake from in a bounded time (its record's `unreached`): relayed, probed. */
+  unreached?: ReadonlySet<string>;
   /** The node's endpoint (in the effective mesh) is the mapping STUN learned. */
   endpoint: boolean;
 }

@@ -28,6 +28,12 @@ export interface NodeRecord {
    * mapping; a symmetric NAT advertises none (the node needs a relay).
    */
   nat?: { kind: NatKind; method: StunMethod; reason: string };
+  /**
+   * Peers this node's agent got no WireGuard handshake from for a bounded time (issue 13 part 5; agent/reach.ts),
+   * sorted: the topology carries such a pair through a relay, and keeps their direct peer as a probe so that the pair
+   * goes direct again once it handshakes.
+   */
+  unreached?: string[];
   /** ISO 8601, set by the publisher. */
   updatedAt: string;
 }
@@ -45,8 +51,11 @@ export type NatKind = "none" | "endpoint-independent" | "symmetric" | "unknown";
 const NAT_KINDS = new Set<string>(["none", "endpoint-independent", "symmetric", "unknown"]);
 const STUN_METHODS = new Set<string>(["scoped-snat", "direct"]);
 
+/** The most peers one record may report unreached (a mesh's node count is bounded by its pool, not here). */
+const MAX_UNREACHED = 4096;
+
 const HEALTH = new Set(["ok", "degraded", "failed"]);
-const FIELDS = new Set(["version", "node", "publicKey", "endpoint", "subnets", "agentVersion", "health", "lastError", "nat", "updatedAt"]);
+const FIELDS = new Set(["version", "node", "publicKey", "endpoint", "subnets", "agentVersion", "health", "lastError", "nat", "unreached", "updatedAt"]);
 
 /** One reason a record is refused, naming its field (never repeating a value that could be a secret). */
 export interface RecordProblem {
@@ -153,6 +162,20 @@ function checkRecord(input: string | unknown, node: string): NodeRecord {
       throw bad(node, "nat.reason", "must be one line of at most 500 characters");
     nat = { kind: n.kind as NatKind, method: n.method as StunMethod, reason: n.reason };
   }
+  let unreached: string[] | undefined;
+  if (r.unreached !== undefined) {
+    if (!Array.isArray(r.unreached) || r.unreached.length > MAX_UNREACHED || r.unreached.some((x) => typeof x !== "string"))
+      throw bad(node, "unreached", `must be a list of at most ${MAX_UNREACHED} node names`);
+    for (const x of r.unreached as string[]) {
+      try {
+        checkNodeName(x);
+      } catch {
+        throw bad(node, "unreached", `holds '${x.slice(0, 50).replace(/[^\x20-\x7e]/g, "?")}', which is not a node name`);
+      }
+      if (x === node) throw bad(node, "unreached", "names the node itself");
+    }
+    unreached = [...new Set(r.unreached as string[])].sort();
+  }
   const updatedAt = str("updatedAt", 40);
   if (updatedAt === undefined || Number.isNaN(Date.parse(updatedAt))) throw bad(node, "updatedAt", "must be an ISO 8601 time");
   return {
@@ -165,6 +188,7 @@ function checkRecord(input: string | unknown, node: string): NodeRecord {
     ...(health !== undefined ? { health: health as NodeRecord["health"] } : {}),
     ...(str("lastError", 2000) !== undefined ? { lastError: str("lastError", 2000) } : {}),
     ...(nat !== undefined ? { nat } : {}),
+    ...(unreached !== undefined ? { unreached } : {}),
     updatedAt,
   };
 }

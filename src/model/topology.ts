@@ -65,7 +65,7 @@ export interface NodeTopology {
    * reflectors, a full mesh. A blacklisted pair never gets a session: with no WireGuard peer, its frames go nowhere.
    */
   bgpNeighbors: BgpNeighbor[];
-  /** Blacklisted partner name -> the node that relays traffic between the pair. Sorted by partner name. */
+  /** Relayed partner name (blacklisted, apart behind NATs, or probed) -> the node that relays traffic between the pair. */
   transits: Map<string, MeshNode>;
   /** Peer name -> our blacklisted partners whose traffic that peer relays to us (their sources arrive from it). */
   relays: Map<string, MeshNode[]>;
@@ -113,6 +113,8 @@ export interface Topology {
   transit(a: MeshNode, b: MeshNode): MeshNode | undefined;
   /** The pair has no WireGuard peer of its own: blacklisted, or behind NATs that keep it apart (relayed). */
   apart(a: MeshNode, b: MeshNode): boolean;
+  /** The pair goes through its transit because an agent reported it unreached, but keeps its peer as a probe. */
+  probing(a: MeshNode, b: MeshNode): boolean;
   /** One node's view: its peers, sessions, policy, data plane. Built on each call (O(peers)); not cached. */
   node(n: MeshNode | string): NodeTopology;
 }
@@ -197,6 +199,39 @@ export function topology(mesh: Mesh): Topology {
     const named = [a, b].map((n) => (n.relay && n.relay !== "auto" ? byName.get(n.relay) : undefined)).find((t) => fits(t, a, b));
     transits.set(pair, named ?? rrFirst.find((t) => fits(t, a, b)));
   }
+  // Pairs an agent reported unreached (no handshake for a bounded time, agent/reach.ts) go through a relay as well,
+  // but keep their WireGuard peer, VXLAN entries and static neighbours: that peer is the probe whose handshake takes
+  // the pair direct again. A record must never make a mesh undeployable, so a pair the relay cannot carry stays
+  // direct with a warning.
+  const probing = new Map<string, Set<string>>();
+  const probeWarnings: string[] = [];
+  const far = (t: MeshNode, x: MeshNode) => blocked(t, x) || (probing.get(t.name)?.has(x.name) ?? false);
+  for (const [pair, { a, b, by }] of unreachedPairs(mesh, byName)) {
+    if (transits.has(pair)) continue; // blacklisted or NAT-relayed already
+    const other = by === a.name ? b.name : a.name;
+    let why: string | undefined;
+    let via: MeshNode | undefined;
+    if (mesh.network.routing !== "bgp" || reflectors.size === 0) why = "only BGP with RouteReflectors steers a pair through a relay";
+    else if (reflectors.has(a.name) || reflectors.has(b.name)) why = "a route reflector must reach every node itself";
+    else {
+      const ok = (t: MeshNode | undefined): t is MeshNode => fits(t, a, b) && !far(t, a) && !far(t, b);
+      via = [a, b].map((n) => (n.relay && n.relay !== "auto" ? byName.get(n.relay) : undefined)).find(ok) ?? rrFirst.find(ok);
+      if (!via) why = "no public node reaches both";
+    }
+    if (!via) {
+      probeWarnings.push(`node '${by}' gets no WireGuard handshake from '${other}'; the pair stays direct: ${why}`);
+      continue;
+    }
+    transits.set(pair, via);
+    for (const [x, y] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      const set = probing.get(x.name) ?? new Set<string>();
+      set.add(y.name);
+      probing.set(x.name, set);
+    }
+  }
   const transit = (a: MeshNode, b: MeshNode): MeshNode | undefined => transits.get(pairKey(a.name, b.name));
 
   const relayProblems: Problem[] = [];
@@ -264,7 +299,7 @@ export function topology(mesh: Mesh): Topology {
     ipv6Forwarding: Boolean(mesh.network.poolIPv6) || prefixOwners[6].length > 0,
     // The endpoint problems come first: they say why a node can never be reached at all.
     problems: [...endpoints.filter((p) => p.phase !== "warning"), ...deployProblems(mesh), ...relayProblems],
-    warnings: endpoints.filter((p) => p.phase === "warning").map((p) => p.message),
+    warnings: [...endpoints.filter((p) => p.phase === "warning").map((p) => p.message), ...probeWarnings],
     prefixOwners,
     destinations: { 4: destinations(4), 6: destinations(6) },
     owned,
@@ -272,12 +307,16 @@ export function topology(mesh: Mesh): Topology {
     hosts: (n) => hostsBy.get(n.name) ?? [],
     transit,
     apart: blocked,
+    probing: (a, b) => probing.get(a.name)?.has(b.name) ?? false,
     node(which) {
       // By name: a node of another Mesh object built from the same document is the same node.
       const name = typeof which === "string" ? which : which.name;
       const node = byName.get(name);
       if (!node) throw new Error(`topology: node '${name}' is not in mesh '${mesh.name}'`);
       const mine = partners.get(node.name);
+      const probes = probing.get(node.name);
+      // Partners whose traffic goes through a relay: those apart, and those probed (still WireGuard peers).
+      const relayedTo = (p: MeshNode) => (mine?.has(p.name) ?? false) || (probes?.has(p.name) ?? false);
       const peers = mesh.nodes.filter((p) => p !== node && !mine?.has(p.name));
       const reflector = reflectors.has(node.name);
       const sessions = rr && !reflector ? reflectorNodes.filter((p) => p !== node && !mine?.has(p.name)) : peers;
@@ -285,14 +324,14 @@ export function topology(mesh: Mesh): Topology {
       const myTransits = new Map<string, MeshNode>();
       const relays = new Map<string, MeshNode[]>();
       for (const p of mesh.nodes) {
-        if (!mine?.has(p.name)) continue;
+        if (!relayedTo(p)) continue;
         const via = transit(node, p);
         if (!via) continue;
         myTransits.set(p.name, via);
         relays.set(via.name, [...(relays.get(via.name) ?? []), p]);
       }
       const others = (f: Family) => prefixOwners[f].filter((o) => o !== node);
-      const checks = (o: MeshNode) => !rr || reflector || (mine?.has(o.name) ?? false);
+      const checks = (o: MeshNode) => !rr || reflector || relayedTo(o);
       const policy = (f: Family): PolicyEntry[] =>
         others(f)
           .filter(checks)
@@ -337,6 +376,28 @@ export function topology(mesh: Mesh): Topology {
     },
   };
   return t;
+}
+
+/**
+ * Pairs one of whose agents reported the other unreached (Learned.unreached) where at least one is behind a NAT
+ * (two public nodes that cannot meet are a firewall's business: the blacklist says so), keyed by pairKey, in key
+ * order; `by`: who reported it first by name.
+ */
+function unreachedPairs(mesh: Mesh, byName: ReadonlyMap<string, MeshNode>): [string, { a: MeshNode; b: MeshNode; by: string }][] {
+  const out = new Map<string, { a: MeshNode; b: MeshNode; by: string }>();
+  for (const [name, l] of mesh.learned ?? []) {
+    const self = byName.get(name);
+    if (!self || !l.unreached) continue;
+    for (const other of l.unreached) {
+      const peer = byName.get(other);
+      if (!peer || peer === self || (self.nat === "none" && peer.nat === "none")) continue;
+      const key = pairKey(name, other);
+      const [a, b] = name < other ? [self, peer] : [peer, self];
+      const seen = out.get(key);
+      if (!seen || name < seen.by) out.set(key, { a, b, by: name });
+    }
+  }
+  return [...out].sort(([x], [y]) => (x < y ? -1 : 1));
 }
 
 /** A node behind a NAT whose mapping depends on the destination: it can reach public nodes only. */

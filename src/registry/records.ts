@@ -127,15 +127,20 @@ export function overlayRecords(doc: TomlTable, accepted: readonly NodeRecord[], 
 }
 
 /**
- * What the accepted records say their agents learned by STUN (Mesh.learned): the verdict, and whether the record's
- * endpoint is the mapping STUN learned (agent.ts withLearned publishes it for an endpoint-independent NAT, or none).
+ * What the accepted records say their agents learned (Mesh.learned): the STUN verdict, whether the record's endpoint
+ * is the mapping STUN learned (agent.ts withLearned publishes it for an endpoint-independent NAT, or none), and the
+ * peers they got no handshake from.
  */
 export function learnedOf(accepted: readonly NodeRecord[]): Map<string, Learned> | undefined {
   const out = new Map<string, Learned>();
   for (const r of accepted) {
-    if (!r.nat) continue;
-    const mapped = r.nat.kind === "endpoint-independent" || r.nat.kind === "none";
-    out.set(r.node, { nat: r.nat.kind, endpoint: mapped && r.endpoint !== undefined });
+    if (!r.nat && !r.unreached?.length) continue;
+    const mapped = r.nat?.kind === "endpoint-independent" || r.nat?.kind === "none";
+    out.set(r.node, {
+      ...(r.nat ? { nat: r.nat.kind } : {}),
+      endpoint: mapped && r.endpoint !== undefined,
+      ...(r.unreached?.length ? { unreached: new Set(r.unreached) } : {}),
+    });
   }
   return out.size ? out : undefined;
 }

@@ -125,7 +125,14 @@ function desiredState(
     wg.relayed = [...nt.transits].map(([name, via]) => {
       const partner = byName.get(name);
       const nat = partner ? natOf(partner, mesh.learned?.get(name)) : undefined;
-      return { name, via: via.name, ...(nat ? { nat } : {}), subnets: partner ? [...t.owned(partner, 4), ...t.owned(partner, 6)] : [] };
+      const probe = partner !== undefined && t.probing(node, partner);
+      return {
+        name,
+        via: via.name,
+        ...(nat ? { nat } : {}),
+        ...(probe ? { probe: true as const } : {}),
+        subnets: partner ? [...t.owned(partner, 4), ...t.owned(partner, 6)] : [],
+      };
     });
   }
   const hasSecrets = Boolean(node.privateKey) || Object.keys(psks).length > 0;

@@ -34,6 +34,8 @@ export interface DesiredRelayedV1 {
   via: string;
   /** As a peer's `nat`. */
   nat?: DesiredPeerV1["nat"];
+  /** An agent reported the pair unreached: relayed, and still a WireGuard peer (the probe that takes it direct again). */
+  probe?: true;
   /** The partner's Subnets: their routes go through the relay. */
   subnets: string[];
 }

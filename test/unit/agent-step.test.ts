@@ -6,7 +6,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type AgentOptions, type AgentState, agentStep, initialState, readAgentStatus, readCache, runAgent } from "../../src/agent/agent.js";
 import type { HostDeps } from "../../src/agent/host.js";
 import { genkey, pubkey } from "../../src/keys/x25519.js";
+import { meshFromDoc } from "../../src/model/mesh.js";
 import { readRecord } from "../../src/model/record.js";
+import { parseToml } from "../../src/model/toml.js";
 import type { Classification } from "../../src/nat/classify.js";
 import type { DesiredHost } from "../../src/plan/types.js";
 import { MemoryRegistry } from "../../src/registry/memory.js";
@@ -498,6 +500,69 @@ describe("agent and STUN", () => {
       await new Promise((r) => setTimeout(r, 200));
       expect(asked).toEqual([]);
       expect((await n1())?.nat).toBeUndefined();
+    } finally {
+      await agent.stop();
+    }
+  });
+});
+
+describe("agent reach (issue 13 part 5): peers without a handshake are reported unreached, and taken off again", () => {
+  const natMesh = (nat: string) =>
+    meshText()
+      .replace("[Network]\n", '[Network]\nSTUNServers = [ "198.18.0.10:3478", "198.18.0.11:3478",]\n')
+      .replace("[Node.n1]\n", `[Node.n1]\nNAT = "${nat}"\n`);
+  const until = async (what: () => Promise<boolean>) => {
+    for (const t0 = Date.now(); !(await what()); ) {
+      if (Date.now() - t0 > 3000) throw new Error("timed out");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  async function agentWith(nat: string, fresh: Set<string>) {
+    const reg = new MemoryRegistry();
+    await reg.writeMesh(NET, natMesh(nat), undefined);
+    const { o } = setup(() => undefined);
+    const keys = new Map(meshFromDoc(NET, parseToml(natMesh(nat), "m.conf"), { file: "m.conf" }).nodes.map((n) => [n.name, n.publicKey as string]));
+    const read: string[] = [];
+    const agent = await runAgent({
+      ...o,
+      registry: reg,
+      record: () => ({ version: 1, node: "n1", updatedAt: new Date().toISOString() }),
+      handshakes: async (ifname) => {
+        read.push(ifname);
+        return new Map([...keys].map(([name, key]) => [key, fresh.has(name) ? Math.floor(Date.now() / 1000) : 0]));
+      },
+      reachEveryMs: 20,
+      relayAfterMs: 100,
+    });
+    const n1 = async () => (await reg.records(NET)).records.find((r) => r.node === "n1");
+    return { agent, n1, read };
+  }
+
+  it("behind a NAT: the peer that never handshakes is reported after relayAfterMs; its first handshake ends it", async () => {
+    const fresh = new Set(["n2"]);
+    const t0 = Date.now();
+    const { agent, n1 } = await agentWith("auto", fresh);
+    try {
+      await until(async () => (await n1())?.unreached !== undefined);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(100);
+      const others = agent
+        .state()
+        .derived?.mesh.nodes.filter((n) => n.name !== "n1" && n.name !== "n2")
+        .map((n) => n.name);
+      expect((await n1())?.unreached).toEqual(others);
+      for (const n of others ?? []) fresh.add(n);
+      await until(async () => (await n1())?.unreached === undefined);
+    } finally {
+      await agent.stop();
+    }
+  });
+
+  it("negative control: a mesh without NAT watches no peer and never reports one", async () => {
+    const { agent, n1, read } = await agentWith("none", new Set());
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      expect(read).toEqual([]);
+      expect((await n1())?.unreached).toBeUndefined();
     } finally {
       await agent.stop();
     }

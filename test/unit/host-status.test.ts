@@ -102,6 +102,38 @@ describe("ciab status: where each endpoint came from (issue 13 part 6)", () => {
   });
 });
 
+describe("ciab status: a probed pair (issue 13 part 5)", () => {
+  it("is relayed via its relay while its direct peer probes: its failing handshake is no problem; the relay being down is", async () => {
+    const [first, second] = d.wireguard[0]!.peers as [(typeof d.wireguard)[0]["peers"][number], (typeof d.wireguard)[0]["peers"][number]];
+    const probed = {
+      ...d,
+      wireguard: [{ ...d.wireguard[0]!, relayed: [{ name: second.name, via: first.name, probe: true as const, subnets: [] }] }],
+    };
+    const s = await hostStatus(
+      probed,
+      host(() => neverSecond),
+    );
+    expect(s.peers.map((p) => [p.name, p.path, p.via, p.probing, p.handshakeAgeSeconds, p.up])).toEqual([
+      [first.name, "direct", undefined, undefined, expect.any(Number), true],
+      [second.name, "relayed", first.name, true, null, true],
+    ]);
+    expect(s.ok).toBe(true);
+    // negative control: the relay's ping fails, so the relay and its probed partner are down
+    const down = await hostStatus(
+      probed,
+      host(
+        () => neverSecond,
+        () => false,
+      ),
+    );
+    expect(down.peers.map((p) => [p.name, p.up])).toEqual([
+      [first.name, false],
+      [second.name, false],
+    ]);
+    expect(down.peers[1]?.problems).toEqual([`its relay ${first.name} is down`]);
+  });
+});
+
 describe("ciab up --wait", () => {
   const clock = () => {
     let t = 0;

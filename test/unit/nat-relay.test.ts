@@ -112,3 +112,55 @@ describe("relayed pairs behind NATs", () => {
     );
   });
 });
+
+describe("pairs reported unreached (issue 13 part 5: no handshake after a bounded time)", () => {
+  const reported = (m: Mesh, by: string, ...peers: string[]) => {
+    m.learned = new Map([...(m.learned ?? []), [by, { endpoint: false, unreached: new Set(peers) }]]);
+    return m;
+  };
+  it("go through the relay and keep their WireGuard peer as the probe; the guard admits the relayed sources", () => {
+    const m = reported(meshOf(doc(["node", "b", "subnets", "10.20.1.0/24"])), "b", "c");
+    const t = topology(m);
+    expect(t.problems).toEqual([]);
+    expect(transits(m, "b")).toEqual({ a: "p1", c: "p1" });
+    expect(transits(m, "c")).toEqual({ a: "p1", b: "p1" });
+    // still peers of each other (the probe), while routes go through p1
+    expect(peers(m, "b")).toContain("c");
+    expect(peers(m, "c")).toContain("b");
+    expect(t.probing(m.nodes.find((n) => n.name === "b") as never, m.nodes.find((n) => n.name === "c") as never)).toBe(true);
+    expect(view(m, "c").policy[4].find((e) => e.owner.name === "b")?.via?.name).toBe("p1");
+    expect([...view(m, "c").relays].map(([k, v]) => [k, v.map((x) => x.name)])).toEqual([["p1", ["a", "b"]]]);
+    const files = bundleRenderer(t, "x")(t.node("c"));
+    const desired = JSON.parse(String(files.find((f) => f.path === "desired.json")?.content)) as {
+      wireguard: { peers: { name: string }[]; relayed?: { name: string; via: string; probe?: boolean }[] }[];
+    };
+    expect(desired.wireguard[0]?.relayed?.find((r) => r.name === "b")).toMatchObject({ via: "p1", probe: true });
+    expect(desired.wireguard[0]?.peers.map((p) => p.name)).toContain("b");
+  });
+
+  it("negative control: without the report the pair is direct, with no policy through the relay", () => {
+    const m = meshOf(doc(["node", "b", "subnets", "10.20.1.0/24"]));
+    expect(transits(m, "c")).toEqual({ a: "p1" });
+    expect(view(m, "c").policy[4].find((e) => e.owner.name === "b")).toBeUndefined();
+  });
+
+  it("never makes the mesh undeployable: a pair the relay cannot carry stays direct with a warning", () => {
+    // a reflector cannot be relayed (it must reach every node itself)
+    const rr = topology(reported(meshOf(doc()), "c", "p1"));
+    expect(rr.problems).toEqual([]);
+    expect(transits(rr.mesh, "c")).toEqual({ a: "p1" });
+    expect(rr.warnings).toEqual(
+      expect.arrayContaining([expect.stringMatching(/node 'c' gets no WireGuard handshake from 'p1'; the pair stays direct: a route reflector/)]),
+    );
+    // OSPF cannot steer a pair through a relay (and a has no symmetric setting here, so nothing else is relayed)
+    const ospf = topology(
+      reported(meshOf(doc(["routing", "ospf", "routing-daemon", "bird", "node", "a", "nat", "none", "endpoint", "198.18.6.1:51820"])), "b", "c"),
+    );
+    expect(ospf.problems).toEqual([]);
+    expect(ospf.warnings).toEqual(expect.arrayContaining([expect.stringMatching(/only BGP with RouteReflectors/)]));
+    // two public nodes are never relayed for a report (that is the blacklist's job)
+    expect(transits(reported(meshOf(doc()), "p2", "p1"), "p2")).toEqual({});
+    // names that are not nodes are ignored
+    expect(topology(reported(meshOf(doc()), "b", "nobody")).problems).toEqual([]);
+  });
+});

@@ -85,6 +85,15 @@ describe("record validation", () => {
     ] as const)
       expect(fields(check(m, { ...rec("a"), nat: bad }))).toEqual([field]);
   });
+
+  it("carries the peers its agent could not reach (issue 13 part 5), sorted once each; refuses anything else", () => {
+    const ok = readRecord(rec("a", { unreached: ["c", "b", "c"] }), "a");
+    expect(ok).toEqual({ record: expect.objectContaining({ unreached: ["b", "c"] }) });
+    for (const bad of ["b", [1], ["a"], ["no such/name"], ["x\u0000"], Array.from({ length: 4097 }, (_, i) => `n${i}`)])
+      expect(fields(check(m, { ...rec("a"), unreached: bad }))).toEqual(["unreached"]);
+    const bin = readRecord({ ...rec("a"), unreached: ["\u001b[31mred"] }, "a");
+    expect("problem" in bin && bin.problem.message).not.toMatch(/\u001b/);
+  });
 });
 
 describe("effective mesh", () => {
